@@ -1,0 +1,212 @@
+"""Reverse-mode automatic differentiation: the ``Function`` node and the graph walk.
+
+A differentiable op is a small subclass of :class:`Function` with ``forward`` and ``backward``
+on raw arrays (DeZero, Chainer)::
+
+    class Exp(Function):
+        def forward(self, x):
+            self.y = xp.exp(x)
+            return self.y
+
+        def backward(self, gy):
+            return gy * self.y
+
+    y = Exp()(x)           # x is a Tensor; y is a Tensor whose ``grad_fn`` is the Exp node
+
+``Function.__call__`` unwraps the tensors, sets ``self.needs_input_grad`` (one bool per input,
+so ``backward`` can skip gradients nobody asked for), runs ``forward`` and, when gradients are
+wanted, records the node in the graph.  ``Tensor.backward`` sorts the recorded nodes
+topologically and runs their ``backward`` in reverse order, as micrograd does for scalars.
+
+Rules for ``backward``: it receives one gradient per output (``None`` for an output that no
+gradient reached), must treat those arrays as read-only, and returns one array or ``None`` per
+input, each with that input's shape.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from wally.backend import ndarray, xp
+
+if TYPE_CHECKING:
+    from wally.tensor import Tensor
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for differentiation (per thread, as in PyTorch)."""
+    return getattr(_state, "grad_enabled", True)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    _state.grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Base of ``no_grad`` and ``enable_grad``: a context manager that also decorates functions."""
+
+    mode = True
+
+    def __enter__(self) -> None:
+        self._previous = is_grad_enabled()
+        set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        set_grad_enabled(self._previous)
+
+    def __call__(self, func: Any) -> Any:
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context manager (or decorator) that records nothing: results have no ``grad_fn``."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context manager (or decorator) that turns recording back on inside ``no_grad``."""
+
+    mode = True
+
+
+class Function:
+    """One differentiable operation: a node of the autograd graph."""
+
+    needs_input_grad: tuple[bool, ...]
+    inputs: tuple[Tensor | None, ...] | None
+    _grads: list[ndarray | None] | None
+    _n_outputs: int
+    _freed: bool = False
+
+    def forward(self, *inputs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    def __call__(self, *inputs: Any) -> Any:
+        from wally.tensor import Tensor
+
+        arrays = []
+        needs = []
+        grad_on = is_grad_enabled()
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.array)
+                needs.append(grad_on and x.requires_grad)
+            else:
+                arrays.append(x)
+                needs.append(False)
+        self.needs_input_grad = tuple(needs)
+        raw = self.forward(*arrays)
+        record = any(needs)
+        multiple = isinstance(raw, tuple)
+        raw_outputs = raw if multiple else (raw,)
+        outputs = []
+        for index, y in enumerate(raw_outputs):
+            if not isinstance(y, ndarray):
+                y = xp.asarray(y)
+            differentiable = record and y.dtype.kind in "fc"
+            outputs.append(Tensor._make(y, differentiable, self if differentiable else None, index))
+        if record:
+            self.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            self._n_outputs = len(outputs)
+            self._grads = None
+        return tuple(outputs) if multiple else outputs[0]
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each after every node that consumes its outputs."""
+    order: list[Function] = []
+    visited = {id(root)}
+    stack: list[tuple[Function, bool]] = [(root, False)]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if fn._freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (at {fn.name}): its saved "
+                "arrays were freed. Pass retain_graph=True to the first backward() to keep them."
+            )
+        stack.append((fn, True))
+        for x in fn.inputs or ():
+            parent = x._ctx if x is not None else None
+            if parent is not None and id(parent) not in visited:
+                visited.add(id(parent))
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _route(x: Tensor, g: ndarray) -> None:
+    """Send gradient ``g`` to tensor ``x``: into its producer's slot, or onto a leaf's ``.grad``."""
+    ctx = x._ctx
+    if ctx is None:
+        x._accumulate_grad(g)
+        return
+    if ctx._grads is None:
+        ctx._grads = [None] * ctx._n_outputs
+    current = ctx._grads[x._out_idx]
+    # Out of place: ``g`` may be shared with another branch, and backwards treat grads read-only.
+    ctx._grads[x._out_idx] = g if current is None else current + g
+    if x._retains_grad:
+        x._accumulate_grad(g)
+
+
+def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> None:
+    """Back-propagate ``grad`` (d loss / d tensor) through the graph that produced ``tensor``."""
+    root = tensor._ctx
+    if root is None:
+        tensor._accumulate_grad(grad)
+        return
+    order = _topological_order(root)
+    _route(tensor, grad)
+    with no_grad():
+        for fn in order:
+            grad_outputs = fn._grads
+            fn._grads = None
+            if grad_outputs is None:
+                continue
+            grads = fn.backward(*grad_outputs)
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            assert fn.inputs is not None
+            if len(grads) != len(fn.inputs):
+                raise RuntimeError(
+                    f"{fn.name}.backward returned {len(grads)} gradients for "
+                    f"{len(fn.inputs)} inputs"
+                )
+            for x, g, needed in zip(fn.inputs, grads, fn.needs_input_grad):
+                if not needed or g is None or x is None:
+                    continue
+                if g.shape != x.shape:
+                    raise RuntimeError(
+                        f"{fn.name}.backward returned a gradient of shape {g.shape} for an "
+                        f"input of shape {x.shape}"
+                    )
+                _route(x, g)
+            if not retain_graph:
+                # Free what forward saved, as PyTorch does, so the graph's activations are not
+                # kept alive until the next forward pass overwrites the loss variable.
+                fn.__dict__.clear()
+                fn._freed = True

@@ -1,0 +1,942 @@
+"""The differentiable ops behind ``Tensor``'s methods: arithmetic, reductions, shapes, indexing.
+
+One op, one small ``Function`` class with ``forward``/``backward`` on raw arrays, and a
+lowercase function that takes tensors (DeZero, Chainer). Broadcasting is undone in one helper,
+:func:`sum_to`, which every elementwise backward uses.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from wally.autograd import Function, is_grad_enabled
+from wally.backend import ndarray, xp
+from wally.tensor import MaxResult, Tensor, to_array
+
+_DEFAULT_FLOAT = xp.dtype("float32")
+
+
+def sum_to(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
+    """Sum ``grad`` over the axes that broadcasting expanded, so it gets back ``shape``."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
+    """Normalise ``dim`` (None, an int or a sequence, negatives allowed) to sorted axes."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, xp.integer)) else tuple(dim)
+    axes = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of "
+                f"[{-builtins.max(ndim, 1)}, {builtins.max(ndim, 1) - 1}], but got {d})"
+            )
+        axes.append(int(d) % builtins.max(ndim, 1))
+    return tuple(sorted(axes)) if ndim else ()
+
+
+def shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's shape arguments do."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(n) for n in shape)
+
+
+# ----- operand coercion with PyTorch's promotion rules ----------------------------------------
+def _is_float(x: Any) -> bool:
+    if isinstance(x, (Tensor, ndarray)):
+        return bool(x.dtype.kind in "fc")
+    return isinstance(x, float)
+
+
+def _dims(x: Any) -> int:
+    return x.ndim if isinstance(x, (Tensor, ndarray)) else 0
+
+
+def _promote(a: Any, b: Any) -> tuple[Any, Any]:
+    """Apply PyTorch's rules where NumPy's differ: floats win over integers without widening
+    to float64, and a 0-d operand does not change the dtype of a same-kind tensor operand."""
+    if not isinstance(a, Tensor):
+        a = a if isinstance(a, (int, float, bool)) else to_array(a)
+    if not isinstance(b, Tensor):
+        b = b if isinstance(b, (int, float, bool)) else to_array(b)
+    fa, fb = _is_float(a), _is_float(b)
+    if fa != fb:  # an integer operand meets a float one: it becomes that float
+        target = (a if fa else b)
+        dtype = target.dtype if isinstance(target, (Tensor, ndarray)) else _DEFAULT_FLOAT
+        if fa and isinstance(b, (Tensor, ndarray)):
+            b = _astype(b, dtype)
+        elif fb and isinstance(a, (Tensor, ndarray)):
+            a = _astype(a, dtype)
+    elif fa and isinstance(a, (Tensor, ndarray)) and isinstance(b, (Tensor, ndarray)) \
+            and a.dtype != b.dtype and (a.ndim == 0) != (b.ndim == 0):
+        if a.ndim == 0:
+            a = _astype(a, b.dtype)
+        else:
+            b = _astype(b, a.dtype)
+    return a, b
+
+
+def _astype(x: Any, dtype: Any) -> Any:
+    return cast(x, dtype) if isinstance(x, Tensor) else x.astype(dtype)
+
+
+# ----- elementwise arithmetic ------------------------------------------------------------------
+class Add(Function):
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.shapes = (xp.shape(a), xp.shape(b))
+        return a + b
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy, self.shapes[0]) if need_a else None,
+                sum_to(gy, self.shapes[1]) if need_b else None)
+
+
+class Sub(Function):
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.shapes = (xp.shape(a), xp.shape(b))
+        return a - b
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy, self.shapes[0]) if need_a else None,
+                sum_to(-gy, self.shapes[1]) if need_b else None)
+
+
+class Mul(Function):
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy * self.b, xp.shape(self.a)) if need_a else None,
+                sum_to(gy * self.a, xp.shape(self.b)) if need_b else None)
+
+
+class Div(Function):
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        ga = gy / self.b
+        return (sum_to(ga, xp.shape(self.a)) if need_a else None,
+                sum_to(-ga * self.a / self.b, xp.shape(self.b)) if need_b else None)
+
+
+class Pow(Function):
+    """y = a ** b, for a tensor base and/or a tensor exponent."""
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.a, self.b = a, b
+        self.y = a**b
+        return self.y
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        a, b = self.a, self.b
+        ga = sum_to(gy * b * a ** (b - 1), xp.shape(a)) if need_a else None
+        if need_b:
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                log_a = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0)
+            gb = sum_to(gy * self.y * log_a, xp.shape(b))
+        else:
+            gb = None
+        return ga, gb
+
+
+class MatMul(Function):
+    """y = a @ b, with NumPy's rules for 1-D operands and batch dimensions."""
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = gy
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        ga = sum_to(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
+        gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape) if need_b else None
+        return ga, gb
+
+
+class Maximum(Function):
+    """Elementwise maximum; at ties the gradient is split in half, as in PyTorch."""
+
+    def __init__(self, pick: Callable[..., ndarray]) -> None:
+        self.pick = pick
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.a, self.b = a, b
+        return self.pick(a, b)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        a, b = self.a, self.b
+        wins = (self.pick(a, b) == a).astype(gy.dtype)
+        share_a = xp.where(a == b, 0.5, wins).astype(gy.dtype)
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy * share_a, xp.shape(a)) if need_a else None,
+                sum_to(gy * (1 - share_a), xp.shape(b)) if need_b else None)
+
+
+def add(input: Any, other: Any, alpha: Any = 1) -> Tensor:
+    a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
+    return Add()(a, b)
+
+
+def sub(input: Any, other: Any, alpha: Any = 1) -> Tensor:
+    a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
+    return Sub()(a, b)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    return Mul()(*_promote(input, other))
+
+
+def div(input: Any, other: Any) -> Tensor:
+    a, b = _promote(input, other)
+    if not _is_float(a) and not _is_float(b):  # true division of integers gives floats
+        a = _astype(a, _DEFAULT_FLOAT) if isinstance(a, (Tensor, ndarray)) else float(a)
+        b = _astype(b, _DEFAULT_FLOAT) if isinstance(b, (Tensor, ndarray)) else float(b)
+    return Div()(a, b)
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
+        return PowScalar(exponent)(input)
+    return Pow()(*_promote(input, exponent))
+
+
+def matmul(input: Any, other: Any) -> Tensor:
+    a, b = _promote(input, other)
+    return MatMul()(a, b)
+
+
+def maximum(input: Tensor, other: Any) -> Tensor:
+    return Maximum(xp.maximum)(*_promote(input, other))
+
+
+def minimum(input: Tensor, other: Any) -> Tensor:
+    return Maximum(xp.minimum)(*_promote(input, other))
+
+
+# ----- elementwise functions of one tensor ----------------------------------------------------
+class PowScalar(Function):
+    def __init__(self, exponent: float) -> None:
+        self.exponent = exponent
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return x**self.exponent
+
+    def backward(self, gy: ndarray) -> ndarray:
+        p = self.exponent
+        return gy * p * self.x ** (p - 1) if p != 2 else gy * 2 * self.x
+
+
+class Neg(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        return -x
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return -gy
+
+
+class Exp(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.y = xp.exp(x)
+        return self.y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return xp.log(x)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy / self.x
+
+
+class Sqrt(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.y = xp.sqrt(x)
+        return self.y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return xp.abs(x)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * xp.sign(self.x)
+
+
+class Sin(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return xp.sin(x)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * xp.cos(self.x)
+
+
+class Cos(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return xp.cos(x)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return -gy * xp.sin(self.x)
+
+
+class Clamp(Function):
+    """y = min(max(x, min), max); the gradient passes where min <= x <= max (PyTorch's rule)."""
+
+    def __init__(self, low: Any, high: Any) -> None:
+        self.low, self.high = low, high
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.x = x
+        return xp.clip(x, self.low, self.high)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        keep = xp.ones(self.x.shape, dtype=bool)
+        if self.low is not None:
+            keep &= self.x >= self.low
+        if self.high is not None:
+            keep &= self.x <= self.high
+        return gy * keep
+
+
+class ReLU(Function):
+    """y = max(x, 0)."""
+
+    def forward(self, x: ndarray) -> ndarray:
+        y = xp.maximum(x, 0)
+        self.y = y
+        return y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * (self.y > 0)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|."""
+
+    def forward(self, x: ndarray) -> ndarray:
+        # tanh form: exact, stable for large |x| and one transcendental call.
+        self.y = 0.5 * (xp.tanh(0.5 * x) + 1)
+        return self.y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        self.y = xp.tanh(x)
+        return self.y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy * (1 - self.y * self.y)
+
+
+class Cast(Function):
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy: ndarray) -> ndarray | None:
+        return gy.astype(self.input_dtype) if self.input_dtype.kind in "fc" else None
+
+
+class Clone(Function):
+    def forward(self, x: ndarray) -> ndarray:
+        return x.copy()
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy
+
+
+def neg(input: Tensor) -> Tensor:
+    return Neg()(input)
+
+
+def exp(input: Tensor) -> Tensor:
+    return Exp()(input)
+
+
+def log(input: Tensor) -> Tensor:
+    return Log()(input)
+
+
+def sqrt(input: Tensor) -> Tensor:
+    return Sqrt()(input)
+
+
+def abs(input: Tensor) -> Tensor:
+    return Abs()(input)
+
+
+def sin(input: Tensor) -> Tensor:
+    return Sin()(input)
+
+
+def cos(input: Tensor) -> Tensor:
+    return Cos()(input)
+
+
+def sign(input: Tensor) -> Tensor:
+    return compare(xp.sign, input)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    low = min.array if isinstance(min, Tensor) else min
+    high = max.array if isinstance(max, Tensor) else max
+    return Clamp(low, high)(input)
+
+
+clip = clamp
+
+
+def relu(input: Tensor) -> Tensor:
+    return ReLU()(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return Sigmoid()(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return Tanh()(input)
+
+
+def cast(input: Tensor, dtype: Any) -> Tensor:
+    return Cast(xp.dtype(dtype))(input)
+
+
+def clone(input: Tensor) -> Tensor:
+    return Clone()(input)
+
+
+def compare(fn: Callable[..., Any], *operands: Any) -> Tensor:
+    """Apply a non-differentiable array function (comparisons, logic, argmax ...)."""
+    arrays = [x.array if isinstance(x, Tensor) else x for x in operands]
+    return Tensor._make(xp.asarray(fn(*arrays)), False, None, 0)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """``input`` where ``condition`` holds, else ``other``."""
+    cond = condition.array if isinstance(condition, Tensor) else to_array(condition)
+    a, b = _promote(input, other)
+    return Where(cond)(a, b)
+
+
+class Where(Function):
+    def __init__(self, condition: ndarray) -> None:
+        self.condition = condition
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.shapes = (xp.shape(a), xp.shape(b))
+        return xp.where(self.condition, a, b)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        zero = xp.zeros((), dtype=gy.dtype)
+        return (sum_to(xp.where(self.condition, gy, zero), self.shapes[0]) if need_a else None,
+                sum_to(xp.where(self.condition, zero, gy), self.shapes[1]) if need_b else None)
+
+
+# ----- reductions -----------------------------------------------------------------------------
+class Sum(Function):
+    def __init__(self, axes: tuple[int, ...] | None, keepdim: bool) -> None:
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.shape = x.shape
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        if not self.keepdim and self.axes is not None:
+            gy = xp.expand_dims(gy, self.axes)
+        return xp.broadcast_to(gy, self.shape)
+
+
+class Mean(Function):
+    def __init__(self, axes: tuple[int, ...] | None, keepdim: bool) -> None:
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.shape = x.shape
+        y = x.mean(axis=self.axes, keepdims=self.keepdim)
+        self.count = x.size // builtins.max(y.size, 1) if x.size else 0
+        return y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        if not self.keepdim and self.axes is not None:
+            gy = xp.expand_dims(gy, self.axes)
+        return xp.broadcast_to(gy / self.count, self.shape)
+
+
+class Amax(Function):
+    """max (or min) over axes; ties share the gradient evenly, as PyTorch's amax does."""
+
+    def __init__(self, axes: tuple[int, ...] | None, keepdim: bool, largest: bool) -> None:
+        self.axes, self.keepdim, self.largest = axes, keepdim, largest
+
+    def forward(self, x: ndarray) -> ndarray:
+        reduce = xp.max if self.largest else xp.min
+        y = reduce(x, axis=self.axes, keepdims=True)
+        self.mask = x == y
+        return y if self.keepdim else y.reshape(reduce(x, axis=self.axes).shape)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        if not self.keepdim and self.axes is not None:
+            gy = xp.expand_dims(gy, self.axes)
+        count = self.mask.sum(axis=self.axes, keepdims=True)
+        return xp.where(self.mask, gy / count, 0).astype(gy.dtype)
+
+
+class MaxDim(Function):
+    """``max(dim)`` / ``min(dim)``: values and int64 indices; the gradient goes to the index."""
+
+    def __init__(self, axis: int, keepdim: bool, largest: bool) -> None:
+        self.axis, self.keepdim, self.largest = axis, keepdim, largest
+
+    def forward(self, x: ndarray) -> tuple[ndarray, ndarray]:
+        arg = xp.argmax if self.largest else xp.argmin
+        self.shape = x.shape
+        self.index = arg(x, axis=self.axis, keepdims=True)
+        values = xp.take_along_axis(x, self.index, axis=self.axis)
+        if self.keepdim:
+            return values, self.index.astype(xp.int64)
+        return (xp.squeeze(values, self.axis),
+                xp.squeeze(self.index, self.axis).astype(xp.int64))
+
+    def backward(self, gy: ndarray, gindex: Any = None) -> ndarray:
+        if not self.keepdim:
+            gy = xp.expand_dims(gy, self.axis)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        xp.put_along_axis(gx, self.index, gy, axis=self.axis)
+        return gx
+
+
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        input = input.type(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.type(xp.int64)  # PyTorch sums integers and bools as int64
+    return Sum(_axes(dim, input.ndim), keepdim)(input)
+
+
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        input = input.type(dtype)
+    if input.dtype.kind not in "fc":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {input.dtype}"
+        )
+    return Mean(_axes(dim, input.ndim), keepdim)(input)
+
+
+def correction(unbiased: Any, correction: Any) -> Any:
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def var(input: Tensor, dim: Any = None, keepdim: bool = False, correction: Any = 1) -> Tensor:
+    """Variance with Bessel's ``correction`` (1 by default, as in PyTorch)."""
+    axes = _axes(dim, input.ndim)
+    centred = input - input.mean(axes, keepdim=True)
+    count = input.numel() if axes is None else \
+        int(xp.prod([input.shape[a] for a in axes]))
+    return (centred * centred).sum(axes, keepdim=keepdim) / builtins.max(count - correction, 0)
+
+
+def _max_or_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
+    if isinstance(dim, Tensor):  # max(a, b) is the elementwise maximum
+        return maximum(input, dim) if largest else minimum(input, dim)
+    if dim is None:
+        return Amax(None, False, largest)(input)
+    axes = _axes(dim, input.ndim)
+    assert axes is not None
+    values, indices = MaxDim(axes[0] if axes else 0, keepdim, largest)(input)
+    return MaxResult(values, indices)
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return _max_or_min(input, dim, keepdim, True)
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return _max_or_min(input, dim, keepdim, False)
+
+
+def amax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Amax(_axes(dim, input.ndim), keepdim, True)(input)
+
+
+def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Amax(_axes(dim, input.ndim), keepdim, False)(input)
+
+
+def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else _axes(dim, input.ndim)[0]  # type: ignore[index]
+    return compare(lambda a: xp.argmax(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
+
+
+def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    axis = None if dim is None else _axes(dim, input.ndim)[0]  # type: ignore[index]
+    return compare(lambda a: xp.argmin(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
+
+
+# ----- shapes ---------------------------------------------------------------------------------
+class Reshape(Function):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.input_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(
+                f"shape {list(self.shape)} is invalid for input of size {x.size} "
+                f"(shape {x.shape})"
+            ) from None
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy.reshape(self.input_shape)
+
+
+class Permute(Function):
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x: ndarray) -> ndarray:
+        return x.transpose(self.axes)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return gy.transpose(tuple(int(i) for i in xp.argsort(self.axes)))
+
+
+class Expand(Function):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.input_shape = x.shape
+        return xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return sum_to(gy, self.input_shape)
+
+
+class Repeat(Function):
+    def __init__(self, repeats: tuple[int, ...]) -> None:
+        self.repeats = repeats
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.input_shape = x.shape
+        padded = (1,) * (len(self.repeats) - x.ndim) + x.shape
+        self.padded_shape = padded
+        return xp.tile(x.reshape(padded), self.repeats)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        # Split each axis into (repeat, size) and sum the repeats away.
+        split = [n for pair in zip(self.repeats, self.padded_shape) for n in pair]
+        summed = gy.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return summed.reshape(self.input_shape)
+
+
+class Flip(Function):
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x: ndarray) -> ndarray:
+        return xp.flip(x, self.axes)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        return xp.flip(gy, self.axes)
+
+
+def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(int(n) for n in shape)
+    if shape == input.shape:
+        return input
+    return Reshape(shape)(input)
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if input.ndim == 0:
+        return reshape(input, (1,))
+    start, end = (d % input.ndim for d in (start_dim, end_dim))
+    shape = input.shape
+    return reshape(input, shape[:start] + (-1,) + shape[end + 1:] if shape[start:end + 1]
+                   else shape)
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = dim % input.ndim
+    return reshape(input, input.shape[:d] + tuple(sizes) + input.shape[d + 1:])
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    axes = _axes(dim, input.ndim)
+    if axes is None:
+        axes = tuple(i for i, n in enumerate(input.shape) if n == 1)
+    shape = tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))
+    return reshape(input, shape)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    if not -input.ndim - 1 <= dim <= input.ndim:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-input.ndim - 1}, "
+            f"{input.ndim}], but got {dim})"
+        )
+    d = dim % (input.ndim + 1)
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
+    axes = tuple(int(d) % builtins.max(input.ndim, 1) for d in dims)
+    if sorted(axes) != list(range(input.ndim)):
+        raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {input.ndim} dims")
+    return Permute(axes)(input)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    axes = list(range(input.ndim))
+    a, b = (_axes(d, input.ndim)[0] for d in (dim0, dim1))  # type: ignore[index]
+    axes[a], axes[b] = axes[b], axes[a]
+    return Permute(tuple(axes))(input)
+
+
+def expand(input: Tensor, sizes: Sequence[int]) -> Tensor:
+    lead = len(sizes) - input.ndim
+    shape = tuple(input.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+    return Expand(shape)(input)
+
+
+def repeat(input: Tensor, repeats: Sequence[int]) -> Tensor:
+    if len(repeats) < input.ndim:
+        raise ValueError(
+            f"repeat: number of repeat dims ({len(repeats)}) can not be smaller than the "
+            f"number of dimensions of the tensor ({input.ndim})"
+        )
+    return Repeat(tuple(repeats))(input)
+
+
+def flip(input: Tensor, dims: Any) -> Tensor:
+    return Flip(_axes(dims, input.ndim) or ())(input)
+
+
+# ----- indexing -------------------------------------------------------------------------------
+def _index(index: Any) -> Any:
+    """Turn tensors and ranges inside an index into arrays NumPy understands."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, range):
+        return xp.arange(index.start, index.stop, index.step)
+    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+        return [_index(i) for i in index]
+    return index
+
+
+def _is_basic(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice, type(None), type(Ellipsis)))
+               or (isinstance(p, ndarray) and p.ndim == 0 and p.dtype.kind in "iu")
+               for p in parts)
+
+
+class GetItem(Function):
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.shape, self.dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy: ndarray) -> ndarray:
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _is_basic(self.index):
+            gx[self.index] = gy
+        else:  # advanced indexing may repeat an element: accumulate (not a hot path)
+            xp.add.at(gx, self.index, gy)
+        return gx
+
+
+class SetItem(Function):
+    """``y = x`` with ``y[index] = value``: the out-of-place twin of ``x[index] = value``."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: ndarray, value: Any) -> ndarray:
+        self.value_shape = xp.shape(value)
+        self.value_dtype = getattr(value, "dtype", None)
+        y = x.copy()
+        y[self.index] = value
+        return y
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_x, need_value = self.needs_input_grad
+        gx = None
+        if need_x:
+            gx = gy.copy()
+            gx[self.index] = 0
+        gv = None
+        if need_value:
+            gv = sum_to(gy[self.index], self.value_shape).astype(self.value_dtype, copy=False)
+        return gx, gv
+
+
+def getitem(input: Tensor, index: Any) -> Tensor:
+    return GetItem(_index(index))(input)
+
+
+def setitem(input: Tensor, index: Any, value: Any) -> None:
+    index = _index(index)
+    records = is_grad_enabled() and (
+        input.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+    )
+    if not records:
+        input.array[index] = value.array if isinstance(value, Tensor) else value
+        return
+    if input.requires_grad and input._ctx is None:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation "
+            "(index assignment); wrap it in `with wally.no_grad():`"
+        )
+    # Y keeps its identity but becomes the output of SetItem(previous Y, value).
+    previous = Tensor._make(input.array, input.requires_grad, input._ctx, input._out_idx)
+    result = SetItem(index)(previous, value)
+    input.array, input._ctx, input._out_idx = result.array, result._ctx, result._out_idx
+    input.requires_grad = True
+
+
+# ----- joining and splitting ------------------------------------------------------------------
+class Cat(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: ndarray) -> ndarray:
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        bounds = xp.cumsum(self.sizes)[:-1]
+        parts = xp.split(gy, bounds, axis=self.axis)
+        return tuple(p if need else None for p, need in zip(parts, self.needs_input_grad))
+
+
+class Stack(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: ndarray) -> ndarray:
+        return xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        return tuple(xp.take(gy, i, axis=self.axis) if need else None
+                     for i, need in enumerate(self.needs_input_grad))
+
+
+def _check_joinable(name: str, tensors: Sequence[Any]) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not len(tensors):
+        raise TypeError(f"{name}: expected a non-empty sequence of tensors, got {type(tensors)}")
+    return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension ``dim``."""
+    ts = _check_joinable("cat", tensors)
+    axis = _axes(dim, ts[0].ndim)[0]  # type: ignore[index]
+    for t in ts[1:]:
+        if t.ndim != ts[0].ndim or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != axis
+        ):
+            raise ValueError(
+                f"cat: sizes of tensors must match except in dimension {dim}; got shapes "
+                f"{[tuple(x.shape) for x in ts]}"
+            )
+    return Cat(axis)(*ts)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dimension ``dim``."""
+    ts = _check_joinable("stack", tensors)
+    if any(t.shape != ts[0].shape for t in ts):
+        raise ValueError(
+            f"stack expects each tensor to be equal size, got {[tuple(t.shape) for t in ts]}"
+        )
+    axis = dim % (ts[0].ndim + 1)
+    return Stack(axis)(*ts)
+
+
+def split(input: Tensor, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    axis = _axes(dim, input.ndim)[0]  # type: ignore[index]
+    n = input.shape[axis]
+    sizes = [split_size] * (-(-n // split_size)) if isinstance(split_size, int) else split_size
+    out, start = [], 0
+    for size in sizes:
+        stop = builtins.min(start + size, n)
+        index = (slice(None),) * axis + (slice(start, stop),)
+        out.append(input[index])
+        start = stop
+    return tuple(out)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    n = input.shape[_axes(dim, input.ndim)[0]]  # type: ignore[index]
+    return split(input, -(-n // chunks), dim)
+
+
+def allclose(input: Tensor, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    return bool(xp.allclose(to_array(input), to_array(other), rtol, atol, equal_nan))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    return bool(input.shape == other.shape and xp.array_equal(input.array, other.array))
