@@ -109,7 +109,13 @@ class Function:
                 arrays.append(x)
                 needs.append(False)
         self.needs_input_grad = tuple(needs)
-        raw = self.forward(*arrays)
+        try:
+            raw = self.forward(*arrays)
+        except ValueError as error:
+            if "broadcast" not in str(error):
+                raise
+            shapes = ", ".join(str(getattr(a, "shape", ())) for a in arrays)
+            raise ValueError(f"{self.name}: shapes {shapes} cannot be broadcast together") from None
         record = any(needs)
         multiple = isinstance(raw, tuple)
         raw_outputs = raw if multiple else (raw,)

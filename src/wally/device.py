@@ -8,17 +8,15 @@ from typing import Any
 class device:  # noqa: N801 - PyTorch's name
     """``wally.device('cpu')``; asking for a CUDA device raises a clear error."""
 
-    def __init__(self, type: Any = "cpu", index: Any = None) -> None:
-        if isinstance(type, device):
-            type = type.type
-        name = str(type).split(":")[0]
-        if name != "cpu":
+    def __init__(self, type: Any = "cpu", index: Any = None) -> None:  # noqa: A002
+        requested = str(type.type if isinstance(type, device) else type)
+        if requested.split(":")[0] != "cpu":
             raise RuntimeError(
-                f"wally runs on the CPU (NumPy); device {type!r} is not available. "
+                f"wally runs on the CPU (NumPy); device {requested!r} is not available. "
                 "Use wally.device('cpu') or check wally.cuda.is_available() first."
             )
-        self.type = "cpu"
-        self.index = None
+        self.type: str = "cpu"
+        self.index: Any = None
 
     def __repr__(self) -> str:
         return "device(type='cpu')"

@@ -73,7 +73,9 @@ class Tensor:
                  requires_grad: builtins.bool = False) -> None:
         array = to_array([] if data is None else data, dtype)
         if isinstance(data, Tensor) and data.requires_grad:
-            raise TypeError("Tensor(t) with a tensor that requires grad: use t.detach() or t.clone()")
+            raise TypeError(
+                "Tensor(t) with a tensor that requires grad: use t.detach() or t.clone()"
+            )
         self._init(array, requires_grad, None, 0)
 
     def _init(self, array: ndarray, requires_grad: builtins.bool,
@@ -208,7 +210,8 @@ class Tensor:
     def numpy(self, force: builtins.bool = False) -> ndarray:
         if self.requires_grad and not force:
             raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
             )
         return self.array
 
@@ -250,7 +253,7 @@ class Tensor:
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
-            elif isinstance(arg, xp.dtype) or (isinstance(arg, type) and issubclass(arg, xp.generic)):
+            elif isinstance(arg, (xp.dtype, type)):
                 dtype = arg
             else:
                 from wally.device import device
@@ -316,7 +319,8 @@ class Tensor:
         if gradient is None:
             if self.array.size != 1:
                 raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs, got shape {self.shape}"
+                    "grad can be implicitly created only for scalar outputs, "
+                    f"got shape {self.shape}"
                 )
             grad = xp.ones(self.shape, dtype=self.dtype)
         else:
@@ -329,56 +333,68 @@ class Tensor:
 
     def _accumulate_grad(self, g: ndarray) -> None:
         if self.grad is None:
-            # A copy: the same array may be routed to several tensors, and users zero grads in place.
+            # A copy: one array may be routed to several tensors, and users zero grads in place.
             self.grad = Tensor._make(xp.array(g, dtype=self.dtype), False, None, 0)
         else:
             self.grad.array = self.grad.array + g
 
     # ----- in place ---------------------------------------------------------------------------
-    def _assign(self, result: Tensor) -> Tensor:
-        """Make ``self`` become ``result`` (the tail of every in-place op)."""
-        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+    def _in_place(self, op: Any, *operands: Any) -> Tensor:
+        """``self = op(self, *operands)``, keeping this Python object (the tail of ``+=`` etc.)."""
+        records = autograd.is_grad_enabled() and (
+            self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+        )
+        if not records:
+            # Nothing to record: write into the existing memory, so views and optimisers see it.
+            result = op(self.detach(), *operands).array
+            if result.shape != self.shape:
+                raise RuntimeError(
+                    f"output with shape {self.shape} doesn't match the broadcast shape "
+                    f"{result.shape}"
+                )
+            if self.array.flags.writeable:
+                xp.copyto(self.array, result, casting="unsafe")
+            else:
+                self.array = result.astype(self.dtype)
+            return self
+        if self.requires_grad and self._ctx is None:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation; "
                 "wrap the update in `with wally.no_grad():`"
             )
-        if result._ctx is None and not result.requires_grad:
-            # Nothing to record: write into the existing memory, so views and optimisers see it.
-            if self.array.flags.writeable and result.array.shape == self.array.shape:
-                self.array[...] = result.array
-                return self
-            self.array = result.array.astype(self.dtype, copy=False)
-            return self
+        # The op reads the previous version of self, which the graph keeps as its own node input.
+        previous = Tensor._make(self.array, self.requires_grad, self._ctx, self._out_idx)
+        result = op(previous, *operands)
         self.array, self._ctx, self._out_idx = result.array, result._ctx, result._out_idx
         self.requires_grad = result.requires_grad
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._assign(ops.add(self, other))
+        return self._in_place(ops.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._assign(ops.sub(self, other))
+        return self._in_place(ops.sub, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._assign(ops.mul(self, other))
+        return self._in_place(ops.mul, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._assign(ops.div(self, other))
+        return self._in_place(ops.div, other)
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._assign(ops.add(self, other if alpha == 1 else ops.mul(other, alpha)))
+        return self._in_place(ops.add, other, alpha)
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._assign(ops.sub(self, other if alpha == 1 else ops.mul(other, alpha)))
+        return self._in_place(ops.sub, other, alpha)
 
     def mul_(self, other: Any) -> Tensor:
-        return self._assign(ops.mul(self, other))
+        return self._in_place(ops.mul, other)
 
     def div_(self, other: Any) -> Tensor:
-        return self._assign(ops.div(self, other))
+        return self._in_place(ops.div, other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        return self._assign(ops.clamp(self, min, max))
+        return self._in_place(ops.clamp, min, max)
 
     def zero_(self) -> Tensor:
         return self.fill_(0)

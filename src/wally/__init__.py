@@ -1,0 +1,86 @@
+"""wally: convolutional neural networks from scratch on NumPy, behind PyTorch's API.
+
+``import wally as torch`` runs the d2l CNN chapters' code; every op is a few lines of NumPy
+with the study note's equation beside it.
+"""
+
+from wally import autograd, functional, nn
+from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from wally.creation import *  # noqa: F403
+from wally.device import cuda, device
+from wally.dtypes import *  # noqa: F403
+from wally.ops import (
+    abs,
+    add,
+    allclose,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cat,
+    chunk,
+    clamp,
+    clip,
+    clone,
+    concat,
+    concatenate,
+    cos,
+    div,
+    equal,
+    exp,
+    flatten,
+    flip,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    sign,
+    sin,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+
+# from wally.reference import corr2d, pool2d  # TEMP until reference.py lands
+from wally.tensor import Tensor
+
+__version__ = "0.1.0"
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    return functional.softmax(input, dim)
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    return functional.log_softmax(input, dim)
+
+
+def mm(input: Tensor, other: Tensor) -> Tensor:
+    return matmul(input, other)
+
+
+def std(input: Tensor, dim: object = None, unbiased: object = None,
+        keepdim: bool = False) -> Tensor:
+    return input.std(dim, unbiased=unbiased, keepdim=keepdim)
+
+
+def eq(input: Tensor, other: object) -> Tensor:
+    return input.eq(other)

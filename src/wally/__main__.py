@@ -1,0 +1,5 @@
+import sys
+
+from wally.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Small runnable examples that ship with wally."""
