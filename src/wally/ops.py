@@ -200,20 +200,36 @@ class Maximum(Function):
 
 
 def add(input: Any, other: Any, alpha: Any = 1) -> Tensor:
+    """y = input + alpha · other, broadcasting.
+
+    Shape: the broadcast shape of both operands. Example: ``add(x, 1)``.
+    """
     a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
     return Add()(a, b)
 
 
 def sub(input: Any, other: Any, alpha: Any = 1) -> Tensor:
+    """y = input − alpha · other, broadcasting.
+
+    Shape: the broadcast shape of both operands. Example: ``sub(x, y)``.
+    """
     a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
     return Sub()(a, b)
 
 
 def mul(input: Any, other: Any) -> Tensor:
+    """y = input · other elementwise, broadcasting; ∂y/∂input = other.
+
+    Shape: the broadcast shape of both operands. Example: ``mul(x, 2)``.
+    """
     return Mul()(*_promote(input, other))
 
 
 def div(input: Any, other: Any) -> Tensor:
+    """y = input / other elementwise (true division: integers give float32).
+
+    Shape: the broadcast shape of both operands. Example: ``div(x, 2)``.
+    """
     a, b = _promote(input, other)
     if not _is_float(a) and not _is_float(b):  # true division of integers gives floats
         a = _astype(a, _DEFAULT_FLOAT) if isinstance(a, (Tensor, ndarray)) else float(a)
@@ -222,21 +238,38 @@ def div(input: Any, other: Any) -> Tensor:
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
+    """y = input ** exponent; ∂y/∂input = exponent · input^(exponent−1).
+
+    Shape: the broadcast shape. Example: ``pow(x, 2)``.
+    """
     if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
         return PowScalar(exponent)(input)
     return Pow()(*_promote(input, exponent))
 
 
 def matmul(input: Any, other: Any) -> Tensor:
+    """Matrix product Y = A B, [Y]i,j = Σk [A]i,k [B]k,j, with NumPy's rules for 1-D operands
+    and batch dimensions (the note's 1×1 convolution is this product over channels).
+
+    Shape: (..., n, k) @ (k, m) → (..., n, m). Example: ``matmul(K, X)``.
+    """
     a, b = _promote(input, other)
     return MatMul()(a, b)
 
 
 def maximum(input: Tensor, other: Any) -> Tensor:
+    """Elementwise max(input, other); at ties each side gets half the gradient.
+
+    Shape: the broadcast shape. Example: ``maximum(x, y)``.
+    """
     return Maximum(xp.maximum)(*_promote(input, other))
 
 
 def minimum(input: Tensor, other: Any) -> Tensor:
+    """Elementwise min(input, other); at ties each side gets half the gradient.
+
+    Shape: the broadcast shape. Example: ``minimum(x, y)``.
+    """
     return Maximum(xp.minimum)(*_promote(input, other))
 
 
@@ -389,22 +422,27 @@ class Clone(Function):
 
 
 def neg(input: Tensor) -> Tensor:
+    """y = −x. Shape: unchanged. Example: ``neg(x)``."""
     return Neg()(input)
 
 
 def exp(input: Tensor) -> Tensor:
+    """y = eᵡ; ∂y/∂x = y. Shape: unchanged. Example: ``exp(x)``."""
     return Exp()(input)
 
 
 def log(input: Tensor) -> Tensor:
+    """y = ln x; ∂y/∂x = 1/x. Shape: unchanged. Example: ``log(x)``."""
     return Log()(input)
 
 
 def sqrt(input: Tensor) -> Tensor:
+    """y = √x; ∂y/∂x = 1/(2y). Shape: unchanged. Example: ``sqrt(x)``."""
     return Sqrt()(input)
 
 
 def abs(input: Tensor) -> Tensor:
+    """y = |x|; ∂y/∂x = sign(x). Shape: unchanged. Example: ``abs(x)``."""
     return Abs()(input)
 
 
@@ -421,6 +459,10 @@ def sign(input: Tensor) -> Tensor:
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """y = min(max(x, min), max); the gradient passes where min ≤ x ≤ max.
+
+    Shape: unchanged. Example: ``clamp(x, 0, 1)``.
+    """
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     low = min.array if isinstance(min, Tensor) else min
@@ -432,14 +474,17 @@ clip = clamp
 
 
 def relu(input: Tensor) -> Tensor:
+    """y = max(x, 0). Shape: unchanged. Example: ``relu(x)``."""
     return ReLU()(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    """y = 1 / (1 + e⁻ˣ); ∂y/∂x = y(1 − y). Shape: unchanged. Example: ``sigmoid(x)``."""
     return Sigmoid()(input)
 
 
 def tanh(input: Tensor) -> Tensor:
+    """y = tanh x; ∂y/∂x = 1 − y². Shape: unchanged. Example: ``tanh(x)``."""
     return Tanh()(input)
 
 
@@ -554,6 +599,10 @@ class MaxDim(Function):
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Σ over ``dim`` (all elements when None); integers are summed as int64.
+
+    Shape: ``dim`` removed (kept as 1 with ``keepdim``). Example: ``sum(x, dim=1)``.
+    """
     if dtype is not None:
         input = input.type(dtype)
     elif input.dtype.kind in "biu":
@@ -562,6 +611,10 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None
 
 
 def mean(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """(1/n) Σ over ``dim`` (all elements when None); float inputs only, as in PyTorch.
+
+    Shape: ``dim`` removed (kept as 1 with ``keepdim``). Example: ``mean(x, 0)``.
+    """
     if dtype is not None:
         input = input.type(dtype)
     if input.dtype.kind not in "fc":
@@ -599,10 +652,19 @@ def _max_or_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The largest element; with ``dim``, ``(values, indices)`` along it. ``max(a, b)`` with a
+    tensor ``b`` is the elementwise :func:`maximum`.
+
+    Shape: ``dim`` removed (kept with ``keepdim``). Example: ``max(x, dim=1).indices``.
+    """
     return _max_or_min(input, dim, keepdim, True)
 
 
 def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The smallest element; with ``dim``, ``(values, indices)`` along it.
+
+    Shape: ``dim`` removed (kept with ``keepdim``). Example: ``min(x, dim=0).values``.
+    """
     return _max_or_min(input, dim, keepdim, False)
 
 
@@ -615,6 +677,10 @@ def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 
 def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """int64 index of the largest element (flattened when ``dim`` is None).
+
+    Shape: ``dim`` removed. Example: ``argmax(logits, dim=1)``.
+    """
     axis = None if dim is None else _axes(dim, input.ndim)[0]  # type: ignore[index]
     return compare(lambda a: xp.argmax(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
 
@@ -695,6 +761,7 @@ class Flip(Function):
 
 
 def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
+    """The same elements in ``shape`` (one entry may be −1). Example: ``reshape(x, (2, -1))``."""
     shape = tuple(int(n) for n in shape)
     if shape == input.shape:
         return input
@@ -702,6 +769,10 @@ def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one.
+
+    Example: ``flatten(x, 1)`` maps (N, C, H, W) to (N, C·H·W).
+    """
     if input.ndim == 0:
         return reshape(input, (1,))
     start, end = (d % input.ndim for d in (start_dim, end_dim))
@@ -734,6 +805,10 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
 
 def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
+    """Reorder the axes: output axis i is input axis ``dims[i]``.
+
+    Example: ``permute(x, (0, 2, 3, 1))`` turns NCHW into NHWC.
+    """
     axes = tuple(int(d) % builtins.max(input.ndim, 1) for d in dims)
     if sorted(axes) != list(range(input.ndim)):
         raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {input.ndim} dims")
@@ -741,6 +816,7 @@ def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap axes ``dim0`` and ``dim1``. Example: ``transpose(x, 0, 1)``."""
     axes = list(range(input.ndim))
     a, b = (_axes(d, input.ndim)[0] for d in (dim0, dim1))  # type: ignore[index]
     axes[a], axes[b] = axes[b], axes[a]
