@@ -107,7 +107,8 @@ def test_corr2d_backpropagates_through_index_assignment():
     # dL/dK[a, b] = sum_ij G[i, j] X[i + a, j + b]
     x = X.numpy()
     expected = np.array([[(G * x[a:a + 4, b:b + 4]).sum() for b in range(3)] for a in range(2)])
-    np.testing.assert_allclose(K.grad.numpy(), expected, rtol=1e-10)
+    # Y is float32 (the note makes it with torch.zeros), so the gradient is float32-accurate
+    np.testing.assert_allclose(K.grad.numpy(), expected, rtol=1e-5)
 
 
 def test_note_conv2d_block_matches_the_library_conv():
