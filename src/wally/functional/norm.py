@@ -1,0 +1,190 @@
+"""Batch normalisation, the stateless half of ``nn.BatchNorm1d/2d/3d``."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import TYPE_CHECKING
+
+from wally.autograd import Function
+from wally.backend import ndarray, xp
+
+if TYPE_CHECKING:
+    from wally.tensor import Tensor
+
+__all__ = ["batch_norm"]
+
+
+def _channel_sum(a3: ndarray) -> ndarray:
+    """Σ over axes 0 and 2 of an (N, C, S) array: the contiguous axis first, then the batch."""
+    return a3.sum(axis=2).sum(axis=0)
+
+
+class BatchNorm(Function):
+    """y = (x − μ) / √(σ² + ε) · γ + β per channel, on the input viewed as (N, C, S).
+
+    Training normalises with the batch statistics (μ, biased σ²) and updates the running
+    statistics in place; evaluation uses the running statistics as constants.
+    """
+
+    def __init__(self, running_mean: ndarray | None, running_var: ndarray | None,
+                 training: bool, momentum: float, eps: float) -> None:
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.training = training
+        self.momentum = momentum
+        self.eps = eps
+
+    def forward(self, x: ndarray, weight: ndarray | None, bias: ndarray | None) -> ndarray:
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)
+        count = n * x3.shape[2]
+        dtype = x.dtype
+        need_x, need_w, need_b = self.needs_input_grad
+        self.x_shape = x.shape
+        self.count = count
+        self.weight = weight
+
+        if self.training:
+            mean = _channel_sum(x3) / count
+            xhat = x3 - mean[:, None]
+            var = _channel_sum(xhat * xhat) / count  # biased: what normalises the batch
+            invstd = 1.0 / xp.sqrt(var + self.eps)
+            xhat *= invstd[:, None]
+            self._update_running_stats(mean, var, count)
+            if weight is not None:
+                y = xhat * weight[:, None]
+                if bias is not None:
+                    y += bias[:, None]
+            elif bias is not None:
+                y = xhat + bias[:, None]
+            else:
+                # The output must not share memory with saved state that a later op could mutate.
+                y = xhat.copy() if need_x else xhat
+            if need_x or need_w:
+                self.xhat = xhat
+            self.invstd = invstd
+            return y.reshape(x.shape)
+
+        assert self.running_mean is not None and self.running_var is not None
+        mean = self.running_mean.astype(dtype, copy=False)
+        invstd = 1.0 / xp.sqrt(self.running_var.astype(dtype, copy=False) + self.eps)
+        scale = invstd if weight is None else weight * invstd
+        shift = -mean * scale if bias is None else bias - mean * scale
+        y = x3 * scale[:, None]
+        y += shift[:, None]
+        if need_w:
+            self.x3, self.mean = x3, mean
+        self.invstd = invstd
+        return y.reshape(x.shape)
+
+    def _update_running_stats(self, mean: ndarray, var: ndarray, count: int) -> None:
+        m = self.momentum
+        if self.running_mean is not None:
+            rm = self.running_mean
+            rm[...] = (1.0 - m) * rm + m * mean
+        if self.running_var is not None:
+            rv = self.running_var
+            # The running variance estimates the population: Bessel's correction n / (n − 1).
+            rv[...] = (1.0 - m) * rv + m * (var * (count / (count - 1)))
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_x, need_w, need_b = self.needs_input_grad
+        n, c = self.x_shape[:2]
+        gy3 = gy.reshape(n, c, -1)
+        weight = self.weight
+        gb = _channel_sum(gy3) if (need_b or (self.training and need_x)) else None
+        gx = gw = None
+
+        if self.training:
+            xhat = self.xhat
+            gw_full = _channel_sum(gy3 * xhat)  # Σ gy·x̂, needed by the input gradient too
+            if need_x:
+                assert gb is not None
+                # ∂x = γ/σ · (gy − mean(gy) − x̂ · mean(gy·x̂)), all means per channel.
+                scale = self.invstd if weight is None else weight * self.invstd
+                gx = xhat * (-gw_full / self.count)[:, None]
+                gx += gy3
+                gx -= (gb / self.count)[:, None]
+                gx *= scale[:, None]
+                gx = gx.reshape(self.x_shape)
+            if need_w:
+                gw = gw_full
+        else:
+            if need_x:
+                scale = self.invstd if weight is None else weight * self.invstd
+                gx = (gy3 * scale[:, None]).reshape(self.x_shape)
+            if need_w:
+                xhat = (self.x3 - self.mean[:, None]) * self.invstd[:, None]
+                gw = _channel_sum(gy3 * xhat)
+
+        if gw is not None and weight is not None:
+            gw = gw.astype(weight.dtype, copy=False)
+        if not need_b:
+            gb = None
+        return gx, gw, gb
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    r"""Batch normalisation over every axis but the channel axis 1:
+
+    .. math::
+        y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \cdot \gamma + \beta
+
+    In training, :math:`\mathrm{E}[x]` and the biased :math:`\mathrm{Var}[x]` are the batch's,
+    per channel, and the running statistics (when given) are updated in place with PyTorch's
+    convention :math:`r \leftarrow (1 - m)\,r + m\,s`, the running variance from the *unbiased*
+    batch variance. In evaluation the running statistics are used. ``weight`` (:math:`\gamma`)
+    and ``bias`` (:math:`\beta`) default to 1 and 0. The backward is fused; in training it is
+    :math:`\partial x = \frac{\gamma}{\sigma}\bigl(\partial y - \overline{\partial y}
+    - \hat x\,\overline{\partial y\,\hat x}\bigr)`, bars being per-channel means.
+
+    Shape:
+        - Input: ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``.
+        - ``running_mean``, ``running_var``, ``weight``, ``bias``: ``(C,)``.
+        - Output: the input's shape.
+
+    Example::
+
+        >>> x = wally.randn(8, 3, 4, 4)
+        >>> mean, var = wally.zeros(3), wally.ones(3)
+        >>> y = F.batch_norm(x, mean, var, training=True)   # also updates mean and var
+    """
+    shape = tuple(input.shape)
+    if input.ndim < 2:
+        raise ValueError(
+            f"batch_norm: expected an input with at least 2 dimensions (N, C, ...), got shape "
+            f"{shape}"
+        )
+    channels = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (channels,):
+            raise ValueError(
+                f"batch_norm: expected {name} of shape ({channels},) for an input with "
+                f"{channels} channels, got shape {tuple(t.shape)}"
+            )
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: pass both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(
+            "batch_norm: running_mean and running_var are required when training=False"
+        )
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+        raise TypeError(
+            f"batch_norm: momentum must be a float (nn.BatchNorm turns momentum=None into the "
+            f"cumulative-average factor before calling it), got {momentum!r}"
+        )
+    if training and channels > 0 and math.prod(shape) // channels <= 1:
+        raise ValueError(
+            f"batch_norm: Expected more than 1 value per channel when training, got input size "
+            f"{shape}"
+        )
+    fn = BatchNorm(
+        None if running_mean is None else running_mean.array,
+        None if running_var is None else running_var.array,
+        bool(training), float(momentum), float(eps),
+    )
+    return fn(input, weight, bias)
