@@ -59,10 +59,23 @@ from wally.ops import (
     where,
 )
 
-# from wally.reference import corr2d, pool2d  # TEMP until reference.py lands
+from wally.reference import corr2d, pool2d
 from wally.tensor import Tensor
 
 __version__ = "0.1.0"
+
+_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "optim", "train", "utils"}
+
+
+def __getattr__(name: str) -> object:
+    """Import the heavier submodules on first use, so ``import wally`` stays fast."""
+    import importlib
+
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"wally.{name}")
+    if name == "summary":
+        return importlib.import_module("wally.analysis").summary
+    raise AttributeError(f"module 'wally' has no attribute {name!r}")
 
 
 def softmax(input: Tensor, dim: int) -> Tensor:
