@@ -1,0 +1,5 @@
+"""``wally.utils``, so that ``from torch.utils import data`` style code runs."""
+
+from wally.utils import data
+
+__all__ = ["data"]
