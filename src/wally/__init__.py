@@ -4,7 +4,7 @@
 with the study note's equation beside it.
 """
 
-from wally import autograd, data, functional, nn, optim, utils
+from wally import autograd, functional, nn
 from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
@@ -64,7 +64,7 @@ from wally.tensor import Tensor
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = {"analysis", "io", "models", "train"}
+_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "optim", "train", "utils"}
 
 
 def __getattr__(name: str) -> object:
