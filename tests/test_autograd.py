@@ -152,3 +152,15 @@ def test_numpy_of_a_tensor_that_requires_grad_is_refused_like_torch():
     with pytest.raises(RuntimeError, match="detach"):
         x.numpy()
     assert x.detach().numpy().tolist() == [1.0, 1.0]
+
+
+def test_a_node_reached_by_paths_of_different_lengths_runs_after_all_its_consumers():
+    # h feeds cat directly and through a longer branch: h's producer must run last.
+    x = wally.randn(2, 3, dtype=wally.float64, requires_grad=True)
+    h = x.exp()
+    y = wally.cat((h, (h * 2).sin().relu() + h), 1)
+    y.sum().backward()
+    e = np.exp(x.detach().numpy())
+    s = np.sin(2 * e)
+    expected = e * (1 + np.where(s > 0, 2 * np.cos(2 * e), 0) + 1)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-10)

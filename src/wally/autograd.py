@@ -140,25 +140,32 @@ class Function:
 
 
 def _topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from ``root``, each after every node that consumes its outputs."""
+    """Nodes reachable from ``root``, each after every node that consumes its outputs.
+
+    Iterative depth-first post-order (no recursion limit on deep graphs): a node is marked when
+    it is expanded, not when it is pushed, so a node reached by several paths is emitted only
+    after all of them.
+    """
     order: list[Function] = []
-    visited = {id(root)}
+    expanded: set[int] = set()
     stack: list[tuple[Function, bool]] = [(root, False)]
     while stack:
-        fn, expanded = stack.pop()
-        if expanded:
+        fn, done = stack.pop()
+        if done:
             order.append(fn)
+            continue
+        if id(fn) in expanded:
             continue
         if fn._freed:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (at {fn.name}): its saved "
                 "arrays were freed. Pass retain_graph=True to the first backward() to keep them."
             )
+        expanded.add(id(fn))
         stack.append((fn, True))
         for x in fn.inputs or ():
             parent = x._ctx if x is not None else None
-            if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
+            if parent is not None and id(parent) not in expanded:
                 stack.append((parent, False))
     order.reverse()
     return order
