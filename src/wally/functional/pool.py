@@ -1,0 +1,860 @@
+"""Max and average pooling, fixed-window and adaptive, in 1, 2 and 3 dimensions.
+
+Pooling has no parameters and leaves the channels alone: each output is the maximum or the
+mean of one window of one channel (the note's ``pool2d``).  The fixed-window ops run one
+strided view per kernel tap over the whole batch (``∏k`` vectorised passes, no Python loop
+over positions); backward sends each gradient back through the same per-tap views, so no
+``add.at`` is needed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from wally._windows import check_positive, ntuple, output_shape
+from wally.autograd import Function
+from wally.backend import ndarray, xp
+
+if TYPE_CHECKING:
+    from wally.tensor import Tensor
+
+__all__ = [
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+]
+
+_ALL = slice(None)
+# Bytes of (padded) input planes processed at a time: small enough to stay in cache while every
+# kernel tap reads them.
+_CHUNK_BYTES = 1 << 20
+_LAYOUTS = {
+    1: "(C, L) or (N, C, L)",
+    2: "(C, H, W) or (N, C, H, W)",
+    3: "(C, D, H, W) or (N, C, D, H, W)",
+}
+IntOrTuple = int | Sequence[int]
+
+
+# ----- window geometry ------------------------------------------------------------------------
+class _Windows:
+    """Fixed windows over the spatial axes of a stack of planes ``(P, *spatial)``, P = N·C.
+
+    Window ``o`` along an axis covers ``o·s − p + t·d`` for taps ``t < k``.  Planes are padded
+    (with ``fill``) far enough that every window of every tap is in bounds, so each tap is one
+    strided slice of the padded planes.
+    """
+
+    def __init__(
+        self,
+        spatial: tuple[int, ...],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+        dilation: tuple[int, ...],
+        out: tuple[int, ...],
+    ) -> None:
+        self.spatial, self.kernel, self.stride = spatial, kernel, stride
+        self.padding, self.dilation, self.out = padding, dilation, out
+        self.taps = list(itertools.product(*(range(k) for k in kernel)))
+        self.padded = tuple(
+            max(n + p, (o - 1) * s + (k - 1) * d + 1)
+            for n, k, s, p, d, o in zip(
+                spatial, kernel, stride, padding, dilation, out, strict=True
+            )
+        )
+        self.needs_padding = any(p > 0 for p in padding) or any(
+            m > n for m, n in zip(self.padded, spatial, strict=True)
+        )
+        # Windows that tile the input exactly touch every element once (the reshape case).
+        self.tiles = not self.needs_padding and all(
+            s == k and d == 1 and o * k == n
+            for n, k, s, d, o in zip(spatial, kernel, stride, dilation, out, strict=True)
+        )
+
+    def center(self) -> tuple[slice, ...]:
+        return (_ALL,) + tuple(
+            slice(p, p + n) for p, n in zip(self.padding, self.spatial, strict=True)
+        )
+
+    def tap(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
+        """The strided slice of a padded plane stack that tap ``tap`` of every window reads."""
+        return (_ALL,) + tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, self.dilation, self.out, self.stride, strict=True)
+        )
+
+    def _chunks(self, planes: int, itemsize: int) -> list[slice]:
+        size = itemsize
+        for n in self.padded:
+            size *= n
+        step = max(1, _CHUNK_BYTES // size)
+        return [slice(p, min(p + step, planes)) for p in range(0, planes, step)]
+
+    def padded_chunks(self, planes: ndarray, fill: Any) -> Iterator[tuple[slice, ndarray]]:
+        """``(chunk, padded planes)`` for a few planes of ``(P, *spatial)`` at a time.
+
+        The padding lives in one small scratch buffer whose border is filled once, so there is
+        no padded copy of the whole input and each chunk stays in cache across all taps.
+        """
+        scratch = None
+        for chunk in self._chunks(planes.shape[0], planes.itemsize):
+            if not self.needs_padding:
+                yield chunk, planes[chunk]
+                continue
+            if scratch is None:
+                shape = (chunk.stop - chunk.start, *self.padded)
+                scratch = xp.full(shape, fill, dtype=planes.dtype)
+            buf = scratch[: chunk.stop - chunk.start]
+            buf[self.center()] = planes[chunk]
+            yield chunk, buf
+
+    def gradient_chunks(self, gx: ndarray) -> Iterator[tuple[slice, ndarray]]:
+        """``(chunk, buffer)`` where backward adds the gradient of a few planes; each buffer is
+        zeroed (unless the windows tile the input, so every cell is written once) and copied,
+        without its padding, into ``gx (P, *spatial)`` once the caller is done with it."""
+        scratch = None
+        for chunk in self._chunks(gx.shape[0], gx.itemsize):
+            if not self.needs_padding:
+                buf = gx[chunk]
+                if not self.tiles:
+                    buf.fill(0)
+                yield chunk, buf
+                continue
+            if scratch is None:
+                scratch = xp.empty((chunk.stop - chunk.start, *self.padded), dtype=gx.dtype)
+            buf = scratch[: chunk.stop - chunk.start]
+            buf.fill(0)
+            yield chunk, buf
+            gx[chunk] = buf[self.center()]
+
+    def starts(self, axis: int) -> ndarray:
+        """Input index of tap 0 of every window along ``axis`` (negative inside the padding)."""
+        return xp.arange(self.out[axis]) * self.stride[axis] - self.padding[axis]
+
+
+def _batched(op: str, nd: int, input: Tensor) -> None:
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
+            f"{tuple(input.shape)}"
+        )
+
+
+def _windows(
+    op: str,
+    nd: int,
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+) -> _Windows:
+    _batched(op, nd, input)
+    kernel = ntuple(kernel_size, nd, "kernel_size", op)
+    check_positive(kernel, "kernel_size", op)
+    if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
+        strides = kernel
+    else:
+        strides = ntuple(stride, nd, "stride", op)
+        check_positive(strides, "stride", op)
+    pads = ntuple(padding, nd, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    if any(2 * p > k for p, k in zip(pads, kernel, strict=True)):
+        raise ValueError(
+            f"{op}: padding should be at most half of kernel size, got padding={pads} and "
+            f"kernel_size={kernel}"
+        )
+    dilations = ntuple(dilation, nd, "dilation", op)
+    check_positive(dilations, "dilation", op)
+    spatial = tuple(input.shape[-nd:])
+    pairs = tuple((p, p) for p in pads)
+    out = output_shape(op, spatial, kernel, strides, pairs, dilations, ceil_mode)
+    return _Windows(spatial, kernel, strides, pads, dilations, out)
+
+
+def _unbatch(x: ndarray, nd: int) -> tuple[ndarray, bool]:
+    return (x[None], True) if x.ndim == nd + 1 else (x, False)
+
+
+# ----- max pooling ----------------------------------------------------------------------------
+class MaxPoolNd(Function):
+    """``y = max over the window``; with ``return_indices`` also PyTorch's flat indices into
+    each input plane."""
+
+    def __init__(self, windows: _Windows, return_indices: bool = False) -> None:
+        self.windows = windows
+        self.return_indices = return_indices
+
+    def forward(self, x: ndarray) -> ndarray | tuple[ndarray, ndarray]:
+        win = self.windows
+        nd = len(win.kernel)
+        x, self.unbatched = _unbatch(x, nd)
+        self.input_shape = x.shape
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        check_nan = x.dtype.kind == "f" and bool(xp.isnan(xp.max(x)))
+        planes = x.reshape((-1, *win.spatial))
+        best: ndarray = xp.empty((len(planes), *win.out), dtype=x.dtype)
+        arg: ndarray = xp.empty(best.shape, dtype=xp.uint8 if len(win.taps) < 256 else xp.int32)
+        for chunk, padded in win.padded_chunks(planes, fill):
+            top, which = best[chunk], arg[chunk]
+            top[...] = padded[win.tap(win.taps[0])]
+            which.fill(0)
+            for index, tap in enumerate(win.taps[1:], start=1):
+                values = padded[win.tap(tap)]
+                # PyTorch's rule: a strictly greater value wins (the first maximum is kept) and
+                # NaN always wins, so NaN propagates.
+                better = values > top
+                if check_nan:
+                    better |= xp.isnan(values)
+                xp.maximum(top, values, out=top)
+                # Taps come in increasing order, so the winner's index is the largest that
+                # won; arithmetic instead of a masked copy, which is slow on random masks.
+                xp.maximum(which, xp.multiply(better, index, dtype=which.dtype), out=which)
+        best = best.reshape(x.shape[:2] + win.out)
+        arg = arg.reshape(best.shape)
+        if win.needs_padding and (best == fill).any():
+            arg = self._first_real_tap(arg)
+        self.arg = arg
+        y = best[0] if self.unbatched else best
+        if not self.return_indices:
+            return y
+        indices = self._flat_indices(arg)
+        return y, indices[0] if self.unbatched else indices
+
+    def backward(self, gy: ndarray, _: Any = None) -> ndarray:
+        win = self.windows
+        if self.unbatched:
+            gy = gy[None]
+        out_planes = gy.reshape((-1, *win.out))
+        arg = self.arg.reshape(out_planes.shape)
+        gx = xp.empty((len(out_planes), *win.spatial), dtype=gy.dtype)
+        # Multiplying by the 0/1 mask is fast, but inf·0 is NaN: non-finite gradients take the
+        # exact (slower) select instead.
+        finite = bool(xp.isfinite(gy.sum()))
+        zero = xp.zeros((), dtype=gy.dtype)
+        for chunk, g in win.gradient_chunks(gx):
+            grads, which = out_planes[chunk], arg[chunk]
+            for index, tap in enumerate(win.taps):
+                mask = which == index
+                picked = grads * mask if finite else xp.where(mask, grads, zero)
+                if win.tiles:
+                    g[win.tap(tap)] = picked
+                else:
+                    g[win.tap(tap)] += picked
+        gx = gx.reshape(self.input_shape)
+        return gx[0] if self.unbatched else gx
+
+    def _tap_coordinates(self, arg: ndarray) -> list[ndarray]:
+        table = xp.array(self.windows.taps, dtype=xp.int64).reshape(len(self.windows.taps), -1)
+        return [table[:, axis][arg] for axis in range(table.shape[1])]
+
+    def _positions(self, arg: ndarray) -> list[ndarray]:
+        """Input index along each axis of the tap that won, broadcast to the output shape."""
+        win = self.windows
+        nd = len(win.kernel)
+        positions = []
+        for axis, taps in enumerate(self._tap_coordinates(arg)):
+            shape = [1] * (nd + 2)
+            shape[axis + 2] = win.out[axis]
+            positions.append(win.starts(axis).reshape(shape) + taps * win.dilation[axis])
+        return positions
+
+    def _first_real_tap(self, arg: ndarray) -> ndarray:
+        """A window whose maximum is a padding cell (all its real values are -inf) reports its
+        first real cell instead, as PyTorch does."""
+        win = self.windows
+        positions = self._positions(arg)
+        outside = xp.zeros(arg.shape, dtype=bool)
+        for pos, n in zip(positions, win.spatial, strict=True):
+            outside |= (pos < 0) | (pos >= n)
+        if not outside.any():
+            return arg
+        first = xp.zeros(win.out, dtype=xp.int64)
+        flat = 1
+        for axis in reversed(range(len(win.kernel))):
+            start = win.starts(axis)
+            tap = xp.where(start < 0, -(start // win.dilation[axis]), 0)  # ceil(-start / d)
+            shape = [1] * len(win.kernel)
+            shape[axis] = win.out[axis]
+            first = first + tap.reshape(shape) * flat
+            flat *= win.kernel[axis]
+        return xp.where(outside, first.astype(arg.dtype), arg)
+
+    def _flat_indices(self, arg: ndarray) -> ndarray:
+        win = self.windows
+        flat = xp.zeros(arg.shape, dtype=xp.int64)
+        for pos, n in zip(self._positions(arg), win.spatial, strict=True):
+            flat = flat * n + pos
+        return flat
+
+
+def _max_pool(
+    op: str,
+    nd: int,
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Any:
+    if input.dtype.kind not in "fiu":
+        raise TypeError(f"{op}: expected a real-valued input, got dtype {input.dtype}")
+    windows = _windows(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
+    return MaxPoolNd(windows, return_indices)(input)
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """1-D max pooling, PyTorch's ``F.max_pool1d``: ``[Y]n,c,i = max_a [X]n,c,s·i+d·a−p``.
+
+    Arguments as in :func:`max_pool2d`.
+
+    Shape:
+        input ``(N, C, L)`` or ``(C, L)`` → output ``(N, C, L_out)``,
+        ``L_out = floor((L + 2p − d·(k − 1) − 1)/s) + 1`` (rounded up with ``ceil_mode``).
+
+    Example::
+
+        >>> F.max_pool1d(wally.tensor([[[1.0, 3.0, 2.0, 5.0]]]), 2)
+        tensor([[[3., 5.]]])
+    """
+    return _max_pool(
+        "max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """2-D max pooling, PyTorch's ``F.max_pool2d`` (the note's ``pool2d(X, pool_size, 'max')``).
+
+    ``[Y]n,c,i,j = max_{a,b} [X]n,c,s·i+d·a−p,s·j+d·b−p``: the largest value in each window of
+    each channel.  ``stride`` defaults to ``kernel_size``; ``padding`` (at most half the
+    kernel) pads with −∞; ``dilation`` spaces the window's taps; ``ceil_mode`` keeps a last,
+    partial window as long as it starts inside the input or the left padding.  With
+    ``return_indices`` also returns, as int64, the position of each maximum in its
+    ``H × W`` input plane (``h·W + w``), as PyTorch does.  Ties go to the first maximum in
+    row-major order; NaN wins.
+
+    Shape:
+        input ``(N, C, H, W)`` or ``(C, H, W)`` → output ``(N, C, H_out, W_out)`` with, per
+        axis, ``n_out = floor((n + 2p − d·(k − 1) − 1)/s) + 1`` (rounded up with
+        ``ceil_mode``).
+
+    Example::
+
+        >>> x = wally.arange(16.0).reshape(1, 1, 4, 4)
+        >>> F.max_pool2d(x, 2)
+        tensor([[[[ 5.,  7.],
+                  [13., 15.]]]])
+    """
+    return _max_pool(
+        "max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """3-D max pooling, PyTorch's ``F.max_pool3d``: the maximum over each ``k_d × k_h × k_w``
+    window (arguments as in :func:`max_pool2d`; indices are ``(d·H + h)·W + w``).
+
+    Shape:
+        input ``(N, C, D, H, W)`` or ``(C, D, H, W)`` → output ``(N, C, D_out, H_out, W_out)``
+        with, per axis, ``n_out = floor((n + 2p − d·(k − 1) − 1)/s) + 1``.
+
+    Example::
+
+        >>> F.max_pool3d(wally.randn(2, 3, 8, 8, 8), 2).shape
+        (2, 3, 4, 4, 4)
+    """
+    return _max_pool(
+        "max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+# ----- average pooling ------------------------------------------------------------------------
+class AvgPoolNd(Function):
+    """``y = (sum over the window) / divisor``, the divisor fixed per output position."""
+
+    def __init__(self, windows: _Windows, divisor: ndarray | float) -> None:
+        self.windows = windows
+        self.divisor = divisor
+
+    def forward(self, x: ndarray) -> ndarray:
+        win = self.windows
+        x, self.unbatched = _unbatch(x, len(win.kernel))
+        self.input_shape = x.shape
+        planes = x.reshape((-1, *win.spatial))
+        total = xp.empty((len(planes), *win.out), dtype=x.dtype)
+        for chunk, padded in win.padded_chunks(planes, 0):
+            part = total[chunk]
+            part[...] = padded[win.tap(win.taps[0])]
+            for tap in win.taps[1:]:
+                part += padded[win.tap(tap)]
+        total /= xp.asarray(self.divisor, dtype=x.dtype)
+        y = total.reshape(x.shape[:2] + win.out)
+        return y[0] if self.unbatched else y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        win = self.windows
+        if self.unbatched:
+            gy = gy[None]
+        share = (gy / xp.asarray(self.divisor, dtype=gy.dtype)).reshape((-1, *win.out))
+        gx = xp.empty((len(share), *win.spatial), dtype=gy.dtype)
+        for chunk, g in win.gradient_chunks(gx):
+            part = share[chunk]
+            for tap in win.taps:
+                if win.tiles:
+                    g[win.tap(tap)] = part
+                else:
+                    g[win.tap(tap)] += part
+        gx = gx.reshape(self.input_shape)
+        return gx[0] if self.unbatched else gx
+
+
+def _avg_divisor(
+    win: _Windows, count_include_pad: bool, divisor_override: int | None
+) -> ndarray | float:
+    """PyTorch's divisor: the window clipped to the padded input (``count_include_pad``) or to
+    the input itself; windows reaching past the padding (``ceil_mode``) never count it."""
+    if divisor_override is not None:
+        return float(divisor_override)
+    nd = len(win.kernel)
+    divisor = xp.ones(win.out, dtype=xp.float64)
+    for axis in range(nd):
+        start = win.starts(axis)
+        end = xp.minimum(start + win.kernel[axis], win.spatial[axis] + win.padding[axis])
+        if not count_include_pad:
+            start = xp.maximum(start, 0)
+            end = xp.minimum(end, win.spatial[axis])
+        shape = [1] * nd
+        shape[axis] = win.out[axis]
+        divisor = divisor * (end - start).reshape(shape)
+    if (divisor == divisor.flat[0]).all():
+        return float(divisor.flat[0])
+    return divisor
+
+
+def _avg_pool(
+    op: str,
+    nd: int,
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor:
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
+    windows = _windows(op, nd, input, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and (
+        isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
+    ):
+        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+    if divisor_override is not None and divisor_override == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
+    divisor = _avg_divisor(windows, count_include_pad, divisor_override)
+    return AvgPoolNd(windows, divisor)(input)
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """1-D average pooling, PyTorch's ``F.avg_pool1d``: ``[Y]n,c,i = (1/k) Σa [X]n,c,s·i+a−p``.
+
+    Arguments as in :func:`avg_pool2d` (PyTorch's 1-D version has no ``divisor_override``).
+
+    Shape:
+        input ``(N, C, L)`` or ``(C, L)`` → output ``(N, C, L_out)``,
+        ``L_out = floor((L + 2p − k)/s) + 1`` (rounded up with ``ceil_mode``).
+
+    Example::
+
+        >>> F.avg_pool1d(wally.tensor([[[1.0, 3.0, 2.0, 6.0]]]), 2)
+        tensor([[[2., 4.]]])
+    """
+    return _avg_pool(
+        "avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None
+    )
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """2-D average pooling, PyTorch's ``F.avg_pool2d`` (the note's ``pool2d(X, pool_size,
+    'avg')``).
+
+    ``[Y]n,c,i,j = (1/m) Σa Σb [X]n,c,s·i+a−p,s·j+b−p``: the mean of each window of each
+    channel, where padding reads as zero.  ``m`` is the window size ``k_h·k_w`` counting the
+    padding (``count_include_pad=True``), or only the real cells (``False``), or
+    ``divisor_override``.  ``stride`` defaults to ``kernel_size``; ``ceil_mode`` keeps a last,
+    partial window.
+
+    Shape:
+        input ``(N, C, H, W)`` or ``(C, H, W)`` → output ``(N, C, H_out, W_out)`` with, per
+        axis, ``n_out = floor((n + 2p − k)/s) + 1`` (rounded up with ``ceil_mode``).
+
+    Example::
+
+        >>> x = wally.arange(16.0).reshape(1, 1, 4, 4)
+        >>> F.avg_pool2d(x, 2)
+        tensor([[[[ 2.5000,  4.5000],
+                  [10.5000, 12.5000]]]])
+    """
+    return _avg_pool(
+        "avg_pool2d",
+        2,
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+
+
+def avg_pool3d(
+    input: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """3-D average pooling, PyTorch's ``F.avg_pool3d``: the mean of each ``k_d × k_h × k_w``
+    window (arguments as in :func:`avg_pool2d`).
+
+    Shape:
+        input ``(N, C, D, H, W)`` or ``(C, D, H, W)`` → output ``(N, C, D_out, H_out, W_out)``
+        with, per axis, ``n_out = floor((n + 2p − k)/s) + 1``.
+
+    Example::
+
+        >>> F.avg_pool3d(wally.randn(2, 3, 8, 8, 8), 2).shape
+        (2, 3, 4, 4, 4)
+    """
+    return _avg_pool(
+        "avg_pool3d",
+        3,
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+
+
+# ----- adaptive pooling -----------------------------------------------------------------------
+def _adaptive_bounds(n: int, o: int) -> tuple[ndarray, ndarray]:
+    """PyTorch's adaptive windows: output ``i`` covers ``[floor(i·n/o), ceil((i+1)·n/o))``."""
+    i = xp.arange(o)
+    return (i * n) // o, -((-(i + 1) * n) // o)
+
+
+def _adaptive_size(
+    op: str, nd: int, input: Tensor, output_size: int | None | Sequence[int | None]
+) -> tuple[int, ...]:
+    _batched(op, nd, input)
+    spatial = tuple(input.shape[-nd:])
+    if output_size is None or isinstance(output_size, int):
+        items: list[Any] = [output_size] * nd
+    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
+        items = list(output_size)
+        if len(items) == 1:
+            items = items * nd
+    else:
+        raise TypeError(
+            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
+        )
+    if len(items) != nd:
+        raise ValueError(
+            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
+        )
+    sizes = tuple(n if o is None else o for o, n in zip(items, spatial, strict=True))
+    for o in sizes:
+        if isinstance(o, bool) or not isinstance(o, int):
+            raise TypeError(
+                f"{op}: expected output_size to be an int or a tuple of {nd} ints, "
+                f"got {output_size!r}"
+            )
+    check_positive(sizes, "output_size", op)
+    return sizes
+
+
+def _divides(spatial: Sequence[int], out: Sequence[int]) -> bool:
+    return all(n % o == 0 for n, o in zip(spatial, out, strict=True))
+
+
+class AdaptiveAvgPoolNd(Function):
+    """Adaptive windows average separably: one averaging matrix ``A (o × n)`` per axis, applied
+    as a 2-D GEMM over the flattened other axes; backward applies ``Aᵀ``."""
+
+    def __init__(self, out: tuple[int, ...]) -> None:
+        self.out = out
+
+    def _matrix(self, n: int, o: int, dtype: Any) -> ndarray:
+        start, end = _adaptive_bounds(n, o)
+        cells = xp.arange(n)
+        inside = (cells >= start[:, None]) & (cells < end[:, None])
+        return xp.ascontiguousarray(inside / (end - start)[:, None], dtype=dtype)
+
+    def _apply(self, x: ndarray, transpose: bool) -> ndarray:
+        nd = len(self.out)
+        for axis in range(x.ndim - nd, x.ndim):
+            n = x.shape[axis]
+            o = self.out[axis - (x.ndim - nd)]
+            matrix = self._matrix(self.spatial[axis - (x.ndim - nd)], o, x.dtype)
+            moved = xp.ascontiguousarray(xp.moveaxis(x, axis, -1))
+            flat = moved.reshape(-1, n)
+            result = flat @ matrix if transpose else flat @ matrix.T
+            x = xp.moveaxis(result.reshape(moved.shape[:-1] + (result.shape[-1],)), -1, axis)
+        return xp.ascontiguousarray(x)
+
+    def forward(self, x: ndarray) -> ndarray:
+        nd = len(self.out)
+        self.spatial = x.shape[-nd:]
+        if all(o == 1 for o in self.out):  # global average pooling
+            axes = tuple(range(x.ndim - nd, x.ndim))
+            return x.mean(axis=axes, keepdims=True)
+        return self._apply(x, transpose=False)
+
+    def backward(self, gy: ndarray) -> ndarray:
+        nd = len(self.out)
+        if all(o == 1 for o in self.out):
+            size = 1
+            for n in self.spatial:
+                size *= n
+            return xp.broadcast_to(gy / size, gy.shape[:-nd] + tuple(self.spatial)).copy()
+        return self._apply(gy, transpose=True)
+
+
+class AdaptiveMaxPoolNd(Function):
+    """Adaptive max pooling by one gathered view per window tap (windows of unequal length are
+    padded by repeating their last cell, which never changes a maximum)."""
+
+    def __init__(self, out: tuple[int, ...]) -> None:
+        self.out = out
+
+    def forward(self, x: ndarray) -> tuple[ndarray, ndarray]:
+        nd = len(self.out)
+        x, self.unbatched = _unbatch(x, nd)
+        self.input_shape = x.shape
+        spatial = x.shape[2:]
+        bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, self.out, strict=True)]
+        longest = [int((end - start).max()) for start, end in bounds]
+        best: ndarray | None = None
+        flat = xp.zeros((), dtype=xp.int64)
+        check_nan = x.dtype.kind == "f" and bool(xp.isnan(xp.max(x)))
+        for tap in itertools.product(*(range(m) for m in longest)):
+            cells = [
+                xp.minimum(start + t, end - 1) for t, (start, end) in zip(tap, bounds, strict=True)
+            ]
+            values = x[(_ALL, _ALL) + xp.ix_(*cells)]
+            position = xp.zeros((), dtype=xp.int64)
+            for axis, c in enumerate(cells):
+                shape = [1] * nd
+                shape[axis] = len(c)
+                position = position * spatial[axis] + c.reshape(shape)
+            if best is None:
+                best = values
+                flat = xp.broadcast_to(position, values.shape).copy()
+                continue
+            better = values > best
+            if check_nan:
+                better |= xp.isnan(values)
+            xp.copyto(best, values, where=better)
+            xp.copyto(flat, xp.broadcast_to(position, values.shape), where=better)
+        assert best is not None
+        self.indices = flat
+        if self.unbatched:
+            return best[0], flat[0]
+        return best, flat
+
+    def backward(self, gy: ndarray, _: Any = None) -> ndarray:
+        if self.unbatched:
+            gy = gy[None]
+        batch, channels = self.input_shape[:2]
+        plane = 1
+        for n in self.input_shape[2:]:
+            plane *= n
+        # A scatter-add: overlapping adaptive windows can share their maximum.
+        offsets = xp.arange(batch * channels, dtype=xp.int64).reshape(batch, channels) * plane
+        targets = (self.indices.reshape(batch, channels, -1) + offsets[:, :, None]).ravel()
+        gx = xp.bincount(targets, weights=gy.ravel(), minlength=batch * channels * plane)
+        gx = gx.astype(gy.dtype, copy=False).reshape(self.input_shape)
+        return gx[0] if self.unbatched else gx
+
+
+def _adaptive_avg(op: str, nd: int, input: Tensor, output_size: Any) -> Tensor:
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
+    out = _adaptive_size(op, nd, input, output_size)
+    spatial = tuple(input.shape[-nd:])
+    if _divides(spatial, out) and any(o != 1 for o in out):
+        # Equal windows: the ordinary average pooling with kernel = stride = n / o.
+        kernel = tuple(n // o for n, o in zip(spatial, out, strict=True))
+        windows = _Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
+        return AvgPoolNd(windows, float(xp.prod(kernel)))(input)
+    return AdaptiveAvgPoolNd(out)(input)
+
+
+def _adaptive_max(op: str, nd: int, input: Tensor, output_size: Any, return_indices: bool) -> Any:
+    if input.dtype.kind not in "fiu":
+        raise TypeError(f"{op}: expected a real-valued input, got dtype {input.dtype}")
+    out = _adaptive_size(op, nd, input, output_size)
+    spatial = tuple(input.shape[-nd:])
+    if _divides(spatial, out):
+        kernel = tuple(n // o for n, o in zip(spatial, out, strict=True))
+        windows = _Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
+        return MaxPoolNd(windows, return_indices)(input)
+    values, indices = AdaptiveMaxPoolNd(out)(input)
+    return (values, indices) if return_indices else values
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int | Sequence[int]) -> Tensor:
+    """1-D adaptive average pooling, PyTorch's ``F.adaptive_avg_pool1d``: ``L_out`` windows
+    ``[floor(i·L/L_out), ceil((i+1)·L/L_out))``, averaged.
+
+    Shape:
+        input ``(N, C, L)`` or ``(C, L)`` → output ``(N, C, L_out)``.
+
+    Example::
+
+        >>> F.adaptive_avg_pool1d(wally.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0]]]), 2)
+        tensor([[[2., 4.]]])
+    """
+    return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """2-D adaptive average pooling, PyTorch's ``F.adaptive_avg_pool2d``.
+
+    The output size is given and the windows follow: output ``(i, j)`` averages rows
+    ``[floor(i·H/H_out), ceil((i+1)·H/H_out))`` and columns likewise.  ``output_size`` is an
+    int, a pair, or a pair with ``None`` keeping that input size; ``1`` is global average
+    pooling (NiN, ResNet).
+
+    Shape:
+        input ``(N, C, H, W)`` or ``(C, H, W)`` → output ``(N, C, H_out, W_out)``.
+
+    Example::
+
+        >>> F.adaptive_avg_pool2d(wally.randn(8, 512, 7, 7), 1).shape
+        (8, 512, 1, 1)
+    """
+    return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """3-D adaptive average pooling, PyTorch's ``F.adaptive_avg_pool3d`` (windows as in
+    :func:`adaptive_avg_pool2d`, on three axes).
+
+    Shape:
+        input ``(N, C, D, H, W)`` or ``(C, D, H, W)`` → output ``(N, C, D_out, H_out, W_out)``.
+
+    Example::
+
+        >>> F.adaptive_avg_pool3d(wally.randn(2, 3, 5, 7, 9), (1, 2, 3)).shape
+        (2, 3, 1, 2, 3)
+    """
+    return _adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
+def adaptive_max_pool1d(
+    input: Tensor, output_size: int | Sequence[int], return_indices: bool = False
+) -> Any:
+    """1-D adaptive max pooling, PyTorch's ``F.adaptive_max_pool1d``: the maximum of each window
+    ``[floor(i·L/L_out), ceil((i+1)·L/L_out))``; with ``return_indices`` also its position.
+
+    Shape:
+        input ``(N, C, L)`` or ``(C, L)`` → output ``(N, C, L_out)``.
+
+    Example::
+
+        >>> F.adaptive_max_pool1d(wally.tensor([[[1.0, 5.0, 3.0, 4.0, 2.0]]]), 2)
+        tensor([[[5., 4.]]])
+    """
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """2-D adaptive max pooling, PyTorch's ``F.adaptive_max_pool2d``: the maximum over rows
+    ``[floor(i·H/H_out), ceil((i+1)·H/H_out))`` and columns likewise; with ``return_indices``
+    also each maximum's flat position ``h·W + w`` in its input plane.
+
+    Shape:
+        input ``(N, C, H, W)`` or ``(C, H, W)`` → output ``(N, C, H_out, W_out)``.
+
+    Example::
+
+        >>> F.adaptive_max_pool2d(wally.randn(8, 64, 13, 13), (6, 6)).shape
+        (8, 64, 6, 6)
+    """
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """3-D adaptive max pooling, PyTorch's ``F.adaptive_max_pool3d`` (windows as in
+    :func:`adaptive_max_pool2d`, on three axes).
+
+    Shape:
+        input ``(N, C, D, H, W)`` or ``(C, D, H, W)`` → output ``(N, C, D_out, H_out, W_out)``.
+
+    Example::
+
+        >>> F.adaptive_max_pool3d(wally.randn(2, 3, 5, 7, 9), 2).shape
+        (2, 3, 2, 2, 2)
+    """
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)

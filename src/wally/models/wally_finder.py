@@ -1,0 +1,306 @@
+"""The Wally finder: a fully convolutional network that turns a crowd into a heatmap of Wally.
+
+The study note's two principles, made into a detector. *Locality*: every output unit looks at
+one window of the picture (its receptive field, 30×30 pixels by default). *Translation
+invariance*: the same weights look at every window. So a network trained to answer "is Wally
+in the middle of this 32×32 patch?" (one output unit) already answers it for every window of a
+scene of any size, all at once: on a ``H × W`` scene it gives a heatmap of
+``((H − 32)/4 + 1) × ((W − 32)/4 + 1)`` logits, one per window, 4 pixels apart. No ``Linear``
+layer ties it to one input size; its head is a 1×1 convolution.
+
+>>> finder = wally_finder()
+>>> finder(wally.randn(8, 3, 32, 32)).shape          # a batch of patches: one logit each
+(8, 1, 1, 1)
+>>> finder(wally.randn(1, 3, 192, 256)).shape        # a scene: a heatmap
+(1, 1, 41, 57)
+>>> detection = find_wally(finder, scene_image)      # the peak of the heatmap, as a box
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wally import nn
+from wally.autograd import no_grad
+from wally.backend import ndarray, xp
+from wally.models._layout import init_cnn, set_input_size
+from wally.models.registry import register_model
+from wally.nn.module import Module
+from wally.tensor import Tensor
+
+__all__ = [
+    "wally_finder",
+    "PatchClassifier",
+    "Detection",
+    "heatmap",
+    "find_wally",
+    "train_wally_finder",
+    "DEFAULT_FIGURE_SCALE",
+]
+
+DEFAULT_FIGURE_SCALE = 0.95
+"""The figure scale the box of a detection is drawn at (the middle of the scenes' default)."""
+
+
+def _last_kernel(patch_size: int) -> int:
+    """The kernel of the last convolution: what is left of a patch after conv3, pool2,
+    conv3, pool2 (``⌊(⌊(P − 2)/2⌋ − 2)/2⌋``), so that a patch gives one output unit."""
+    return ((patch_size - 2) // 2 - 2) // 2
+
+
+@register_model
+def wally_finder(
+    in_channels: int = 3, channels: Sequence[int] = (16, 32, 64), patch_size: int = 32
+) -> nn.Sequential:
+    """The Wally finder: four convolutions, no padding, no ``Linear``; a 1×1 head.
+
+    ::
+
+        conv1 3×3 → BN → ReLU → max-pool 2     32×32 → 30×30 → 15×15
+        conv2 3×3 → BN → ReLU → max-pool 2     15×15 → 13×13 → 6×6
+        conv3 6×6 → BN → ReLU                  6×6 → 1×1       (the last kernel fits the patch)
+        head  1×1                              64 channels → 1 logit: "Wally is centred here"
+
+    Without padding, output unit ``(i, j)`` of a scene is computed from exactly the pixels of
+    the patch at ``(4i, 4j)`` and gives the same logit that patch alone would (in eval mode):
+    training on patches and finding on scenes are the same computation. Its receptive field
+    is ``3 + 1 + 2·2 + 2·2 + 5·4 = 30`` pixels, jump 4, start 0.
+
+    Args:
+        in_channels: 3 for RGB.
+        channels: output channels of conv1, conv2 and conv3.
+        patch_size: the side of the training patches; at least 14.
+
+    Shape:
+        - Input: ``(N, in_channels, H, W)`` with ``H, W ≥ patch_size``.
+        - Output: ``(N, 1, ⌊(H − P)/4⌋ + 1, ⌊(W − P)/4⌋ + 1)`` logits, ``P = patch_size``.
+
+    Example::
+
+        >>> wally_finder()(wally.randn(1, 3, 64, 96)).shape
+        (1, 1, 9, 17)
+    """
+    if len(channels) != 3 or any(int(c) < 1 for c in channels):
+        raise ValueError(f"wally_finder: channels must be three positive ints, got {channels!r}")
+    if patch_size < 14:
+        raise ValueError(f"wally_finder: patch_size must be at least 14, got {patch_size}")
+    c1, c2, c3 = (int(c) for c in channels)
+    net = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, c1, 3)), ("bn1", nn.BatchNorm2d(c1)),
+        ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(c1, c2, 3)), ("bn2", nn.BatchNorm2d(c2)),
+        ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+        ("conv3", nn.Conv2d(c2, c3, _last_kernel(patch_size))), ("bn3", nn.BatchNorm2d(c3)),
+        ("relu3", nn.ReLU()),
+        ("head", nn.Conv2d(c3, 1, 1)),
+    ]))
+    net.apply(init_cnn)
+    set_input_size(net, in_channels, (patch_size, patch_size))
+    return net
+
+
+class PatchClassifier(Module):
+    """The finder as a two-class patch classifier, for training with cross-entropy.
+
+    Its output is ``[0, z]`` per patch, ``z`` the finder's logit, so that cross-entropy with
+    labels 0/1 equals binary cross-entropy on ``z`` and accuracy is the arg-max, as for any
+    classifier (``wally.train.fit`` reports it). It holds the finder as ``finder``.
+
+    Shape:
+        - Input: ``(N, C, P, P)``.  - Output: ``(N, 2)``.
+    """
+
+    def __init__(self, finder: Module) -> None:
+        super().__init__()
+        self.finder = finder
+
+    def forward(self, x: Tensor) -> Tensor:
+        from wally.ops import cat
+
+        logit = self.finder(x).flatten(1)
+        zeros = Tensor(xp.zeros(logit.shape, dtype=logit.dtype))
+        return cat([zeros, logit], dim=1)
+
+
+@dataclass
+class Detection:
+    """Where the finder thinks Wally is.
+
+    Attributes:
+        center: ``(x, y)`` in pixels.
+        box: ``(x0, y0, x1, y1)``, a figure-sized box around the centre.
+        confidence: the sigmoid of the peak logit, in (0, 1).
+        logit: the peak logit.
+        heatmap: the logits, ``(h, w)``; unit ``(i, j)`` looks at the patch whose top-left
+            corner is ``(start_x + jump·j, start_y + jump·i)``.
+        start, jump: of the heatmap units' receptive field, per axis ``(y, x)``.
+        patch_size: the side of the patch each unit looks at.
+    """
+
+    center: tuple[float, float]
+    box: tuple[float, float, float, float]
+    confidence: float
+    logit: float
+    heatmap: ndarray
+    start: tuple[int, int]
+    jump: tuple[int, int]
+    patch_size: int
+
+    def unit_center(self, row: float, col: float) -> tuple[float, float]:
+        """The pixel ``(x, y)`` at the centre of the patch of heatmap unit ``(row, col)``."""
+        return (self.start[1] + self.jump[1] * col + self.patch_size / 2,
+                self.start[0] + self.jump[0] * row + self.patch_size / 2)
+
+
+def _as_batch(image: Any) -> Tensor:
+    """An image as a float32 ``(1, 3, H, W)`` Tensor: accepts a Tensor ``(3, H, W)`` or
+    ``(1, 3, H, W)`` in [0, 1], or an array ``(H, W, 3)`` (uint8 in [0, 255] or float)."""
+    if isinstance(image, Tensor):
+        array = image.array
+        if array.ndim == 3:
+            array = array[None]
+    else:
+        array = xp.asarray(image)
+        if array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ValueError(f"find_wally: expected an image (H, W, 3) or a Tensor (3, H, W), "
+                             f"got an array of shape {array.shape}")
+        scale = 255.0 if array.dtype == xp.uint8 else 1.0
+        array = (array[..., :3].astype(xp.float32) / scale).transpose(2, 0, 1)[None]
+    if array.ndim != 4 or array.shape[1] != 3:
+        raise ValueError(f"find_wally: expected 3 colour channels (1, 3, H, W), got shape "
+                         f"{tuple(array.shape)}")
+    return Tensor(xp.ascontiguousarray(array, dtype=xp.float32))
+
+
+def _patch_size(model: Module) -> int:
+    size = getattr(model, "input_size", None)
+    if size is None:
+        raise ValueError("find_wally: the model records no input_size (the patch size it was "
+                         "trained on); build it with wally.models.wally_finder")
+    return int(size[-1])
+
+
+def heatmap(model: Module, image: Any) -> tuple[ndarray, int]:
+    """The finder's logits over ``image`` (any size; smaller than a patch is padded with its
+    edge pixels), in eval mode without gradients, and the padding added on each side."""
+    x = _as_batch(image)
+    patch = _patch_size(model)
+    _, _, height, width = x.shape
+    pad = max(patch - min(height, width), 0)
+    if pad:
+        half = (pad + 1) // 2
+        x = Tensor(xp.pad(x.array, ((0, 0), (0, 0), (half, half), (half, half)), mode="edge"))
+        pad = half
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            logits = model(x).array[0, 0]
+    finally:
+        model.train(was_training)
+    return logits, pad
+
+
+def find_wally(
+    model: Module,
+    image: Any,
+    figure_size: tuple[float, float] | None = None,
+) -> Detection:
+    """Run the finder over ``image`` and return the peak of its heatmap as a :class:`Detection`.
+
+    The peak's position is refined to a fraction of a unit by the centroid of the sigmoid of
+    the logits in its 3×3 neighbourhood; units map to pixels through the receptive field that
+    :func:`wally.analysis.receptive_field` computes for the model (start and jump).
+
+    Args:
+        model: a :func:`wally_finder` (trained).
+        image: a float Tensor ``(3, H, W)`` in [0, 1], or an array ``(H, W, 3)``.
+        figure_size: ``(width, height)`` of the box drawn around the centre; default a figure
+            at scale :data:`DEFAULT_FIGURE_SCALE`.
+    """
+    from wally.analysis import receptive_field
+    from wally.data.wally_scenes import FIGURE_HEIGHT, FIGURE_WIDTH
+
+    logits, pad = heatmap(model, image)
+    patch = _patch_size(model)
+    field = receptive_field(model, (3, patch, patch))
+    if field is None or len(field.axes) != 2:
+        raise ValueError("find_wally: the model's output does not depend on the image")
+    row, col = (int(i) for i in xp.unravel_index(int(logits.argmax()), logits.shape))
+    top, left = max(row - 1, 0), max(col - 1, 0)
+    window = logits[top:row + 2, left:col + 2].astype(xp.float64)
+    weights = 1.0 / (1.0 + xp.exp(-(window - window.max())))
+    rows, cols = xp.mgrid[top:top + window.shape[0], left:left + window.shape[1]]
+    refined_row = float((weights * rows).sum() / weights.sum())
+    refined_col = float((weights * cols).sum() / weights.sum())
+    peak = float(logits[row, col])
+    detection = Detection(
+        center=(0.0, 0.0), box=(0.0, 0.0, 0.0, 0.0),
+        confidence=1.0 / (1.0 + math.exp(-min(max(peak, -60.0), 60.0))), logit=peak,
+        heatmap=logits, start=(field.start[0] - pad, field.start[1] - pad),
+        jump=(field.jump[0], field.jump[1]), patch_size=patch,
+    )
+    cx, cy = detection.unit_center(refined_row, refined_col)
+    width, height = figure_size or (FIGURE_WIDTH * DEFAULT_FIGURE_SCALE,
+                                    FIGURE_HEIGHT * DEFAULT_FIGURE_SCALE)
+    detection.center = (cx, cy)
+    detection.box = (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+    return detection
+
+
+def train_wally_finder(
+    model: Module | None = None,
+    *,
+    patches: int = 8000,
+    val_patches: int = 800,
+    epochs: int = 4,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    patch_size: int = 32,
+    metrics_path: Any = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> tuple[Module, Any]:
+    """Generate :class:`~wally.data.WallyPatches` and train a finder on them with
+    :func:`wally.train.fit` (Adam, one-cycle learning rate, cross-entropy through
+    :class:`PatchClassifier`). Returns the trained finder and the :class:`~wally.train.History`.
+
+    Training patches come from ``WallyPatches(seed=seed)``, validation patches from
+    ``WallyPatches(seed=seed + 1)``.
+    """
+    import time
+
+    from wally.creation import from_numpy, manual_seed
+    from wally.data import DataLoader, TensorDataset
+    from wally.data.wally_scenes import WallyPatches
+    from wally.optim import Adam
+    from wally.optim.lr_scheduler import OneCycleLR
+    from wally.train import fit
+
+    manual_seed(seed)
+    finder = model if model is not None else wally_finder(patch_size=patch_size)
+    size = _patch_size(finder)
+    start = time.perf_counter()
+    train_x, train_y = WallyPatches(size, patches, seed).arrays()
+    val_x, val_y = WallyPatches(size, val_patches, seed + 1).arrays()
+    if log is not None:
+        log(f"generated {patches:,} training and {val_patches:,} validation patches "
+            f"({size}×{size}, {int(train_y.sum()):,} with Wally centred) in "
+            f"{time.perf_counter() - start:.1f} s")
+    train_loader = DataLoader(TensorDataset(from_numpy(train_x), from_numpy(train_y)),
+                              batch_size=batch_size, shuffle=True)
+    val_loader = DataLoader(TensorDataset(from_numpy(val_x), from_numpy(val_y)),
+                            batch_size=256)
+    classifier = PatchClassifier(finder)
+    optimizer = Adam(classifier.parameters(), lr=lr)
+    scheduler = OneCycleLR(optimizer, max_lr=lr, total_steps=max(epochs * len(train_loader), 1))
+    history = fit(classifier, train_loader, val_loader, optimizer=optimizer, epochs=epochs,
+                  scheduler=scheduler, scheduler_step="batch", progress=progress,
+                  metrics_path=metrics_path, seed=seed)
+    finder.eval()
+    return finder, history

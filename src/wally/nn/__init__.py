@@ -1,0 +1,13 @@
+"""Blocks: layers, groups of layers and whole models, PyTorch's ``torch.nn``."""
+
+from wally.nn import functional, init, utils
+from wally.nn.activation import *  # noqa: F403
+from wally.nn.container import *  # noqa: F403
+from wally.nn.conv import *  # noqa: F403
+from wally.nn.dropout import *  # noqa: F403
+from wally.nn.linear import *  # noqa: F403
+from wally.nn.loss import *  # noqa: F403
+from wally.nn.module import *  # noqa: F403
+from wally.nn.norm import *  # noqa: F403
+from wally.nn.parameter import *  # noqa: F403
+from wally.nn.pool import *  # noqa: F403

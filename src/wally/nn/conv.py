@@ -1,0 +1,361 @@
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d`` and their lazy versions.
+
+Each layer holds ``weight (C_out, C_in/groups, *kernel_size)`` and ``bias (C_out,)``, checks
+its arguments when built and its input when called, and computes in one line with
+:func:`wally.nn.functional.conv2d` (and friends).  The note's ``Conv2D`` block, with its
+``weight`` and ``bias`` and a ``forward`` that calls ``corr2d``, is this class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wally import functional as F
+from wally._windows import check_positive, conv_padding, ntuple
+from wally.creation import empty
+from wally.device import device as _check_device
+from wally.nn import init
+from wally.nn.module import LazyModuleMixin, Module
+from wally.nn.parameter import Parameter, UninitializedParameter
+from wally.tensor import Tensor
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d"]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_LAYOUTS = {
+    1: "(C, L) or (N, C, L)",
+    2: "(C, H, W) or (N, C, H, W)",
+    3: "(C, D, H, W) or (N, C, D, H, W)",
+}
+_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+class _ConvNd(Module):
+    """What Conv1d, Conv2d and Conv3d share; ``_nd`` is the number of spatial axes."""
+
+    _nd = 2
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: str | tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    weight: Parameter
+    bias: Parameter | None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: str | int | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if device is not None:
+            _check_device(device)
+        name, nd = type(self).__name__, self._nd
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+        if in_channels % groups:
+            raise ValueError(
+                f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
+            )
+        if out_channels % groups:
+            raise ValueError(
+                f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
+            )
+        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
+        check_positive(self.kernel_size, "kernel_size", name)
+        self.stride = ntuple(stride, nd, "stride", name)
+        check_positive(self.stride, "stride", name)
+        self.dilation = ntuple(dilation, nd, "dilation", name)
+        check_positive(self.dilation, "dilation", name)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(
+                    f"{name}: padding must be 'valid', 'same', an int or a tuple of {nd} ints, "
+                    f"got {padding!r}"
+                )
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(
+                    f"{name}: padding='same' is not supported for strided convolutions, got "
+                    f"stride {self.stride}"
+                )
+            self.padding = padding
+        else:
+            self.padding = ntuple(padding, nd, "padding", name)
+            check_positive(self.padding, "padding", name, minimum=0)
+        if padding_mode not in PADDING_MODES:
+            valid = ", ".join(repr(m) for m in PADDING_MODES)
+            raise ValueError(f"{name}: padding_mode must be one of {valid}, got {padding_mode!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.output_padding = (0,) * nd
+        self.transposed = False
+        # F.pad's argument for padding modes other than zeros: (left, right) pairs, last axis
+        # first, as PyTorch stores it.
+        pairs = conv_padding(name, self.padding, self.kernel_size, self.dilation, self.stride)
+        self._reversed_padding_repeated_twice = [v for pair in reversed(pairs) for v in pair]
+        self.weight = Parameter(
+            empty((out_channels, in_channels // groups, *self.kernel_size), dtype=dtype)
+        )
+        if bias:
+            self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch's default: kaiming_uniform_ with a = √5, i.e. gain = √(2/(1 + a²)) = √(1/3)
+        # and bound = gain·√(3/fan_in) = 1/√fan_in, where fan_in = C_in/groups · ∏kernel_size;
+        # the bias is drawn from the same U(−1/√fan_in, 1/√fan_in).
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def _check_input(self, input: Tensor) -> None:
+        nd = self._nd
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
+                f"{tuple(input.shape)}"
+            )
+        channels = input.shape[-nd - 1]
+        if channels != self.in_channels:
+            raise ValueError(
+                f"{self!r}: expected input with {self.in_channels} channels, got {channels} "
+                f"(input shape {tuple(input.shape)})"
+            )
+        if input.dtype != self.weight.dtype:
+            raise TypeError(
+                f"{self!r}: expected a {self.weight.dtype} input, got {input.dtype}; convert "
+                f"the input (x.to({self.weight.dtype})) or the layer (layer.to({input.dtype}))"
+            )
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        conv = _FUNCTIONS[self._nd]
+        if self.padding_mode != "zeros":
+            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return conv(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        nd = self._nd
+        if self.padding != (0,) * nd:
+            text += f", padding={self.padding}"
+        if self.dilation != (1,) * nd:
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer over sequences (audio, text, time series), PyTorch's
+    ``nn.Conv1d``: ``y = F.conv1d(x, weight, bias, ...)``.
+
+    ``[H]i,d = [b]d + Σa Σc [V]a,c,d [X]s·i+r·a−p,c``.  Arguments as in :class:`Conv2d`.
+
+    Shape:
+        input ``(N, C_in, L)`` or ``(C_in, L)`` → output ``(N, C_out, L_out)`` with
+        ``L_out = floor((L + 2p − d·(k − 1) − 1)/s) + 1``.
+
+    Example::
+
+        >>> conv = nn.Conv1d(4, 16, kernel_size=5, padding="same")
+        >>> conv(wally.randn(8, 4, 100)).shape
+        (8, 16, 100)
+    """
+
+    _nd = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer, PyTorch's ``nn.Conv2d``: the note's ``Conv2D`` block.
+
+    Computes ``[H]i,j,d = [b]d + Σa Σb Σc [V]a,b,c,d [X]i+a,j+b,c`` (cross-correlation) with
+    ``weight`` ``V`` of shape ``(C_out, C_in/groups, k_h, k_w)`` and ``bias`` ``(C_out,)``:
+    translation invariance (the same weights at every position) and locality (a ``k_h × k_w``
+    window).  Arguments follow PyTorch: ``stride``, ``padding`` (int, pair, ``'valid'`` or
+    ``'same'``), ``dilation``, ``groups``, ``bias`` and ``padding_mode`` (``'zeros'``,
+    ``'reflect'``, ``'replicate'`` or ``'circular'``: the input is padded with
+    :func:`~wally.nn.functional.pad` in that mode before an unpadded convolution).
+
+    Parameters: ``k_h·k_w·(C_in/groups)·C_out + C_out``.
+
+    Shape:
+        input ``(N, C_in, H, W)`` or ``(C_in, H, W)`` → output ``(N, C_out, H_out, W_out)``
+        with, per axis, ``n_out = floor((n + 2p − d·(k − 1) − 1)/s) + 1``.
+
+    Example::
+
+        >>> conv = nn.Conv2d(1, 6, kernel_size=5, padding=2)    # LeNet's first layer
+        >>> conv(wally.randn(256, 1, 28, 28)).shape
+        (256, 6, 28, 28)
+    """
+
+    _nd = 2
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution layer over volumes or video, PyTorch's ``nn.Conv3d``:
+    ``[H]i,j,l,d = [b]d + Σa Σb Σe Σc [V]a,b,e,c,d [X]i+a,j+b,l+e,c``.  Arguments as in
+    :class:`Conv2d`.
+
+    Shape:
+        input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)`` → output
+        ``(N, C_out, D_out, H_out, W_out)`` with, per axis,
+        ``n_out = floor((n + 2p − d·(k − 1) − 1)/s) + 1``.
+
+    Example::
+
+        >>> conv = nn.Conv3d(3, 8, kernel_size=3, padding=1)
+        >>> conv(wally.randn(2, 3, 8, 32, 32)).shape
+        (2, 8, 8, 32, 32)
+    """
+
+    _nd = 3
+
+
+class _LazyConvNd(LazyModuleMixin, _ConvNd):
+    """A convolution whose ``in_channels`` is read from the first input (d2l's layers)."""
+
+    weight: UninitializedParameter
+    bias: UninitializedParameter
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: str | int | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            0,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            False,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self.weight = UninitializedParameter(dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        nd = self._nd
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
+                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
+            )
+        channels = int(input.shape[-nd - 1])
+        if channels % self.groups:
+            raise ValueError(
+                f"{self._lazy_name()}: input channels ({channels}, input shape "
+                f"{tuple(input.shape)}) must be divisible by groups ({self.groups})"
+            )
+        self.in_channels = channels
+        self.weight.materialize((self.out_channels, channels // self.groups, *self.kernel_size))
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+    def _lazy_name(self) -> str:
+        return f"{self._get_name()}({self.out_channels}, kernel_size={self.kernel_size})"
+
+    def _lazy_sizes_from_parameters(self) -> None:
+        self.in_channels = int(self.weight.shape[1]) * self.groups
+
+
+class LazyConv1d(_LazyConvNd, Conv1d):
+    """A :class:`Conv1d` whose ``in_channels`` is inferred from the first input; it then
+    becomes a plain ``Conv1d``.
+
+    Example::
+
+        >>> conv = nn.LazyConv1d(16, kernel_size=3)
+        >>> conv(wally.randn(8, 4, 100)).shape, conv.in_channels
+        ((8, 16, 98), 4)
+    """
+
+    cls_to_become = Conv1d
+    _nd = 1
+
+
+class LazyConv2d(_LazyConvNd, Conv2d):
+    """A :class:`Conv2d` whose ``in_channels`` is inferred from the first input; it then
+    becomes a plain ``Conv2d`` (the note names ``nn.LazyConv2d`` as the production version of
+    its ``Conv2D`` block).
+
+    Example::
+
+        >>> conv = nn.LazyConv2d(6, kernel_size=5, padding=2)
+        >>> conv(wally.randn(256, 1, 28, 28)).shape, conv
+        ((256, 6, 28, 28), Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2)))
+    """
+
+    cls_to_become = Conv2d
+    _nd = 2
+
+
+class LazyConv3d(_LazyConvNd, Conv3d):
+    """A :class:`Conv3d` whose ``in_channels`` is inferred from the first input; it then
+    becomes a plain ``Conv3d``.
+
+    Example::
+
+        >>> conv = nn.LazyConv3d(8, kernel_size=3)
+        >>> conv(wally.randn(2, 3, 8, 16, 16)).shape
+        (2, 8, 6, 14, 14)
+    """
+
+    cls_to_become = Conv3d
+    _nd = 3

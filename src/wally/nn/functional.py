@@ -1,0 +1,1 @@
+from wally.functional import *  # noqa: F403
