@@ -1,0 +1,26 @@
+"""The datasets the command line knows, by name: cheap to import (no NumPy), so that
+``wally --help`` starts fast. Reading and shaping them is :mod:`wally.cli._images`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the command line knows about a dataset before reading it."""
+
+    name: str
+    channels: int
+    size: int
+    description: str
+
+
+DATASETS = {
+    "mnist": DatasetInfo("mnist", 1, 28, "MNIST handwritten digits (download)"),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 1, 28, "Zalando's Fashion-MNIST (download)"),
+    "cifar10": DatasetInfo("cifar10", 3, 32, "CIFAR-10, binary version (download)"),
+    "digits": DatasetInfo("digits", 1, 8, "scikit-learn's 8x8 digits (no download)"),
+    "synthetic": DatasetInfo("synthetic", 1, 28, "generated 10-class 28x28 figures (offline)"),
+}
+DATASET_NAMES = list(DATASETS)

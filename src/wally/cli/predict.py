@@ -1,0 +1,65 @@
+"""``wally predict``: the top-k classes of a checkpoint's model for image files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from wally.cli import CommandError
+from wally.cli.train import positive_int
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="classify image files with a checkpoint's model",
+        description="Classify image files (anything Pillow reads) with the model of a "
+                    "checkpoint: each image is converted to the training dataset's channels "
+                    "and size, shaped like its images, and the top-k classes are printed "
+                    "with their probabilities.",
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("--topk", type=positive_int, default=3, metavar="K",
+                        help="how many classes to print per image (default 3)")
+    parser.add_argument("--invert", action="store_true",
+                        help="invert the grey levels first (dark digits on white paper, for a "
+                             "model trained on MNIST's light-on-dark digits)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per image")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import wally
+    from wally.backend import xp
+    from wally.cli._images import read_image_file
+    from wally.cli.evaluate import input_size_of, load_model
+
+    model, checkpoint = load_model(args.checkpoint)
+    input_size = input_size_of(model, checkpoint)
+    dataset = checkpoint.extra.get("dataset")
+    batches = []
+    for path in args.images:
+        try:
+            batches.append(read_image_file(path, dataset, input_size, invert=args.invert))
+        except ImportError as error:
+            raise CommandError(str(error)) from None
+        except (OSError, ValueError) as error:  # missing, unreadable or not an image
+            raise CommandError(f"cannot read image {path}: {error}") from None
+    with wally.no_grad():
+        logits = model(wally.from_numpy(xp.concatenate(batches)))
+        probabilities = wally.softmax(logits, dim=1).numpy()
+    classes = checkpoint.extra.get("classes") or [str(i) for i in range(probabilities.shape[1])]
+    k = min(args.topk, probabilities.shape[1])
+    for path, row in zip(args.images, probabilities):
+        best = xp.argsort(-row, kind="stable")[:k]
+        top = [{"class": int(i), "name": classes[i] if i < len(classes) else str(i),
+                "probability": float(row[i])} for i in best]
+        if args.json:
+            print(json.dumps({"image": path, "top": top}))
+        else:
+            print(path)
+            for rank, entry in enumerate(top, 1):
+                print(f"  {rank}. {entry['probability']:.4f}  {entry['name']}")
+    return 0

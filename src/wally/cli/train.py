@@ -1,0 +1,334 @@
+"""``wally train``: train a model of the zoo on a dataset, with checkpoints and curves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wally.cli import CommandError
+from wally.cli._datasets import DATASET_NAMES, DATASETS
+
+OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
+SCHEDULERS = ["none", "step", "cosine", "onecycle"]
+# The settings that decide what a run computes: a resumed run must repeat them.
+_RUN_SETTINGS = ["model", "dataset", "batch_size", "lr", "optimizer", "momentum",
+                 "weight_decay", "scheduler", "warmup_epochs", "seed", "limit", "input_size"]
+
+EPILOG = """\
+files written to --out (default runs/MODEL-DATASET):
+  config.json               the settings, the model config, input size and class names
+  checkpoint.safetensors    weights, optimizer, scheduler and RNG states (after every epoch,
+                            and every --checkpoint-every steps)
+  metrics.jsonl             one JSON object per epoch (loss, accuracy, examples/s, lr)
+  curves.png                loss and accuracy per epoch (needs matplotlib)
+
+The test split is evaluated after every epoch, as d2l's train_ch6 does. Images are scaled to
+[0, 1] and shaped to the model's input (digits: 8x8 upsampled x3 and padded to 28x28 for LeNet;
+others resized bilinearly). --resume continues DIR's run exactly where it stopped; it must be
+given the same settings (only --epochs may grow, when --scheduler is none).
+
+examples:
+  wally train lenet_modern --dataset digits --epochs 5 --optimizer adam
+  wally train lenet --dataset fashion-mnist --download --lr 0.9 --batch-size 256
+  wally train resnet18 --dataset cifar10 --scheduler onecycle --lr 0.05 --out runs/r18
+"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model of the zoo on a dataset",
+        description="Train a model from wally.models on a dataset, showing a progress bar,\n"
+                    "writing checkpoints, metrics and curves, and report its test accuracy.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL",
+                        help="a model of wally.models: lenet, lenet_modern, alexnet, vgg11, nin, "
+                             "googlenet, resnet18, resnet18_cifar, densenet")
+    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
+                        help="one of: " + ", ".join(
+                            f"{name} ({info.description})" for name, info in DATASETS.items()))
+    parser.add_argument("--epochs", type=non_negative_int, default=10,
+                        help="epochs in all, counting resumed ones (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, default=256,
+                        help="default 256, as in d2l")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="learning rate (default 0.1 for sgd, 0.001 for the others)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    parser.add_argument("--momentum", type=non_negative_float, default=0.0,
+                        help="SGD momentum (default 0, as in d2l)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=None,
+                        help="L2 penalty (default 0; 0.01 for adamw, as in PyTorch)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="none",
+                        help="step: lr x0.1 after each third of the epochs; cosine: to 0 over "
+                             "the epochs; onecycle: per batch, peaking at --lr")
+    parser.add_argument("--warmup-epochs", type=non_negative_int, default=0,
+                        help="raise the lr linearly over this many epochs first (onecycle: the "
+                             "share of the cycle spent rising)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the weights, the shuffling and dropout (default 0)")
+    parser.add_argument("--input-size", type=positive_int, default=None, metavar="PIXELS",
+                        help="side of the square input the model is built for (default: the "
+                             "model's own, 28 for LeNet, 224 for AlexNet/VGG/NiN, 96 for "
+                             "GoogLeNet/ResNet/DenseNet)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="where the dataset files are (default ~/.cache/wally)")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing dataset files (checksums verified)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="folder for the run's files (default runs/MODEL-DATASET)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out exactly where its checkpoint stopped")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                        help="also save a checkpoint every N optimizer steps")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="use only the first N training (and at most N test) examples, for "
+                             "quick runs")
+    parser.set_defaults(func=run, parser=parser)
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's settings as JSON values (``config.json``'s ``"settings"``)."""
+    lr = args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 0.001)
+    decay = args.weight_decay
+    if decay is None:
+        decay = 0.01 if args.optimizer == "adamw" else 0.0
+    return {"model": args.model, "dataset": args.dataset, "epochs": args.epochs,
+            "batch_size": args.batch_size, "lr": lr, "optimizer": args.optimizer,
+            "momentum": args.momentum, "weight_decay": decay,
+            "scheduler": args.scheduler, "warmup_epochs": args.warmup_epochs,
+            "seed": args.seed, "limit": args.limit, "input_size": args.input_size}
+
+
+def _check_resumable(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse to resume with settings other than the run's own (the result would differ)."""
+    config_path = out / "config.json"
+    if not config_path.is_file():
+        return
+    try:
+        saved = json.loads(config_path.read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CommandError(f"--resume: cannot read {config_path} ({error})") from None
+    must_match = _RUN_SETTINGS + (["epochs"] if settings["scheduler"] != "none" else [])
+    differ = [f"--{key.replace('_', '-')} {saved.get(key)} (given {settings[key]})"
+              for key in must_match if saved.get(key) != settings[key]]
+    if differ:
+        raise CommandError(
+            f"--resume: the run in {out} was started with " + ", ".join(differ)
+            + "; give the same settings to resume it, or another --out for a new run"
+        )
+
+
+def build_model(name: str, channels: int, input_size: int | None, num_classes: int) -> Any:
+    from wally.models import get_model, list_models
+
+    kwargs: dict[str, Any] = {"in_channels": channels, "num_classes": num_classes}
+    if input_size is not None:
+        kwargs["input_size"] = input_size
+    try:
+        return get_model(name, **kwargs)
+    except TypeError as error:
+        raise CommandError(
+            f"model {name!r} cannot be built from the command line ({error}); pick one of "
+            + ", ".join(list_models())
+        ) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def build_optimizer(settings: dict[str, Any], parameters: Any) -> Any:
+    from wally import optim
+
+    name, lr, decay = settings["optimizer"], settings["lr"], settings["weight_decay"]
+    if name == "sgd":
+        return optim.SGD(parameters, lr=lr, momentum=settings["momentum"], weight_decay=decay)
+    kind = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}[name]
+    return kind(parameters, lr=lr, weight_decay=decay)
+
+
+def build_scheduler(settings: dict[str, Any], optimizer: Any,
+                    steps_per_epoch: int) -> tuple[Any, str]:
+    """The scheduler and when it steps (``"epoch"`` or ``"batch"``)."""
+    from wally.optim import lr_scheduler
+
+    name, epochs, warmup = settings["scheduler"], settings["epochs"], settings["warmup_epochs"]
+    if name == "onecycle":
+        total = max(1, epochs * steps_per_epoch)
+        pct_start = min(0.9, warmup / epochs) if warmup and epochs else 0.3
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=total,
+                                       pct_start=pct_start), "batch"
+    main_epochs = max(1, epochs - warmup)
+    main: Any = None
+    if name == "step":
+        main = lr_scheduler.StepLR(optimizer, step_size=max(1, main_epochs // 3), gamma=0.1)
+    elif name == "cosine":
+        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=main_epochs)
+    if not warmup:
+        return main, "epoch"
+    warm = lr_scheduler.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0,
+                                 total_iters=warmup)
+    if main is None:
+        return warm, "epoch"
+    return lr_scheduler.SequentialLR(optimizer, [warm, main], milestones=[warmup]), "epoch"
+
+
+def _epoch_line(epochs: int) -> Any:
+    def report(record: dict[str, Any]) -> None:
+        parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['train_loss']:.4f}"]
+        if record.get("train_accuracy") is not None:
+            parts.append(f"train acc {record['train_accuracy']:.4f}")
+        if record.get("val_accuracy") is not None:
+            parts.append(f"test acc {record['val_accuracy']:.4f}")
+        parts += [f"{record['examples_per_s']:,.0f} examples/s", f"lr {record['lr']:.4g}"]
+        print("  ".join(parts), flush=True)
+
+    return report
+
+
+def write_curves(path: Path, records: list[dict[str, Any]]) -> bool:
+    """Plot loss and accuracy per epoch to ``path`` (PNG, atomically); False without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    import io
+
+    from wally.io import atomic_write
+
+    epochs = [r["epoch"] for r in records]
+    figure = Figure(figsize=(9, 3.5), layout="tight")
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    for axes, metric, title in ((loss_axes, "loss", "loss"),
+                                (accuracy_axes, "accuracy", "accuracy")):
+        for split, label, style in (("train", "train", "-o"), ("val", "test", "--s")):
+            values = [r.get(f"{split}_{metric}") for r in records]
+            if any(v is not None for v in values):
+                axes.plot(epochs, [float("nan") if v is None else v for v in values], style,
+                          label=label, markersize=3)
+        axes.set_xlabel("epoch")
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write(path, buffer.getvalue())
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    from wally.models import list_models
+
+    if args.model not in list_models():
+        args.parser.error(f"argument MODEL: unknown model {args.model!r} (choose from "
+                          + ", ".join(list_models()) + ")")
+    import wally
+    from wally.cli import _images
+    from wally.data import DataLoader, DatasetNotFoundError
+    from wally.data.errors import DatasetFormatError
+    from wally.io import CheckpointError, atomic_write
+    from wally.models import model_config
+    from wally.train import CHECKPOINT_NAME, evaluate, fit
+
+    settings = settings_of(args)
+    out = Path(args.out if args.out is not None else f"runs/{args.model}-{args.dataset}")
+    checkpoint_path = out / CHECKPOINT_NAME
+    if args.resume:
+        _check_resumable(out, settings)
+        if not checkpoint_path.exists():
+            print(f"wally train: no checkpoint in {out} yet: starting from scratch",
+                  file=sys.stderr)
+    elif checkpoint_path.exists():
+        raise CommandError(f"{out} already holds a run ({CHECKPOINT_NAME}); pass --resume to "
+                           "continue it, or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create {out}: {error.strerror or error}") from None
+
+    wally.manual_seed(settings["seed"])
+    info = DATASETS[args.dataset]
+    model = build_model(args.model, info.channels, args.input_size, num_classes=10)
+    input_size = [int(n) for n in model.input_size]
+    try:
+        train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
+                                   download=args.download, limit=args.limit)
+        test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
+                                  download=args.download, limit=args.limit)
+    except (DatasetNotFoundError, DatasetFormatError, ImportError) as error:
+        raise CommandError(str(error)) from None
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                              generator=settings["seed"])
+    test_loader = DataLoader(test_set, batch_size=args.batch_size)
+    optimizer = build_optimizer(settings, model.parameters())
+    scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
+
+    config = {"settings": settings, "model_config": model_config(model),
+              "input_size": input_size, "classes": train_set.classes,
+              "wally_version": wally.__version__}
+    atomic_write(out / "config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+    print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
+          f"{len(test_set):,} test images, input {'x'.join(map(str, input_size))}, "
+          f"{settings['epochs']} epochs, {settings['optimizer']} lr {settings['lr']:g}; "
+          f"writing {out}", flush=True)
+    import importlib.util
+
+    bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+    callbacks = [] if bar_shown else [_epoch_line(settings["epochs"])]
+    try:
+        history = fit(
+            model, train_loader, test_loader, optimizer=optimizer, epochs=settings["epochs"],
+            scheduler=scheduler, scheduler_step=scheduler_step, callbacks=callbacks,
+            checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=args.resume,
+            metrics_path=out / "metrics.jsonl",
+            checkpoint_extra={"dataset": args.dataset, "input_size": input_size,
+                              "classes": train_set.classes},
+        )
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+    except FloatingPointError as error:
+        raise CommandError(str(error)) from None
+
+    if history.records and not write_curves(out / "curves.png", history.records):
+        print("wally train: curves.png not written: matplotlib is not installed "
+              "(pip install matplotlib)", file=sys.stderr)
+    final = evaluate(model, test_loader)
+    throughput = history.records[-1]["examples_per_s"] if history.records else 0.0
+    accuracy = final["accuracy"] if final["accuracy"] is not None else float("nan")
+    print(f"test accuracy {accuracy:.4f}  test loss {final['loss']:.4f}  "
+          f"train {throughput:,.0f} examples/s  test {final['examples_per_s']:,.0f} "
+          f"examples/s  ({len(test_set):,} test images)", flush=True)
+    return 0
