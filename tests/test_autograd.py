@@ -164,3 +164,19 @@ def test_a_node_reached_by_paths_of_different_lengths_runs_after_all_its_consume
     s = np.sin(2 * e)
     expected = e * (1 + np.where(s > 0, 2 * np.cos(2 * e), 0) + 1)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-10)
+
+
+def test_detect_anomaly_names_the_first_op_in_the_forward_pass():
+    x = wally.tensor([1.0, -1.0])
+    with pytest.raises(wally.autograd.AnomalyError, match=r"'Log' returned nan .*forward"):
+        with wally.autograd.detect_anomaly():
+            (x * 2).log().exp()  # Log makes the NaN; Exp merely propagates it
+    assert x.log().isnan().any()  # outside the context nothing is checked
+
+
+def test_detect_anomaly_names_the_first_op_in_the_backward_pass():
+    x = wally.tensor([0.0, 4.0], requires_grad=True)
+    y = x.sqrt().sum()  # finite forward; d sqrt/dx at 0 is inf
+    with wally.autograd.detect_anomaly():
+        with pytest.raises(wally.autograd.AnomalyError, match=r"'Sqrt' returned inf .*backward"):
+            y.backward()

@@ -76,7 +76,7 @@ def geometries(draw, max_dims=3):
     return (n, c, *spatial), k, s, pairs, d
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 12),
     k=st.integers(1, 4),

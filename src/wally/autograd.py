@@ -80,6 +80,64 @@ class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
     mode = True
 
 
+class AnomalyError(RuntimeError):
+    """Raised under :class:`detect_anomaly` by the first op whose result is NaN or infinite."""
+
+
+_anomaly = {"enabled": False}
+
+
+class detect_anomaly(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context manager (or decorator): stop at the first op that turns finite values into NaN or
+    Inf, in the forward or the backward pass, naming it and where it was called.
+
+    >>> with wally.autograd.detect_anomaly():
+    ...     wally.tensor([-1.0]).log()     # AnomalyError: Log returned nan in its forward pass
+    """
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+
+    def __enter__(self) -> None:
+        self._previous = _anomaly["enabled"]
+        _anomaly["enabled"] = self.check_nan
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly["enabled"] = self._previous
+
+    def __call__(self, func: Any) -> Any:
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(self.check_nan):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def _all_finite(arrays: Any) -> bool:
+    return all(
+        not (isinstance(a, ndarray) and a.dtype.kind in "fc") or bool(xp.isfinite(a).all())
+        for a in arrays
+    )
+
+
+def _check_anomaly(fn: Function, inputs: Any, outputs: Any, phase: str) -> None:
+    """Raise if ``fn`` made non-finite ``outputs`` from finite ``inputs`` (anomaly mode only)."""
+    if _all_finite(inputs):
+        for index, y in enumerate(outputs):
+            if isinstance(y, ndarray) and y.dtype.kind in "fc" and not xp.isfinite(y).all():
+                kind = "nan" if xp.isnan(y).any() else "inf"
+                where = "".join(getattr(fn, "_created_at", []) or [])
+                raise AnomalyError(
+                    f"Function '{fn.name}' returned {kind} values in its {index}th "
+                    f"{'output' if phase == 'forward' else 'gradient'} during the {phase} pass, "
+                    f"from finite inputs."
+                    + (f" The op was called at:\n{where}" if where else "")
+                )
+
+
 class Function:
     """One differentiable operation: a node of the autograd graph."""
 
@@ -119,6 +177,11 @@ class Function:
         record = any(needs)
         multiple = isinstance(raw, tuple)
         raw_outputs = raw if multiple else (raw,)
+        if _anomaly["enabled"]:
+            import traceback
+
+            self._created_at = traceback.format_stack(limit=8)[:-1]
+            _check_anomaly(self, arrays, raw_outputs, "forward")
         outputs = []
         for index, y in enumerate(raw_outputs):
             if not isinstance(y, ndarray):
@@ -203,6 +266,8 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
             grads = fn.backward(*grad_outputs)
             if not isinstance(grads, tuple):
                 grads = (grads,)
+            if _anomaly["enabled"]:
+                _check_anomaly(fn, grad_outputs, grads, "backward")
             assert fn.inputs is not None
             if len(grads) != len(fn.inputs):
                 raise RuntimeError(

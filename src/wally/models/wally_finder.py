@@ -185,21 +185,26 @@ def _patch_size(model: Module) -> int:
 
 
 def heatmap(model: Module, image: Any) -> tuple[ndarray, int]:
-    """The finder's logits over ``image`` (any size; smaller than a patch is padded with its
-    edge pixels), in eval mode without gradients, and the padding added on each side."""
+    """The finder's logits over ``image``, in eval mode without gradients, and the padding
+    added on each side.
+
+    The image is first padded by half a patch on every side with its mean colour, so that
+    every pixel, up to the border, is the centre of some window: unit ``(i, j)`` then looks at
+    the window centred on pixel ``(4i, 4j)``, and the heatmap covers the whole image
+    (``⌊H/4⌋ + 1`` by ``⌊W/4⌋ + 1`` units for the default finder).
+    """
     x = _as_batch(image)
-    patch = _patch_size(model)
-    _, _, height, width = x.shape
-    pad = max(patch - min(height, width), 0)
-    if pad:
-        half = (pad + 1) // 2
-        x = Tensor(xp.pad(x.array, ((0, 0), (0, 0), (half, half), (half, half)), mode="edge"))
-        pad = half
+    pad = _patch_size(model) // 2
+    mean = x.array.mean(axis=(2, 3), keepdims=True)
+    _, channels, height, width = x.shape
+    padded = xp.empty((1, channels, height + 2 * pad, width + 2 * pad), dtype=xp.float32)
+    padded[...] = mean
+    padded[:, :, pad:pad + height, pad:pad + width] = x.array
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            logits = model(x).array[0, 0]
+            logits = model(Tensor(padded)).array[0, 0]
     finally:
         model.train(was_training)
     return logits, pad
@@ -264,6 +269,7 @@ def train_wally_finder(
     patch_size: int = 32,
     metrics_path: Any = None,
     progress: bool = True,
+    callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
     log: Callable[[str], None] | None = print,
 ) -> tuple[Module, Any]:
     """Generate :class:`~wally.data.WallyPatches` and train a finder on them with
@@ -271,7 +277,9 @@ def train_wally_finder(
     :class:`PatchClassifier`). Returns the trained finder and the :class:`~wally.train.History`.
 
     Training patches come from ``WallyPatches(seed=seed)``, validation patches from
-    ``WallyPatches(seed=seed + 1)``.
+    ``WallyPatches(seed=seed + 1)``. ``metrics_path``, ``progress`` and ``callbacks`` go to
+    ``fit`` (a ``metrics.jsonl``, the progress bar, per-epoch calls); ``log`` gets one line
+    about the data (``None``: silent).
     """
     import time
 
@@ -301,6 +309,6 @@ def train_wally_finder(
     scheduler = OneCycleLR(optimizer, max_lr=lr, total_steps=max(epochs * len(train_loader), 1))
     history = fit(classifier, train_loader, val_loader, optimizer=optimizer, epochs=epochs,
                   scheduler=scheduler, scheduler_step="batch", progress=progress,
-                  metrics_path=metrics_path, seed=seed)
+                  callbacks=callbacks, metrics_path=metrics_path, seed=seed)
     finder.eval()
     return finder, history
