@@ -58,7 +58,6 @@ from wally.ops import (
     var,
     where,
 )
-
 from wally.reference import corr2d, pool2d
 from wally.tensor import Tensor
 

@@ -1,0 +1,281 @@
+"""What one layer costs: multiply-accumulates (MACs) and floating-point operations (FLOPs).
+
+The counting rules, for one forward pass over the whole batch:
+
+=========================  ====================================  ==================================
+layer / op                 MACs                                  FLOPs
+=========================  ====================================  ==================================
+convolution                ``k·k·(c_in/groups)·c_out·m_out``     ``2·MACs``, ``+ c_out·m_out`` bias
+linear, matmul             ``in·out`` per row                    ``2·MACs``, ``+ out`` per row bias
+batch norm (evaluation)    1 per element (``x·scale + shift``)   2 per element
+batch norm (training)      1 per element                         7 per element (statistics too)
+max pooling                0                                     ``∏k − 1`` comparisons per output
+average pooling            0                                     ``∏k`` per output (adds, 1 divide)
+adaptive pooling           0                                     the window's length per output
+activations                0                                     per element: ReLU 1, LeakyReLU 2,
+                                                                 Sigmoid 3, Tanh 1, GELU 5,
+                                                                 Softplus 5
+softmax, log-softmax       0                                     5 per element (max, subtract,
+                                                                 exp, sum, divide)
+``+ − × ÷``, max, where    0                                     1 per output element
+sum, mean                  0                                     1 per input element
+dropout                    0                                     1 per element in training, 0 in
+                                                                 evaluation (the identity)
+flatten, reshape, cat,     0                                     0: they move data, no arithmetic
+slicing, padding
+=========================  ====================================  ==================================
+
+``m_out`` is the number of output positions (the study note's ``k·k·c_in·c_out·m_out``
+multiply-adds), ``∏k`` the product of the window's sides. A MAC is one ``a·b + c``; a FLOP is
+one addition, multiplication, comparison or elementary function (exp, log, tanh, erf), so a
+MAC is 2 FLOPs. Any op not in the table counts 1 FLOP per output element, and the summary says
+so (``rule`` ends in ``"(estimate)"``): nothing is silently zero.
+
+Example::
+
+    >>> conv_macs(kernel_size=(5, 5), in_channels=1, out_channels=6, output_positions=28 * 28)
+    117600
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wally import nn
+from wally.nn.module import Module
+from wally.tensor import Tensor
+
+__all__ = [
+    "LayerCost",
+    "FLOPS_PER_ELEMENT",
+    "CONVENTION",
+    "conv_macs",
+    "module_cost",
+    "node_cost",
+]
+
+CONVENTION = (
+    "MACs = multiply-accumulates (conv k·k·c_in/groups·c_out per output position, linear "
+    "in·out, batch norm 1 per element); FLOPs = 2·MACs, +1 per output for a bias, +1 per "
+    "element per elementary op (pooling ∏k, ReLU 1, sigmoid 3, softmax 5, add 1; reshapes and "
+    "cat 0)"
+)
+"""One line for the summary's header; the table above is the full rule set."""
+
+FLOPS_PER_ELEMENT: dict[str, int] = {
+    # element-wise activations, by module and autograd-node class name (they coincide)
+    "ReLU": 1,
+    "LeakyReLU": 2,
+    "Sigmoid": 3,
+    "Tanh": 1,
+    "GELU": 5,
+    "Softplus": 5,
+    "Softmax": 5,
+    "LogSoftmax": 5,
+    # element-wise arithmetic nodes
+    "Add": 1,
+    "Sub": 1,
+    "Mul": 1,
+    "Div": 1,
+    "Pow": 1,
+    "PowScalar": 1,
+    "Neg": 1,
+    "Exp": 1,
+    "Log": 1,
+    "Sqrt": 1,
+    "Abs": 1,
+    "Sin": 1,
+    "Cos": 1,
+    "Clamp": 1,
+    "Maximum": 1,
+    "Where": 1,
+    # data movement
+    "Reshape": 0,
+    "Permute": 0,
+    "Expand": 0,
+    "Repeat": 0,
+    "Flip": 0,
+    "GetItem": 0,
+    "SetItem": 0,
+    "Cat": 0,
+    "Stack": 0,
+    "Pad": 0,
+    "Clone": 0,
+    "Cast": 0,
+    "Identity": 0,
+    "Flatten": 0,
+    "Unflatten": 0,
+}
+"""FLOPs per output element of the element-wise layers and ops (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """MACs and FLOPs of one layer or op, and the rule that counted them."""
+
+    macs: int
+    flops: int
+    rule: str
+
+    def __add__(self, other: LayerCost) -> LayerCost:
+        rules = self.rule if other.rule in self.rule else f"{self.rule}; {other.rule}"
+        return LayerCost(self.macs + other.macs, self.flops + other.flops, rules)
+
+
+def conv_macs(
+    kernel_size: Sequence[int],
+    in_channels: int,
+    out_channels: int,
+    output_positions: int,
+    groups: int = 1,
+    batch: int = 1,
+) -> int:
+    """Multiply-accumulates of a convolution: ``∏k · (c_in/groups) · c_out · m_out`` per image,
+    the study note's ``k·k·c_in·c_out·m_out``, each output position of each output channel
+    being one dot product of length ``∏k·c_in/groups``.
+
+    Example::
+
+        >>> conv_macs((5, 5), 6, 16, 10 * 10)      # LeNet's second convolution
+        240000
+    """
+    window = math.prod(kernel_size) * (in_channels // groups)
+    return batch * window * out_channels * output_positions
+
+
+def _numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def _spatial(shape: Sequence[int], nd: int) -> int:
+    return math.prod(shape[len(shape) - nd:])
+
+
+def _conv(batch: int, kernel: Sequence[int], c_in: int, c_out: int, out_shape: Sequence[int],
+          groups: int, bias: bool) -> LayerCost:
+    positions = _spatial(out_shape, len(kernel))
+    macs = conv_macs(kernel, c_in, c_out, positions, groups, batch)
+    flops = 2 * macs + (batch * c_out * positions if bias else 0)
+    return LayerCost(macs, flops, "conv: k·k·c_in/groups·c_out·m_out MACs, 2·MACs + bias FLOPs")
+
+
+def _linear(in_features: int, out_shape: Sequence[int], bias: bool) -> LayerCost:
+    outputs = _numel(out_shape)
+    macs = outputs * in_features
+    return LayerCost(macs, 2 * macs + (outputs if bias else 0),
+                     "linear: in·out MACs per row, 2·MACs + bias FLOPs")
+
+
+def _adaptive_windows(n: int, o: int) -> int:
+    """Total length of the ``o`` adaptive windows ``[⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)`` over ``n``."""
+    return sum(-(-(i + 1) * n // o) - (i * n) // o for i in range(o))
+
+
+def _adaptive(kind: str, in_shape: Sequence[int], out_shape: Sequence[int]) -> LayerCost:
+    nd = len(out_shape) - 2 if len(out_shape) > 2 else 1
+    planes = _numel(out_shape[: len(out_shape) - nd])
+    covered = planes * math.prod(
+        _adaptive_windows(n, o) for n, o in zip(in_shape[-nd:], out_shape[-nd:], strict=True)
+    )
+    if kind == "max":
+        return LayerCost(0, covered - _numel(out_shape), "adaptive max pool: window − 1 per output")
+    return LayerCost(0, covered, "adaptive avg pool: window length per output")
+
+
+def _pool(kind: str, kernel: Sequence[int], out_shape: Sequence[int]) -> LayerCost:
+    window = math.prod(kernel)
+    outputs = _numel(out_shape)
+    if kind == "max":
+        return LayerCost(0, outputs * (window - 1), "max pool: ∏k − 1 comparisons per output")
+    return LayerCost(0, outputs * window, "avg pool: ∏k per output")
+
+
+def _batch_norm(training: bool, out_shape: Sequence[int]) -> LayerCost:
+    elements = _numel(out_shape)
+    per = 7 if training else 2
+    return LayerCost(elements, per * elements, f"batch norm: {per} FLOPs per element")
+
+
+def _elementwise(name: str, out_shape: Sequence[int]) -> LayerCost:
+    elements = _numel(out_shape)
+    per = FLOPS_PER_ELEMENT.get(name)
+    if per is None:
+        return LayerCost(0, elements, f"{name}: 1 FLOP per element (estimate)")
+    return LayerCost(0, per * elements, f"{name}: {per} FLOP{'s' if per != 1 else ''} per element")
+
+
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    items = tuple(int(v) for v in value)
+    return items * n if len(items) == 1 else items
+
+
+def module_cost(
+    module: Module, input_shape: Sequence[int], output_shape: Sequence[int]
+) -> LayerCost | None:
+    """The cost of one call of a known layer from its public settings and its input and
+    output shapes ``(N, C, *spatial)``; ``None`` for layers without a rule here (their
+    autograd nodes are counted by :func:`node_cost` instead)."""
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+        return _conv(output_shape[0] if len(output_shape) > module._nd + 1 else 1,
+                     module.kernel_size, module.in_channels, module.out_channels, output_shape,
+                     module.groups, module.bias is not None)
+    if isinstance(module, nn.Linear):
+        return _linear(module.in_features, output_shape, module.bias is not None)
+    if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d):
+        return _pool("max", _ints(module.kernel_size, module._nd), output_shape)
+    if isinstance(module, nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
+        return _pool("avg", _ints(module.kernel_size, module._nd), output_shape)
+    if isinstance(module, nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d | nn.AdaptiveMaxPool3d):
+        return _adaptive("max", input_shape, output_shape)
+    if isinstance(module, nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d | nn.AdaptiveAvgPool3d):
+        return _adaptive("avg", input_shape, output_shape)
+    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d):
+        uses_batch = module.training or not module.track_running_stats
+        return _batch_norm(uses_batch, output_shape)
+    if isinstance(module, nn.Dropout):
+        if module.training and module.p > 0:
+            return LayerCost(0, _numel(output_shape), "dropout: 1 FLOP per element")
+        return LayerCost(0, 0, "dropout: the identity in evaluation")
+    name = type(module).__name__
+    if name in FLOPS_PER_ELEMENT and not module._modules:
+        return _elementwise(name, output_shape)
+    return None
+
+
+def node_cost(node: Any, output: Tensor) -> LayerCost:
+    """The cost of one autograd node (an op called in a ``forward``, such as the residual
+    ``+`` or an inception ``cat``) from its class, inputs and ``output``."""
+    name = type(node).__name__
+    out_shape = tuple(output.shape)
+    inputs = [t for t in (node.inputs or ()) if isinstance(t, Tensor)]
+    if name == "ConvNd":
+        x, weight = node.inputs[0], node.inputs[1]
+        nd = weight.ndim - 2
+        batch = x.shape[0] if x.ndim == nd + 2 else 1
+        return _conv(batch, tuple(weight.shape[2:]), x.shape[-nd - 1], weight.shape[0],
+                     out_shape, node.groups, node.inputs[2] is not None)
+    if name == "Linear":
+        return _linear(node.inputs[1].shape[1], out_shape, node.inputs[2] is not None)
+    if name == "MatMul":
+        inner = inputs[0].shape[-1] if inputs else 1
+        macs = _numel(out_shape) * inner
+        return LayerCost(macs, 2 * macs, "matmul: inner·outputs MACs")
+    if name in ("MaxPoolNd", "AvgPoolNd"):
+        return _pool("max" if name == "MaxPoolNd" else "avg", node.windows.kernel, out_shape)
+    if name in ("AdaptiveMaxPoolNd", "AdaptiveAvgPoolNd") and inputs:
+        return _adaptive("max" if name == "AdaptiveMaxPoolNd" else "avg", inputs[0].shape,
+                         out_shape)
+    if name == "BatchNorm":
+        return _batch_norm(bool(getattr(node, "training", False)), out_shape)
+    if name == "Dropout":
+        return LayerCost(0, _numel(out_shape), "dropout: 1 FLOP per element")
+    if name in ("Sum", "Mean", "Amax", "MaxDim") and inputs:
+        reduced = _numel(inputs[0].shape)
+        extra = _numel(out_shape) if name == "Mean" else 0
+        return LayerCost(0, reduced + extra, f"{name.lower()}: 1 FLOP per input element")
+    return _elementwise(name, out_shape)

@@ -1,0 +1,667 @@
+"""Receptive fields: which input pixels one output unit sees, by arithmetic and by a probe.
+
+Along one spatial axis, output unit ``i`` of a layer sees the input pixels
+
+    ``start + jump·i, ..., start + jump·i + size − 1``
+
+(``start`` may be negative: those pixels lie in the padding). The input itself has
+``size = 1, jump = 1, start = 0``. A sliding window (convolution or pooling) of kernel ``k``,
+stride ``s``, dilation ``d`` and left padding ``p`` maps the field ``(r, j, a)`` of its
+input to
+
+    ``r_out = r_in + (k − 1)·d·j_in``    the window's end taps lie ``(k − 1)·d`` input units apart
+    ``j_out = j_in·s``                   one output step is ``s`` input units
+    ``a_out = a_in − p·j_in``            output unit 0 starts ``p`` units into the padding
+
+so the study note's receptive field of a dilated convolution is measured from edge to edge.
+Element-wise layers (activations, batch norm, dropout) keep the field. Where branches merge
+(a residual ``+``, an inception or dense ``cat``) the field is the union of the branches'
+fields: the largest of them when they are nested, as they are when centred alike. After the
+spatial axes are gone (``Flatten``, ``Linear``, global pooling) every unit sees the union over
+all positions; its jump is then 0.
+
+:func:`probe_receptive_field` measures the same thing on the real model: with positive weights
+and max-pooling replaced by window sums, the input gradient of one output unit is non-zero
+exactly on that unit's field.
+
+Example::
+
+    >>> net = wally.models.lenet()
+    >>> receptive_field(net, (1, 28, 28), layer="5")       # after the second pooling
+    ReceptiveField(size=(16, 16), jump=(4, 4), start=(-2, -2))
+    >>> probe_receptive_field(net, (1, 28, 28), layer="5")  # unit (2, 2): −2 + 4·2 = 6 ...
+    ((6, 21), (6, 21))
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wally import nn
+from wally._windows import conv_padding, output_size
+from wally.autograd import enable_grad
+from wally.backend import ndarray, xp
+from wally.nn import functional as F
+from wally.nn.module import Module
+from wally.tensor import Tensor
+
+__all__ = [
+    "AxisField",
+    "ReceptiveField",
+    "merge_fields",
+    "module_receptive_field",
+    "node_receptive_field",
+    "receptive_field",
+    "input_gradient",
+    "probe_receptive_field",
+    "probe_receptive_fields",
+]
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+_AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+_ADAPTIVE_MAX = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field along one axis: unit ``i`` sees input pixels
+    ``[start + jump·i, start + jump·i + size − 1]``; ``jump = 0``: every unit sees the same."""
+
+    size: int
+    jump: int
+    start: int
+
+    def window(self, kernel_size: int, stride: int, padding: int, dilation: int = 1) -> AxisField:
+        """After a sliding window: ``r + (k − 1)·d·j``, ``j·s``, ``a − p·j``."""
+        return AxisField(
+            self.size + (kernel_size - 1) * dilation * self.jump,
+            self.jump * stride,
+            self.start - padding * self.jump,
+        )
+
+    def box(self, index: int = 0) -> tuple[int, int]:
+        """First and last input pixel (inclusive) seen by unit ``index``."""
+        first = self.start + self.jump * index
+        return first, first + self.size - 1
+
+    def center(self, index: int = 0) -> float:
+        """Input coordinate of the centre of unit ``index``'s field."""
+        return self.start + self.jump * index + (self.size - 1) / 2
+
+    def extent(self, units: int) -> AxisField:
+        """The union over ``units`` consecutive units, as a field every unit sees (jump 0)."""
+        last = self.box(max(units, 1) - 1)[1]
+        return AxisField(last - self.start + 1, 0, self.start)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The receptive field of one output unit: an :class:`AxisField` per spatial axis.
+
+    ``bounds`` holds, per axis, the first and last input pixel that the whole map depends on
+    (``None`` where unknown): strided windows that stop short of the end of the image leave
+    its last pixels unseen, and no unit's field reaches them. ``exact`` is False where a
+    layer's field is no box moving by a fixed jump (adaptive pooling with unequal windows,
+    merged branches with different jumps, spatial reshapes); the numbers then bound the field.
+    """
+
+    axes: tuple[AxisField, ...]
+    exact: bool = True
+    bounds: tuple[tuple[int, int], ...] | None = None
+
+    @classmethod
+    def identity(cls, ndim: int, spatial: Sequence[int] | None = None) -> ReceptiveField:
+        """The field of an input pixel: the pixel itself, on ``ndim`` spatial axes of an image
+        of ``spatial`` pixels (when given, the bounds)."""
+        bounds = None if spatial is None else tuple((0, int(n) - 1) for n in spatial)
+        return cls(tuple(AxisField(1, 1, 0) for _ in range(ndim)), True, bounds)
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.axes)
+
+    @property
+    def jump(self) -> tuple[int, ...]:
+        return tuple(a.jump for a in self.axes)
+
+    @property
+    def start(self) -> tuple[int, ...]:
+        return tuple(a.start for a in self.axes)
+
+    @property
+    def is_global(self) -> bool:
+        """Every unit sees the same pixels (no spatial axes left)."""
+        return all(a.jump == 0 for a in self.axes)
+
+    def window(
+        self,
+        kernel_size: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        units: Sequence[int] | None = None,
+    ) -> ReceptiveField:
+        """After a convolution or pooling with ``padding`` on the left of each axis and
+        ``units`` output positions per axis (to narrow the bounds to what the windows reach)."""
+        axes = tuple(
+            a.window(k, s, p, d)
+            for a, k, s, p, d in zip(self.axes, kernel_size, stride, padding, dilation, strict=True)
+        )
+        bounds = self.bounds
+        if bounds is not None and units is not None:
+            bounds = tuple(
+                (max(lo, a.box(0)[0]), min(hi, a.box(max(n, 1) - 1)[1]))
+                for a, (lo, hi), n in zip(axes, bounds, units, strict=True)
+            )
+        return ReceptiveField(axes, self.exact, bounds)
+
+    def extent(self, units: Sequence[int]) -> ReceptiveField:
+        """The union over every unit of a map with ``units`` positions per axis."""
+        axes = tuple(a.extent(n) for a, n in zip(self.axes, units, strict=True))
+        return ReceptiveField(axes, self.exact, self.bounds)
+
+    def box(self, index: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
+        """Per axis, the first and last input pixel seen by the unit at ``index`` (default 0),
+        padding included."""
+        if index is None:
+            index = (0,) * len(self.axes)
+        return tuple(a.box(i) for a, i in zip(self.axes, index, strict=True))
+
+    def clipped_box(
+        self, index: Sequence[int], input_shape: Sequence[int]
+    ) -> tuple[tuple[int, int], ...]:
+        """:meth:`box` cut to the image ``[0, n − 1]`` of each axis and to the bounds: the
+        pixels that unit ``index`` depends on, what a probe measures."""
+        bounds = self.bounds or tuple((0, n - 1) for n in input_shape)
+        return tuple(
+            (max(lo, 0, b_lo), min(hi, n - 1, b_hi))
+            for (lo, hi), n, (b_lo, b_hi) in zip(self.box(index), input_shape, bounds,
+                                                 strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size": list(self.size),
+            "jump": list(self.jump),
+            "start": list(self.start),
+            "exact": self.exact,
+            "bounds": None if self.bounds is None else [list(b) for b in self.bounds],
+        }
+
+    def __repr__(self) -> str:
+        exact = "" if self.exact else ", exact=False"
+        return f"ReceptiveField(size={self.size}, jump={self.jump}, start={self.start}{exact})"
+
+
+def merge_fields(
+    branches: Sequence[tuple[ReceptiveField, Sequence[int]]], units: Sequence[int]
+) -> ReceptiveField:
+    """The field where branches meet element-wise (``+``, ``*``, ``cat`` along channels).
+
+    ``branches`` holds ``(field, spatial shape)`` pairs broadcast to ``units`` positions per
+    axis. Per axis the result is the union of the branches' boxes: a branch as long as the
+    output brings a box that moves with the unit; a broadcast branch (length 1) or a global
+    one brings a fixed box. The union is exact when the moving boxes share one jump and the
+    fixed boxes cover all the moving ones within the bounds (then every unit sees the fixed
+    box: a global field), or there are no fixed boxes. The bounds are the union of the
+    branches' bounds.
+    """
+    if len(branches) == 1 and tuple(branches[0][1]) == tuple(units):
+        return branches[0][0]
+    exact = all(field.exact for field, _ in branches)
+    all_bounds = [field.bounds for field, _ in branches]
+    bounds = None
+    if all(b is not None for b in all_bounds):
+        bounds = tuple(
+            (min(b[axis][0] for b in all_bounds if b is not None),
+             max(b[axis][1] for b in all_bounds if b is not None))
+            for axis in range(len(units))
+        )
+    axes = []
+    for axis, n in enumerate(units):
+        moving: list[AxisField] = []
+        fixed: list[tuple[int, int]] = []
+        for field, shape in branches:
+            a = field.axes[axis]
+            if a.jump == 0 or (shape[axis] == 1 and n > 1):
+                fixed.append(a.box(0))
+            elif shape[axis] == n:
+                moving.append(a)
+            else:  # lengths that don't broadcast: positions were rearranged
+                exact = False
+                fixed.append(a.extent(shape[axis]).box(0))
+        if not moving:
+            lo, hi = min(b[0] for b in fixed), max(b[1] for b in fixed)
+            axes.append(AxisField(hi - lo + 1, 0, lo))
+            continue
+        jumps = {a.jump for a in moving}
+        jump = max(jumps)
+        exact = exact and len(jumps) == 1
+        lo = min(a.start for a in moving)
+        hi = max(a.start + a.size - 1 for a in moving)
+        if fixed:
+            fixed_lo, fixed_hi = min(b[0] for b in fixed), max(b[1] for b in fixed)
+            seen_lo, seen_hi = lo, hi + jump * (n - 1)
+            if bounds is not None:
+                seen_lo, seen_hi = max(seen_lo, bounds[axis][0]), min(seen_hi, bounds[axis][1])
+            if fixed_lo <= seen_lo and fixed_hi >= seen_hi:
+                axes.append(AxisField(fixed_hi - fixed_lo + 1, 0, fixed_lo))
+                continue
+            exact = False
+            lo, hi = min(lo, fixed_lo), max(hi, fixed_hi)
+        axes.append(AxisField(hi - lo + 1, jump, lo))
+    return ReceptiveField(tuple(axes), exact, bounds)
+
+
+# ----- layer rules --------------------------------------------------------------------------
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    """An int or a sequence as ``n`` ints (a 1-sequence is repeated)."""
+    if isinstance(value, int):
+        return (value,) * n
+    items = tuple(int(v) for v in value)
+    return items * n if len(items) == 1 else items
+
+
+def _adaptive(field: ReceptiveField, spatial: Sequence[int], out: Sequence[int]) -> ReceptiveField:
+    """Adaptive pooling: window ``i`` covers ``[⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)``. Equal windows
+    (``o`` divides ``n``) are one plain window ``k = s = n/o``. Unequal ones are bounded by
+    stride ``⌊n/o⌋`` and the smallest kernel that still covers every window,
+    ``max_i ⌈(i + 1)·n/o⌉ − i·⌊n/o⌋``, and marked inexact."""
+    kernel, stride = [], []
+    exact = field.exact
+    for n, o in zip(spatial, out, strict=True):
+        if n % o == 0:
+            kernel.append(n // o)
+            stride.append(n // o)
+        else:
+            step = max(n // o, 1)
+            kernel.append(max(-(-(i + 1) * n // o) - i * step for i in range(o)))
+            stride.append(step)
+            exact = False
+    pooled = field.window(kernel, stride, (0,) * len(out), (1,) * len(out), out)
+    return ReceptiveField(pooled.axes, exact, pooled.bounds)
+
+
+def module_receptive_field(
+    module: Module, field: ReceptiveField, input_shape: Sequence[int],
+    output_shape: Sequence[int],
+) -> ReceptiveField | None:
+    """The output field of a convolution or pooling layer from its input's ``field``
+    (shapes ``(N, C, *spatial)``); ``None`` for any other module, whose autograd graph
+    decides (:func:`node_receptive_field`).
+
+    Reads the layer's public settings: ``kernel_size``, ``stride``, ``padding`` (``'same'``
+    pads ``⌊d·(k − 1)/2⌋`` on the left), ``dilation``, ``output_size``. ``ceil_mode`` adds
+    windows at the end, and other ``padding_mode``s change what the padding holds, not where
+    a window lies, so neither changes the field.
+    """
+    nd = len(field.axes)
+    units = tuple(output_shape[-nd:])
+    if getattr(module, "_nd", nd) != nd:
+        return None  # e.g. an unbatched input: the graph decides
+    if isinstance(module, _CONVS):
+        pairs = conv_padding(
+            type(module).__name__, module.padding, module.kernel_size, module.dilation,
+            module.stride,
+        )
+        return field.window(
+            module.kernel_size, module.stride, [lo for lo, _ in pairs], module.dilation, units
+        )
+    if isinstance(module, _MAX_POOLS + _AVG_POOLS):
+        kernel = _ints(module.kernel_size, nd)
+        stride = module.stride
+        stride = kernel if stride is None or stride == () else _ints(stride, nd)
+        dilation = _ints(getattr(module, "dilation", 1), nd)
+        return field.window(kernel, stride, _ints(module.padding, nd), dilation, units)
+    if isinstance(module, _ADAPTIVE_AVG + _ADAPTIVE_MAX):
+        spatial = tuple(input_shape[-nd:])
+        requested = module.output_size
+        items = list(requested) if isinstance(requested, tuple | list) else [requested]
+        items = items * nd if len(items) == 1 else items
+        out = tuple(n if o is None else int(o) for n, o in zip(spatial, items, strict=True))
+        return _adaptive(field, spatial, out)
+    return None
+
+
+def _spatial(shape: Sequence[int], nd: int) -> tuple[int, ...] | None:
+    """The last ``nd`` axes of a batched ``(N, C, *spatial)`` shape; None when it has fewer."""
+    return tuple(shape[-nd:]) if len(shape) >= nd + 2 else None
+
+
+def node_receptive_field(
+    node: Any,
+    output_shape: Sequence[int],
+    inputs: Sequence[tuple[ReceptiveField, Sequence[int]] | None],
+) -> ReceptiveField:
+    """The field of the output of the autograd node ``node`` (a :class:`wally.autograd.Function`)
+    from its inputs' ``(field, shape)`` pairs (``None`` for inputs that don't depend on the
+    image: parameters and constants; at least one must).
+
+    Convolution, pooling and padding nodes (``F.conv2d``, ``F.max_pool2d``, ``F.pad`` called in
+    a ``forward``) apply their window or shift. Nodes whose output keeps the spatial shape of
+    their inputs, up to broadcasting, are element-wise: the union of the inputs' fields
+    (:func:`merge_fields`). Anything else reduces, flattens or rearranges the spatial axes:
+    every output unit then sees the union over all input units.
+    """
+    known = [item for item in inputs if item is not None]
+    field, shape = known[0]
+    nd = len(field.axes)
+    name = type(node).__name__
+    spatial_in = _spatial(shape, nd)
+    spatial_out = _spatial(output_shape, nd)
+    same_rank = len(shape) == len(output_shape) == nd + 2
+    if same_rank and inputs[0] is not None:
+        assert spatial_in is not None and spatial_out is not None
+        if name == "ConvNd" and node.inputs[1].ndim == nd + 2:
+            kernel = tuple(node.inputs[1].shape[2:])
+            pads = [lo for lo, _ in node.padding]
+            return field.window(kernel, node.stride, pads, node.dilation, spatial_out)
+        if name in ("MaxPoolNd", "AvgPoolNd") and len(node.windows.kernel) == nd:
+            win = node.windows
+            return field.window(win.kernel, win.stride, win.padding, win.dilation, spatial_out)
+        if name in ("AdaptiveAvgPoolNd", "AdaptiveMaxPoolNd"):
+            return _adaptive(field, spatial_in, spatial_out)
+        if name == "Pad":
+            pads = ([0] * nd + [lo for lo, _ in node.pairs])[-nd:]
+            axes = tuple(
+                AxisField(a.size, a.jump, a.start - p * a.jump)
+                for a, p in zip(field.axes, pads, strict=True)
+            )
+            return ReceptiveField(axes, field.exact, field.bounds)
+        rank = len(output_shape)
+        if name == "Permute" and tuple(a % rank for a in node.axes[-nd:]) != tuple(
+            range(rank - nd, rank)
+        ):
+            return _collapse(known, nd, exact=False)
+        if name == "Flip" and any(a % rank >= rank - nd for a in node.axes):
+            return _collapse(known, nd, exact=False)
+    if spatial_out is not None and all(
+        (s := _spatial(sh, nd)) is not None and all(m in (n, 1) for m, n in zip(s, spatial_out))
+        for _, sh in known
+    ):
+        branches = [(f, _spatial(sh, nd) or ()) for f, sh in known]
+        return merge_fields(branches, spatial_out)
+    # Reductions, flattening, crops: one field for every unit, the union of all positions.
+    return _collapse(known, nd, exact=name not in ("GetItem", "Unfold", "Fold"))
+
+
+def _collapse(
+    known: Sequence[tuple[ReceptiveField, Sequence[int]]], nd: int, exact: bool
+) -> ReceptiveField:
+    fields = [(f.extent(_spatial(sh, nd) or (1,) * nd), (1,) * nd) for f, sh in known]
+    merged = merge_fields(fields, (1,) * nd)
+    return ReceptiveField(merged.axes, merged.exact and exact, merged.bounds)
+
+
+# ----- the probe ----------------------------------------------------------------------------
+def _centre_unit(output_shape: Sequence[int], nd: int) -> tuple[int, ...]:
+    """The centre unit of a map, ``(n − 1) // 2`` per spatial axis (0 without spatial axes)."""
+    spatial = _spatial(output_shape, nd)
+    return (0,) * nd if spatial is None else tuple((n - 1) // 2 for n in spatial)
+
+
+def _output_of(model: Module, layer: str | Module | None, x: Tensor) -> Tensor:
+    """``model(x)``'s output, or that of its sub-module ``layer`` (a dotted name as in
+    ``named_modules`` or the module itself) during the call; the first tensor of a tuple."""
+    if layer is None:
+        out = model(x)
+        return out[0] if isinstance(out, tuple | list) else out
+    target = model.get_submodule(layer) if isinstance(layer, str) else layer
+    captured: list[Any] = []
+
+    def keep(module: Module, args: Any, output: Any) -> None:
+        if not captured:
+            captured.append(output[0] if isinstance(output, tuple | list) else output)
+
+    with target.register_forward_hook(keep):
+        model(x)
+    if not captured or not isinstance(captured[0], Tensor):
+        raise ValueError(f"input_gradient: layer {layer!r} was not called by the model's forward")
+    return captured[0]
+
+
+def input_gradient(
+    model: Module,
+    x: Tensor,
+    layer: str | Module | None = None,
+    unit: Sequence[int] | None = None,
+    channel: int | None = None,
+) -> ndarray:
+    """∂(one output unit)/∂x for batch element 0.
+
+    The unit is ``unit`` (a spatial index; default the centre) of ``layer``'s output
+    (default the model's output), summed over its channels unless ``channel`` picks one.
+    The gradient's magnitude is the *effective* receptive field; it vanishes outside the
+    analytic one. Parameters' ``.grad`` are left as they were found (``None``).
+
+    Shape:
+        ``x``: ``(N, C, *spatial)``; returns an array of the same shape.
+
+    Example::
+
+        >>> g = input_gradient(net, wally.randn(1, 1, 28, 28), layer="5")
+        >>> g.shape
+        (1, 1, 28, 28)
+    """
+    nd = x.ndim - 2
+    leaf = Tensor(xp.array(x.array), requires_grad=True)
+    saved = [p.grad for p in model.parameters()]
+    try:
+        with enable_grad():
+            out = _output_of(model, layer, leaf)
+            index = tuple(unit) if unit is not None else _centre_unit(out.shape, nd)
+            seed = xp.zeros(out.shape, dtype=out.dtype)
+            picked: Any = slice(None) if channel is None else channel
+            if _spatial(out.shape, nd) is not None:
+                seed[(0, picked) + index] = 1
+            else:
+                seed[(0, picked)] = 1
+            out.backward(seed)
+    finally:
+        for p, grad in zip(model.parameters(), saved, strict=True):
+            p.grad = grad
+    assert leaf.grad is not None
+    return leaf.grad.array
+
+
+class _WindowSum(Module):
+    """Stands in for max-pooling in the probe: the sum over the same windows, a depthwise
+    convolution with a kernel of ones, the pooling's padding and dilation, and the extra
+    right padding that ``ceil_mode`` implies; every pixel of a window gets a gradient."""
+
+    def __init__(self, pool: Module) -> None:
+        super().__init__()
+        nd = pool._nd
+        self.nd = nd
+        self.kernel = _ints(pool.kernel_size, nd)
+        stride = pool.stride
+        self.stride = self.kernel if stride is None or stride == () else _ints(stride, nd)
+        self.padding = _ints(pool.padding, nd)
+        self.dilation = _ints(pool.dilation, nd)
+        self.ceil_mode = bool(pool.ceil_mode)
+
+    def forward(self, x: Tensor) -> Tensor:
+        right = []
+        for n, k, s, p, d in zip(
+            x.shape[2:], self.kernel, self.stride, self.padding, self.dilation, strict=True
+        ):
+            ceil = output_size(n, k, s, 2 * p, d, self.ceil_mode, p)
+            extra = ceil - output_size(n, k, s, 2 * p, d)
+            right.append(p + extra * s)
+        pad: list[int] = []
+        for p, r in zip(reversed(self.padding), reversed(right), strict=True):
+            pad += [p, r]
+        ones = Tensor(xp.ones((x.shape[1], 1, *self.kernel), dtype=x.dtype))
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self.nd - 1]
+        return conv(F.pad(x, pad), ones, None, self.stride, 0, self.dilation, x.shape[1])
+
+
+def _positive_copy(model: Module) -> Module:
+    """A float64 copy of ``model`` in evaluation mode whose gradients show its fields:
+    parameters drawn from ``[0.5, 1]/fan_in`` (positive, so nothing cancels; scaled so deep
+    models neither overflow nor underflow), batch norm statistics ``(0, 1)``, and max-pooling
+    replaced by window sums (max-pooling passes a gradient to one pixel per window only)."""
+    probe = copy.deepcopy(model).to(xp.float64)
+    probe.eval()
+    probe.requires_grad_(False)  # only the input's gradient is wanted
+    rng = xp.random.default_rng(0)
+    for p in probe.parameters():
+        fan_in = math.prod(p.shape[1:]) if p.ndim > 1 else 1
+        p.array[...] = rng.uniform(0.5, 1.0, p.shape) / fan_in
+    for name, buffer in probe.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.array[...] = 0
+        elif name.endswith("running_var"):
+            buffer.array[...] = 1
+    for parent in list(probe.modules()):
+        for child_name, child in list(parent._modules.items()):
+            if isinstance(child, _MAX_POOLS):
+                parent._modules[child_name] = _WindowSum(child)
+            elif isinstance(child, _ADAPTIVE_MAX):
+                parent._modules[child_name] = _ADAPTIVE_AVG[child._nd - 1](child.output_size)
+    return probe
+
+
+def probe_receptive_fields(
+    model: Module,
+    input_size: Sequence[int],
+    layers: Sequence[str] | None = None,
+    units: dict[str, Sequence[int]] | None = None,
+) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The receptive field measured by back-propagation, for many layers at once: per layer
+    (a dotted name as in ``named_modules``; default every module that returns a tensor,
+    ``""`` being the model), per spatial axis, the first and last input pixel whose gradient
+    is non-zero for one unit of the layer's (first call's) output: ``units[name]`` if given,
+    else the centre unit.
+
+    The model is copied and made *positive* so that no gradient cancels or is cut: positive
+    parameters, batch norm at zero mean and unit variance, an input of ones (so every ReLU
+    passes: nonlinearities are bypassed without touching the model's code), and max-pooling
+    replaced by sums over the same windows. One forward pass, then one backward pass per
+    layer. Each box must equal the analytic field of the layer's centre unit cut to the image,
+    :meth:`ReceptiveField.clipped_box`.
+
+    Limits: a max-pooling called as ``F.max_pool2d`` in a ``forward`` can't be swapped (its
+    gradient reaches one pixel per window); where strides and dilation leave holes in a
+    field, a hull edge cut by the image border may land on a hole.
+
+    ``input_size`` is ``(C, *spatial)``.
+
+    Example::
+
+        >>> probe_receptive_fields(wally.models.lenet(), (1, 28, 28), ["0", "5"])
+        {'0': ((11, 15), (11, 15)), '5': ((6, 21), (6, 21))}
+    """
+    probe = _positive_copy(model)
+    modules = dict(probe.named_modules())
+    names = list(modules) if layers is None else list(layers)
+    for name in names:
+        if name not in modules:
+            raise ValueError(f"probe_receptive_fields: the model has no layer named {name!r}")
+    captured: dict[str, Tensor] = {}
+    handles = []
+    for name in names:
+
+        def keep(module: Module, args: Any, output: Any, name: str = name) -> None:
+            first = output[0] if isinstance(output, tuple | list) else output
+            if name not in captured and isinstance(first, Tensor):
+                captured[name] = first
+
+        handles.append(modules[name].register_forward_hook(keep))
+    nd = len(input_size) - 1
+    x = Tensor(xp.ones((1, *input_size), dtype=xp.float64), requires_grad=True)
+    try:
+        with enable_grad():
+            probe(x)
+            boxes: dict[str, tuple[tuple[int, int], ...]] = {}
+            for name in names:
+                out = captured.get(name)
+                if out is None or not out.requires_grad:
+                    continue
+                x.grad = None
+                seed = xp.zeros(out.shape, dtype=out.dtype)
+                if _spatial(out.shape, nd) is not None:
+                    unit = (units or {}).get(name) or _centre_unit(out.shape, nd)
+                    where: tuple[Any, ...] = (0, slice(None)) + tuple(unit)
+                    seed[where] = 1
+                else:
+                    seed[0] = 1
+                out.backward(seed, retain_graph=True)
+                assert x.grad is not None
+                boxes[name] = _support_box(x.grad.array[0], nd)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return boxes
+
+
+def _support_box(grad: ndarray, nd: int) -> tuple[tuple[int, int], ...]:
+    """Per spatial axis of a ``(C, *spatial)`` gradient, the first and last non-zero index."""
+    support = xp.abs(grad).sum(axis=0) > 0
+    box = []
+    for axis in range(nd):
+        others = tuple(a for a in range(nd) if a != axis)
+        hits = xp.nonzero(support.any(axis=others) if others else support)[0]
+        if hits.size == 0:
+            raise ValueError("probe_receptive_field: the output unit does not depend on the input")
+        box.append((int(hits[0]), int(hits[-1])))
+    return tuple(box)
+
+
+def probe_receptive_field(
+    model: Module,
+    input_size: Sequence[int],
+    layer: str | Module | None = None,
+    unit: Sequence[int] | None = None,
+) -> tuple[tuple[int, int], ...]:
+    """:func:`probe_receptive_fields` for one layer (a dotted name or the module itself;
+    default the model's output): the measured field of unit ``unit`` (a spatial index;
+    default the centre), per spatial axis.
+
+    Example::
+
+        >>> probe_receptive_field(wally.models.lenet(), (1, 28, 28), layer="5")
+        ((6, 21), (6, 21))
+    """
+    name = ""
+    if isinstance(layer, Module):
+        names = {id(m): n for n, m in model.named_modules()}
+        if id(layer) not in names:
+            raise ValueError("probe_receptive_field: layer is not a module of the model")
+        name = names[id(layer)]
+    elif layer is not None:
+        name = layer
+    boxes = probe_receptive_fields(model, input_size, [name],
+                                   None if unit is None else {name: unit})
+    if name not in boxes:
+        raise ValueError(f"probe_receptive_field: layer {name!r} was not called by the model")
+    return boxes[name]
+
+
+def receptive_field(
+    model: Module, input_size: Sequence[int] | None = None, layer: str | None = None
+) -> ReceptiveField | None:
+    """The analytic receptive field of ``layer``'s output (a dotted name as in
+    ``named_modules``; default the model's output) for inputs of ``input_size``
+    ``(C, *spatial)`` (default ``model.input_size``). ``None`` when the output doesn't
+    depend on the input. A shortcut through :func:`wally.analysis.summary`.
+
+    Example::
+
+        >>> receptive_field(wally.models.lenet(), (1, 28, 28), layer="5")
+        ReceptiveField(size=(16, 16), jump=(4, 4), start=(-2, -2))
+    """
+    from wally.analysis.summary import summary
+
+    result = summary(model, input_size)
+    name = "" if layer is None else layer
+    for row in result.layers:
+        if row.kind != "op" and row.name == name:
+            return row.receptive_field
+    raise ValueError(f"receptive_field: no layer named {layer!r} was called by the model")
