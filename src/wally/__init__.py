@@ -9,6 +9,7 @@ from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabl
 from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
+from wally.functional import log_softmax, softmax
 from wally.ops import (
     abs,
     add,
@@ -26,6 +27,7 @@ from wally.ops import (
     concatenate,
     cos,
     div,
+    eq,
     equal,
     exp,
     flatten,
@@ -37,6 +39,7 @@ from wally.ops import (
     mean,
     min,
     minimum,
+    mm,
     mul,
     neg,
     permute,
@@ -50,6 +53,7 @@ from wally.ops import (
     sqrt,
     squeeze,
     stack,
+    std,
     sub,
     sum,
     tanh,
@@ -76,23 +80,3 @@ def __getattr__(name: str) -> object:
         return importlib.import_module("wally.analysis").summary
     raise AttributeError(f"module 'wally' has no attribute {name!r}")
 
-
-def softmax(input: Tensor, dim: int) -> Tensor:
-    return functional.softmax(input, dim)
-
-
-def log_softmax(input: Tensor, dim: int) -> Tensor:
-    return functional.log_softmax(input, dim)
-
-
-def mm(input: Tensor, other: Tensor) -> Tensor:
-    return matmul(input, other)
-
-
-def std(input: Tensor, dim: object = None, unbiased: object = None,
-        keepdim: bool = False) -> Tensor:
-    return input.std(dim, unbiased=unbiased, keepdim=keepdim)
-
-
-def eq(input: Tensor, other: object) -> Tensor:
-    return input.eq(other)

@@ -257,6 +257,9 @@ def matmul(input: Any, other: Any) -> Tensor:
     return MatMul()(a, b)
 
 
+mm = matmul
+
+
 def maximum(input: Tensor, other: Any) -> Tensor:
     """Elementwise max(input, other); at ties each side gets half the gradient.
 
@@ -625,7 +628,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = Non
     return Mean(_axes(dim, input.ndim), keepdim)(input)
 
 
-def correction(unbiased: Any, correction: Any) -> Any:
+def bessel_correction(unbiased: Any, correction: Any) -> Any:
+    """PyTorch's ``correction`` from its older ``unbiased`` flag (1 unless unbiased=False)."""
     if correction is not None:
         return correction
     return 0 if unbiased is False else 1
@@ -638,6 +642,17 @@ def var(input: Tensor, dim: Any = None, keepdim: bool = False, correction: Any =
     count = input.numel() if axes is None else \
         int(xp.prod([input.shape[a] for a in axes]))
     return (centred * centred).sum(axes, keepdim=keepdim) / builtins.max(count - correction, 0)
+
+
+def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
+        correction: Any = None) -> Tensor:
+    """Standard deviation, the square root of :func:`var`."""
+    return var(input, dim, keepdim, bessel_correction(unbiased, correction)).sqrt()
+
+
+def eq(input: Tensor, other: Any) -> Tensor:
+    """Elementwise ``input == other`` as a bool tensor."""
+    return compare(xp.equal, input, other)
 
 
 def _max_or_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:

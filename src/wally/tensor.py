@@ -612,11 +612,11 @@ class Tensor:
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False,
             correction: Any = None) -> Tensor:
-        return ops.var(self, dim, keepdim, ops.correction(unbiased, correction))
+        return ops.var(self, dim, keepdim, ops.bessel_correction(unbiased, correction))
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False,
             correction: Any = None) -> Tensor:
-        return ops.var(self, dim, keepdim, ops.correction(unbiased, correction)).sqrt()
+        return ops.var(self, dim, keepdim, ops.bessel_correction(unbiased, correction)).sqrt()
 
     def max(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         return ops.max(self, dim, keepdim)
