@@ -190,6 +190,8 @@ class Function:
             outputs.append(Tensor._make(y, differentiable, self if differentiable else None, index))
         if record:
             self.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            # The non-tensor operands (``x + 1.0``), for tools that read the graph (ONNX export).
+            self.constants = tuple(None if isinstance(x, Tensor) else x for x in inputs)
             self._n_outputs = len(outputs)
             self._grads = None
         return tuple(outputs) if multiple else outputs[0]

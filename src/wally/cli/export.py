@@ -1,0 +1,59 @@
+"""``wally export``: write a checkpoint's model as an ONNX file for onnxruntime and others."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wally.cli import CommandError
+from wally.cli.train import positive_int
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a checkpoint's model to ONNX",
+        description="Rebuild the model of a checkpoint, trace it on one input of the size it "
+                    "records (or --input-size), and write it as an ONNX file that passes "
+                    "onnx.checker and runs in onnxruntime. Needs the onnx package "
+                    "(pip install onnx).",
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a .safetensors checkpoint (pickles and .pt files are refused)")
+    parser.add_argument("--onnx", required=True, metavar="OUT.onnx",
+                        help="the ONNX file to write (replaced atomically)")
+    parser.add_argument("--input-size", type=positive_int, nargs="+", default=None,
+                        metavar="N",
+                        help="the size of one input without the batch axis, e.g. C H W "
+                             "(default: the size the model records)")
+    parser.add_argument("--opset", type=int, default=None, metavar="N",
+                        help="the ONNX opset to write (default 17)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                        help="fix the batch size to N (default: any batch size)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wally.backend import xp
+    from wally.cli.evaluate import input_size_of, load_model
+    from wally.onnx import DEFAULT_OPSET, UnsupportedOperatorError, export
+
+    model, checkpoint = load_model(args.checkpoint)
+    size = args.input_size or input_size_of(model, checkpoint)
+    dtype = next((p.dtype for p in model.parameters()), xp.dtype("float32"))
+    batch = args.batch_size or 1
+    # Tracing reads the shapes, not the values; a fixed draw keeps the export reproducible.
+    example = xp.random.default_rng(0).standard_normal((batch, *size)).astype(dtype)
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
+    try:
+        export(model, example, args.onnx, opset_version=opset,
+               dynamic_batch=args.batch_size is None)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except (UnsupportedOperatorError, ValueError, TypeError) as error:
+        raise CommandError(f"cannot export {args.checkpoint}: {error}") from None
+    except OSError as error:
+        raise CommandError(f"cannot write {args.onnx}: {error.strerror or error}") from None
+    name = (checkpoint.model_config or {}).get("name", type(model).__name__)
+    shape = ", ".join(["N" if args.batch_size is None else str(batch), *map(str, size)])
+    print(f"wrote {args.onnx}: {name}, input 'input' of shape ({shape}), opset {opset}")
+    return 0

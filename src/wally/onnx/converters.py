@@ -1,0 +1,113 @@
+"""The table of converters, one per autograd node type, and the helpers they share.
+
+A converter reads the hyper-parameters the node kept (``ConvNd.stride``, ``Pad.mode``, the
+``_Windows`` of a pooling node, ``BatchNorm.running_mean`` ...) and the example values of its
+inputs and outputs, and appends the ONNX nodes that write the outputs it was given names for.
+The converters live in :mod:`wally.onnx.tensor_ops` (arithmetic, shapes) and
+:mod:`wally.onnx.layers` (convolution, pooling, normalisation, linear layers, activations) and
+register themselves here with :func:`converts`; a node type without one raises
+:class:`~wally.onnx.UnsupportedOperatorError` (see :func:`convert`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from wally.autograd import Function
+from wally.backend import xp
+from wally.onnx.errors import UnsupportedOperatorError
+from wally.onnx.graph import GraphBuilder, Value
+from wally.onnx.trace import Step
+
+__all__ = ["CONVERTERS", "Converter", "converts", "convert", "supported_operators", "unsupported"]
+
+Converter = Callable[[GraphBuilder, Step], None]
+CONVERTERS: dict[type[Function], Converter] = {}
+
+
+def converts(*types: type[Function]) -> Callable[[Converter], Converter]:
+    def register(converter: Converter) -> Converter:
+        for cls in types:
+            CONVERTERS[cls] = converter
+        return converter
+
+    return register
+
+
+def _loaded() -> dict[type[Function], Converter]:
+    # The converters register themselves when their modules are first imported.
+    from wally.onnx import layers, tensor_ops  # noqa: F401
+
+    return CONVERTERS
+
+
+def supported_operators() -> list[str]:
+    """The autograd node types :func:`wally.onnx.export` can translate, by full name."""
+    return sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in _loaded())
+
+
+def unsupported(step: Step, reason: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"wally.onnx.export: cannot export {step.op} {step.where}: "
+                                    f"{reason}")
+
+
+def convert(g: GraphBuilder, step: Step) -> None:
+    """Append the ONNX nodes for ``step``, or raise naming the node and its module."""
+    converters = _loaded()
+    for cls in type(step.fn).__mro__:
+        converter = converters.get(cls)
+        if converter is not None:
+            converter(g, step)
+            return
+    raise unsupported(step, "wally has no ONNX translation for this operation (supported: "
+                      + ", ".join(name.rsplit(".", 1)[1] for name in supported_operators()) + ")")
+
+
+# ----- helpers for converters ---------------------------------------------------------------
+def input_value(step: Step, index: int = 0) -> Value:
+    value = step.inputs[index]
+    if value is None:
+        raise unsupported(step, f"its input {index} is not a tensor")
+    return value
+
+
+def operand_names(g: GraphBuilder, step: Step, kept: Sequence[Any] | None) -> list[str]:
+    """Input names of an elementwise node; an operand given as a Python number or array is
+    rebuilt from what the node kept (``kept[i]``), in the dtype of the result."""
+    names = []
+    for index, value in enumerate(step.inputs):
+        if value is not None:
+            names.append(value.name)
+        elif kept is None:
+            raise unsupported(step, f"operand {index} is a Python number or array, and "
+                              f"{type(step.fn).__name__} keeps no copy of it to export; make "
+                              "it a tensor (wally.tensor(...)) or a registered buffer")
+        else:
+            names.append(g.constant(kept[index], "operand", dtype=step.result().dtype))
+    return names
+
+
+def batched_input(step: Step, nd: int) -> Value:
+    x = input_value(step)
+    if x.ndim != nd + 2:
+        raise unsupported(step, f"its input has shape {x.shape}, not batched (N, C, ...): "
+                          "export with a batched example input")
+    return x
+
+
+def scalar(g: GraphBuilder, value: float, dtype: Any, hint: str) -> str:
+    return g.constant(xp.asarray(value, dtype=dtype), hint)
+
+
+def reduce_over(g: GraphBuilder, op_type: str, inputs: list[str], axes: Sequence[int],
+                output: str | None, since: int, **attributes: Any) -> str:
+    """A reduction whose ``axes`` moved from an attribute to an input at opset ``since``."""
+    if g.opset >= since:
+        return g.node(op_type, [*inputs, g.int64s(axes, "axes")], output, **attributes)
+    return g.node(op_type, inputs, output, axes=list(axes), **attributes)
+
+
+def slice_axis(g: GraphBuilder, name: str, axis: int, start: int, stop: int) -> str:
+    return g.node("Slice", [name, g.int64s([start], "starts"), g.int64s([stop], "ends"),
+                            g.int64s([axis], "axes")])
