@@ -32,6 +32,8 @@ from typing import Any
 
 from wally.autograd import no_grad
 from wally.creation import as_tensor, get_rng_state, manual_seed, set_rng_state
+from wally.distributed.comm import world_size
+from wally.distributed.training import after_backward, any_process, is_main_process, set_epoch
 from wally.io.atomic import append_line, atomic_write
 from wally.io.checkpoint import (
     load_checkpoint,
@@ -330,6 +332,13 @@ def fit(
         seed: ``wally.manual_seed(seed)`` before training (not when resuming, which restores the
             saved RNG states instead). A loader with a generator of its own keeps it.
 
+    Under ``mpiexec -n K`` (see :mod:`wally.distributed`) every rank runs ``fit`` on its own
+    loader (a :class:`~wally.distributed.DistributedSampler` gets ``set_epoch`` each epoch), the
+    gradients are averaged over the ranks after every backward pass, and only rank 0 shows
+    progress, validates, writes checkpoints and metrics (its train loss and accuracy are those
+    of its shard; ``examples_per_s`` counts all ranks). A callback's :class:`StopTraining` on
+    any rank stops every rank. Alone, none of this costs anything or changes a result.
+
     Raises:
         FloatingPointError: the loss became NaN or infinite (the last checkpoint is kept).
 
@@ -342,11 +351,14 @@ def fit(
         raise ValueError(f"fit: checkpoint_extra may not use the key {_FIT_KEY!r}, which holds "
                          "the loop's own state")
     loss_fn = _default_loss() if loss is None else loss
+    # Under mpiexec every rank trains; only rank 0 shows progress, validates and writes files.
+    main_process = is_main_process()
+    progress = progress and main_process
     checkpoint_path = None
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME
-    metrics_file = None if metrics_path is None else Path(metrics_path)
+    metrics_file = None if metrics_path is None or not main_process else Path(metrics_path)
 
     history = History()
     done_epochs, step, batches_done = 0, 0, 0
@@ -369,7 +381,7 @@ def fit(
         _write_metrics(metrics_file, history.records)
 
     def save(epoch_rng: Mapping[str, Any] | None, meter: Mapping[str, Any] | None) -> None:
-        if checkpoint_path is None:
+        if checkpoint_path is None or not main_process:
             return
         state = {"history": history.records, "batches_done": batches_done, "meter": meter,
                  "epoch_start_rng": epoch_rng}
@@ -377,6 +389,7 @@ def fit(
                         step=step, extra={**extra, _FIT_KEY: state}, loader=train_loader)
 
     for epoch in range(done_epochs + 1, epochs + 1):
+        set_epoch(train_loader, epoch)  # a DistributedSampler's order for this epoch
         if batches_done and epoch_start_rng is not None:
             rng_at_start = epoch_start_rng  # resuming mid-epoch: replay this epoch's shuffle
             _set_rng_states(train_loader, rng_at_start)
@@ -412,6 +425,7 @@ def fit(
                     )
                 optimizer.zero_grad()
                 batch_loss.backward()
+                after_backward(model)  # the mean gradient over the ranks (none alone)
                 if max_grad_norm is not None:
                     from wally.nn.utils import clip_grad_norm_
 
@@ -432,14 +446,15 @@ def fit(
             record: dict[str, Any] = {
                 "epoch": epoch, "step": step, "lr": lr,
                 "train_loss": meter.loss, "train_accuracy": meter.accuracy,
-                "examples_per_s": meter.rate(seconds), "seconds": seconds,
+                # Rank 0's shard stands for the epoch; all K shards are the same size.
+                "examples_per_s": meter.rate(seconds) * world_size(), "seconds": seconds,
             }
-            if val_loader is not None:
+            if val_loader is not None and main_process:
                 result = evaluate(model, val_loader, loss_fn)
                 record["val_loss"], record["val_accuracy"] = result["loss"], result["accuracy"]
             if bar is not None:
                 postfix = _postfix(meter, seconds)
-                if val_loader is not None:
+                if "val_loss" in record:
                     postfix["val_loss"] = f"{record['val_loss']:.4f}"
                     if record["val_accuracy"] is not None:
                         postfix["val_acc"] = f"{record['val_accuracy']:.3f}"
@@ -454,10 +469,13 @@ def fit(
         save(None, None)
         if metrics_file is not None:
             append_line(metrics_file, json.dumps(record))
+        stop = False
         try:
             for callback in callbacks:
                 callback(dict(record))
         except StopTraining:
+            stop = True
+        if any_process(stop):  # every rank stops together, or the others would wait for it
             break
     model.train()
     return history

@@ -1,1 +1,0 @@
-"""Small runnable examples that ship with wally."""
