@@ -534,6 +534,7 @@ def test_residual_without_1x1conv_checks_the_shortcut():
 
 
 ROUND_TRIPS = [
+    ("wally_finder", {"patch_size": 40}),
     ("lenet", {"num_classes": 5, "input_size": [32, 28]}),
     ("lenet_modern", {"in_channels": 3, "activation": "sigmoid", "pool": "avg"}),
     ("alexnet", {"input_size": 67, "width": 0.125, "hidden_features": 16}),

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -83,8 +84,15 @@ def _write_png(path: Path, image: Any) -> None:
     atomic_write(path, buffer.getvalue())
 
 
+def _available(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
-    import importlib.util
     import math
 
     from wally.analysis import summary
@@ -103,17 +111,17 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot create {out}: {error.strerror or error}") from None
-    pictures = importlib.util.find_spec("matplotlib") is not None
+    pictures = _available("matplotlib")
     if not pictures:
         print("wally demo: matplotlib is not installed, so no pictures will be drawn "
-              "(pip install matplotlib, or pip install 'wally-cnn[viz]')", file=sys.stderr)
+              "(pip install matplotlib, or pip install 'wally-cnn[train]')", file=sys.stderr)
     started = time.perf_counter()
 
     print(f"wally demo: where's Wally? training a fully convolutional finder on "
           f"{args.patches:,} generated 32×32 patches, then searching a fresh "
           f"{height}×{width} crowd (seed {args.seed}); writing {out}/", flush=True)
     metrics_path = out / "metrics.jsonl"
-    bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+    bar_shown = sys.stderr.isatty() and _available("tqdm")
     finder, history = train_wally_finder(
         patches=args.patches, val_patches=args.val_patches, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, metrics_path=metrics_path,
@@ -132,17 +140,22 @@ def run(args: argparse.Namespace) -> int:
     detection = find_wally(finder, scene.image)
     search_seconds = time.perf_counter() - searching
 
-    save_checkpoint(out / CHECKPOINT_NAME, finder, epoch=len(history),
-                    extra={"trained_on": "WallyPatches", "seed": args.seed,
-                           "patches": args.patches, "scene_seed": args.seed + SCENE_SEED_OFFSET})
-    written = [out / CHECKPOINT_NAME, metrics_path]
+    written = [metrics_path]
+    try:
+        save_checkpoint(out / CHECKPOINT_NAME, finder, epoch=len(history),
+                        extra={"trained_on": "WallyPatches", "seed": args.seed,
+                               "patches": args.patches,
+                               "scene_seed": args.seed + SCENE_SEED_OFFSET})
+        written.insert(0, out / CHECKPOINT_NAME)
+    except ImportError as error:  # safetensors is missing
+        print(f"wally demo: the checkpoint was not saved: {error}", file=sys.stderr)
     if pictures:
         from wally.viz import plot_curves, plot_detection
 
         _write_png(out / "scene.png", scene.image)
         plot_detection(scene.image, detection, out / "found.png", truth=scene.box)
         plot_curves(metrics_path, out / "curves.png", title="wally_finder on WallyPatches")
-        written[1:1] = [out / "scene.png", out / "found.png", out / "curves.png"]
+        written[-1:-1] = [out / "scene.png", out / "found.png", out / "curves.png"]
 
     x0, y0, x1, y1 = detection.box
     cx, cy = detection.center
@@ -155,6 +168,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"truth: box {tuple(scene.box)}, centre ({tx:.1f}, {ty:.1f}); {distance:.1f} px "
           f"off, {verdict} (one figure width is {scene.figure_width:.0f} px)")
     print(f"wrote {', '.join(str(p) for p in written)}")
-    print(f"done in {time.perf_counter() - started:.0f} s (training "
+    print(f"done in {time.perf_counter() - started:.0f} s (data and training "
           f"{trained - started:.0f} s)", flush=True)
     return 0

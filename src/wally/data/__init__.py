@@ -27,3 +27,4 @@ __all__ = [
     "DatasetNotFoundError", "DatasetFormatError", "ChecksumError",
     "datasets", "transforms", "generator",
 ]
+from wally.data.wally_scenes import WallyPatches, WallyScenes  # noqa: E402

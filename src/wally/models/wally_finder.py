@@ -5,8 +5,9 @@ one window of the picture (its receptive field, 30×30 pixels by default). *Tran
 invariance*: the same weights look at every window. So a network trained to answer "is Wally
 in the middle of this 32×32 patch?" (one output unit) already answers it for every window of a
 scene of any size, all at once: on a ``H × W`` scene it gives a heatmap of
-``((H − 32)/4 + 1) × ((W − 32)/4 + 1)`` logits, one per window, 4 pixels apart. No ``Linear``
-layer ties it to one input size; its head is a 1×1 convolution.
+``(⌊(H − 30)/4⌋ + 1) × (⌊(W − 30)/4⌋ + 1)`` logits, one per 30×30 window (the receptive
+field), 4 pixels apart. No ``Linear`` layer ties it to one input size; its head is a 1×1
+convolution.
 
 >>> finder = wally_finder()
 >>> finder(wally.randn(8, 3, 32, 32)).shape          # a batch of patches: one logit each
@@ -76,13 +77,17 @@ def wally_finder(
         patch_size: the side of the training patches; at least 14.
 
     Shape:
-        - Input: ``(N, in_channels, H, W)`` with ``H, W ≥ patch_size``.
-        - Output: ``(N, 1, ⌊(H − P)/4⌋ + 1, ⌊(W − P)/4⌋ + 1)`` logits, ``P = patch_size``.
+        - Input: ``(N, in_channels, H, W)`` with ``H, W ≥ R``.
+        - Output: ``(N, 1, ⌊(H − R)/4⌋ + 1, ⌊(W − R)/4⌋ + 1)`` logits, where ``R = 4·k + 6`` is
+          the receptive field and ``k = ⌊(⌊(P − 2)/2⌋ − 2)/2⌋`` the last kernel (``P`` the
+          patch size; ``k = 6``, ``R = 30`` for ``P = 32``).
 
     Example::
 
         >>> wally_finder()(wally.randn(1, 3, 64, 96)).shape
         (1, 1, 9, 17)
+        >>> wally_finder()(wally.randn(1, 3, 32, 32)).shape     # a training patch
+        (1, 1, 1, 1)
     """
     if len(channels) != 3 or any(int(c) < 1 for c in channels):
         raise ValueError(f"wally_finder: channels must be three positive ints, got {channels!r}")
@@ -191,7 +196,7 @@ def heatmap(model: Module, image: Any) -> tuple[ndarray, int]:
     The image is first padded by half a patch on every side with its mean colour, so that
     every pixel, up to the border, is the centre of some window: unit ``(i, j)`` then looks at
     the window centred on pixel ``(4i, 4j)``, and the heatmap covers the whole image
-    (``⌊H/4⌋ + 1`` by ``⌊W/4⌋ + 1`` units for the default finder).
+    (``⌊(H + 2)/4⌋ + 1`` by ``⌊(W + 2)/4⌋ + 1`` units for the default finder).
     """
     x = _as_batch(image)
     pad = _patch_size(model) // 2

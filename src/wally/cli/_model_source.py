@@ -1,0 +1,85 @@
+"""Where ``wally find`` and ``wally viz`` get their model and their image from."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from wally.cli import CommandError
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint C`` or ``--model NAME`` (one of them)."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--checkpoint", metavar="C",
+                       help="a wally checkpoint (.safetensors) that records its model")
+    group.add_argument("--model", metavar="NAME",
+                       help="a fresh, untrained model from the registry (wally.models), "
+                            "e.g. lenet or wally_finder")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of a fresh model's initial weights (0)")
+
+
+def load_model(checkpoint: str | None, name: str | None = None, seed: int = 0) -> Any:
+    """The model of ``checkpoint``, rebuilt from its recorded config, or a fresh ``name``."""
+    import wally
+    from wally.models import get_model, list_models
+
+    if checkpoint is not None:
+        from wally.io import CheckpointError, load_checkpoint
+
+        if not os.path.exists(checkpoint):
+            raise CommandError(f"no checkpoint at {checkpoint}")
+        try:
+            model = load_checkpoint(checkpoint).model
+        except (CheckpointError, ImportError) as error:
+            raise CommandError(str(error)) from None
+    else:
+        if name not in list_models():
+            raise CommandError(f"unknown model {name!r}; known models: "
+                               + ", ".join(list_models()))
+        wally.manual_seed(seed)
+        model = get_model(str(name))
+    model.eval()
+    return model
+
+
+def read_image(path: str) -> Any:
+    """An image file as uint8 ``(H, W, 3)``; a :class:`CommandError` when it can't be read."""
+    from wally.viz import read_image as read
+
+    if not os.path.exists(path):
+        raise CommandError(f"no image at {path}")
+    try:
+        return read(path)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read {path} as an image: {error}") from None
+
+
+def image_for_model(model: Any, image: Any) -> Any:
+    """``image`` (uint8 ``(H, W, 3)``) as the float32 ``(C, H, W)`` array ``model`` takes:
+    grey by the ITU-R 601 luma weights for one-channel models, and resized (Pillow, bilinear)
+    to ``model.input_size`` when the model has a ``Linear`` layer, which fixes its input size.
+    """
+    from wally import nn
+    from wally.backend import xp
+
+    size = getattr(model, "input_size", None)
+    channels = int(size[0]) if size is not None else 3
+    if size is not None and any(isinstance(m, nn.Linear) for m in model.modules()):
+        from PIL import Image
+
+        height, width = int(size[1]), int(size[2])
+        image = xp.asarray(Image.fromarray(image).resize((width, height),
+                                                         Image.Resampling.BILINEAR))
+    array = image.astype(xp.float32).transpose(2, 0, 1) / 255.0
+    if channels == 1:
+        luma = xp.asarray([0.299, 0.587, 0.114], dtype=xp.float32).reshape(3, 1, 1)
+        array = (array * luma).sum(axis=0, keepdims=True)
+    elif channels != 3:
+        raise CommandError(f"the model takes {channels}-channel images; only 1 and 3 are "
+                           "supported from image files")
+    return xp.ascontiguousarray(array, dtype=xp.float32)
