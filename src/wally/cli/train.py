@@ -15,7 +15,9 @@ OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
 SCHEDULERS = ["none", "step", "cosine", "onecycle"]
 # The settings that decide what a run computes: a resumed run must repeat them.
 _RUN_SETTINGS = ["model", "dataset", "batch_size", "lr", "optimizer", "momentum",
-                 "weight_decay", "scheduler", "warmup_epochs", "seed", "limit", "input_size"]
+                 "weight_decay", "scheduler", "warmup_epochs", "seed", "limit", "input_size",
+                 "ranks"]
+_SETTING_DEFAULTS = {"ranks": 1}  # for config.json files written before the setting existed
 
 EPILOG = """\
 files written to --out (default runs/MODEL-DATASET):
@@ -34,6 +36,10 @@ examples:
   wally train lenet_modern --dataset digits --epochs 5 --optimizer adam
   wally train lenet --dataset fashion-mnist --download --lr 0.9 --batch-size 256
   wally train resnet18 --dataset cifar10 --scheduler onecycle --lr 0.05 --out runs/r18
+  mpiexec -n 4 wally train lenet --dataset fashion-mnist --lr 0.9   # data-parallel, 4 ranks
+
+Under mpiexec -n K (pip install 'wally-cnn[mpi]'), --batch-size is the global batch, split
+evenly over the K ranks; only rank 0 prints and writes files. --resume needs the same K.
 """
 
 
@@ -118,7 +124,10 @@ def register(subparsers: Any) -> None:
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's settings as JSON values (``config.json``'s ``"settings"``)."""
+    """The run's settings as JSON values (``config.json``'s ``"settings"``); ``ranks`` is the
+    number of processes under ``mpiexec`` (1 without)."""
+    from wally.distributed import world_size
+
     lr = args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 0.001)
     decay = args.weight_decay
     if decay is None:
@@ -127,7 +136,8 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
             "batch_size": args.batch_size, "lr": lr, "optimizer": args.optimizer,
             "momentum": args.momentum, "weight_decay": decay,
             "scheduler": args.scheduler, "warmup_epochs": args.warmup_epochs,
-            "seed": args.seed, "limit": args.limit, "input_size": args.input_size}
+            "seed": args.seed, "limit": args.limit, "input_size": args.input_size,
+            "ranks": world_size()}
 
 
 def _check_resumable(out: Path, settings: dict[str, Any]) -> None:
@@ -140,8 +150,12 @@ def _check_resumable(out: Path, settings: dict[str, Any]) -> None:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CommandError(f"--resume: cannot read {config_path} ({error})") from None
     must_match = _RUN_SETTINGS + (["epochs"] if settings["scheduler"] != "none" else [])
-    differ = [f"--{key.replace('_', '-')} {saved.get(key)} (given {settings[key]})"
-              for key in must_match if saved.get(key) != settings[key]]
+    differ = []
+    for key in must_match:
+        was = saved.get(key, _SETTING_DEFAULTS.get(key))
+        if was != settings[key]:
+            option = "mpiexec -n" if key == "ranks" else f"--{key.replace('_', '-')}"
+            differ.append(f"{option} {was} (given {settings[key]})")
     if differ:
         raise CommandError(
             f"--resume: the run in {out} was started with " + ", ".join(differ)
@@ -249,6 +263,13 @@ def write_curves(path: Path, records: list[dict[str, Any]]) -> bool:
     return True
 
 
+def _unwritable(out: Path, error: OSError) -> str:
+    reason = error.strerror or str(error)
+    kept = (f"; the last checkpoint, {out / 'checkpoint.safetensors'}, is left as it was"
+            if (out / "checkpoint.safetensors").exists() else "")
+    return f"cannot write to {out}: {reason}{kept}"
+
+
 def run(args: argparse.Namespace) -> int:
     from wally.models import list_models
 
@@ -259,16 +280,23 @@ def run(args: argparse.Namespace) -> int:
     from wally.cli import _images
     from wally.data import DataLoader, DatasetNotFoundError
     from wally.data.errors import DatasetFormatError
+    from wally.distributed import (
+        broadcast_parameters,
+        distributed_loader,
+        is_main_process,
+        world_size,
+    )
     from wally.io import CheckpointError, atomic_write
     from wally.models import model_config
     from wally.train import CHECKPOINT_NAME, evaluate, fit
 
     settings = settings_of(args)
+    main_process = is_main_process()  # under mpiexec only rank 0 prints and writes files
     out = Path(args.out if args.out is not None else f"runs/{args.model}-{args.dataset}")
     checkpoint_path = out / CHECKPOINT_NAME
     if args.resume:
         _check_resumable(out, settings)
-        if not checkpoint_path.exists():
+        if not checkpoint_path.exists() and main_process:
             print(f"wally train: no checkpoint in {out} yet: starting from scratch",
                   file=sys.stderr)
     elif checkpoint_path.exists():
@@ -283,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     info = DATASETS[args.dataset]
     model = build_model(args.model, info.channels, args.input_size, num_classes=10)
     input_size = [int(n) for n in model.input_size]
+    broadcast_parameters(model)  # every rank starts from rank 0's weights
     try:
         train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
                                    download=args.download, limit=args.limit)
@@ -290,8 +319,11 @@ def run(args: argparse.Namespace) -> int:
                                   download=args.download, limit=args.limit)
     except (DatasetNotFoundError, DatasetFormatError, ImportError) as error:
         raise CommandError(str(error)) from None
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              generator=settings["seed"])
+    try:
+        # --batch-size is the global batch: each of K ranks trains on batch-size / K of it.
+        train_loader = distributed_loader(train_set, args.batch_size, seed=settings["seed"])
+    except ValueError as error:
+        raise CommandError(f"--batch-size: {error}") from None
     test_loader = DataLoader(test_set, batch_size=args.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
@@ -299,15 +331,21 @@ def run(args: argparse.Namespace) -> int:
     config = {"settings": settings, "model_config": model_config(model),
               "input_size": input_size, "classes": train_set.classes,
               "wally_version": wally.__version__}
-    atomic_write(out / "config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
-    print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
-          f"{len(test_set):,} test images, input {'x'.join(map(str, input_size))}, "
-          f"{settings['epochs']} epochs, {settings['optimizer']} lr {settings['lr']:g}; "
-          f"writing {out}", flush=True)
+    if main_process:
+        try:
+            atomic_write(out / "config.json",
+                         (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+        except OSError as error:  # a read-only folder, a full disk
+            raise CommandError(_unwritable(out, error)) from None
+        ranks = f" on {world_size()} ranks" if world_size() > 1 else ""
+        print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
+              f"{len(test_set):,} test images, input {'x'.join(map(str, input_size))}, "
+              f"{settings['epochs']} epochs, {settings['optimizer']} lr {settings['lr']:g}"
+              f"{ranks}; writing {out}", flush=True)
     import importlib.util
 
     bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
-    callbacks = [] if bar_shown else [_epoch_line(settings["epochs"])]
+    callbacks = [] if bar_shown or not main_process else [_epoch_line(settings["epochs"])]
     try:
         history = fit(
             model, train_loader, test_loader, optimizer=optimizer, epochs=settings["epochs"],
@@ -321,8 +359,16 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     except FloatingPointError as error:
         raise CommandError(str(error)) from None
+    except OSError as error:  # atomic writes leave the last checkpoint as it was
+        raise CommandError(_unwritable(out, error)) from None
 
-    if history.records and not write_curves(out / "curves.png", history.records):
+    if not main_process:
+        return 0
+    try:
+        curves_written = not history.records or write_curves(out / "curves.png", history.records)
+    except OSError as error:
+        raise CommandError(_unwritable(out, error)) from None
+    if not curves_written:
         print("wally train: curves.png not written: matplotlib is not installed "
               "(pip install matplotlib)", file=sys.stderr)
     final = evaluate(model, test_loader)
