@@ -5,8 +5,10 @@ Two recipes:
 ``classic``  d2l's LeNet-5 exactly: sigmoid, 2×2 average pooling, Xavier-uniform weights,
              plain SGD with lr 0.9, batch 256, 10 epochs, cross-entropy, images in [0, 1].
              d2l reports about 0.83 train and 0.79–0.81 test accuracy after 10 epochs.
-``modern``   ``lenet_modern`` (batch norm, ReLU, max pooling) with Adam, lr 0.001,
-             batch 256, 10 epochs; the issue's target is at least 0.90 test accuracy.
+``modern``   ``lenet_modern`` (batch norm, ReLU, max pooling) with Adam, lr 0.003 annealed
+             to 0 by a per-step cosine schedule, batch 128, 10 epochs; the issue's target is
+             at least 0.90 test accuracy. (Adam at a constant lr 0.001, batch 256, gave 0.896
+             here: the schedule is what crosses 0.90.)
 
 Run it where the Fashion-MNIST files are (or can be downloaded)::
 
@@ -32,8 +34,8 @@ from wally.train import evaluate, fit
 RECIPES: dict[str, dict[str, Any]] = {
     "classic": {"model": "lenet", "optimizer": "sgd", "lr": 0.9, "batch_size": 256,
                 "epochs": 10},
-    "modern": {"model": "lenet_modern", "optimizer": "adam", "lr": 0.001, "batch_size": 256,
-               "epochs": 10},
+    "modern": {"model": "lenet_modern", "optimizer": "adam", "lr": 0.003, "batch_size": 128,
+               "epochs": 10, "scheduler": "cosine"},
 }
 
 
@@ -56,6 +58,10 @@ def run_recipe(name: str, train_set: Any, test_set: Any, *, epochs: int | None =
     train_loader = DataLoader(train_set, batch_size=recipe["batch_size"], shuffle=True,
                               generator=seed)
     test_loader = DataLoader(test_set, batch_size=1024)
+    scheduler = None
+    if recipe.get("scheduler") == "cosine":
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=recipe["epochs"] * len(train_loader))
 
     def report(record: dict[str, Any]) -> None:
         log(f"  {name} epoch {record['epoch']:2d}: loss {record['train_loss']:.4f}  "
@@ -64,7 +70,8 @@ def run_recipe(name: str, train_set: Any, test_set: Any, *, epochs: int | None =
 
     start = time.perf_counter()
     history = fit(model, train_loader, test_loader, optimizer=optimizer,
-                  epochs=recipe["epochs"], callbacks=[report], progress=progress)
+                  epochs=recipe["epochs"], scheduler=scheduler, scheduler_step="batch",
+                  callbacks=[report], progress=progress)
     seconds = time.perf_counter() - start
     # d2l's train accuracy is the running accuracy during the last epoch, as fit records it.
     return {"recipe": name, **recipe, "train_accuracy": history.train_accuracy[-1],
