@@ -33,12 +33,16 @@ from wally.backend import ndarray, xp
 if TYPE_CHECKING:
     from wally.tensor import Tensor
 
-_state = threading.local()
+class _GradState(threading.local):
+    grad_enabled = True  # the class attribute is every new thread's default
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """Whether operations are being recorded for differentiation (per thread, as in PyTorch)."""
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
@@ -117,8 +121,10 @@ class detect_anomaly(_GradMode):  # noqa: N801 - PyTorch's name
 
 
 def _all_finite(arrays: Any) -> bool:
+    # xp.generic too: a ufunc on a 0-d array returns a NumPy scalar, not an ndarray.
     return all(
-        not (isinstance(a, ndarray) and a.dtype.kind in "fc") or bool(xp.isfinite(a).all())
+        not (isinstance(a, (ndarray, xp.generic)) and a.dtype.kind in "fc")
+        or bool(xp.isfinite(a).all())
         for a in arrays
     )
 
@@ -127,7 +133,8 @@ def _check_anomaly(fn: Function, inputs: Any, outputs: Any, phase: str) -> None:
     """Raise if ``fn`` made non-finite ``outputs`` from finite ``inputs`` (anomaly mode only)."""
     if _all_finite(inputs):
         for index, y in enumerate(outputs):
-            if isinstance(y, ndarray) and y.dtype.kind in "fc" and not xp.isfinite(y).all():
+            if (isinstance(y, (ndarray, xp.generic)) and y.dtype.kind in "fc"
+                    and not xp.isfinite(y).all()):
                 kind = "nan" if xp.isnan(y).any() else "inf"
                 where = "".join(getattr(fn, "_created_at", []) or [])
                 raise AnomalyError(
@@ -154,19 +161,11 @@ class Function:
         raise NotImplementedError
 
     def __call__(self, *inputs: Any) -> Any:
-        from wally.tensor import Tensor
-
-        arrays = []
-        needs = []
-        grad_on = is_grad_enabled()
-        for x in inputs:
-            if isinstance(x, Tensor):
-                arrays.append(x.array)
-                needs.append(grad_on and x.requires_grad)
-            else:
-                arrays.append(x)
-                needs.append(False)
-        self.needs_input_grad = tuple(needs)
+        Tensor = _tensor_class()  # noqa: N806 - the class, imported late (tensor imports us)
+        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
+        grad_on = _state.grad_enabled
+        needs = tuple(grad_on and isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        self.needs_input_grad = needs
         try:
             raw = self.forward(*arrays)
         except ValueError as error:
@@ -204,6 +203,18 @@ class Function:
         return f"<{self.name}Backward>"
 
 
+def _tensor_class() -> type[Tensor]:
+    global _TENSOR
+    if _TENSOR is None:
+        from wally.tensor import Tensor
+
+        _TENSOR = Tensor
+    return _TENSOR
+
+
+_TENSOR: type[Tensor] | None = None
+
+
 def _topological_order(root: Function) -> list[Function]:
     """Nodes reachable from ``root``, each after every node that consumes its outputs.
 
@@ -236,11 +247,21 @@ def _topological_order(root: Function) -> list[Function]:
     return order
 
 
-def _route(x: Tensor, g: ndarray) -> None:
-    """Send gradient ``g`` to tensor ``x``: into its producer's slot, or onto a leaf's ``.grad``."""
+def _route(x: Tensor, g: ndarray, handed: set[int] | None = None) -> None:
+    """Send gradient ``g`` to tensor ``x``: into its producer's slot, or onto a leaf's ``.grad``.
+
+    ``handed`` holds the ids of the arrays this backward has already given away (and of the
+    caller's own gradient): a leaf may keep ``g`` itself, without a copy, only when ``g`` owns
+    its memory, is writeable and was never handed out before, so that zeroing one ``.grad`` in
+    place can't change another (``(a + b).sum().backward()`` routes one array to both).
+    """
     ctx = x._ctx
     if ctx is None:
-        x._accumulate_grad(g)
+        owned = False
+        if handed is not None:
+            owned = g.base is None and g.flags.writeable and id(g) not in handed
+            handed.add(id(g))
+        x._accumulate_grad(g, owned)
         return
     if ctx._grads is None:
         ctx._grads = [None] * ctx._n_outputs
@@ -259,6 +280,8 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
         return
     order = _topological_order(root)
     _route(tensor, grad)
+    # With retain_graph the saved arrays live on, and a backward might return one of them.
+    handed = None if retain_graph else {id(grad)}
     with no_grad():
         for fn in order:
             grad_outputs = fn._grads
@@ -284,7 +307,7 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
                         f"{fn.name}.backward returned a gradient of shape {g.shape} for an "
                         f"input of shape {x.shape}"
                     )
-                _route(x, g)
+                _route(x, g, handed)
             if not retain_graph:
                 # Free what forward saved, as PyTorch does, so the graph's activations are not
                 # kept alive until the next forward pass overwrites the loss variable.

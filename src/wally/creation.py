@@ -6,7 +6,10 @@ otherwise, Python integers make int64, and ``manual_seed`` seeds one global gene
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from wally.backend import ndarray, xp
@@ -48,6 +51,33 @@ def _float_dtype(dtype: Any) -> Any:
     return float32 if dtype is None else xp.dtype(dtype)
 
 
+# The bytes that empty/zeros/ones may still allocate (None: no limit). wally.io.checkpoint sets
+# it while it rebuilds a model from a file's config, which a hostile file could make ask for
+# terabytes; every allocation is charged at least 64 bytes, so endless empty layers stop too.
+_allocation_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "wally_allocation_budget", default=None)
+
+
+@contextlib.contextmanager
+def _allocation_limit(max_bytes: int) -> Iterator[None]:
+    """Make :func:`empty`, :func:`zeros` and :func:`ones` raise ``MemoryError`` once they have
+    allocated ``max_bytes`` inside this block."""
+    token = _allocation_budget.set([max_bytes])
+    try:
+        yield
+    finally:
+        _allocation_budget.reset(token)
+
+
+def _budgeted(shape: tuple[int, ...], dtype: Any) -> tuple[int, ...]:
+    budget = _allocation_budget.get()
+    if budget is not None:
+        budget[0] -= max(64, math.prod(shape) * dtype.itemsize)
+        if budget[0] < 0:
+            raise MemoryError(f"allocating {shape} {dtype} exceeds the allocation limit")
+    return shape
+
+
 def _wrap(array: ndarray, requires_grad: Any) -> Tensor:
     return Tensor._make(array, requires_grad, None, 0)
 
@@ -70,15 +100,18 @@ def from_numpy(array: ndarray) -> Tensor:
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    return _wrap(xp.zeros(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+    dtype = _float_dtype(dtype)
+    return _wrap(xp.zeros(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    return _wrap(xp.ones(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+    dtype = _float_dtype(dtype)
+    return _wrap(xp.ones(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    return _wrap(xp.empty(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+    dtype = _float_dtype(dtype)
+    return _wrap(xp.empty(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
 
 
 def full(

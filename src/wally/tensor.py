@@ -331,10 +331,13 @@ class Tensor:
                 )
         autograd.run_backward(self, grad, retain_graph)
 
-    def _accumulate_grad(self, g: ndarray) -> None:
+    def _accumulate_grad(self, g: ndarray, owned: builtins.bool = False) -> None:
         if self.grad is None:
-            # A copy: one array may be routed to several tensors, and users zero grads in place.
-            self.grad = Tensor._make(xp.array(g, dtype=self.dtype), False, None, 0)
+            # A copy, unless autograd hands over an array that nothing else holds (``owned``):
+            # one array may be routed to several tensors, and users zero grads in place.
+            if not owned or g.dtype != self.dtype:
+                g = xp.array(g, dtype=self.dtype)
+            self.grad = Tensor._make(g, False, None, 0)
         else:
             self.grad.array = self.grad.array + g
 

@@ -29,9 +29,13 @@ from wally.backend import ndarray, xp
 from wally.cli._datasets import DATASETS
 from wally.creation import from_numpy
 from wally.data.dataset import Dataset
+from wally.io.images import pil_image, read_image
 from wally.tensor import Tensor
 
 _LUMA = (0.299, 0.587, 0.114)
+"""The most pixels an image file may have (33.5 million; 8192 x 4096): a bigger one is refused
+before Pillow decodes it, which bounds the memory a hostile file can take (about 4 bytes a
+pixel)."""
 _SYNTHETIC_COUNTS = {True: 6000, False: 1000}
 _SYNTHETIC_SEEDS = {True: 1, False: 2}
 SYNTHETIC_CLASSES = [f"figure {i}" for i in range(10)]
@@ -91,15 +95,6 @@ def read_images(name: str, train: bool, data_dir: str | None = None,
     return dataset.data, dataset.targets, list(dataset.classes)
 
 
-def _pil_image() -> Any:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("reading and resizing images needs Pillow, which is not installed: "
-                          "pip install pillow") from None
-    return Image
-
-
 # ----- shaping images for the model ------------------------------------------------------------
 def _as_float_nchw(images: ndarray) -> ndarray:
     """Native images (N, H, W) or (N, H, W, C), uint8 or float, as float32 (N, C, H, W)."""
@@ -134,7 +129,7 @@ def _upsample_and_pad(array: ndarray, size: tuple[int, int]) -> ndarray:
 
 def _resize(array: ndarray, size: tuple[int, int]) -> ndarray:
     """Bilinear resize of every plane with Pillow (antialiased when shrinking)."""
-    image_module = _pil_image()
+    image_module = pil_image()
     bilinear = image_module.Resampling.BILINEAR
     n, c = array.shape[:2]
     out = xp.empty((n, c, *size), dtype=xp.float32)
@@ -200,15 +195,11 @@ def read_image_file(path: str | Path, dataset: str | None, input_size: Sequence[
     """An image file as the (1, C, H, W) batch the model takes, prepared the way ``dataset``'s
     images were in training: converted to the dataset's channels, resized to its native size,
     then shaped like a batch of it (digits: 8×8, then upsampled and padded)."""
-    image_module = _pil_image()
     channels, height, width = (int(n) for n in input_size)
     info = DATASETS.get(dataset or "")
-    with image_module.open(path) as image:
-        mode = "L" if (info.channels if info else channels) == 1 else "RGB"
-        native = (info.size, info.size) if info else (height, width)
-        picture = image.convert(mode).resize((native[1], native[0]),
-                                             image_module.Resampling.BILINEAR)
-        array = xp.asarray(picture, dtype=xp.uint8)[None]
+    mode = "L" if (info.channels if info else channels) == 1 else "RGB"
+    native = (info.size, info.size) if info else (height, width)
+    array = read_image(path, mode, size=(native[1], native[0]))[None]
     if invert:
         array = 255 - array
     return to_model_input(array, dataset or "", channels, (height, width))

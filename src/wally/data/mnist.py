@@ -69,7 +69,10 @@ def read_idx(path: str | os.PathLike[str], expected_ndim: int | None = None) -> 
                     raise DatasetFormatError(f"{path}: file changed while being read")
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DatasetFormatError(f"{path}: corrupt or truncated gzip data ({error})") from error
-    array = xp.frombuffer(buffer, dtype=dtype).reshape(dims)
+    try:
+        array = xp.frombuffer(buffer, dtype=dtype).reshape(dims)
+    except ValueError as error:  # no data, but a shape NumPy refuses: (0, 2**32 - 1, 2**32 - 1)
+        raise DatasetFormatError(f"{path}: cannot hold shape {dims} ({error})") from None
     return array.astype(dtype.newbyteorder("="), copy=False) if dtype.itemsize > 1 else array
 
 

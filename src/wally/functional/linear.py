@@ -7,6 +7,7 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 from wally import creation, ops
+from wally._parallel import matmul
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 
@@ -24,7 +25,7 @@ class Linear(Function):
         self.x_shape = x.shape
         x2d = xp.ascontiguousarray(x.reshape(-1, in_features))
         # weight.T is a transposed view: BLAS reads it with its transpose flag, no copy.
-        y = x2d @ weight.T
+        y = matmul(x2d, weight.T)
         if bias is not None:
             y += bias
         need_x, need_w, _ = self.needs_input_grad
@@ -37,8 +38,8 @@ class Linear(Function):
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         need_x, need_w, need_b = self.needs_input_grad
         gy2d = xp.ascontiguousarray(gy.reshape(-1, gy.shape[-1]))
-        gx = (gy2d @ self.weight).reshape(self.x_shape) if need_x else None
-        gw = gy2d.T @ self.x2d if need_w else None
+        gx = matmul(gy2d, self.weight).reshape(self.x_shape) if need_x else None
+        gw = matmul(gy2d.T, self.x2d) if need_w else None
         gb = gy2d.sum(axis=0) if need_b else None
         return gx, gw, gb
 

@@ -182,6 +182,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             f"batch_norm: Expected more than 1 value per channel when training, got input size "
             f"{shape}"
         )
+    if input.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating-point input, got {input.dtype}")
+    if input.dtype.itemsize < 4:
+        # float16 sums overflow (65,504 is its largest value): compute in float32, as PyTorch
+        # does, and give back float16; the running statistics stay float16 arrays.
+        def up(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.float()
+
+        return batch_norm(input.float(), running_mean, running_var, up(weight), up(bias),
+                          training, momentum, eps).type(input.dtype)
     fn = BatchNorm(
         None if running_mean is None else running_mean.array,
         None if running_var is None else running_var.array,

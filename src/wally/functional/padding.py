@@ -203,6 +203,8 @@ def pad(
     if mode not in MODES:
         valid = ", ".join(repr(m) for m in MODES)
         raise ValueError(f"pad: unknown mode {mode!r}; valid modes are {valid}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise TypeError(f"pad: value must be a real number, got {value!r}")
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"pad: mode {mode!r} doesn't take a value, got value={value!r}")
     pairs = _check_pad(pad, tuple(input.shape), mode)

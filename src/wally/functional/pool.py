@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wally._parallel import run_chunks, workspace
 from wally._windows import check_positive, ntuple, output_shape
 from wally.autograd import Function
 from wally.backend import ndarray, xp
@@ -77,6 +78,10 @@ class _Windows:
         self.needs_padding = any(p > 0 for p in padding) or any(
             m > n for m, n in zip(self.padded, spatial, strict=True)
         )
+        self.divisors: dict[tuple[bool, int | None], ndarray | float] = {}
+        # Per tap, in the order of ``taps``: its strided slice (see :meth:`tap`).
+        self.views = [self._view(tap) for tap in self.taps]
+        self._chunks: dict[tuple[int, int], list[slice]] = {}
         # Windows that tile the input exactly touch every element once (the reshape case).
         self.tiles = not self.needs_padding and all(
             s == k and d == 1 and o * k == n
@@ -90,42 +95,57 @@ class _Windows:
 
     def tap(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
         """The strided slice of a padded plane stack that tap ``tap`` of every window reads."""
+        return self.views[self.taps.index(tap)]
+
+    def _view(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
         return (_ALL,) + tuple(
             slice(t * d, t * d + (o - 1) * s + 1, s)
             for t, d, o, s in zip(tap, self.dilation, self.out, self.stride, strict=True)
         )
 
-    def _chunks(self, planes: int, itemsize: int) -> list[slice]:
+    def chunks(self, planes: int, itemsize: int) -> list[slice]:
+        """A few planes at a time: small enough to stay in cache while every tap reads them."""
+        key = (planes, itemsize)
+        if key not in self._chunks:
+            self._chunks[key] = self._split(planes, itemsize)
+        return self._chunks[key]
+
+    def _split(self, planes: int, itemsize: int) -> list[slice]:
         size = itemsize
         for n in self.padded:
             size *= n
         step = max(1, _CHUNK_BYTES // size)
         return [slice(p, min(p + step, planes)) for p in range(0, planes, step)]
 
-    def padded_chunks(self, planes: ndarray, fill: Any) -> Iterator[tuple[slice, ndarray]]:
-        """``(chunk, padded planes)`` for a few planes of ``(P, *spatial)`` at a time.
+    def padded_chunks(
+        self, planes: ndarray, fill: Any, chunks: Iterator[slice], step: int
+    ) -> Iterator[tuple[slice, ndarray]]:
+        """``(chunk, padded planes)`` for each chunk (at most ``step`` planes) of
+        ``(P, *spatial)``.
 
         The padding lives in one small scratch buffer whose border is filled once, so there is
         no padded copy of the whole input and each chunk stays in cache across all taps.
         """
         scratch = None
-        for chunk in self._chunks(planes.shape[0], planes.itemsize):
+        for chunk in chunks:
             if not self.needs_padding:
                 yield chunk, planes[chunk]
                 continue
             if scratch is None:
-                shape = (chunk.stop - chunk.start, *self.padded)
-                scratch = xp.full(shape, fill, dtype=planes.dtype)
+                scratch = self._scratch("pool-padded", step, planes.dtype)
+                scratch.fill(fill)
             buf = scratch[: chunk.stop - chunk.start]
             buf[self.center()] = planes[chunk]
             yield chunk, buf
 
-    def gradient_chunks(self, gx: ndarray) -> Iterator[tuple[slice, ndarray]]:
+    def gradient_chunks(
+        self, gx: ndarray, chunks: Iterator[slice], step: int
+    ) -> Iterator[tuple[slice, ndarray]]:
         """``(chunk, buffer)`` where backward adds the gradient of a few planes; each buffer is
         zeroed (unless the windows tile the input, so every cell is written once) and copied,
         without its padding, into ``gx (P, *spatial)`` once the caller is done with it."""
         scratch = None
-        for chunk in self._chunks(gx.shape[0], gx.itemsize):
+        for chunk in chunks:
             if not self.needs_padding:
                 buf = gx[chunk]
                 if not self.tiles:
@@ -133,11 +153,24 @@ class _Windows:
                 yield chunk, buf
                 continue
             if scratch is None:
-                scratch = xp.empty((chunk.stop - chunk.start, *self.padded), dtype=gx.dtype)
+                scratch = self._scratch("pool-gradient", step, gx.dtype)
             buf = scratch[: chunk.stop - chunk.start]
             buf.fill(0)
             yield chunk, buf
             gx[chunk] = buf[self.center()]
+
+    def _scratch(self, tag: str, planes: int, dtype: Any) -> ndarray:
+        size = planes
+        for n in self.padded:
+            size *= n
+        return workspace(tag, size, dtype).reshape(planes, *self.padded)
+
+    def run(self, work: Any, planes: int, itemsize: int) -> None:
+        """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
+        one shared queue (see :mod:`wally._parallel`)."""
+        chunks = self.chunks(planes, itemsize)
+        step = chunks[0].stop - chunks[0].start
+        run_chunks(lambda shared: work(shared, step), chunks)
 
     def starts(self, axis: int) -> ndarray:
         """Input index of tap 0 of every window along ``axis`` (negative inside the padding)."""
@@ -152,6 +185,10 @@ def _batched(op: str, nd: int, input: Tensor) -> None:
         )
 
 
+# A layer pools the same way on every call: its arguments are checked once per input size.
+_CACHE: dict[tuple[Any, ...], _Windows] = {}
+
+
 def _windows(
     op: str,
     nd: int,
@@ -163,6 +200,29 @@ def _windows(
     ceil_mode: bool,
 ) -> _Windows:
     _batched(op, nd, input)
+    spatial = tuple(input.shape[-nd:])
+    arguments = (kernel_size, stride, padding, dilation, ceil_mode)
+    # repr tells 2 from True and 2.0 (which the checks reject), and lists need no hashing.
+    key = (op, nd, spatial, repr(arguments))
+    windows = _CACHE.get(key)
+    if windows is None:
+        windows = _check_windows(op, nd, spatial, *arguments)
+        if len(_CACHE) > 1024:
+            _CACHE.clear()
+        _CACHE[key] = windows
+    return windows
+
+
+def _check_windows(
+    op: str,
+    nd: int,
+    spatial: tuple[int, ...],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+) -> _Windows:
     kernel = ntuple(kernel_size, nd, "kernel_size", op)
     check_positive(kernel, "kernel_size", op)
     if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
@@ -179,7 +239,6 @@ def _windows(
         )
     dilations = ntuple(dilation, nd, "dilation", op)
     check_positive(dilations, "dilation", op)
-    spatial = tuple(input.shape[-nd:])
     pairs = tuple((p, p) for p in pads)
     out = output_shape(op, spatial, kernel, strides, pairs, dilations, ceil_mode)
     return _Windows(spatial, kernel, strides, pads, dilations, out)
@@ -208,21 +267,27 @@ class MaxPoolNd(Function):
         planes = x.reshape((-1, *win.spatial))
         best: ndarray = xp.empty((len(planes), *win.out), dtype=x.dtype)
         arg: ndarray = xp.empty(best.shape, dtype=xp.uint8 if len(win.taps) < 256 else xp.int32)
-        for chunk, padded in win.padded_chunks(planes, fill):
-            top, which = best[chunk], arg[chunk]
-            top[...] = padded[win.tap(win.taps[0])]
-            which.fill(0)
-            for index, tap in enumerate(win.taps[1:], start=1):
-                values = padded[win.tap(tap)]
-                # PyTorch's rule: a strictly greater value wins (the first maximum is kept) and
-                # NaN always wins, so NaN propagates.
-                better = values > top
-                if check_nan:
-                    better |= xp.isnan(values)
-                xp.maximum(top, values, out=top)
-                # Taps come in increasing order, so the winner's index is the largest that
-                # won; arithmetic instead of a masked copy, which is slow on random masks.
-                xp.maximum(which, xp.multiply(better, index, dtype=which.dtype), out=which)
+
+        views = win.views
+
+        def work(chunks: Iterator[slice], step: int) -> None:
+            for chunk, padded in win.padded_chunks(planes, fill, chunks, step):
+                top, which = best[chunk], arg[chunk]
+                top[...] = padded[views[0]]
+                which.fill(0)
+                for index, view in enumerate(views[1:], start=1):
+                    values = padded[view]
+                    # PyTorch's rule: a strictly greater value wins (the first maximum is
+                    # kept) and NaN always wins, so NaN propagates.
+                    better = values > top
+                    if check_nan:
+                        better |= xp.isnan(values)
+                    xp.maximum(top, values, out=top)
+                    # Taps come in increasing order, so the winner's index is the largest
+                    # that won; arithmetic instead of a masked copy, slow on random masks.
+                    xp.maximum(which, xp.multiply(better, index, dtype=which.dtype), out=which)
+
+        win.run(work, len(planes), planes.itemsize)
         best = best.reshape(x.shape[:2] + win.out)
         arg = arg.reshape(best.shape)
         if win.needs_padding and (best == fill).any():
@@ -245,15 +310,21 @@ class MaxPoolNd(Function):
         # exact (slower) select instead.
         finite = bool(xp.isfinite(gy.sum()))
         zero = xp.zeros((), dtype=gy.dtype)
-        for chunk, g in win.gradient_chunks(gx):
-            grads, which = out_planes[chunk], arg[chunk]
-            for index, tap in enumerate(win.taps):
-                mask = which == index
-                picked = grads * mask if finite else xp.where(mask, grads, zero)
-                if win.tiles:
-                    g[win.tap(tap)] = picked
-                else:
-                    g[win.tap(tap)] += picked
+
+        views = win.views
+
+        def work(chunks: Iterator[slice], step: int) -> None:
+            for chunk, g in win.gradient_chunks(gx, chunks, step):
+                grads, which = out_planes[chunk], arg[chunk]
+                for index, view in enumerate(views):
+                    mask = which == index
+                    picked = grads * mask if finite else xp.where(mask, grads, zero)
+                    if win.tiles:
+                        g[view] = picked
+                    else:
+                        g[view] += picked
+
+        win.run(work, len(gx), gx.itemsize)
         gx = gx.reshape(self.input_shape)
         return gx[0] if self.unbatched else gx
 
@@ -421,12 +492,19 @@ class AvgPoolNd(Function):
         self.input_shape = x.shape
         planes = x.reshape((-1, *win.spatial))
         total = xp.empty((len(planes), *win.out), dtype=x.dtype)
-        for chunk, padded in win.padded_chunks(planes, 0):
-            part = total[chunk]
-            part[...] = padded[win.tap(win.taps[0])]
-            for tap in win.taps[1:]:
-                part += padded[win.tap(tap)]
-        total /= xp.asarray(self.divisor, dtype=x.dtype)
+        divisor = xp.asarray(self.divisor, dtype=x.dtype)
+
+        views = win.views
+
+        def work(chunks: Iterator[slice], step: int) -> None:
+            for chunk, padded in win.padded_chunks(planes, 0, chunks, step):
+                part = total[chunk]
+                part[...] = padded[views[0]]
+                for view in views[1:]:
+                    part += padded[view]
+                part /= divisor
+
+        win.run(work, len(planes), planes.itemsize)
         y = total.reshape(x.shape[:2] + win.out)
         return y[0] if self.unbatched else y
 
@@ -436,13 +514,19 @@ class AvgPoolNd(Function):
             gy = gy[None]
         share = (gy / xp.asarray(self.divisor, dtype=gy.dtype)).reshape((-1, *win.out))
         gx = xp.empty((len(share), *win.spatial), dtype=gy.dtype)
-        for chunk, g in win.gradient_chunks(gx):
-            part = share[chunk]
-            for tap in win.taps:
-                if win.tiles:
-                    g[win.tap(tap)] = part
-                else:
-                    g[win.tap(tap)] += part
+
+        views = win.views
+
+        def work(chunks: Iterator[slice], step: int) -> None:
+            for chunk, g in win.gradient_chunks(gx, chunks, step):
+                part = share[chunk]
+                for view in views:
+                    if win.tiles:
+                        g[view] = part
+                    else:
+                        g[view] += part
+
+        win.run(work, len(gx), gx.itemsize)
         gx = gx.reshape(self.input_shape)
         return gx[0] if self.unbatched else gx
 
@@ -452,6 +536,15 @@ def _avg_divisor(
 ) -> ndarray | float:
     """PyTorch's divisor: the window clipped to the padded input (``count_include_pad``) or to
     the input itself; windows reaching past the padding (``ceil_mode``) never count it."""
+    key = (count_include_pad, divisor_override)
+    if key not in win.divisors:
+        win.divisors[key] = _divisor(win, count_include_pad, divisor_override)
+    return win.divisors[key]
+
+
+def _divisor(
+    win: _Windows, count_include_pad: bool, divisor_override: int | None
+) -> ndarray | float:
     if divisor_override is not None:
         return float(divisor_override)
     nd = len(win.kernel)

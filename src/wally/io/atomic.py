@@ -11,7 +11,22 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
+
+# A test seam, used by tests/test_kill_resume.py: with this variable set to a number of seconds,
+# atomic_write stops that long halfway through writing the temporary file, so that a test can
+# SIGKILL the process while a torn temporary file exists. Unset, it costs one dictionary lookup.
+PAUSE_ENV = "WALLY_TEST_ATOMIC_WRITE_PAUSE"
+
+
+def _write_pausing_halfway(file: Any, data: bytes, seconds: float) -> None:
+    half = len(data) // 2
+    file.write(data[:half])
+    file.flush()
+    time.sleep(seconds)
+    file.write(data[half:])
 
 
 def fsync_directory(folder: str | os.PathLike[str]) -> None:
@@ -57,7 +72,11 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         with os.fdopen(fd, "wb") as file:
             if hasattr(os, "fchmod"):
                 os.fchmod(file.fileno(), mode)
-            file.write(data)
+            pause = os.environ.get(PAUSE_ENV)
+            if pause:
+                _write_pausing_halfway(file, data, float(pause))
+            else:
+                file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)

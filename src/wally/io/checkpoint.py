@@ -22,6 +22,7 @@ is refused with a message that says how to convert it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -156,7 +157,10 @@ def _decode(value: Any, tensors: Mapping[str, ndarray]) -> Any:
     if "__tensor__" in value:
         return tensors[value["__tensor__"]]
     if "__scalar__" in value:
-        return xp.dtype(value["__scalar__"]).type(value["value"])
+        dtype = xp.dtype(value["__scalar__"])
+        if dtype.kind not in "biufc":  # np.void(10**12) would allocate a terabyte
+            raise ValueError(f"a scalar of dtype {dtype} is not a number")
+        return dtype.type(value["value"])
     if "__tuple__" in value:
         return tuple(_decode(v, tensors) for v in value["__tuple__"])
     if "__items__" in value:
@@ -366,22 +370,39 @@ def _check_fit(path: str, model: Any, weights: Mapping[str, ndarray], strict: bo
         )
 
 
-def _build_model(path: str, config: dict[str, Any] | None) -> Any:
+def _build_model(path: str, config: Any, max_bytes: int | None) -> Any:
+    """The model ``config`` names; with ``max_bytes``, refused once its parameters and buffers
+    would need more (a hostile config must not make wally allocate terabytes)."""
     if not config:
         raise CheckpointError(
             f"{path} holds weights but no wally model config (the model was not built by "
             "wally.models.get_model, or the file was written elsewhere): build the model and "
             "pass it, load_checkpoint(path, model=...)"
         )
+    if not (isinstance(config, dict) and isinstance(config.get("name"), str)
+            and isinstance(config.get("kwargs", {}), dict)):
+        raise CheckpointError(f"{path}: its model config is not {{'name': str, 'kwargs': "
+                              f"dict}}: {str(config)[:200]}")
+    from wally.creation import _allocation_limit
     from wally.models import get_model
 
     try:
-        return get_model(config["name"], **config.get("kwargs", {}))
-    except (KeyError, TypeError, ValueError) as error:
+        with _allocation_limit(max_bytes) if max_bytes is not None else contextlib.nullcontext():
+            return get_model(config["name"], **config.get("kwargs", {}))
+    except MemoryError:
         raise CheckpointError(
-            f"{path}: cannot rebuild the model {config.get('name')!r} from its config "
-            f"({error})"
+            f"{path}: its model config {str(config)[:200]} asks for a model larger than the "
+            f"{max_bytes}-byte bound its weights allow"
+        ) from None
+    except Exception as error:  # a hostile config may trip any check of any builder
+        raise CheckpointError(
+            f"{path}: cannot rebuild the model {config['name']!r} from its config "
+            f"({type(error).__name__}: {error})"
         ) from error
+
+
+# What load_state_dict raises on a state of the wrong shape (a damaged or hostile file).
+_STATE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 def load_checkpoint(
@@ -408,21 +429,36 @@ def load_checkpoint(
     if metadata.get("format") == FORMAT:
         try:
             payload = json.loads(metadata.get("wally", "{}"))
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise CheckpointError(
                 f"{name}: its wally metadata is not valid JSON ({error})"
             ) from None
+        if not isinstance(payload, dict):
+            raise CheckpointError(f"{name}: its wally metadata is not a JSON object")
     weights = {k: v for k, v in arrays.items() if not k.startswith(RESERVED_PREFIX)}
     try:
         rng = _decode(payload.get("rng"), arrays) or {}
         optimizer_state = _decode(payload.get("optimizer"), arrays)
         scheduler_state = _decode(payload.get("scheduler"), arrays)
         extra = _decode(payload.get("extra"), arrays) or {}
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as error:
         raise CheckpointError(f"{name}: its wally metadata is damaged ({error!r})") from None
+    for field_name in ("epoch", "step"):
+        value = payload.get(field_name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise CheckpointError(f"{name}: its {field_name} is {value!r}, not an integer")
 
+    if not isinstance(rng, dict) or not isinstance(extra, dict) or not all(
+            state is None or isinstance(state, dict)
+            for state in (optimizer_state, scheduler_state)):
+        raise CheckpointError(f"{name}: its wally metadata is damaged (rng, extra, optimizer "
+                              "and scheduler states must be JSON objects)")
     if model is None:
-        model = _build_model(name, payload.get("model_config"))
+        # A model that fits strictly holds what the file holds: allow twice that (float16
+        # weights into float32) and a megabyte for the small buffers.
+        weight_bytes = sum(int(array.nbytes) for array in weights.values())
+        model = _build_model(name, payload.get("model_config"),
+                             2 * weight_bytes + (1 << 20) if strict else None)
     _check_fit(name, model, weights, strict)
     try:
         model.load_state_dict({k: v for k, v in weights.items()
@@ -434,14 +470,19 @@ def load_checkpoint(
             raise CheckpointError(f"{name} holds no optimizer state to restore")
         try:
             optimizer.load_state_dict(optimizer_state)
-        except (KeyError, TypeError, ValueError) as error:
+        except _STATE_ERRORS as error:
             raise CheckpointError(
-                f"{name}: the saved optimizer state does not fit this optimizer ({error})"
+                f"{name}: the saved optimizer state does not fit this optimizer ({error!r})"
             ) from error
     if scheduler is not None:
         if scheduler_state is None:
             raise CheckpointError(f"{name} holds no scheduler state to restore")
-        scheduler.load_state_dict(scheduler_state)
+        try:
+            scheduler.load_state_dict(scheduler_state)
+        except _STATE_ERRORS as error:
+            raise CheckpointError(
+                f"{name}: the saved scheduler state does not fit this scheduler ({error!r})"
+            ) from error
     return Checkpoint(
         path=name,
         model=model,

@@ -99,6 +99,8 @@ class _BatchNorm(Module):
                 f"{self!r}: expected {self.num_features} channels on axis 1, got shape "
                 f"{tuple(input.shape)}"
             )
+        if input.dtype.kind != "f":
+            raise TypeError(f"{self!r}: expected a float32 input, got {input.dtype}")
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)

@@ -142,11 +142,7 @@ def mosaic(tiles: ndarray, columns: int, gap: int = 1, fill: float = float("nan"
 
 
 def read_image(path: str | os.PathLike[str]) -> ndarray:
-    """An image file as uint8 ``(H, W, 3)`` RGB (needs Pillow)."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("reading image files needs Pillow, which is not installed: "
-                          f"pip install pillow  (or pip install '{EXTRA}')") from None
-    with Image.open(path) as image:
-        return xp.asarray(image.convert("RGB"), dtype=xp.uint8)
+    """An image file as uint8 ``(H, W, 3)`` RGB (needs Pillow); see :mod:`wally.io.images`."""
+    from wally.io.images import read_image as read
+
+    return read(path, "RGB")

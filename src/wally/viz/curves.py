@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -18,22 +17,10 @@ CURVE_COLORS = {"train": "#1f77b4", "val": "#d62728"}
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` (one JSON object per line, as ``wally.train.fit``
-    writes them); blank lines are skipped, a bad line is reported with its number."""
-    records = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}, line {number}: expected an object per line, got "
-                                 f"{type(record).__name__}")
-            records.append(record)
-    return records
+    """The records of a run's ``metrics.jsonl``; see :func:`wally.io.metrics.read_metrics`."""
+    from wally.io.metrics import read_metrics as read
+
+    return read(path)
 
 
 def _records(metrics: Any) -> list[dict[str, Any]]:

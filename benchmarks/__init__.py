@@ -1,0 +1,1 @@
+"""wally against PyTorch on the same CPU: ``python -m benchmarks.run`` (see ``run.py``)."""
