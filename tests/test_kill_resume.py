@@ -200,10 +200,10 @@ def test_sigkill_at_random_moments_and_inside_checkpoint_writes_then_resume_is_e
                     _finish(process, log)
                     break
                 if inside_write:
-                    killed, torn_size = _kill_inside_a_write(
+                    killed, _ = _kill_inside_a_write(
                         process, out, schedule.randint(1, 3), torn_names)
                 else:
-                    killed, torn_size = _kill_after(process, schedule.uniform(0.1, 2.2)), 0
+                    killed = _kill_after(process, schedule.uniform(0.1, 2.2))
                 if not killed:  # it finished before the kill came
                     _finish(process, log)
                     break
@@ -215,9 +215,10 @@ def test_sigkill_at_random_moments_and_inside_checkpoint_writes_then_resume_is_e
                     torn = _temporary_checkpoints(out)
                     torn_names |= set(torn)
                     assert torn, "the kill should have left the write's temporary file behind"
-                    if (out / CHECKPOINT).exists():
-                        assert torn_size < (out / CHECKPOINT).stat().st_size, \
-                            "the temporary file should be torn"
+                    # Usually the kill lands in the paused middle of the write and the temporary
+                    # file is torn; on a loaded machine it can land after the pause, before the
+                    # rename, leaving a whole but unrenamed file. Either way the kill came inside
+                    # atomic_write, and the checkpoint was checked complete above.
             _assert_same_run(reference, out)
             completed_runs += 1
 
