@@ -2,23 +2,27 @@
 
     python -m benchmarks._memory lenet wally --size full --threads 2
 
-prints one JSON line: ``peak`` (the process's ``ru_maxrss``) and ``baseline`` (the resident
-size after imports, model and data, just before training) in bytes.
+prints one JSON line: ``peak`` (the process's peak resident size, ``VmHWM``) and
+``baseline`` (the resident size after imports, model and data, just before training) in bytes.
+
+``VmHWM`` rather than ``getrusage``'s ``ru_maxrss``: Linux keeps ``ru_maxrss`` across
+``fork`` and ``exec``, so a child started by a large benchmark process would report the
+parent's peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 
 
-def _resident() -> int:
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` size in bytes (``VmRSS``: resident now, ``VmHWM``: peak)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    return 0
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def main() -> None:
@@ -52,11 +56,11 @@ def main() -> None:
     import gc
 
     gc.collect()
-    baseline = _resident()
+    baseline = _status("VmRSS")
     run()
     if args.run == "resnet18":
         run()  # the second step, with every buffer of the first already allocated
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status("VmHWM")
     print(json.dumps({"peak": peak, "baseline": baseline}))
 
 

@@ -45,3 +45,22 @@ def test_chunked_pooling_matches_the_loops_and_torch(torch, many_chunks, kind, k
     theirs = torch.tensor(x, requires_grad=True)
     getattr(torch.nn.functional, f"{kind}_pool2d")(theirs, **kwargs).backward(torch.tensor(g))
     np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape, nd", [((3, 5, 4, 3), 2), ((5, 4, 3), 2), ((2, 3, 7), 1), ((2, 3, 2, 3, 4), 3)]
+)
+def test_chunked_global_average_pooling_matches_torch(torch, many_chunks, shape, nd):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    x_view = x.swapaxes(-1, -2) if nd > 1 else x  # a non-contiguous input too
+    for array in (x, x_view):
+        ours = wally.tensor(array, requires_grad=True)
+        theirs = torch.tensor(array, requires_grad=True)
+        y = getattr(F, f"adaptive_avg_pool{nd}d")(ours, 1)
+        ty = getattr(torch.nn.functional, f"adaptive_avg_pool{nd}d")(theirs, 1)
+        np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12)
+        g = rng.standard_normal(y.shape)
+        y.backward(wally.tensor(g))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-12)

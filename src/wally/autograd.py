@@ -145,6 +145,9 @@ def _check_anomaly(fn: Function, inputs: Any, outputs: Any, phase: str) -> None:
                 )
 
 
+_NOTHING = [(False,) * n for n in range(8)]  # needs_input_grad under no_grad, by arity
+
+
 class Function:
     """One differentiable operation: a node of the autograd graph."""
 
@@ -163,8 +166,10 @@ class Function:
     def __call__(self, *inputs: Any) -> Any:
         Tensor = _tensor_class()  # noqa: N806 - the class, imported late (tensor imports us)
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
-        grad_on = _state.grad_enabled
-        needs = tuple(grad_on and isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        if _state.grad_enabled:
+            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+        else:  # inference: nothing to record (and no generator to run per op)
+            needs = _NOTHING[len(inputs)] if len(inputs) < len(_NOTHING) else (False,) * len(inputs)
         self.needs_input_grad = needs
         try:
             raw = self.forward(*arrays)
@@ -173,7 +178,7 @@ class Function:
                 raise
             shapes = ", ".join(str(getattr(a, "shape", ())) for a in arrays)
             raise ValueError(f"{self.name}: shapes {shapes} cannot be broadcast together") from None
-        record = any(needs)
+        record = True in needs
         multiple = isinstance(raw, tuple)
         raw_outputs = raw if multiple else (raw,)
         if _anomaly["enabled"]:
