@@ -932,16 +932,8 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     if not records:
         input.array[index] = value.array if isinstance(value, Tensor) else value
         return
-    if input.requires_grad and input._ctx is None:
-        raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation "
-            "(index assignment); wrap it in `with wally.no_grad():`"
-        )
     # Y keeps its identity but becomes the output of SetItem(previous Y, value).
-    previous = Tensor._make(input.array, input.requires_grad, input._ctx, input._out_idx)
-    result = SetItem(index)(previous, value)
-    input.array, input._ctx, input._out_idx = result.array, result._ctx, result._out_idx
-    input.requires_grad = True
+    input._record_in_place(SetItem(index), value)
 
 
 # ----- joining and splitting ------------------------------------------------------------------

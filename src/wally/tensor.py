@@ -360,6 +360,10 @@ class Tensor:
             else:
                 self.array = result.astype(self.dtype)
             return self
+        return self._record_in_place(op, *operands)
+
+    def _record_in_place(self, op: Any, *operands: Any) -> Tensor:
+        """Make this tensor ``op(previous self, *operands)`` in the graph, keeping its identity."""
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation; "
