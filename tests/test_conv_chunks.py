@@ -45,6 +45,10 @@ CASES = {
     "depthwise, strided": ((3, 5, 8, 7), (5, 1, 3, 3), {"stride": 2, "padding": 1, "groups": 5}),
     "depthwise, valid": ((3, 5, 8, 7), (5, 1, 3, 3), {"groups": 5}),
     "1x1": ((3, 8, 5, 5), (4, 8, 1, 1), {}),
+    "rows: valid 5x5 on a small image (LeNet's conv2)": ((3, 6, 14, 14), (4, 6, 5, 5), {}),
+    "rows: horizontal stride, vertical dilation": (
+        (2, 3, 11, 10), (5, 3, 3, 2), {"stride": (1, 2), "dilation": (2, 1), "padding": (0, 1)}
+    ),
     "conv1d": ((3, 4, 30), (5, 4, 5), {"padding": 2}),
     "conv1d strided": ((3, 4, 30), (5, 4, 5), {"stride": 3}),
     "conv3d": ((2, 3, 5, 6, 4), (4, 3, 3, 2, 3), {"padding": 1}),
@@ -97,6 +101,28 @@ def one_chunk():
         yield
 
 
+@pytest.fixture(params=["auto", "im2col"])
+def layout(request, monkeypatch):
+    """Each test twice: with the row layout where it applies, and with im2col everywhere."""
+    if request.param == "im2col":
+        monkeypatch.setattr(conv_module, "_rows", lambda *args: None)
+    return request.param
+
+
+def uses_rows(x_shape, w_shape, kwargs):
+    nd = len(x_shape) - 2
+    pad = kwargs.get("padding", 0)
+    pads = (pad,) * nd if isinstance(pad, int) else pad
+    stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
+    rows = conv_module._rows(
+        x_shape, w_shape[2:], (stride,) * nd if isinstance(stride, int) else tuple(stride),
+        tuple((p, p) for p in pads),
+        (dilation,) * nd if isinstance(dilation, int) else tuple(dilation),
+        kwargs.get("groups", 1), 8,
+    )
+    return rows is not None
+
+
 # ----- the column plan ---------------------------------------------------------------------------
 @pytest.mark.parametrize("wide", [None, False, True])
 @pytest.mark.parametrize(
@@ -143,7 +169,7 @@ def test_plan_chunks_respect_the_limit():
 
 # ----- results do not depend on the chunking ----------------------------------------------------
 @pytest.mark.parametrize("name", list(CASES))
-def test_chunked_matches_the_reference_loops(name, tiny_chunks):
+def test_chunked_matches_the_reference_loops(name, tiny_chunks, layout):
     x_shape, w_shape, kwargs = CASES[name]
     x, w, b = arrays(x_shape, w_shape)
     y, gx, gw, gb = run(x, w, b, kwargs)
@@ -158,7 +184,7 @@ def test_chunked_matches_the_reference_loops(name, tiny_chunks):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_one_chunk_gradients_match_finite_differences(name, one_chunk):
+def test_one_chunk_gradients_match_finite_differences(name, one_chunk, layout):
     x_shape, w_shape, kwargs = CASES[name]
     x, w, b = arrays(x_shape, w_shape)
     _, gx, gw, gb = run(x, w, b, kwargs)
@@ -181,7 +207,7 @@ def test_one_chunk_gradients_match_finite_differences(name, one_chunk):
 
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("threads", [1, 3])
-def test_chunked_matches_torch(torch, name, threads):
+def test_chunked_matches_torch(torch, name, threads, layout):
     x_shape, w_shape, kwargs = CASES[name]
     x, w, b = arrays(x_shape, w_shape)
     previous = get_num_threads()
@@ -198,6 +224,61 @@ def test_chunked_matches_torch(torch, name, threads):
     ty.backward(torch.tensor(g, dtype=torch.float32))
     for ours, theirs in ((y, ty.detach()), (gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("rows")])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_row_layout_one_image_per_chunk(torch, name, threads):
+    """The row layout with a budget of one image's shifted copies: every image its own chunk,
+    spread over threads; the same as one chunk, the reference loops and PyTorch."""
+    x_shape, w_shape, kwargs = CASES[name]
+    assert uses_rows(x_shape, w_shape, kwargs)
+    x, w, b = arrays(x_shape, w_shape)
+    per_image = conv_module._rows(
+        x_shape, w_shape[2:], *_geometry(kwargs), kwargs.get("groups", 1), 8
+    ).per_image
+    previous = get_num_threads()
+    set_num_threads(threads)
+    try:
+        with chunk_bytes(per_image * threads):  # the budget is shared by the threads
+            assert len(conv_module._rows(
+                x_shape, w_shape[2:], *_geometry(kwargs), 1, 8).chunks) == x_shape[0]
+            y, gx, gw, gb = run(x, w, b, kwargs)
+    finally:
+        set_num_threads(previous)
+    with chunk_bytes(1 << 40):
+        _, gx1, gw1, gb1 = run(x, w, b, kwargs)
+    np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), rtol=1e-10,
+                               atol=1e-10)
+    for ours, whole in ((gx, gx1), (gw, gw1), (gb, gb1)):
+        np.testing.assert_allclose(ours, whole, rtol=1e-10, atol=1e-10)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kwargs)
+    ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(tuple(ty.shape))))
+    for ours, theirs in ((y, ty.detach()), (gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def _geometry(kwargs):
+    pad = kwargs.get("padding", 0)
+    pads = (pad, pad) if isinstance(pad, int) else pad
+    stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
+    return (
+        (stride, stride) if isinstance(stride, int) else tuple(stride),
+        tuple((p, p) for p in pads),
+        (dilation, dilation) if isinstance(dilation, int) else tuple(dilation),
+    )
+
+
+def test_the_cases_cover_the_row_layout():
+    """Several cases take the row layout (and the ``layout`` fixture runs them with im2col
+    too); deep layers, strides down the rows, groups and other dimensions never do."""
+    taken = {name for name, case in CASES.items() if uses_rows(*case)}
+    assert {name for name in CASES if name.startswith("rows")} <= taken
+    assert "dilated" in taken and "same padding (flipped-kernel input gradient)" in taken
+    for name in ("strided (col2im on exact columns)", "groups", "conv1d", "conv3d", "wide rows"):
+        assert name not in taken
+    assert not uses_rows((2, 512, 4, 4), (512, 512, 3, 3), {"padding": 1})  # too deep
 
 
 def test_non_finite_inputs_take_exact_columns(torch):

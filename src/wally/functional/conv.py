@@ -33,6 +33,8 @@ from wally._windows import (
     ntuple,
     output_shape,
 )
+from wally._winograd import winograd_correlate
+from wally._winograd import worth_it as winograd_worth_it
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 
@@ -248,6 +250,11 @@ def correlate(
     out_channels = w.shape[0]
     if _depthwise(channels, w.shape, groups):
         return _depthwise_correlate(x, w, b, stride, padding, dilation)
+    if _winograd(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
+        return winograd_correlate(x, w, b, padding)
+    rows = _rows(x.shape, w.shape[2:], stride, padding, dilation, groups, x.itemsize)
+    if rows is not None:
+        return _rows_correlate(rows, x, w, b)
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation)
     y = xp.empty((batch, out_channels, *plan.out), dtype=x.dtype)
     w2 = xp.ascontiguousarray(w).reshape(out_channels, -1)
@@ -301,6 +308,9 @@ def weight_grad(
     out_channels = gy.shape[1]
     if _depthwise(channels, weight_shape, groups):
         return _depthwise_weight_grad(x, gy, weight_shape, stride, padding, dilation)
+    rows = _rows(x.shape, weight_shape[2:], stride, padding, dilation, groups, x.itemsize)
+    if rows is not None:
+        return _rows_weight_grad(rows, x, gy, weight_shape)
     wide = None if bool(xp.isfinite(x.sum())) else False
     plan = column_plan(x.shape[2:], weight_shape[2:], stride, padding, dilation, wide)
     chunks = _plan_chunks(plan, x.shape, x.itemsize)
@@ -399,6 +409,9 @@ def _scatter_input_grad(
 ) -> ndarray:
     """``dX`` by columns ``Wᵀ @ dY`` added back per tap (col2im), chunk by chunk; wide rows
     (stride 1, finite weights: the junk columns are ``Wᵀ @ 0``) make each add contiguous."""
+    rows = _rows(input_shape, w.shape[2:], stride, padding, dilation, groups, gy.itemsize)
+    if rows is not None:
+        return _rows_input_grad(rows, gy, w)
     batch, channels = input_shape[:2]
     out_channels = w.shape[0]
     # Wide rows whenever they apply: they turn the per-tap adds into contiguous runs.
@@ -440,6 +453,240 @@ def _scatter_input_grad(
             gx[job[0][0]] = padded[center]
 
     run_chunks(work, _by_image(chunks))
+    return gx
+
+
+def _winograd(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+    dtype: Any,
+) -> bool:
+    """Whether a 3×3, stride-1 layer goes to Winograd's F(2×2, 3×3) (:mod:`wally._winograd`):
+    where that measured faster (wide layers on large maps), and while the memory budget leaves
+    a thread at least 1 MiB (its chunks are about that size; im2col honours smaller budgets)."""
+    return (
+        groups == 1
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and _chunk_limit() >= 1 << 20
+        and winograd_worth_it(x_shape, w_shape, padding, dtype)
+    )
+
+
+# ----- 2-D, stride 1 down the rows: the batch inside each image row ----------------------------
+# Bytes of one chunk's shifted copies (below); measured on LeNet's conv2 (16 to 64 images).
+_ROWS_BYTES = 512 << 10
+# Deeper columns (C·k_h·k_w) make the GEMM, not the copies, the cost; there k_h GEMMs of depth
+# C·k_w run slower than im2col's one, and reordering W costs more than it saves (measured on
+# ResNet's 256- and 512-channel 3×3 layers: up to 2x slower; LeNet's 150 and a 32-channel 5×5's
+# 800: 1.2-2x faster).
+_ROWS_MAX_DEPTH = 1024
+
+
+class _Rows:
+    """A 2-D convolution with vertical stride 1 and exact columns, by shifted copies instead of
+    im2col.
+
+    Per chunk of ``n`` images the padded input is copied once per horizontal tap ``b`` into
+    ``S[c, b, h, i, j] = x_pad[i, c, h, j·s_w + b·d_w]``: image ``i`` sits *inside* row ``h``.
+    Kernel row ``a`` then reads padded rows ``h = o + a·d_h`` for every output row ``o``, and
+    those rows of ``S`` are one contiguous run: the matrix ``S_a (C·k_w × OH·n·OW)``, a slice
+    of ``S`` at offset ``a·d_h·n·OW``, with no copy.  So
+
+        ``Y (O × OH·n·OW) = Σ_a W[:, :, a, :] (O × C·k_w) @ S_a``,
+
+    ``k_h`` GEMMs over ``k_w`` copies of the input, where im2col copies it ``k_h·k_w`` times
+    in runs of ``OW`` elements (LeNet's conv2: runs of 10).  ``Y`` comes out as
+    ``(O, OH, n, OW)``.
+    """
+
+    def __init__(
+        self, plan: ColumnPlan, x_shape: Sequence[int], kernel: Sequence[int], itemsize: int
+    ) -> None:
+        self.plan = plan
+        self.batch, self.channels = int(x_shape[0]), int(x_shape[1])
+        self.kh, self.kw = int(kernel[0]), int(kernel[1])
+        self.padded_rows = plan.padded[0]
+        self.out_rows, self.out_cols = plan.out
+        self.row_step = plan.dilation[0]
+        self.per_image = self.channels * self.kw * self.padded_rows * self.out_cols * itemsize
+        step = max(1, min(self.batch, min(_ROWS_BYTES, _chunk_limit()) // self.per_image))
+        self.chunks = [slice(n, min(n + step, self.batch)) for n in range(0, self.batch, step)]
+        self.images = step
+
+    def shifted(self, padded: ndarray, out: ndarray) -> ndarray:
+        """``S`` as ``(C·k_w, H_pad·n·OW)`` in ``out``, from ``padded (n, C, H_pad, W_pad)``."""
+        n = padded.shape[0]
+        image, channel, row, col = padded.strides
+        shape = (self.channels, self.kw, self.padded_rows, n, self.out_cols)
+        strides = (
+            channel, self.plan.dilation[1] * col, row, image, self.plan.stride[1] * col
+        )
+        view = xp.lib.stride_tricks.as_strided(padded, shape, strides, writeable=False)
+        s = out[: view.size].reshape(shape)
+        s[...] = view
+        return s.reshape(self.channels * self.kw, -1)
+
+    def tap_rows(self, s: ndarray, a: int, n: int) -> ndarray:
+        """``S_a``: the columns kernel row ``a`` reads, ``(C·k_w, OH·n·OW)``, a view of ``s``."""
+        start = a * self.row_step * n * self.out_cols
+        return s[:, start : start + self.out_rows * n * self.out_cols]
+
+    def weights(self, w: ndarray) -> ndarray:
+        """``W`` as ``(k_h, O, C·k_w)``: kernel row ``a``'s matrix at ``[a]``."""
+        return xp.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(self.kh, w.shape[0], -1)
+
+    def scratch(self, dtype: Any) -> ndarray | None:
+        if not self.plan.needs_copy:
+            return None
+        size = self.images * self.channels * self.plan.plane
+        buffer = workspace("padded", size, dtype)
+        return self.plan.scratch(self.images, self.channels, dtype, buffer)
+
+    def gather_grad(self, gy: ndarray, out: ndarray) -> ndarray:
+        """``dY[images] (n, O, OH, OW)`` as ``(O, OH·n·OW)`` in ``out``: ``Y``'s layout."""
+        n, o = gy.shape[:2]
+        g = out[: gy.size].reshape(o, self.out_rows, n, self.out_cols)
+        g[...] = gy.transpose(1, 2, 0, 3)
+        return g.reshape(o, -1)
+
+
+def _rows(
+    x_shape: Sequence[int],
+    kernel: Sequence[int],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    groups: int,
+    itemsize: int,
+) -> _Rows | None:
+    """The :class:`_Rows` layout where it applies and pays: 2-D, vertical stride 1, one group,
+    and a layer whose im2col would use exact (short) columns."""
+    if len(kernel) != 2 or stride[0] != 1 or groups != 1 or x_shape[0] * x_shape[1] == 0:
+        return None
+    if x_shape[1] * kernel[0] * kernel[1] > _ROWS_MAX_DEPTH:
+        return None
+    plan = column_plan(tuple(x_shape[2:]), tuple(kernel), stride, padding, dilation)
+    if plan.wide:
+        return None
+    rows = _Rows(plan, x_shape, kernel, itemsize)
+    # Chunks are whole images: one image over the budget takes im2col, which splits its rows.
+    return rows if rows.per_image <= _chunk_limit() else None
+
+
+def _rows_correlate(rows: _Rows, x: ndarray, w: ndarray, b: ndarray | None) -> ndarray:
+    """:func:`correlate` by :class:`_Rows`."""
+    out_channels = w.shape[0]
+    y = xp.empty((rows.batch, out_channels, rows.out_rows, rows.out_cols), dtype=x.dtype)
+    w_rows = rows.weights(w)
+    bias = None if b is None else b.reshape(1, out_channels, 1, 1)
+    width = rows.out_rows * rows.images * rows.out_cols
+
+    def work(chunks: Iterator[slice]) -> None:
+        s_buffer = workspace("columns", rows.channels * rows.kw * rows.padded_rows
+                             * rows.images * rows.out_cols, x.dtype)
+        y_buffer = workspace("rows", out_channels * width, x.dtype)
+        t_buffer = workspace("product", out_channels * width, x.dtype)
+        scratch = rows.scratch(x.dtype)
+        for images in chunks:
+            n = images.stop - images.start
+            s = rows.shifted(rows.plan.pad(x[images], scratch), s_buffer)
+            size = out_channels * rows.out_rows * n * rows.out_cols
+            y2 = y_buffer[:size].reshape(out_channels, -1)
+            t2 = t_buffer[:size].reshape(out_channels, -1)
+            for a in range(rows.kh):
+                xp.matmul(w_rows[a], rows.tap_rows(s, a, n), out=y2 if a == 0 else t2)
+                if a:
+                    y2 += t2
+            result = y2.reshape(out_channels, rows.out_rows, n, rows.out_cols).transpose(2, 0, 1, 3)
+            if bias is None:
+                y[images] = result
+            else:
+                xp.add(result, bias, out=y[images])
+
+    run_chunks(work, rows.chunks)
+    return y
+
+
+def _rows_weight_grad(
+    rows: _Rows, x: ndarray, gy: ndarray, weight_shape: tuple[int, ...]
+) -> ndarray:
+    """``dW[:, :, a, :] = Σ_chunks dY (O × m) @ S_aᵀ``, by :class:`_Rows`."""
+    out_channels = gy.shape[1]
+    width = rows.out_rows * rows.images * rows.out_cols
+
+    def work(chunks: Iterator[slice]) -> ndarray:
+        s_buffer = workspace("columns", rows.channels * rows.kw * rows.padded_rows
+                             * rows.images * rows.out_cols, x.dtype)
+        g_buffer = workspace("rows", out_channels * width, gy.dtype)
+        scratch = rows.scratch(x.dtype)
+        gw = xp.zeros((rows.kh, out_channels, rows.channels * rows.kw), dtype=gy.dtype)
+        for images in chunks:
+            n = images.stop - images.start
+            s = rows.shifted(rows.plan.pad(x[images], scratch), s_buffer)
+            g2 = rows.gather_grad(gy[images], g_buffer)
+            for a in range(rows.kh):
+                # (S_a @ dYᵀ)ᵀ: the orientation OpenBLAS runs fastest for long, skinny chunks.
+                gw[a] += (rows.tap_rows(s, a, n) @ g2.T).T
+        return gw
+
+    partial = run_chunks(work, rows.chunks)
+    total = partial[0]
+    for other in partial[1:]:
+        total += other
+    shaped = total.reshape(rows.kh, out_channels, rows.channels, rows.kw)
+    return xp.ascontiguousarray(shaped.transpose(1, 2, 0, 3))
+
+
+def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray) -> ndarray:
+    """``dX``, the adjoint of :func:`_rows_correlate`: ``dS_a = W[:, :, a, :]ᵀ @ dY`` added into
+    ``dS`` at kernel row ``a``'s offset, then each horizontal tap ``b`` of ``dS`` added back
+    into the padded gradient (a strided slice-add, as in col2im)."""
+    plan = rows.plan
+    out_channels = w.shape[0]
+    w_rows = rows.weights(w)
+    w_rows_t = xp.ascontiguousarray(w_rows.transpose(0, 2, 1))  # (k_h, C·k_w, O)
+    width = rows.out_rows * rows.images * rows.out_cols
+    shifted_size = rows.channels * rows.kw * rows.padded_rows * rows.images * rows.out_cols
+    gx = xp.empty((rows.batch, rows.channels, *plan.spatial), dtype=gy.dtype)
+    center = (_ALL, _ALL) + tuple(
+        slice(lo, lo + n) for (lo, _), n in zip(plan.padding, plan.spatial, strict=True)
+    )
+    col_step, col_gap = plan.stride[1], plan.dilation[1]
+    col_span = (rows.out_cols - 1) * col_step + 1
+
+    def work(chunks: Iterator[slice]) -> None:
+        s_buffer = workspace("columns", shifted_size, gy.dtype)
+        g_buffer = workspace("rows", out_channels * width, gy.dtype)
+        t_buffer = workspace("product", rows.channels * rows.kw * width, gy.dtype)
+        size = rows.images * rows.channels * plan.plane
+        padded_buffer = workspace("padded", size, gy.dtype)
+        for images in chunks:
+            n = images.stop - images.start
+            g2 = rows.gather_grad(gy[images], g_buffer)
+            ds = s_buffer[: rows.channels * rows.kw * rows.padded_rows * n * rows.out_cols]
+            ds.fill(0)
+            ds2 = ds.reshape(rows.channels * rows.kw, -1)
+            t2 = t_buffer[: rows.channels * rows.kw * g2.shape[1]].reshape(ds2.shape[0], -1)
+            for a in range(rows.kh):
+                xp.matmul(w_rows_t[a], g2, out=t2)
+                rows.tap_rows(ds2, a, n)[...] += t2
+            shifted = ds.reshape(rows.channels, rows.kw, rows.padded_rows, n, rows.out_cols)
+            padded = padded_buffer[: n * rows.channels * plan.plane].reshape(
+                n, rows.channels, *plan.padded
+            )
+            padded.fill(0)
+            target = padded.transpose(1, 2, 0, 3)  # (C, H_pad, n, W_pad)
+            for b in range(rows.kw):
+                start = b * col_gap
+                target[:, :, :, start : start + col_span : col_step] += shifted[:, b]
+            gx[images] = padded[center]
+
+    run_chunks(work, rows.chunks)
     return gx
 
 

@@ -1,0 +1,254 @@
+"""Winograd's minimal filtering F(2×2, 3×3) for 3×3, stride-1 convolutions (Lavin & Gray 2015).
+
+Each 2×2 block of outputs is computed from the 4×4 input tile that covers it (tiles overlap by
+two pixels, so they start every second row and column) with 16 multiplies per channel pair
+instead of 36::
+
+    U = G g Gᵀ               g: one 3×3 kernel slice w[o, c]          → 4×4
+    V = Bᵀ d B               d: one 4×4 input tile of channel c        → 4×4
+    M[ξ, ν] = Σ_c U[ξ, ν]o,c · V[ξ, ν]c,tile                           (16 GEMMs)
+    Y = Aᵀ M A               → the 2×2 outputs of that tile
+
+with ::
+
+    Bᵀ = [[1,  0, -1,  0],      G = [[1,    0,   0 ],      Aᵀ = [[1, 1,  1,  0],
+          [0,  1,  1,  0],           [1/2,  1/2, 1/2],            [0, 1, -1, -1]]
+          [0, -1,  1,  0],           [1/2, -1/2, 1/2],
+          [0,  1,  0, -1]]           [0,    0,   1 ]]
+
+The sum over channels at each of the 16 tile positions ``(ξ, ν)`` is one GEMM, so the
+multiplies drop 2.25× (16 instead of 36 per output block and channel pair); the transforms
+cost additions that grow with the image but not with the channel product, which is why this
+pays off where maps are large relative to the channel count (see :func:`worth_it`).
+
+Layout: a chunk of images (or of tile rows of one image) is zero-padded and turned
+channels-last, ``(rows, cols, images, C)``, so that every addition of the two transforms runs
+over long contiguous runs of channels; the transposed weights are ``(16, C, O)`` and each
+GEMM is ``V (tiles × C) @ U (C × O)``.  The bias is added to ``M[1, 1]`` (every output of a
+tile takes ``M[1, 1]`` once with a plus sign).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from wally._parallel import get_num_threads, run_chunks, workspace
+from wally.backend import ndarray, xp
+
+__all__ = ["winograd_correlate", "transform_weights", "worth_it"]
+
+Pairs = tuple[tuple[int, int], ...]  # ((top, bottom), (left, right))
+Chunk = tuple[slice, slice]  # (images, tile rows)
+
+# Transformed tiles per chunk, in bytes of V (16·tiles·C values): small enough that V, M and
+# the scratch between the transforms stay in cache, but at least _MIN_TILES tiles, the rows of
+# each GEMM, so that wide channels don't stream all 16·C·O of U for a few tiles (measured at
+# 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512 channels).
+_TILE_BYTES = 1 << 20
+_MIN_TILES = 128
+
+_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+
+
+def transform_weights(w: ndarray, out: ndarray | None = None) -> ndarray:
+    """``U = G g Gᵀ`` for every ``(o, c)``, laid out ``(16, C, O)`` (position ``4ξ + ν``).
+
+    One GEMM ``(G ⊗ G) (16 × 9) @ w (9 × C·O)``, since ``U[ξ, ν] = Σ_ab G[ξ, a] g[a, b]
+    G[ν, b]``, written into ``out`` (a flat buffer of at least ``16·C·O`` values) if given.
+    Computed in float32 for float16 weights.
+    """
+    out_channels, channels = w.shape[:2]
+    dtype = _compute_dtype(w.dtype)
+    g = xp.asarray(_G, dtype=dtype)
+    taps = workspace("winograd-taps", 9 * channels * out_channels, dtype)
+    taps = taps.reshape(9, channels, out_channels)
+    xp.copyto(taps, w.reshape(out_channels, channels, 9).transpose(2, 1, 0))
+    if out is None:
+        out = xp.empty(16 * channels * out_channels, dtype=dtype)
+    u = out[: 16 * channels * out_channels].reshape(16, channels, out_channels)
+    xp.matmul(xp.kron(g, g), taps.reshape(9, -1), out=u.reshape(16, -1))
+    return u
+
+
+def _compute_dtype(dtype: Any) -> Any:
+    return xp.float32 if xp.dtype(dtype).itemsize < 4 else xp.dtype(dtype)
+
+
+def worth_it(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    padding: Pairs,
+    dtype: Any,
+    *,
+    cached_weights: bool = False,
+) -> bool:
+    """Whether :func:`winograd_correlate` should beat im2col + GEMM for this 3×3 problem.
+
+    The GEMMs save ``∝ N·H_out·W_out·C·O`` multiplies; the weight transform costs ``∝ C·O``
+    per call (unless ``cached_weights``: ``u`` computed once), the data transforms
+    ``∝ N·H_out·W_out·(C + O)``.  So it needs enough output pixels over the whole batch
+    (measured at 1 thread, float32: 32×32 at batch 1 wins by 1.2×, 16×16 at batch 1 loses
+    1.2× unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4×, 512 channels at 4×4
+    lose up to 5× at batch 1) and enough channels (32 channels break even, 16 lose 1.7×).
+    """
+    if len(x_shape) != 4 or len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
+        return False
+    if w_shape[1] != x_shape[1] or xp.dtype(dtype).kind != "f":
+        return False
+    (top, bottom), (left, right) = padding
+    out_h = x_shape[2] + top + bottom - 2
+    out_w = x_shape[3] + left + right - 2
+    pixels = x_shape[0] * max(out_h, 0) * max(out_w, 0)
+    return min(x_shape[1], w_shape[0]) >= 48 and pixels >= (256 if cached_weights else 1024)
+
+
+def winograd_correlate(
+    x: ndarray,
+    w: ndarray,
+    b: ndarray | None,
+    padding: Pairs,
+    *,
+    u: ndarray | None = None,
+) -> ndarray:
+    """``y = w ⋆ x + b`` (PyTorch's conv2d: stride 1, dilation 1, groups 1) by F(2×2, 3×3).
+
+    ``x (N, C, H, W)``, ``w (O, C, 3, 3)``, ``b (O,)`` or ``None``, ``padding`` =
+    ``((top, bottom), (left, right))``; returns ``(N, O, H_out, W_out)`` in ``x``'s dtype,
+    C-contiguous.  ``u``, if given, is ``transform_weights(w)`` computed beforehand (a layer
+    whose weights do not change can keep it).  float16 is computed in float32.
+    """
+    batch, channels, height, width = x.shape
+    out_channels = w.shape[0]
+    if w.shape[1:] != (channels, 3, 3):
+        raise ValueError(
+            f"winograd_correlate: expected a (O, {channels}, 3, 3) weight, got {w.shape}"
+        )
+    (top, bottom), (left, right) = padding
+    out_h, out_w = height + top + bottom - 2, width + left + right - 2
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"winograd_correlate: padding {padding} leaves no output for {x.shape}")
+    dtype = _compute_dtype(x.dtype)
+    if u is None:
+        # A reused buffer: a fresh one costs a page fault per 4 KiB (16 MiB at 512 channels).
+        u = transform_weights(w, workspace("winograd-u", 16 * channels * out_channels, dtype))
+    bias = None if b is None else b.astype(dtype, copy=False)
+    y = xp.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
+    tiles_h, tiles_w = -(-out_h // 2), -(-out_w // 2)
+    chunks = _chunks(batch, tiles_h, tiles_w, max(channels, out_channels), xp.dtype(dtype).itemsize)
+    images = max(c[0].stop - c[0].start for c in chunks)
+    rows = max(c[1].stop - c[1].start for c in chunks)
+    cols = 2 * tiles_w + 2  # padded columns
+
+    def work(jobs: Iterator[Chunk]) -> None:
+        n_tiles = rows * tiles_w * images
+        plane = images * channels * (2 * rows + 2) * cols  # one padded chunk
+        padded = workspace("winograd-padded", plane, dtype)
+        last_buf = workspace("winograd-channels-last", plane, dtype)
+        r_buf = workspace("winograd-rows", 4 * rows * cols * images * channels, dtype)
+        v_buf = workspace("winograd-v", 16 * n_tiles * channels, dtype)
+        m_buf = workspace("winograd-m", 16 * n_tiles * out_channels, dtype)
+        s_buf = workspace("winograd-s", 12 * n_tiles * out_channels, dtype)
+        for image_slice, row_slice in jobs:
+            n = image_slice.stop - image_slice.start
+            r = row_slice.stop - row_slice.start
+            shape = (r, tiles_w, n)
+            # 1. The zero-padded input rows of this chunk, channels last: (2r + 2, cols, n, C).
+            chunk = _pad(x, image_slice, 2 * row_slice.start - top, 2 * r + 2, left, cols, padded)
+            d = last_buf[: chunk.size].reshape(2 * r + 2, cols, n, channels)
+            xp.copyto(d, chunk.transpose(2, 3, 0, 1))
+            # 2. V = Bᵀ d B: first along the rows (every second row starts a tile) ...
+            t = r_buf[: 4 * r * cols * n * channels].reshape(4, r, cols, n, channels)
+            _b_transpose(d[0 : 2 * r : 2], d[1 : 2 * r + 1 : 2], d[2 : 2 * r + 2 : 2],
+                         d[3 : 2 * r + 3 : 2], t)
+            # ... then along the columns, into V (16, r, tiles_w, n, C).
+            v = v_buf[: 16 * r * tiles_w * n * channels].reshape(16, *shape, channels)
+            for k in range(4):
+                e = t[k]
+                _b_transpose(e[:, 0 : 2 * tiles_w : 2], e[:, 1 : 2 * tiles_w + 1 : 2],
+                             e[:, 2 : 2 * tiles_w + 2 : 2], e[:, 3 : 2 * tiles_w + 3 : 2],
+                             v[4 * k : 4 * k + 4])
+            # 3. Sixteen GEMMs: M[ξν] (tiles × O) = V[ξν] (tiles × C) @ U[ξν] (C × O).
+            m = m_buf[: 16 * r * tiles_w * n * out_channels].reshape(16, *shape, out_channels)
+            xp.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
+            if bias is not None:
+                m[5] += bias
+            # 4. Y = Aᵀ M A: along the rows into s (2, 4, ...), then along the columns.
+            s = s_buf[: 12 * r * tiles_w * n * out_channels].reshape(12, *shape, out_channels)
+            for k in range(4):
+                _a_transpose(m[k], m[4 + k], m[8 + k], m[12 + k], s[k], s[4 + k])
+            for i in range(2):
+                _a_transpose(s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3],
+                             s[8 + 2 * i], s[9 + 2 * i])
+            # 5. The 2×2 blocks into y (N, O, H_out, W_out), cropped at odd edges.
+            _scatter(s[8:12], y[image_slice], 2 * row_slice.start, out_h, out_w)
+
+    run_chunks(work, chunks)
+    return y
+
+
+def _b_transpose(d0: ndarray, d1: ndarray, d2: ndarray, d3: ndarray, out: ndarray) -> None:
+    """``out[k] = Σ_j Bᵀ[k, j] d_j``: ``d0 − d2``, ``d1 + d2``, ``d2 − d1``, ``d1 − d3``."""
+    xp.subtract(d0, d2, out=out[0])
+    xp.add(d1, d2, out=out[1])
+    xp.subtract(d2, d1, out=out[2])
+    xp.subtract(d1, d3, out=out[3])
+
+
+def _a_transpose(
+    m0: ndarray, m1: ndarray, m2: ndarray, m3: ndarray, out0: ndarray, out1: ndarray
+) -> None:
+    """``Aᵀ m``: ``out0 = m0 + m1 + m2``, ``out1 = m1 − m2 − m3``."""
+    xp.add(m0, m1, out=out0)
+    out0 += m2
+    xp.subtract(m1, m2, out=out1)
+    out1 -= m3
+
+
+def _pad(
+    x: ndarray, images: slice, row0: int, n_rows: int, left: int, n_cols: int, buffer: ndarray
+) -> ndarray:
+    """``x[images]`` rows ``row0 .. row0 + n_rows`` and columns ``-left .. n_cols - left``,
+    zero outside ``x``: an ``(n, C, n_rows, n_cols)`` view of ``buffer``."""
+    n, channels, height, width = (images.stop - images.start, *x.shape[1:])
+    out = buffer[: n * channels * n_rows * n_cols].reshape(n, channels, n_rows, n_cols)
+    lo, hi = max(row0, 0), min(row0 + n_rows, height)  # rows of x inside the chunk
+    c_hi = min(n_cols - left, width)  # columns of x inside (all of them: n_cols ≥ left + W)
+    r0, r1 = lo - row0, max(lo, hi) - row0
+    out[:, :, :r0] = 0
+    out[:, :, r1:] = 0
+    out[:, :, r0:r1, :left] = 0
+    out[:, :, r0:r1, left + c_hi :] = 0
+    if r1 > r0 and c_hi > 0:
+        out[:, :, r0:r1, left : left + c_hi] = x[images, :, lo:hi, :c_hi]
+    return out
+
+
+def _scatter(blocks: ndarray, y: ndarray, row0: int, out_h: int, out_w: int) -> None:
+    """Blocks ``(4, r, tiles_w, n, O)`` (output ``(i, j)`` of each 2×2 block at ``2i + j``)
+    into ``y (n, O, H_out, W_out)`` from output row ``row0``."""
+    for i in range(2):
+        for j in range(2):
+            target = y[:, :, row0 + i : out_h : 2, j:out_w:2][:, :, : blocks.shape[1]]
+            h, w = target.shape[2:]
+            target[...] = blocks[2 * i + j, :h, :w].transpose(2, 3, 0, 1)
+
+
+def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int) -> list[Chunk]:
+    """Chunks of whole images, or of tile rows of one image, of about ``_TILE_BYTES`` of
+    transformed tiles but at least ``_MIN_TILES`` tiles; one image is split so that every
+    thread gets work."""
+    per_chunk = max(_TILE_BYTES // (16 * channels * itemsize), _MIN_TILES)  # tiles
+    per_image = tiles_h * tiles_w
+    threads = get_num_threads()
+    if per_image <= per_chunk and batch >= threads:
+        step = max(1, min(per_chunk // per_image, -(-batch // threads)))
+        return [(slice(i, min(i + step, batch)), slice(0, tiles_h)) for i in range(0, batch, step)]
+    rows = max(1, per_chunk // tiles_w)
+    pieces = -(-threads // batch)  # split each image at least this many ways
+    rows = max(1, min(rows, -(-tiles_h // pieces)))
+    return [
+        (slice(i, i + 1), slice(r, min(r + rows, tiles_h)))
+        for i in range(batch)
+        for r in range(0, tiles_h, rows)
+    ]
