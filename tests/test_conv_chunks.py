@@ -281,6 +281,25 @@ def test_the_cases_cover_the_row_layout():
     assert not uses_rows((2, 512, 4, 4), (512, 512, 3, 3), {"padding": 1})  # too deep
 
 
+@pytest.mark.parametrize(
+    "size, kwargs", [(64, {"padding": 1}), (64, {}), (128, {"stride": 2, "padding": 1})]
+)
+def test_short_columns_multiply_in_blocks(torch, size, kwargs):
+    """A one-channel layer on large images (LeNet's first layer, larger): its chunks' columns
+    are 9 rows by more than 8192, multiplied 4096 columns at a time in forward, the weight
+    gradient and (strided) the col2im input gradient."""
+    x, w, b = arrays((3, 1, size, size), (2, 1, 3, 3))
+    assert len(conv_module._spans(slice(0, 9), 3 * 64 * 66)) > 1
+    y, gx, gw, gb = run(x, w, b, kwargs)
+    np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), rtol=1e-10,
+                               atol=1e-10)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kwargs)
+    ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(tuple(ty.shape))))
+    for ours, theirs in ((y, ty.detach()), (gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
 def test_non_finite_inputs_take_exact_columns(torch):
     """Wide rows' junk columns meet zero gradients; 0·inf would be NaN where PyTorch is finite."""
     x, w, b = arrays((2, 2, 6, 6), (3, 2, 3, 3))

@@ -216,6 +216,21 @@ def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> lis
     return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit())
 
 
+# OpenBLAS multiplies by a matrix of few rows (``C·∏k`` below ~512, as in LeNet's first layer)
+# 1.6-2.5x slower once the product runs past ~8192 columns, in every orientation the kernels
+# use (measured: 25 rows × 20608 columns against 4096 at a time): such products are split.
+_SKINNY_ROWS = 512
+_SKINNY_COLUMNS = 4096
+
+
+def _spans(rows: slice, width: int) -> list[slice]:
+    """Column blocks for a GEMM over the columns' ``rows``: all at once, or 4096 at a time
+    where the columns are short."""
+    if rows.stop - rows.start >= _SKINNY_ROWS or width <= 2 * _SKINNY_COLUMNS:
+        return [_ALL]
+    return [slice(s, min(s + _SKINNY_COLUMNS, width)) for s in range(0, width, _SKINNY_COLUMNS)]
+
+
 def _by_image(chunks: list[Chunk]) -> list[list[Chunk]]:
     """Chunks grouped so that the row chunks of one image stay together (one thread's job)."""
     jobs: list[list[Chunk]] = []
@@ -277,7 +292,8 @@ def correlate(
                 cols = plan.columns(padded, rows, cols_buffer)
                 y2 = y_buffer[: out_channels * cols.shape[1]].reshape(out_channels, -1)
                 for rows_out, rows_in in group_rows:
-                    xp.matmul(w2[rows_out], cols[rows_in], out=y2[rows_out])
+                    for span in _spans(rows_in, cols.shape[1]):
+                        xp.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
                 n = chunk_images.stop - chunk_images.start
                 result = plan.crop(y2.reshape(out_channels, n, -1)).swapaxes(0, 1)
                 target = y[chunk_images, :, rows]
@@ -343,7 +359,8 @@ def weight_grad(
                 for rows_out, rows_in in group_rows:
                     # (cols @ gy2ᵀ)ᵀ rather than gy2 @ colsᵀ: OpenBLAS runs this orientation
                     # several times faster for long, skinny chunks (measured).
-                    gw[rows_out] += (cols[rows_in] @ gy2[rows_out].T).T
+                    for span in _spans(rows_in, cols.shape[1]):
+                        gw[rows_out] += (cols[rows_in, span] @ gy2[rows_out, span].T).T
         return full
 
     partial = run_chunks(work, _by_image(chunks))
@@ -448,7 +465,8 @@ def _scatter_input_grad(
                 gy2 = plan.uncrop(grad, gy_buffer[: out_channels * m]).reshape(out_channels, m)
                 gcols = cols_buffer[: channels * plan.n_taps * m].reshape(-1, m)
                 for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
-                    xp.matmul(w_group, gy2[rows_out], out=gcols[rows_in])
+                    for span in _spans(rows_in, m):
+                        xp.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
                 plan.add_columns(gcols, block if plan.wide else padded, rows)
             gx[job[0][0]] = padded[center]
 
