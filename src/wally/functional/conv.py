@@ -6,6 +6,10 @@ contiguous 2-D GEMM per group.  ``unfold`` and ``fold`` expose im2col and its ad
 
 The column matrix is built and multiplied a chunk at a time (a few images, or a few output rows
 of one large image), so that it stays in cache, and backward rebuilds it instead of keeping it.
+Three layer shapes take other routes to the same result: depthwise layers multiply-add per
+kernel tap, shallow 2-D stride-1 layers on small maps use the row layout (:class:`_Rows`:
+shifted copies and one GEMM per kernel row, no im2col), and wide 3×3 stride-1 layers on large
+maps use Winograd's F(2×2, 3×3) (:mod:`wally._winograd`).
 A chunk's columns never take more than the **memory budget**: 256 MiB unless the environment
 variable ``WALLY_CONV_MEMORY_BUDGET`` (bytes, or with a ``K``/``M``/``G`` suffix, powers of
 1024) says otherwise at import, or :func:`set_memory_budget` / :func:`im2col_budget` change it.
