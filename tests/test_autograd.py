@@ -180,3 +180,27 @@ def test_detect_anomaly_names_the_first_op_in_the_backward_pass():
     with wally.autograd.detect_anomaly():
         with pytest.raises(wally.autograd.AnomalyError, match=r"'Sqrt' returned inf .*backward"):
             y.backward()
+
+
+def test_inference_outputs_take_the_short_path_with_the_same_results():
+    """Under no_grad one array comes back wrapped as is; scalars, tuples and ints as before."""
+    class Pair(Function):
+        def forward(self, x):
+            return x * 2, (x > 0).sum()
+
+    class Scalar(Function):
+        def forward(self, x):
+            return x.sum()  # a NumPy scalar, not an ndarray
+
+    x = wally.tensor([1.0, -2.0], requires_grad=True)
+    with wally.no_grad():
+        y = x * 3
+        doubled, positives = Pair()(x)
+        total = Scalar()(x)
+    assert type(y) is wally.Tensor and y.grad_fn is None and not y.requires_grad
+    assert y.is_leaf and y.grad is None
+    np.testing.assert_array_equal(y.array, [3.0, -6.0])
+    assert doubled.grad_fn is None and positives.dtype == np.int64
+    assert isinstance(total.array, np.ndarray) and total.shape == () and total.item() == -1.0
+    with pytest.raises(RuntimeError, match="only tensors of floating point dtype"):
+        wally.tensor([1, 2], requires_grad=True)

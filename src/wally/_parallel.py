@@ -152,8 +152,10 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     its convolutions).
     """
     rows = a.shape[0]
+    if rows * a.shape[1] * b.shape[1] < _SPLIT_MACS:  # checked first: batch-1 layers end here
+        return a @ b
     threads = min(get_num_threads(), rows)
-    if threads <= 1 or rows * a.shape[1] * b.shape[1] < _SPLIT_MACS or not _blas():
+    if threads <= 1 or not _blas():
         return a @ b
     out = xp.empty((rows, b.shape[1]), dtype=xp.result_type(a, b))
     step = -(-rows // (2 * threads))  # two blocks per thread, so a late thread takes fewer

@@ -164,12 +164,14 @@ class Function:
         raise NotImplementedError
 
     def __call__(self, *inputs: Any) -> Any:
-        Tensor = _tensor_class()  # noqa: N806 - the class, imported late (tensor imports us)
+        Tensor = _TENSOR or _tensor_class()  # noqa: N806 - the class, imported late
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         if _state.grad_enabled:
             needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+            record = True in needs
         else:  # inference: nothing to record (and no generator to run per op)
             needs = _NOTHING[len(inputs)] if len(inputs) < len(_NOTHING) else (False,) * len(inputs)
+            record = False
         self.needs_input_grad = needs
         try:
             raw = self.forward(*arrays)
@@ -178,7 +180,6 @@ class Function:
                 raise
             shapes = ", ".join(str(getattr(a, "shape", ())) for a in arrays)
             raise ValueError(f"{self.name}: shapes {shapes} cannot be broadcast together") from None
-        record = True in needs
         multiple = isinstance(raw, tuple)
         raw_outputs = raw if multiple else (raw,)
         if _anomaly["enabled"]:
@@ -186,6 +187,8 @@ class Function:
 
             self._created_at = traceback.format_stack(limit=8)[:-1]
             _check_anomaly(self, arrays, raw_outputs, "forward")
+        if not (record or multiple) and isinstance(raw, ndarray):
+            return Tensor._make(raw, False, None, 0)  # inference's one array: nothing to record
         outputs = []
         for index, y in enumerate(raw_outputs):
             if not isinstance(y, ndarray):

@@ -777,7 +777,7 @@ class Flip(Function):
 
 def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
     """The same elements in ``shape`` (one entry may be −1). Example: ``reshape(x, (2, -1))``."""
-    shape = tuple(int(n) for n in shape)
+    shape = tuple(map(int, shape))
     if shape == input.shape:
         return input
     return Reshape(shape)(input)

@@ -3,8 +3,8 @@
 Pooling has no parameters and leaves the channels alone: each output is the maximum or the
 mean of one window of one channel (the note's ``pool2d``).  The fixed-window ops run one
 strided view per kernel tap over the whole batch (``∏k`` vectorised passes, no Python loop
-over positions); backward sends each gradient back through the same per-tap views, so no
-``add.at`` is needed.
+over positions; average pooling sums one axis at a time, ``Σk`` passes); backward sends each
+gradient back through the same per-tap views, so no ``add.at`` is needed.
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ class _Windows:
         self.divisors: dict[tuple[bool, int | None], ndarray | float] = {}
         # Per tap, in the order of ``taps``: its strided slice (see :meth:`tap`).
         self.views = [self._view(tap) for tap in self.taps]
+        # Per axis, the strided slice each of its taps reads (see :meth:`window_sums`).
+        self.axis_views = [
+            [(_ALL,) * (axis + 1) + (slice(t * d, t * d + (o - 1) * s + 1, s),) for t in range(k)]
+            for axis, (k, s, d, o) in enumerate(zip(kernel, stride, dilation, out, strict=True))
+        ]
         self._chunks: dict[tuple[int, int], list[slice]] = {}
         # Windows that tile the input exactly touch every element once (the reshape case).
         self.tiles = not self.needs_padding and all(
@@ -164,6 +169,27 @@ class _Windows:
         for n in self.padded:
             size *= n
         return workspace(tag, size, dtype).reshape(planes, *self.padded)
+
+    def window_sums(self, padded: ndarray) -> ndarray:
+        """``Σ`` over every window of the padded planes ``(P, *padded)``, one axis at a time:
+        a window's sum is separable, so this takes ``Σk`` strided adds instead of ``∏k``
+        (a third less time for LeNet's 2×2 pooling, measured).  A view of ``padded`` when
+        every kernel size is 1."""
+        sums = padded
+        for views in self.axis_views:
+            if len(views) == 1:
+                sums = sums[views[0]]
+                continue
+            part = sums[views[0]] + sums[views[1]]
+            for view in views[2:]:
+                part += sums[view]
+            sums = part
+        return sums
+
+    def small(self, planes: ndarray) -> bool:
+        """Whether ``planes (P, *spatial)`` is one chunk that needs no padding: a batch-1
+        layer, pooled directly on the calling thread (half the time of the chunked path)."""
+        return not self.needs_padding and planes.nbytes <= _CHUNK_BYTES
 
     def run(self, work: Any, planes: int, itemsize: int) -> None:
         """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
@@ -493,21 +519,19 @@ class AvgPoolNd(Function):
         x, self.unbatched = _unbatch(x, len(win.kernel))
         self.input_shape = x.shape
         planes = x.reshape((-1, *win.spatial))
-        total = xp.empty((len(planes), *win.out), dtype=x.dtype)
         divisor = xp.asarray(self.divisor, dtype=x.dtype)
-
-        views = win.views
+        shape = x.shape[:2] + win.out
+        if win.small(planes):  # one unpadded chunk: no threads, scratch or generators
+            total = win.window_sums(planes) / divisor
+            return total.reshape(shape[1:] if self.unbatched else shape)
+        total = xp.empty((len(planes), *win.out), dtype=x.dtype)
 
         def work(chunks: Iterator[slice], step: int) -> None:
             for chunk, padded in win.padded_chunks(planes, 0, chunks, step):
-                part = total[chunk]
-                part[...] = padded[views[0]]
-                for view in views[1:]:
-                    part += padded[view]
-                part /= divisor
+                xp.divide(win.window_sums(padded), divisor, out=total[chunk])
 
         win.run(work, len(planes), planes.itemsize)
-        y = total.reshape(x.shape[:2] + win.out)
+        y = total.reshape(shape)
         return y[0] if self.unbatched else y
 
     def backward(self, gy: ndarray) -> ndarray:

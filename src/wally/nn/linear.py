@@ -96,13 +96,15 @@ class Linear(Module):
                 f"{tuple(input.shape)}"
                 + (" (flatten images first, e.g. with nn.Flatten())" if input.ndim > 2 else "")
             )
-        if input.dtype != self.weight.dtype:
+        # Parameters are read once: each read goes through Module.__getattr__ (~0.7 µs).
+        weight, bias = self.weight, self.bias
+        if input.dtype != weight.dtype:
             raise TypeError(
-                f"{self!r}: expected a {self.weight.dtype} input, got {input.dtype}; convert "
-                f"the input (x.to({self.weight.dtype})) or the layer "
+                f"{self!r}: expected a {weight.dtype} input, got {input.dtype}; convert "
+                f"the input (x.to({weight.dtype})) or the layer "
                 f"(layer.to({input.dtype}))"
             )
-        return F.linear(input, self.weight, self.bias)
+        return F.linear(input, weight, bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

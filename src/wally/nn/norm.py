@@ -110,11 +110,13 @@ class _BatchNorm(Module):
             self.num_batches_tracked.array += 1
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.array)
+        # Buffers and parameters are read once: each read goes through Module.__getattr__.
+        running_mean, running_var = self.running_mean, self.running_var
         # Batch statistics in training, and in eval when no running statistics are kept.
-        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        use_batch_stats = self.training or (running_mean is None and running_var is None)
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None,
-                            self.running_var if track else None, self.weight, self.bias,
+        return F.batch_norm(input, running_mean if track else None,
+                            running_var if track else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str,
