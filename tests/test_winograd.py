@@ -117,7 +117,8 @@ def test_bad_arguments():
 
 def test_worth_it():
     same = ((1, 1), (1, 1))
-    assert worth_it((1, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
+    assert not worth_it((1, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
+    assert worth_it((2, 96, 32, 32), (96, 96, 3, 3), same, np.float32)
     assert worth_it((64, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
     assert not worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
     assert worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32, cached_weights=True)
@@ -144,10 +145,10 @@ def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, th
 
     monkeypatch.setattr(conv_module, "winograd_correlate", counting)
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, 48, 24, 23)).astype(np.float32)
-    w = (rng.standard_normal((48, 48, 3, 3)) / 20).astype(np.float32)
-    b = rng.standard_normal(48).astype(np.float32)
-    g = rng.standard_normal((2, 48, 24, 23)).astype(np.float32)
+    x = rng.standard_normal((2, 96, 24, 23)).astype(np.float32)
+    w = (rng.standard_normal((96, 96, 3, 3)) / 30).astype(np.float32)
+    b = rng.standard_normal(96).astype(np.float32)
+    g = rng.standard_normal((2, 96, 24, 23)).astype(np.float32)
     previous = get_num_threads()
     set_num_threads(threads)
     try:
@@ -174,8 +175,8 @@ def test_small_budgets_and_layers_keep_im2col(monkeypatch):
         raise AssertionError("Winograd was used")
 
     monkeypatch.setattr(conv_module, "winograd_correlate", refuse)
-    x = np.random.default_rng(0).standard_normal((2, 64, 32, 32)).astype(np.float32)
-    w = np.random.default_rng(1).standard_normal((64, 64, 3, 3)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((2, 96, 32, 32)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((96, 96, 3, 3)).astype(np.float32)
     with conv_module.im2col_budget(256 << 10):
         conv_module.correlate(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     conv_module.correlate(x, w, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 1)
