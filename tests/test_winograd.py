@@ -117,8 +117,8 @@ def test_bad_arguments():
 
 def test_worth_it():
     same = ((1, 1), (1, 1))
-    assert not worth_it((1, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
-    assert worth_it((2, 96, 32, 32), (96, 96, 3, 3), same, np.float32)
+    assert worth_it((1, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
+    assert not worth_it((1, 32, 32, 32), (32, 32, 3, 3), same, np.float32)
     assert worth_it((64, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
     assert not worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
     assert worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32, cached_weights=True)

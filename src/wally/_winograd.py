@@ -90,9 +90,7 @@ def worth_it(
     (measured at 1 thread, float32: 32×32 at batch 1 wins by 1.2×, 16×16 at batch 1 loses
     1.2× unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4×, 512 channels at 4×4
     lose up to 5× at batch 1) and enough channels (32 channels break even, 16 lose 1.7×).
-    At 64 channels the gain is small at 1 thread (0.85-0.95× im2col's time) and turns into a
-    loss on two threads (1.3×: its many small transforms per chunk scale worse than im2col's
-    copies), so it takes 96 channels; 128-512 channels gain at both (0.6-0.9×).
+    (The convolution uses it at one thread only: see ``wally.functional.conv._winograd``.)
     """
     if len(x_shape) != 4 or len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
         return False
@@ -102,7 +100,7 @@ def worth_it(
     out_h = x_shape[2] + top + bottom - 2
     out_w = x_shape[3] + left + right - 2
     pixels = x_shape[0] * max(out_h, 0) * max(out_w, 0)
-    return min(x_shape[1], w_shape[0]) >= 96 and pixels >= (256 if cached_weights else 1024)
+    return min(x_shape[1], w_shape[0]) >= 48 and pixels >= (256 if cached_weights else 1024)
 
 
 def winograd_correlate(
