@@ -47,8 +47,10 @@ CASES = {
     "1x1": ((3, 8, 5, 5), (4, 8, 1, 1), {}),
     "rows: valid 5x5 on a small image (LeNet's conv2)": ((3, 6, 14, 14), (4, 6, 5, 5), {}),
     "rows: horizontal stride, vertical dilation": (
-        (2, 3, 11, 10), (5, 3, 3, 2), {"stride": (1, 2), "dilation": (2, 1), "padding": (0, 1)}
+        (2, 3, 21, 20), (5, 3, 3, 2), {"stride": (1, 2), "dilation": (2, 1), "padding": (0, 1)}
     ),
+    "rows: same padding (flipped-kernel input gradient)": ((3, 4, 12, 9), (5, 4, 3, 3),
+                                                           {"padding": 1}),
     "conv1d": ((3, 4, 30), (5, 4, 5), {"padding": 2}),
     "conv1d strided": ((3, 4, 30), (5, 4, 5), {"stride": 3}),
     "conv3d": ((2, 3, 5, 6, 4), (4, 3, 3, 2, 3), {"padding": 1}),
@@ -272,13 +274,15 @@ def _geometry(kwargs):
 
 def test_the_cases_cover_the_row_layout():
     """Several cases take the row layout (and the ``layout`` fixture runs them with im2col
-    too); deep layers, strides down the rows, groups and other dimensions never do."""
+    too); deep layers, small batches of small maps, strides down the rows, groups and other
+    dimensions never do."""
     taken = {name for name, case in CASES.items() if uses_rows(*case)}
-    assert {name for name in CASES if name.startswith("rows")} <= taken
-    assert "dilated" in taken and "same padding (flipped-kernel input gradient)" in taken
+    assert {name for name in CASES if name.startswith("rows")} == taken
     for name in ("strided (col2im on exact columns)", "groups", "conv1d", "conv3d", "wide rows"):
         assert name not in taken
     assert not uses_rows((2, 512, 4, 4), (512, 512, 3, 3), {"padding": 1})  # too deep
+    assert not uses_rows((1, 6, 14, 14), (16, 6, 5, 5), {})  # LeNet's conv2 at batch 1
+    assert uses_rows((4, 6, 14, 14), (16, 6, 5, 5), {})
 
 
 @pytest.mark.parametrize(

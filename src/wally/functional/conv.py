@@ -538,6 +538,10 @@ _ROWS_BYTES = 512 << 10
 # ResNet's 256- and 512-channel 3×3 layers: up to 2x slower; LeNet's 150 and a 32-channel 5×5's
 # 800: 1.2-2x faster).
 _ROWS_MAX_DEPTH = 1024
+# Fewer output positions (all images together) than this: im2col's one GEMM costs less than
+# reordering W and k_h GEMMs (LeNet's conv2 at batch 1: 34 against 38 µs; at batch 4, 72
+# against 66 µs).
+_ROWS_MIN_POSITIONS = 256
 
 
 class _Rows:
@@ -624,13 +628,13 @@ def _rows(
     itemsize: int,
 ) -> _Rows | None:
     """The :class:`_Rows` layout where it applies and pays: 2-D, vertical stride 1, one group,
-    and a layer whose im2col would use exact (short) columns."""
+    a layer whose im2col would use exact (short) columns, and at least 256 output positions."""
     if len(kernel) != 2 or stride[0] != 1 or groups != 1 or x_shape[0] * x_shape[1] == 0:
         return None
     if x_shape[1] * kernel[0] * kernel[1] > _ROWS_MAX_DEPTH:
         return None
     plan = column_plan(tuple(x_shape[2:]), tuple(kernel), stride, padding, dilation)
-    if plan.wide:
+    if plan.wide or x_shape[0] * plan.out[0] * plan.out[1] < _ROWS_MIN_POSITIONS:
         return None
     rows = _Rows(plan, x_shape, kernel, itemsize)
     # Chunks are whole images: one image over the budget takes im2col, which splits its rows.
