@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wally._parallel import get_num_threads, run_chunks
+from wally._parallel import get_num_threads, run_chunks, workspace
 from wally.backend import ndarray, xp
 
 __all__ = ["winograd_correlate", "transform_weights", "worth_it"]
@@ -130,7 +130,7 @@ def winograd_correlate(
         raise ValueError(f"winograd_correlate: padding {padding} leaves no output for {x.shape}")
     dtype = _compute_dtype(x.dtype)
     if u is None:
-        u = transform_weights(w, xp.empty(16 * channels * out_channels, dtype=dtype))
+        u = transform_weights(w, _buffer("u", 16 * channels * out_channels, dtype))
     bias = None if b is None else b.astype(dtype, copy=False)
     y = xp.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
     tiles_h, tiles_w = -(-out_h // 2), -(-out_w // 2)
@@ -139,19 +139,15 @@ def winograd_correlate(
     rows = max(c[1].stop - c[1].start for c in chunks)
     cols = 2 * tiles_w + 2  # padded columns
 
-    # Buffers are allocated per call, not kept per thread as im2col's are: kept, they came to
-    # ~60 MiB in ResNet-18 and lifted its training step's peak memory above PyTorch's (899 vs
-    # 848 MiB, measured).  The price: fresh pages at 512 channels (4×4 maps, batch 64) took
-    # that layer from 0.63 to 0.82 of im2col's time; the narrower layers did not change.
     def work(jobs: Iterator[Chunk]) -> None:
         n_tiles = rows * tiles_w * images
         plane = images * channels * (2 * rows + 2) * cols  # one padded chunk
-        padded = xp.empty(plane, dtype=dtype)
-        last_buf = xp.empty(plane, dtype=dtype)
-        r_buf = xp.empty(4 * rows * cols * images * channels, dtype=dtype)
-        v_buf = xp.empty(16 * n_tiles * channels, dtype=dtype)
-        m_buf = xp.empty(16 * n_tiles * out_channels, dtype=dtype)
-        s_buf = xp.empty(12 * n_tiles * out_channels, dtype=dtype)
+        padded = _buffer("padded", plane, dtype)
+        last_buf = _buffer("channels-last", plane, dtype)
+        r_buf = _buffer("rows", 4 * rows * cols * images * channels, dtype)
+        v_buf = _buffer("v", 16 * n_tiles * channels, dtype)
+        m_buf = _buffer("m", 16 * n_tiles * out_channels, dtype)
+        s_buf = _buffer("s", 12 * n_tiles * out_channels, dtype)
         for image_slice, row_slice in jobs:
             n = image_slice.stop - image_slice.start
             r = row_slice.stop - row_slice.start
@@ -188,6 +184,19 @@ def winograd_correlate(
 
     run_chunks(work, chunks)
     return y
+
+
+# Buffers up to this size are kept per thread between calls, as im2col's are: a fresh one pays
+# a page fault per 4 KiB on every call (a batch-1 64-channel layer ran 2.5x slower).  Larger
+# ones are allocated per call: kept, they came to ~60 MiB in ResNet-18 and lifted its training
+# step's peak memory above PyTorch's (899 against 848 MiB, measured).
+_KEEP_BYTES = 1 << 20
+
+
+def _buffer(tag: str, size: int, dtype: Any) -> ndarray:
+    if size * xp.dtype(dtype).itemsize <= _KEEP_BYTES:
+        return workspace("winograd-" + tag, size, dtype)
+    return xp.empty(size, dtype=dtype)
 
 
 def _b_transpose(d0: ndarray, d1: ndarray, d2: ndarray, d3: ndarray, out: ndarray) -> None:
