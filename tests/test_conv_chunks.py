@@ -250,10 +250,17 @@ def test_row_layout_one_image_per_chunk(torch, name, threads):
         set_num_threads(previous)
     with chunk_bytes(1 << 40):
         _, gx1, gw1, gb1 = run(x, w, b, kwargs)
-    np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), rtol=1e-10,
-                               atol=1e-10)
     for ours, whole in ((gx, gx1), (gw, gw1), (gb, gb1)):
         np.testing.assert_allclose(ours, whole, rtol=1e-10, atol=1e-10)
+    assert_matches_loops_and_torch(torch, x, w, b, kwargs, (y, gx, gw, gb))
+
+
+def assert_matches_loops_and_torch(torch, x, w, b, kwargs, results):
+    """A float64 conv2d's output against the reference loops, and output and gradients (for
+    ``run``'s loss) against PyTorch's."""
+    y, gx, gw, gb = results
+    np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), rtol=1e-10,
+                               atol=1e-10)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, **kwargs)
     ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(tuple(ty.shape))))
@@ -294,14 +301,7 @@ def test_short_columns_multiply_in_blocks(torch, size, kwargs):
     gradient and (strided) the col2im input gradient."""
     x, w, b = arrays((3, 1, size, size), (2, 1, 3, 3))
     assert len(conv_module._spans(slice(0, 9), 3 * 64 * 66)) > 1
-    y, gx, gw, gb = run(x, w, b, kwargs)
-    np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), rtol=1e-10,
-                               atol=1e-10)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.conv2d(tx, tw, tb, **kwargs)
-    ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(tuple(ty.shape))))
-    for ours, theirs in ((y, ty.detach()), (gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
-        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+    assert_matches_loops_and_torch(torch, x, w, b, kwargs, run(x, w, b, kwargs))
 
 
 def test_non_finite_inputs_take_exact_columns(torch):
