@@ -227,10 +227,15 @@ _SKINNY_ROWS = 512
 _SKINNY_COLUMNS = 4096
 
 
+def _skinny(depth: int, width: int) -> bool:
+    """Whether a GEMM over ``depth × width`` columns should run 4096 columns at a time."""
+    return depth < _SKINNY_ROWS and width > 2 * _SKINNY_COLUMNS
+
+
 def _spans(rows: slice, width: int) -> list[slice]:
     """Column blocks for a GEMM over the columns' ``rows``: all at once, or 4096 at a time
     where the columns are short."""
-    if rows.stop - rows.start >= _SKINNY_ROWS or width <= 2 * _SKINNY_COLUMNS:
+    if not _skinny(rows.stop - rows.start, width):
         return [_ALL]
     return [slice(s, min(s + _SKINNY_COLUMNS, width)) for s in range(0, width, _SKINNY_COLUMNS)]
 
@@ -253,7 +258,7 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
     depth, width = cols.shape
     out_channels = gy2.shape[0]
     step = _SKINNY_COLUMNS
-    if depth < _SKINNY_ROWS and width > 2 * step:
+    if _skinny(depth, width):
         blocks, main = width // step, width // step * step
         a = cols[:, :main].reshape(depth, blocks, step).swapaxes(0, 1)  # (blocks, K, step)
         b = gy2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)
@@ -264,6 +269,25 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
     if depth * out_channels <= _GIL_HELD_ENTRIES:
         return xp.dot(cols, gy2.T)
     return cols @ gy2.T
+
+
+def _padding_scratch(
+    plan: ColumnPlan, images: int, channels: int, dtype: Any
+) -> ndarray | None:
+    """This thread's zero-bordered block for :meth:`ColumnPlan.pad` (``None`` where the plan
+    reads its input in place)."""
+    if not plan.needs_copy:
+        return None
+    size = images * channels * (plan.plane + plan.tail)
+    return plan.scratch(images, channels, dtype, workspace("padded", size, dtype))
+
+
+def _total(partial: list[ndarray]) -> ndarray:
+    """The sum of the threads' partial gradients, into the first."""
+    total = partial[0]
+    for other in partial[1:]:
+        total += other
+    return total
 
 
 def _by_image(chunks: list[Chunk]) -> list[list[Chunk]]:
@@ -317,10 +341,7 @@ def correlate(
     def work(jobs: Iterator[list[Chunk]]) -> None:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
         y_buffer = workspace("rows", out_channels * width, x.dtype)
-        scratch = None
-        if plan.needs_copy:
-            size = images * channels * (plan.plane + plan.tail)
-            scratch = plan.scratch(images, channels, x.dtype, workspace("padded", size, x.dtype))
+        scratch = _padding_scratch(plan, images, channels, x.dtype)
         for job in jobs:
             padded = plan.pad(x[job[0][0]], scratch)
             for chunk_images, rows in job:
@@ -372,10 +393,7 @@ def weight_grad(
     def work(jobs: Iterator[list[Chunk]]) -> ndarray:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
         gy_buffer = workspace("rows", out_channels * width, gy.dtype)
-        scratch = None
-        if plan.needs_copy:
-            size = images * channels * (plan.plane + plan.tail)
-            scratch = plan.scratch(images, channels, x.dtype, workspace("padded", size, x.dtype))
+        scratch = _padding_scratch(plan, images, channels, x.dtype)
         # Allocated in the weight's shape, so that the gradient owns its memory (and the leaf
         # can keep it without a copy); accumulated through a 2-D view.
         full = xp.zeros(weight_shape, dtype=gy.dtype)
@@ -395,11 +413,7 @@ def weight_grad(
                     gw[rows_out] += _weight_product(cols[rows_in], gy2[rows_out]).T
         return full
 
-    partial = run_chunks(work, _by_image(chunks))
-    gw = partial[0]
-    for other in partial[1:]:
-        gw += other
-    return gw
+    return _total(run_chunks(work, _by_image(chunks)))
 
 
 def input_grad(
@@ -603,13 +617,6 @@ class _Rows:
         """``W`` as ``(k_h, O, C·k_w)``: kernel row ``a``'s matrix at ``[a]``."""
         return xp.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(self.kh, w.shape[0], -1)
 
-    def scratch(self, dtype: Any) -> ndarray | None:
-        if not self.plan.needs_copy:
-            return None
-        size = self.images * self.channels * self.plan.plane
-        buffer = workspace("padded", size, dtype)
-        return self.plan.scratch(self.images, self.channels, dtype, buffer)
-
     def gather_grad(self, gy: ndarray, out: ndarray) -> ndarray:
         """``dY[images] (n, O, OH, OW)`` as ``(O, OH·n·OW)`` in ``out``: ``Y``'s layout."""
         n, o = gy.shape[:2]
@@ -654,7 +661,7 @@ def _rows_correlate(rows: _Rows, x: ndarray, w: ndarray, b: ndarray | None) -> n
                              * rows.images * rows.out_cols, x.dtype)
         y_buffer = workspace("rows", out_channels * width, x.dtype)
         t_buffer = workspace("product", out_channels * width, x.dtype)
-        scratch = rows.scratch(x.dtype)
+        scratch = _padding_scratch(rows.plan, rows.images, rows.channels, x.dtype)
         for images in chunks:
             n = images.stop - images.start
             s = rows.shifted(rows.plan.pad(x[images], scratch), s_buffer)
@@ -686,7 +693,7 @@ def _rows_weight_grad(
         s_buffer = workspace("columns", rows.channels * rows.kw * rows.padded_rows
                              * rows.images * rows.out_cols, x.dtype)
         g_buffer = workspace("rows", out_channels * width, gy.dtype)
-        scratch = rows.scratch(x.dtype)
+        scratch = _padding_scratch(rows.plan, rows.images, rows.channels, x.dtype)
         gw = xp.zeros((rows.kh, rows.channels * rows.kw, out_channels), dtype=gy.dtype)
         for images in chunks:
             n = images.stop - images.start
@@ -697,10 +704,7 @@ def _rows_weight_grad(
             gw += rows.all_tap_rows(s, n) @ g2.T
         return gw
 
-    partial = run_chunks(work, rows.chunks)
-    total = partial[0]
-    for other in partial[1:]:
-        total += other
+    total = _total(run_chunks(work, rows.chunks))
     shaped = total.reshape(rows.kh, rows.channels, rows.kw, out_channels)
     return xp.ascontiguousarray(shaped.transpose(3, 1, 0, 2))
 
@@ -711,8 +715,8 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray) -> ndarray:
     into the padded gradient (a strided slice-add, as in col2im)."""
     plan = rows.plan
     out_channels = w.shape[0]
-    w_rows = rows.weights(w)
-    w_rows_t = xp.ascontiguousarray(w_rows.transpose(0, 2, 1))  # (k_h, C·k_w, O)
+    # W[:, :, a, :]ᵀ per kernel row a, (k_h, C·k_w, O), in one copy.
+    w_rows_t = xp.ascontiguousarray(w.transpose(2, 1, 3, 0)).reshape(rows.kh, -1, out_channels)
     width = rows.out_rows * rows.images * rows.out_cols
     shifted_size = rows.channels * rows.kw * rows.padded_rows * rows.images * rows.out_cols
     gx = xp.empty((rows.batch, rows.channels, *plan.spatial), dtype=gy.dtype)
@@ -765,15 +769,6 @@ def _image_chunks(batch: int, per_image: int) -> list[slice]:
     return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
 
 
-def _depthwise_scratch(
-    plan: ColumnPlan, images: int, channels: int, dtype: Any
-) -> ndarray | None:
-    if not plan.needs_copy:
-        return None
-    size = images * channels * (plan.plane + plan.tail)
-    return plan.scratch(images, channels, dtype, workspace("padded", size, dtype))
-
-
 def _depthwise_product(images: int, shape: Sequence[int], dtype: Any) -> ndarray:
     return workspace("product", images * _volume(shape), dtype).reshape(images, *shape)
 
@@ -801,7 +796,7 @@ def _depthwise_correlate(
 
     def work(parts: Iterator[slice]) -> None:
         step = chunks[0].stop - chunks[0].start
-        scratch = _depthwise_scratch(plan, step, x.shape[1], x.dtype)
+        scratch = _padding_scratch(plan, step, x.shape[1], x.dtype)
         product = _depthwise_product(step, y.shape[1:], x.dtype)
         for images in parts:
             padded = plan.pad(x[images], scratch)
@@ -834,7 +829,7 @@ def _depthwise_weight_grad(
 
     def work(parts: Iterator[slice]) -> ndarray:
         step = chunks[0].stop - chunks[0].start
-        scratch = _depthwise_scratch(plan, step, channels, x.dtype)
+        scratch = _padding_scratch(plan, step, channels, x.dtype)
         product = _depthwise_product(step, gy.shape[1:], gy.dtype)
         gw = xp.zeros((plan.n_taps, channels), dtype=gy.dtype)
         for images in parts:
@@ -846,10 +841,7 @@ def _depthwise_weight_grad(
                 gw[index] += temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
         return gw
 
-    partial = run_chunks(work, chunks)
-    gw = partial[0]
-    for other in partial[1:]:
-        gw += other
+    gw = _total(run_chunks(work, chunks))
     return xp.ascontiguousarray(gw.T.reshape(weight_shape))
 
 
