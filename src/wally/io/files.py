@@ -47,8 +47,7 @@ def check_size(path: str | os.PathLike[str], what: str, size: int,
     """Refuse ``size`` bytes of ``what`` at ``path`` if it is over ``max_bytes``."""
     if max_bytes is not None and size > max_bytes:
         raise RefusedFileError(
-            f"{path}: the {what} is {size:,} bytes, more than the {max_bytes:,} wally reads "
-            f"from a {what}"
+            f"{path}: {size:,} bytes, over wally's {what} limit of {max_bytes:,} bytes"
         )
 
 
