@@ -21,6 +21,15 @@ topologically and runs their ``backward`` in reverse order, as micrograd does fo
 Rules for ``backward``: it receives one gradient per output (``None`` for an output that no
 gradient reached), must treat those arrays as read-only, and returns one array or ``None`` per
 input, each with that input's shape.
+
+In-place writes are checked, as in PyTorch. Every tensor's memory carries a version
+(:class:`Version`, shared by the tensors that view the same memory) that each in-place write
+bumps. When a node is recorded, ``__call__`` finds which input and output tensors its
+``forward`` kept (an attribute holding their memory, such as ``self.y`` above) and notes their
+versions; ``backward`` refuses to run a node whose kept tensors have changed since, because it
+would compute with the new values. The graph's edges are fixed when a node is recorded, so a
+tensor that later becomes the output of an in-place op does not re-route the gradients of the
+nodes that used it before.
 """
 
 from __future__ import annotations
@@ -148,11 +157,112 @@ def _check_anomaly(fn: Function, inputs: Any, outputs: Any, phase: str) -> None:
 _NOTHING = [(False,) * n for n in range(8)]  # needs_input_grad under no_grad, by arity
 
 
+class Version:
+    """The version of one piece of memory: how many in-place writes it has had.
+
+    Shared by every tensor that views the memory (``x``, ``x[0]``, ``x.view(-1)``,
+    ``x.detach()``, ``x.data``); read as ``tensor._version``, as in PyTorch.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
+
+
+def _root(array: Any) -> Any:
+    """The object that owns ``array``'s memory (itself, or the end of its ``base`` chain)."""
+    while True:
+        base = array.base
+        if base is None:
+            return array
+        if not isinstance(base, ndarray):
+            return base
+        array = base
+
+
+def _share_versions(outputs: Any, inputs: Any) -> None:
+    """Give each output that views an input's memory that input's version counter."""
+    roots = None
+    for y in outputs:
+        if y.array.base is None:
+            continue
+        if roots is None:
+            tensor = _TENSOR or _tensor_class()
+            roots = [(_root(x.array), x) for x in inputs if isinstance(x, tensor)]
+        root = _root(y.array)
+        for r, x in roots:
+            if r is root:
+                y._version_counter = x._counter()
+                break
+
+
+def _kept(fn: Function) -> list[Any]:
+    """The memory owners of the arrays ``fn.forward`` kept as attributes (or in a tuple or list
+    attribute). Called right after ``forward``, before ``__call__`` adds its own attributes."""
+    kept: list[Any] = []
+    for value in fn.__dict__.values():
+        kind = type(value)
+        if kind is ndarray:
+            kept.append(value if value.base is None else _root(value))
+        elif (kind is tuple or kind is list) and value and type(value[0]) is not bool:
+            kept.extend(v if v.base is None else _root(v) for v in value
+                        if isinstance(v, ndarray))
+    return kept
+
+
+def _saved_versions(kept: list[Any], inputs: Any, outputs: Any) -> list[Any] | None:
+    """The (counter, version, shape, dtype, producer, index) of every input or output whose
+    memory is in ``kept`` (no tensor itself: an output held by its own node would make a cycle).
+
+    A node keeps a tensor when one of its attributes is that tensor's array or a view of its
+    memory. Arrays that ``forward`` computed afresh (a mask, a padded copy) share no memory with
+    a tensor and are not counted.
+    """
+    saved = None
+    Tensor = _TENSOR or _tensor_class()  # noqa: N806 - the class, imported late
+    for t in (*inputs, *outputs):
+        if isinstance(t, Tensor):
+            array = t.array
+            root = array if array.base is None else _root(array)
+            for k in kept:
+                if k is root:
+                    counter = t._counter()
+                    producer = t._ctx.name if t._ctx is not None else None
+                    entry = (counter, counter.value, array.shape, array.dtype, producer,
+                             t._out_idx)
+                    saved = [entry] if saved is None else [*saved, entry]
+                    break
+    return saved
+
+
+_DTYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def _check_versions(fn: Function) -> None:
+    """Refuse to run ``fn.backward`` if a tensor it kept was written in place since (PyTorch's
+    message, naming the op whose backward needs it)."""
+    for counter, version, shape, dtype, producer, index in fn._saved or ():
+        if counter.value != version:
+            kind = _DTYPE_NAMES.get(str(dtype), f"Tensor[{dtype}]")
+            where = f", which is output {index} of {producer}Backward" if producer else ""
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [wally.{kind} {list(shape)}]{where}, is at version "
+                f"{counter.value}; expected version {version} instead. {fn.name}Backward needs "
+                "its value from the forward pass: make the in-place change out of place "
+                "(y = y + 1 instead of y += 1), or .clone() the tensor before changing it."
+            )
+
+
 class Function:
     """One differentiable operation: a node of the autograd graph."""
 
     needs_input_grad: tuple[bool, ...]
     inputs: tuple[Tensor | None, ...] | None
+    _edges: tuple[tuple[Function | None, int, Tensor] | None, ...]
+    _saved: list[Any] | None
     _grads: list[ndarray | None] | None
     _n_outputs: int
     _freed: bool = False
@@ -188,19 +298,29 @@ class Function:
             self._created_at = traceback.format_stack(limit=8)[:-1]
             _check_anomaly(self, arrays, raw_outputs, "forward")
         if not (record or multiple) and isinstance(raw, ndarray):
-            return Tensor._make(raw, False, None, 0)  # inference's one array: nothing to record
+            out = Tensor._make(raw, False, None, 0)  # inference's one array: nothing to record
+            if raw.base is not None:
+                _share_versions((out,), inputs)
+            return out
+        kept = _kept(self) if record else None
         outputs = []
         for index, y in enumerate(raw_outputs):
             if not isinstance(y, ndarray):
                 y = xp.asarray(y)
             differentiable = record and y.dtype.kind in "fc"
             outputs.append(Tensor._make(y, differentiable, self if differentiable else None, index))
+        _share_versions(outputs, inputs)
         if record:
             self.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            # Where each input's gradient goes, fixed now: an in-place op may later make the
+            # same Python tensor the output of another node.
+            self._edges = tuple((x._ctx, x._out_idx, x) if isinstance(x, Tensor) else None
+                                for x in inputs)
             # The non-tensor operands (``x + 1.0``), for tools that read the graph (ONNX export).
             self.constants = tuple(None if isinstance(x, Tensor) else x for x in inputs)
             self._n_outputs = len(outputs)
             self._grads = None
+            self._saved = _saved_versions(kept, inputs, outputs) if kept else None
         return tuple(outputs) if multiple else outputs[0]
 
     @property
@@ -247,23 +367,24 @@ def _topological_order(root: Function) -> list[Function]:
             )
         expanded.add(id(fn))
         stack.append((fn, True))
-        for x in fn.inputs or ():
-            parent = x._ctx if x is not None else None
+        for edge in fn._edges:
+            parent = edge[0] if edge is not None else None
             if parent is not None and id(parent) not in expanded:
                 stack.append((parent, False))
     order.reverse()
     return order
 
 
-def _route(x: Tensor, g: ndarray, handed: set[int] | None = None) -> None:
-    """Send gradient ``g`` to tensor ``x``: into its producer's slot, or onto a leaf's ``.grad``.
+def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
+           ctx: Function | None = None, out_idx: int = 0) -> None:
+    """Send gradient ``g`` to tensor ``x``: into the slot of its producer ``ctx`` (output
+    ``out_idx``), or onto a leaf's ``.grad`` when ``ctx`` is None.
 
     ``handed`` holds the ids of the arrays this backward has already given away (and of the
     caller's own gradient): a leaf may keep ``g`` itself, without a copy, only when ``g`` owns
     its memory, is writeable and was never handed out before, so that zeroing one ``.grad`` in
     place can't change another (``(a + b).sum().backward()`` routes one array to both).
     """
-    ctx = x._ctx
     if ctx is None:
         owned = False
         if handed is not None:
@@ -273,10 +394,10 @@ def _route(x: Tensor, g: ndarray, handed: set[int] | None = None) -> None:
         return
     if ctx._grads is None:
         ctx._grads = [None] * ctx._n_outputs
-    current = ctx._grads[x._out_idx]
+    current = ctx._grads[out_idx]
     # Out of place: ``g`` may be shared with another branch, and backwards treat grads read-only.
-    ctx._grads[x._out_idx] = g if current is None else current + g
-    if x._retains_grad:
+    ctx._grads[out_idx] = g if current is None else current + g
+    if x._retains_grad and x._ctx is ctx:
         x._accumulate_grad(g)
 
 
@@ -287,7 +408,7 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
         tensor._accumulate_grad(grad)
         return
     order = _topological_order(root)
-    _route(tensor, grad)
+    _route(tensor, grad, None, root, tensor._out_idx)
     # With retain_graph the saved arrays live on, and a backward might return one of them.
     handed = None if retain_graph else {id(grad)}
     with no_grad():
@@ -296,6 +417,8 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
             fn._grads = None
             if grad_outputs is None:
                 continue
+            if fn._saved is not None:
+                _check_versions(fn)
             grads = fn.backward(*grad_outputs)
             if not isinstance(grads, tuple):
                 grads = (grads,)
@@ -307,15 +430,16 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
                     f"{fn.name}.backward returned {len(grads)} gradients for "
                     f"{len(fn.inputs)} inputs"
                 )
-            for x, g, needed in zip(fn.inputs, grads, fn.needs_input_grad):
-                if not needed or g is None or x is None:
+            for edge, g, needed in zip(fn._edges, grads, fn.needs_input_grad):
+                if not needed or g is None or edge is None:
                     continue
+                parent, out_idx, x = edge
                 if g.shape != x.shape:
                     raise RuntimeError(
                         f"{fn.name}.backward returned a gradient of shape {g.shape} for an "
                         f"input of shape {x.shape}"
                     )
-                _route(x, g, handed)
+                _route(x, g, handed, parent, out_idx)
             if not retain_graph:
                 # Free what forward saved, as PyTorch does, so the graph's activations are not
                 # kept alive until the next forward pass overwrites the loss variable.

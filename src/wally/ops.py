@@ -115,26 +115,33 @@ class Sub(Function):
 
 
 class Mul(Function):
+    # Each operand is kept only for the other's gradient (as PyTorch does), so ``a * 2`` keeps
+    # nothing of ``a`` and a later ``a.mul_(3)`` can't invalidate it.
     def forward(self, a: ndarray, b: ndarray) -> ndarray:
-        self.a, self.b = a, b
+        need_a, need_b = self.needs_input_grad
+        self.shapes = (xp.shape(a), xp.shape(b))
+        self.a = a if need_b else None
+        self.b = b if need_a else None
         return a * b
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         need_a, need_b = self.needs_input_grad
-        return (sum_to(gy * self.b, xp.shape(self.a)) if need_a else None,
-                sum_to(gy * self.a, xp.shape(self.b)) if need_b else None)
+        return (sum_to(gy * self.b, self.shapes[0]) if need_a else None,
+                sum_to(gy * self.a, self.shapes[1]) if need_b else None)
 
 
 class Div(Function):
     def forward(self, a: ndarray, b: ndarray) -> ndarray:
-        self.a, self.b = a, b
+        self.shapes = (xp.shape(a), xp.shape(b))
+        self.a = a if self.needs_input_grad[1] else None  # only d/db reads a
+        self.b = b
         return a / b
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         need_a, need_b = self.needs_input_grad
         ga = gy / self.b
-        return (sum_to(ga, xp.shape(self.a)) if need_a else None,
-                sum_to(-ga * self.a / self.b, xp.shape(self.b)) if need_b else None)
+        return (sum_to(ga, self.shapes[0]) if need_a else None,
+                sum_to(-ga * self.a / self.b, self.shapes[1]) if need_b else None)
 
 
 class Pow(Function):
@@ -497,6 +504,51 @@ def cast(input: Tensor, dtype: Any) -> Tensor:
 
 def clone(input: Tensor) -> Tensor:
     return Clone()(input)
+
+
+class Fill(Function):
+    """y = value everywhere, with x's shape and dtype (``x.fill_``): x's gradient is zero."""
+
+    def forward(self, x: ndarray, value: Any) -> ndarray:
+        self.value_shape = xp.shape(value)
+        return xp.full(x.shape, value, dtype=x.dtype)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_x, need_value = self.needs_input_grad
+        return (xp.zeros_like(gy) if need_x else None,
+                sum_to(gy, self.value_shape) if need_value else None)
+
+
+def fill(input: Tensor, value: Any) -> Tensor:
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                           f"{value.ndim} dimensions.")
+    return Fill()(input, value)
+
+
+class CopyInto(Function):
+    """y = src broadcast to x's shape and cast to x's dtype (``x.copy_(src)``): the gradient
+    goes to ``src`` (summed over broadcasting); x's old values get a zero gradient."""
+
+    def forward(self, x: ndarray, src: ndarray) -> ndarray:
+        self.src_shape, self.src_dtype = xp.shape(src), getattr(src, "dtype", None)
+        try:
+            return xp.broadcast_to(src, x.shape).astype(x.dtype)
+        except ValueError:
+            raise RuntimeError(f"copy_: the source's shape {tuple(xp.shape(src))} can't be "
+                               f"broadcast to the destination's {tuple(x.shape)}") from None
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_x, need_src = self.needs_input_grad
+        gx = xp.zeros_like(gy) if need_x else None
+        if not need_src:
+            return gx, None
+        g = sum_to(gy, self.src_shape)
+        return gx, (g if self.src_dtype is None else g.astype(self.src_dtype, copy=False))
+
+
+def copy_into(input: Tensor, src: Any) -> Tensor:
+    return CopyInto()(input, src)
 
 
 def compare(fn: Callable[..., Any], *operands: Any) -> Tensor:
@@ -931,6 +983,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     )
     if not records:
         input.array[index] = value.array if isinstance(value, Tensor) else value
+        input._bump_version()
         return
     # Y keeps its identity but becomes the output of SetItem(previous Y, value).
     input._record_in_place(SetItem(index), value)

@@ -57,7 +57,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "requires_grad", "grad", "_ctx", "_out_idx", "_retains_grad",
-                 "__weakref__")
+                 "_version_counter", "__weakref__")
     # NumPy defers ``ndarray + Tensor`` to ``Tensor.__radd__`` instead of looping over elements.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -68,6 +68,7 @@ class Tensor:
     _ctx: autograd.Function | None
     _out_idx: builtins.int
     _retains_grad: builtins.bool
+    _version_counter: autograd.Version | None  # made on first need; shared with views
 
     def __init__(self, data: Any = None, dtype: Any = None,
                  requires_grad: builtins.bool = False) -> None:
@@ -90,6 +91,7 @@ class Tensor:
         self._ctx = ctx
         self._out_idx = out_idx
         self._retains_grad = False
+        self._version_counter = None
 
     @staticmethod
     def _make(array: ndarray, requires_grad: builtins.bool,
@@ -128,12 +130,40 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """The same memory, detached from the graph (PyTorch's ``.data``)."""
-        return Tensor._make(self.array, False, None, 0)
+        """The same memory, detached from the graph (PyTorch's ``.data``).
+
+        Unlike PyTorch's, it shares this tensor's version: an in-place write through ``.data``
+        is seen by the graph's check, never silently used by a backward pass.
+        """
+        return self._view_detached()
 
     @data.setter
     def data(self, value: Any) -> None:
+        # New memory: the graph keeps the old arrays, so nothing it saved changes.
         self.array = to_array(value)
+        self._version_counter = autograd.Version(self._version + 1)
+
+    # ----- versions of memory (autograd's in-place check) ---------------------------------------
+    def _counter(self) -> autograd.Version:
+        counter = self._version_counter
+        if counter is None:
+            counter = self._version_counter = autograd.Version()
+        return counter
+
+    @property
+    def _version(self) -> builtins.int:
+        """How many in-place writes this tensor's memory has had (PyTorch's ``_version``)."""
+        counter = self._version_counter
+        return 0 if counter is None else counter.value
+
+    def _bump_version(self) -> None:
+        """Note an in-place write into this tensor's memory."""
+        self._counter().value += 1
+
+    def _view_detached(self) -> Tensor:
+        view = Tensor._make(self.array, False, None, 0)
+        view._version_counter = self._counter()
+        return view
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
@@ -234,7 +264,8 @@ class Tensor:
         return builtins.bool(self.array.item())
 
     def detach(self) -> Tensor:
-        return Tensor._make(self.array, False, None, 0)
+        """The same memory (and version) outside the graph."""
+        return self._view_detached()
 
     def detach_(self) -> Tensor:
         self._ctx = None
@@ -359,6 +390,7 @@ class Tensor:
                 xp.copyto(self.array, result, casting="unsafe")
             else:
                 self.array = result.astype(self.dtype)
+            self._bump_version()
             return self
         return self._record_in_place(op, *operands)
 
@@ -370,10 +402,20 @@ class Tensor:
                 "wrap the update in `with wally.no_grad():`"
             )
         # The op reads the previous version of self, which the graph keeps as its own node input.
+        # The result is new memory; the old memory counts as written (as in PyTorch), so nodes
+        # that kept ``self`` refuse to run backward with the wrong values.
+        old = self._counter()
         previous = Tensor._make(self.array, self.requires_grad, self._ctx, self._out_idx)
+        previous._version_counter = old
         result = op(previous, *operands)
+        old.value += 1
+        node = result._ctx
+        if node is not None and node._saved is not None:  # its own copy of self is current
+            node._saved = [(c, c.value if c is old else v, *rest)
+                           for c, v, *rest in node._saved]
         self.array, self._ctx, self._out_idx = result.array, result._ctx, result._out_idx
         self.requires_grad = result.requires_grad
+        self._version_counter = autograd.Version(old.value)
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -403,18 +445,37 @@ class Tensor:
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._in_place(ops.clamp, min, max)
 
+    def relu_(self) -> Tensor:
+        return self._in_place(ops.relu)
+
+    def sigmoid_(self) -> Tensor:
+        return self._in_place(ops.sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._in_place(ops.tanh)
+
+    def exp_(self) -> Tensor:
+        return self._in_place(ops.exp)
+
+    def neg_(self) -> Tensor:
+        return self._in_place(ops.neg)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._in_place(ops.pow, exponent)
+
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        with autograd.no_grad():
-            self.array[...] = value.array if isinstance(value, Tensor) else value
-        return self
+        """Set every element to ``value``; the old values get no gradient (PyTorch's rule)."""
+        return self._in_place(ops.fill, value)
 
     def copy_(self, src: Any) -> Tensor:
-        with autograd.no_grad():
-            self.array[...] = to_array(src)
-        return self
+        """Write ``src`` (broadcast, cast to this dtype) into this tensor; gradients flow to
+        ``src``, none to the old values."""
+        if not isinstance(src, Tensor):
+            src = to_array(src)
+        return self._in_place(ops.copy_into, src)
 
     def normal_(self, mean: Any = 0.0, std: Any = 1.0) -> Tensor:
         from wally.creation import generator

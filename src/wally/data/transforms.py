@@ -163,6 +163,7 @@ class Normalize(Transform):
         array = self._normalize(tensor.array)
         if self.inplace:
             tensor.array[...] = array
+            tensor._bump_version()
             return tensor
         return from_numpy(array)
 

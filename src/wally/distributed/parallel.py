@@ -99,6 +99,7 @@ def broadcast_parameters(model: Any, root: int = 0) -> None:
             xp.copyto(t.array, values)
         else:
             t.array = values.copy()
+        t._bump_version()
         offset += n
 
 

@@ -39,6 +39,7 @@ def _target(tensor: Tensor, name: str) -> ndarray:
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     """Write ``values`` into ``tensor``'s memory (cast to its dtype); no graph is recorded."""
     xp.copyto(tensor.array, values, casting="unsafe")
+    tensor._bump_version()
     return tensor
 
 

@@ -703,6 +703,7 @@ class Module:
                 continue
             with no_grad():
                 xp.copyto(current, value, casting="unsafe")
+            target._bump_version()
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True

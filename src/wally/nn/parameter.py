@@ -61,6 +61,8 @@ class Parameter(Tensor):
         else:
             array = to_array(data)
         self._init(array, requires_grad, None, 0)
+        if isinstance(data, Tensor):  # the same memory: the same version
+            self._version_counter = data._counter()
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -179,4 +179,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
     for p in params:
         n = p.numel()
         xp.copyto(p.array, vec.array[offset:offset + n].reshape(p.shape), casting="unsafe")
+        p._bump_version()
         offset += n

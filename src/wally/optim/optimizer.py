@@ -212,6 +212,7 @@ class Optimizer:
                     raise ValueError(f"{self._name}.step: a parameter of shape {p.shape} has a "
                                      f"grad of shape {grad.shape}")
                 self._update(p.array, grad, self.state[p], group)
+                p._bump_version()  # the step wrote p's memory: graphs that kept p are stale
         return loss
 
     # ----- saving and loading -------------------------------------------------------------------
