@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 import wally
@@ -181,7 +182,9 @@ case("linear", "weight of rank 1", lambda: F.linear(r(2, 3), r(3)), VALUE,
 case("linear", "bias of the wrong shape", lambda: F.linear(r(2, 3), r(4, 3), r(5)), VALUE,
      "linear:", "bias of shape (4,)", "got shape (5,)")
 case("linear", "integer input", lambda: F.linear(i(2, 3), r(4, 3)), TYPE,
-     "linear:", "same dtype", "int64")
+     "linear:", "floating-point input", "int64")
+case("linear", "integer input and weight", lambda: F.linear(i(2, 3), i(4, 3)), TYPE,
+     "linear:", "floating-point input", "int64", "x.float()")
 case("Linear", "in_features mismatch", lambda: nn.Linear(3, 4)(r(2, 5)), VALUE,
      "Linear(in_features=3", "(*, 3)", "got shape (2, 5)")
 case("Linear", "integer input", lambda: nn.Linear(3, 4)(i(2, 3)), TYPE,
@@ -372,6 +375,46 @@ case("log_softmax", "integer input", lambda: F.log_softmax(i(2, 3), dim=1), TYPE
      "log_softmax:", "floating-point input", "int64")
 case("flatten", "start_dim out of range", lambda: F.flatten(r(2, 3), 3), INDEX,
      "flatten:", "-2 <= start_dim <= 1", "start_dim=3")
+
+# ----- inputs that misled (issue 11): a list, an integer or byte-swapped input, empty sizes ----
+def big_endian() -> wally.Tensor:
+    """A byte-swapped input made without wally.tensor (which converts the byte order)."""
+    return wally.Tensor(np.zeros((1, 1, 4, 4), dtype=">f4"))
+
+
+case("conv2d", "a Python list as the input",
+     lambda: F.conv2d([[[[1.0]]]], r(1, 1, 1, 1)), TYPE,
+     "conv2d:", "expected input to be a Tensor", "got list")
+case("conv2d", "a Python list as the weight", lambda: F.conv2d(r(1, 1, 4, 4), [[[[1.0]]]]), TYPE,
+     "conv2d:", "expected weight to be a Tensor", "got list")
+case("conv2d", "an integer input", lambda: F.conv2d(i(1, 1, 4, 4), r(1, 1, 1, 1)), TYPE,
+     "conv2d:", "floating-point input", "int64", "x.float()")
+case("conv2d", "zero output channels", lambda: F.conv2d(r(1, 2, 4, 4), r(0, 2, 3, 3)), VALUE,
+     "conv2d:", "at least one output channel", "(0, 2, 3, 3)")
+case("conv2d", "an empty image", lambda: F.conv2d(r(2, 3, 0, 8), r(4, 3, 1, 1), padding=1),
+     VALUE, "conv2d:", "non-zero spatial size", "got shape (2, 3, 0, 8)")
+case("Conv2d", "an integer input", lambda: nn.Conv2d(1, 1, 1)(i(1, 1, 4, 4)), TYPE,
+     "Conv2d(1, 1", "float32 input", "int64", "x.float()")
+case("Conv2d", "a big-endian float32 input", lambda: nn.Conv2d(1, 1, 1)(big_endian()), TYPE,
+     "Conv2d(1, 1", "float32 input", "big-endian float32")
+case("LazyConv2d", "an input with 0 channels", lambda: nn.LazyConv2d(4, 3)(r(1, 0, 8, 8)),
+     VALUE, "LazyConv2d(4", "at least one channel", "0 channels")
+case("Linear", "an integer input", lambda: nn.Linear(3, 2)(i(4, 3)), TYPE,
+     "Linear(in_features=3", "float32 input", "int64", "x.float()")
+case("max_pool2d", "zero channels", lambda: F.max_pool2d(r(2, 0, 8, 8), 2), VALUE,
+     "max_pool2d:", "non-zero channels and spatial size", "got shape (2, 0, 8, 8)")
+case("avg_pool2d", "an empty image", lambda: F.avg_pool2d(r(2, 3, 8, 0), 2), VALUE,
+     "avg_pool2d:", "only the batch may be 0", "got shape (2, 3, 8, 0)")
+case("adaptive_avg_pool2d", "zero channels", lambda: F.adaptive_avg_pool2d(r(2, 0, 8, 8), 2),
+     VALUE, "adaptive_avg_pool2d:", "non-zero channels", "got shape (2, 0, 8, 8)")
+case("adaptive_max_pool2d", "an empty image", lambda: F.adaptive_max_pool2d(r(2, 3, 0, 8), 2),
+     VALUE, "adaptive_max_pool2d:", "non-zero channels", "got shape (2, 3, 0, 8)")
+case("unfold", "an integer input", lambda: F.unfold(i(1, 1, 4, 4), 2), TYPE,
+     "unfold:", "floating-point input", "int64")
+case("fold", "an integer input", lambda: F.fold(i(1, 4, 9), (4, 4), 2), TYPE,
+     "fold:", "floating-point input", "int64")
+case("BatchNorm1d", "an integer input, with the fix", lambda: nn.BatchNorm1d(3)(i(2, 3)), TYPE,
+     "BatchNorm1d(3", "int64", "x.float()")
 
 # Known gaps, each with what should change; they pass the day the op checks its input.
 KNOWN_GAPS: dict[str, str] = {}

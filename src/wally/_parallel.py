@@ -22,7 +22,15 @@ from typing import Any, TypeVar
 
 from wally.backend import ndarray, xp
 
-__all__ = ["get_num_threads", "set_num_threads", "run_chunks", "workspace", "matmul"]
+__all__ = [
+    "get_num_threads",
+    "set_num_threads",
+    "run_chunks",
+    "workspace",
+    "matmul",
+    "allocate",
+    "available_memory",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -135,6 +143,87 @@ def workspace(tag: str, size: int, dtype: Any) -> ndarray:
         if buffer.nbytes <= _WORKSPACE_BYTES:
             buffers[key] = buffer
     return buffer[:size]
+
+
+# ----- large allocations, refused up front -------------------------------------------------------
+# Allocations from this size on are checked against the memory the system has left: Linux hands
+# out address space it may not be able to back (overcommit), so an array that cannot fit would
+# not fail at ``empty`` but kill the process when its pages are touched.  Smaller ones are not
+# checked (reading /proc/meminfo costs ~30 µs, more than a small layer).
+_CHECKED_BYTES = 64 << 20
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still hand out: ``MemAvailable`` from ``/proc/meminfo``, or the
+    room left under this process's cgroup (v2) limit where that is less; ``None`` where
+    neither can be read (not Linux)."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as f:
+            current = int(f.read().strip())
+        if limit != "max":
+            room = max(0, int(limit) - current)
+            available = room if available is None else min(available, room)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def allocate(
+    op: str, what: str, shape: Sequence[int], dtype: Any, *, zeros: bool = False,
+    extra: int = 0,
+) -> ndarray:
+    """``xp.empty(shape, dtype)`` (``xp.zeros`` with ``zeros``) for ``op``'s ``what`` (its
+    output, an input gradient), refused up front with a ``MemoryError`` naming ``op``, the
+    shape and the bytes when it (plus ``extra`` bytes of workspace the op still needs) cannot
+    fit in :func:`available_memory`; NumPy's own ``MemoryError`` is given the same message."""
+    dtype = xp.dtype(dtype)
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    if nbytes + extra >= _CHECKED_BYTES:
+        available = available_memory()
+        if available is not None and nbytes + extra > available:
+            raise MemoryError(_refusal(op, what, shape, dtype, nbytes, extra, available))
+    try:
+        return xp.zeros(shape, dtype=dtype) if zeros else xp.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise MemoryError(_refusal(op, what, shape, dtype, nbytes, extra, None)) from None
+
+
+def _refusal(
+    op: str, what: str, shape: Sequence[int], dtype: Any, nbytes: int, extra: int,
+    available: int | None,
+) -> str:
+    needs = f"{nbytes} bytes ({_size(nbytes)})"
+    if extra:
+        needs += f" plus {_size(extra)} of workspace"
+    if available is None:
+        where = "the system could not allocate it"
+    else:
+        where = f"only {available} bytes ({_size(available)}) of memory are available"
+    return (
+        f"{op}: the {what} of shape {tuple(int(n) for n in shape)} ({dtype}) needs {needs}, "
+        f"but {where}; use a smaller input (fewer images, a smaller image) or more memory"
+    )
 
 
 # ----- GEMMs split by rows ----------------------------------------------------------------------

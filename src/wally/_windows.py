@@ -510,6 +510,58 @@ class ColumnPlan:
         block[(_ALL, _ALL) + center] = x
         return buf if self.wide else block
 
+    # ----- padding one chunk of output rows at a time ---------------------------------------------
+    def input_rows(self, rows: slice) -> tuple[int, int]:
+        """The padded rows ``[start, stop)`` of the first spatial axis that output rows
+        ``rows`` read."""
+        s, d, k = self.stride[0], self.dilation[0], self.kernel_size[0]
+        return rows.start * s, (rows.stop - 1) * s + d * (k - 1) + 1
+
+    def rows_length(self, count: int) -> int:
+        """Elements per channel of a :meth:`rows_block` for ``count`` output rows."""
+        start, stop = self.input_rows(slice(0, count))
+        return (stop - start) * self.flat[0] + self.tail
+
+    def rows_block(
+        self, n: int, channels: int, rows: slice, out: ndarray
+    ) -> tuple[ndarray, ndarray, slice]:
+        """A zeroed block in ``out`` (a flat buffer of at least ``n·C·rows_length(count)``
+        elements) for the padded input rows that output rows ``rows`` read: ``(flat, block,
+        local rows)``, ``flat (n, C, length)`` as :meth:`pad` returns it when wide, ``block
+        (n, C, rows read, *padded[1:])`` a view of it, and the chunk's rows numbered from 0
+        within it (what :meth:`columns` and :meth:`add_columns` take)."""
+        start, stop = self.input_rows(rows)
+        length = (stop - start) * self.flat[0] + self.tail
+        flat = out[: n * channels * length].reshape(n, channels, length)
+        flat.fill(0)
+        body = flat[:, :, : (stop - start) * self.flat[0]]
+        block = body.reshape(n, channels, stop - start, *self.padded[1:])
+        return flat, block, slice(0, rows.stop - rows.start)
+
+    def rows_center(self, rows: slice) -> tuple[slice, tuple[slice, ...]]:
+        """For a :meth:`rows_block` of output rows ``rows``: the input rows inside it (a slice
+        of the first spatial axis) and where they sit in the block, ``(…, rows, *spatial[1:])``
+        (empty slices where the block holds only padding)."""
+        start, stop = self.input_rows(rows)
+        lo = self.padding[0][0]
+        first, last = max(start - lo, 0), min(stop - lo, self.spatial[0])
+        last = max(first, last)
+        center = (slice(first + lo - start, last + lo - start),) + tuple(
+            slice(left, left + size)
+            for (left, _), size in zip(self.padding[1:], self.spatial[1:], strict=True)
+        )
+        return slice(first, last), (_ALL, _ALL) + center
+
+    def pad_rows(self, x: ndarray, rows: slice, out: ndarray) -> tuple[ndarray, slice]:
+        """:meth:`pad` for one chunk of output rows: only the input rows they read, inside the
+        zero border, in ``out`` (see :meth:`rows_block`); returns the block and the local rows.
+        A large image is padded this way, so that its padded copy never exists whole."""
+        flat, block, local = self.rows_block(x.shape[0], x.shape[1], rows, out)
+        inside, center = self.rows_center(rows)
+        if inside.stop > inside.start:
+            block[center] = x[:, :, inside]
+        return (flat if self.wide else block), local
+
     def columns(self, padded: ndarray, rows: slice, out: ndarray) -> ndarray:
         """Fill ``out`` (at least ``C·∏k·n·rows·row`` elements) with the chunk's columns and
         return them as ``(C·∏k, n·rows·row)``: one copy of :meth:`window_view`."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wally._parallel import get_num_threads, run_chunks, workspace
+from wally._parallel import allocate, get_num_threads, run_chunks, workspace
 from wally.backend import ndarray, xp
 
 __all__ = ["winograd_correlate", "transform_weights", "worth_it"]
@@ -110,6 +110,8 @@ def winograd_correlate(
     padding: Pairs,
     *,
     u: ndarray | None = None,
+    op: str = "winograd_correlate",
+    what: str = "output",
 ) -> ndarray:
     """``y = w ⋆ x + b`` (PyTorch's conv2d: stride 1, dilation 1, groups 1) by F(2×2, 3×3).
 
@@ -132,7 +134,7 @@ def winograd_correlate(
     if u is None:
         u = transform_weights(w, _buffer("u", 16 * channels * out_channels, dtype))
     bias = None if b is None else b.astype(dtype, copy=False)
-    y = xp.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
+    y = allocate(op, what, (batch, out_channels, out_h, out_w), x.dtype)
     tiles_h, tiles_w = -(-out_h // 2), -(-out_w // 2)
     chunks = _chunks(batch, tiles_h, tiles_w, max(channels, out_channels), xp.dtype(dtype).itemsize)
     images = max(c[0].stop - c[0].start for c in chunks)

@@ -82,21 +82,36 @@ def _wrap(array: ndarray, requires_grad: Any) -> Tensor:
     return Tensor._make(array, requires_grad, None, 0)
 
 
+def _native(array: ndarray) -> ndarray:
+    """``array`` in the machine's byte order: a big-endian ``>f4`` array (FITS files, network
+    data) becomes a native float32 copy, so that no op ever sees a byte-swapped dtype (PyTorch
+    can't hold one and refuses such arrays)."""
+    if array.dtype.isnative:
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
+
+
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (lists of floats become float32)."""
-    return _wrap(to_array(data, dtype, copy=True), requires_grad)
+    """A new tensor holding a copy of ``data`` (lists of floats become float32; arrays in the
+    other byte order, such as big-endian ``>f4``, are converted to the native one)."""
+    return _wrap(_native(to_array(data, dtype, copy=True)), requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """Like :func:`tensor`, but shares memory with ``data`` where it can."""
+    """Like :func:`tensor`, but shares memory with ``data`` where it can (not with an array in
+    the other byte order, which is converted)."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
         return data
-    return _wrap(to_array(data, dtype), False)
+    return _wrap(_native(to_array(data, dtype)), False)
 
 
 def from_numpy(array: ndarray) -> Tensor:
-    """A tensor sharing memory with a NumPy array, keeping its dtype."""
-    return _wrap(xp.asarray(array), False)
+    """A tensor sharing memory with a NumPy array, keeping its dtype.
+
+    An array in the other byte order (big-endian ``>f4`` on a little-endian machine) is the
+    one exception: it is converted to a native copy, which does not share memory (PyTorch
+    refuses such arrays; wally's ops would otherwise each see a byte-swapped dtype)."""
+    return _wrap(_native(xp.asarray(array)), False)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:

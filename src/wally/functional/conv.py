@@ -20,12 +20,13 @@ exceeded by that much.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wally._parallel import get_num_threads, run_chunks, workspace
+from wally._parallel import allocate, get_num_threads, run_chunks, workspace
 from wally._windows import (
     ColumnPlan,
     Pairs,
@@ -36,6 +37,7 @@ from wally._windows import (
     im2col,
     ntuple,
     output_shape,
+    output_size,
 )
 from wally._winograd import winograd_correlate
 from wally._winograd import worth_it as winograd_worth_it
@@ -158,12 +160,18 @@ class ConvNd(Function):
     cols: ndarray | None = None
 
     def __init__(
-        self, stride: tuple[int, ...], padding: Pairs, dilation: tuple[int, ...], groups: int
+        self,
+        stride: tuple[int, ...],
+        padding: Pairs,
+        dilation: tuple[int, ...],
+        groups: int,
+        op: str = "convolution",
     ) -> None:
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
+        self.op = op
 
     def forward(self, x: ndarray, w: ndarray, b: ndarray | None) -> ndarray:
         self.unbatched = x.ndim == len(self.stride) + 1
@@ -175,7 +183,7 @@ class ConvNd(Function):
         self.w2 = w.reshape(w.shape[0], -1) if need_x else None
         self.input_shape = x.shape
         self.weight_shape = w.shape
-        y = correlate(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+        y = correlate(x, w, b, self.stride, self.padding, self.dilation, self.groups, op=self.op)
         return y[0] if self.unbatched else y
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ndarray | None, ndarray | None]:
@@ -184,7 +192,7 @@ class ConvNd(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx = gw = gb = None
         if need_b:
-            gb = gy.reshape(gy.shape[0], gy.shape[1], -1).sum(axis=2).sum(axis=0)
+            gb = gy.reshape(*gy.shape[:2], _volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
         if need_w:
             assert self.x is not None
             gw = weight_grad(
@@ -195,7 +203,8 @@ class ConvNd(Function):
             assert self.w2 is not None
             w = self.w2.reshape(self.weight_shape)
             gx = input_grad(
-                gy, w, self.input_shape, self.stride, self.padding, self.dilation, self.groups
+                gy, w, self.input_shape, self.stride, self.padding, self.dilation, self.groups,
+                op=self.op,
             )
             if self.unbatched:
                 gx = gx[0]
@@ -282,6 +291,54 @@ def _padding_scratch(
     return plan.scratch(images, channels, dtype, workspace("padded", size, dtype))
 
 
+def _padding_limit() -> int:
+    """Bytes of one padded image that a thread may copy whole: half its share of the budget.
+    A larger image is padded one chunk of output rows at a time (:meth:`ColumnPlan.pad_rows`),
+    so a convolution needs its input, its output and the budget, never a padded copy of the
+    input (a 20000×20000 RGB image's would take 4.5 GiB)."""
+    return _budget["bytes"] // (2 * max(1, get_num_threads()))
+
+
+def _pads_rows(plan: ColumnPlan, chunks: list[Chunk], channels: int, itemsize: int) -> bool:
+    """Whether the chunks split single images by rows and one padded image is over
+    :func:`_padding_limit`."""
+    return (
+        plan.needs_copy
+        and bool(plan.out)
+        and chunks[0][1].stop - chunks[0][1].start < plan.out[0]
+        and channels * (plan.plane + plan.tail) * itemsize > _padding_limit()
+    )
+
+
+class _Padding:
+    """One thread's zero-bordered input chunks: a padded copy of each job's images, or, where
+    :func:`_pads_rows`, of the input rows of each chunk of output rows."""
+
+    def __init__(
+        self, plan: ColumnPlan, chunks: list[Chunk], channels: int, dtype: Any, by_rows: bool
+    ) -> None:
+        self.plan = plan
+        self.by_rows = by_rows
+        if by_rows:
+            count = max(r.stop - r.start for _, r in chunks)
+            self.buffer = workspace("padded", channels * plan.rows_length(count), dtype)
+        else:
+            images = chunks[0][0].stop - chunks[0][0].start
+            self.scratch = _padding_scratch(plan, images, channels, dtype)
+
+    def chunks(self, x: ndarray, job: list[Chunk]) -> Iterator[tuple[slice, slice, ndarray, slice]]:
+        """``(images, rows, padded block, rows within the block)`` for each chunk of ``job``."""
+        plan = self.plan
+        if self.by_rows:
+            for images, rows in job:
+                padded, local = plan.pad_rows(x[images], rows, self.buffer)
+                yield images, rows, padded, local
+            return
+        padded = plan.pad(x[job[0][0]], self.scratch)
+        for images, rows in job:
+            yield images, rows, padded, rows
+
+
 def _total(partial: list[ndarray]) -> ndarray:
     """The sum of the threads' partial gradients, into the first."""
     total = partial[0]
@@ -313,6 +370,9 @@ def correlate(
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
+    *,
+    op: str = "convolution",
+    what: str = "output",
 ) -> ndarray:
     """The convolution of ``x (N, C, *spatial)`` with ``w (O, C/groups, *k)``, plus ``b``.
 
@@ -322,30 +382,35 @@ def correlate(
     """
     batch, channels = x.shape[:2]
     out_channels = w.shape[0]
+    if x.size == 0:  # no images, or no input channels: the output is the bias (or empty)
+        plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation)
+        y = allocate(op, what, (batch, out_channels, *plan.out), x.dtype, zeros=True)
+        if b is not None:
+            y += b.reshape((1, out_channels) + (1,) * len(plan.out))
+        return y
     if _depthwise(channels, w.shape, groups):
-        return _depthwise_correlate(x, w, b, stride, padding, dilation)
+        return _depthwise_correlate(x, w, b, stride, padding, dilation, op, what)
     if _winograd(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
-        return winograd_correlate(x, w, b, padding)
+        return winograd_correlate(x, w, b, padding, op=op, what=what)
     rows = _rows(x.shape, w.shape[2:], stride, padding, dilation, groups, x.itemsize)
     if rows is not None:
-        return _rows_correlate(rows, x, w, b)
+        return _rows_correlate(rows, x, w, b, op, what)
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation)
-    y = xp.empty((batch, out_channels, *plan.out), dtype=x.dtype)
+    y = allocate(op, what, (batch, out_channels, *plan.out), x.dtype)
     w2 = xp.ascontiguousarray(w).reshape(out_channels, -1)
     chunks = _plan_chunks(plan, x.shape, x.itemsize)
     width = _width(plan, chunks)
-    images = chunks[0][0].stop - chunks[0][0].start
+    by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     bias = None if b is None else b.reshape((1, out_channels) + (1,) * len(plan.out))
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
 
     def work(jobs: Iterator[list[Chunk]]) -> None:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
         y_buffer = workspace("rows", out_channels * width, x.dtype)
-        scratch = _padding_scratch(plan, images, channels, x.dtype)
+        padding = _Padding(plan, chunks, channels, x.dtype, by_rows)
         for job in jobs:
-            padded = plan.pad(x[job[0][0]], scratch)
-            for chunk_images, rows in job:
-                cols = plan.columns(padded, rows, cols_buffer)
+            for chunk_images, rows, padded, local in padding.chunks(x, job):
+                cols = plan.columns(padded, local, cols_buffer)
                 y2 = y_buffer[: out_channels * cols.shape[1]].reshape(out_channels, -1)
                 for rows_out, rows_in in group_rows:
                     for span in _spans(rows_in, cols.shape[1]):
@@ -378,6 +443,8 @@ def weight_grad(
     """
     batch, channels = x.shape[:2]
     out_channels = gy.shape[1]
+    if x.size == 0:
+        return xp.zeros(weight_shape, dtype=gy.dtype)
     if _depthwise(channels, weight_shape, groups):
         return _depthwise_weight_grad(x, gy, weight_shape, stride, padding, dilation)
     rows = _rows(x.shape, weight_shape[2:], stride, padding, dilation, groups, x.itemsize)
@@ -387,22 +454,21 @@ def weight_grad(
     plan = column_plan(x.shape[2:], weight_shape[2:], stride, padding, dilation, wide)
     chunks = _plan_chunks(plan, x.shape, x.itemsize)
     width = _width(plan, chunks)
-    images = chunks[0][0].stop - chunks[0][0].start
+    by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
 
     def work(jobs: Iterator[list[Chunk]]) -> ndarray:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
         gy_buffer = workspace("rows", out_channels * width, gy.dtype)
-        scratch = _padding_scratch(plan, images, channels, x.dtype)
+        padding = _Padding(plan, chunks, channels, x.dtype, by_rows)
         # Allocated in the weight's shape, so that the gradient owns its memory (and the leaf
         # can keep it without a copy); accumulated through a 2-D view.
         full = xp.zeros(weight_shape, dtype=gy.dtype)
         gw = full.reshape(out_channels, -1)
         shape = None
         for job in jobs:
-            padded = plan.pad(x[job[0][0]], scratch)
-            for chunk_images, rows in job:
-                cols = plan.columns(padded, rows, cols_buffer)
+            for chunk_images, rows, padded, local in padding.chunks(x, job):
+                cols = plan.columns(padded, local, cols_buffer)
                 block = gy[chunk_images, :, rows].swapaxes(0, 1)  # (O, n, rows, *out[1:])
                 size = out_channels * cols.shape[1]
                 if plan.wide and block.shape != shape:
@@ -424,6 +490,8 @@ def input_grad(
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
+    *,
+    op: str = "convolution",
 ) -> ndarray:
     """``dX``, the adjoint of :func:`correlate` in ``x``.
 
@@ -432,6 +500,8 @@ def input_grad(
     and output channels swapped (within each group).  Otherwise (or where the padding exceeds
     ``d·(k − 1)``) columns ``Wᵀ @ dY`` are added back, one slice-add per tap.
     """
+    if _volume(input_shape) == 0:
+        return xp.zeros(input_shape, dtype=gy.dtype)
     kernel = w.shape[2:]
     reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
     spatial = input_shape[2:]
@@ -448,10 +518,12 @@ def input_grad(
         flipped = flipped.reshape(per_group * groups, out_channels // groups, *kernel)
         flipped = flipped[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
         pads = tuple((r - lo, r - hi) for (lo, hi), r in zip(padding, reach, strict=True))
-        return correlate(gy, flipped, None, stride, pads, dilation, groups)
+        return correlate(
+            gy, flipped, None, stride, pads, dilation, groups, op=op, what="input gradient"
+        )
     if depthwise:
-        return _depthwise_scatter_input_grad(gy, w, input_shape, stride, padding, dilation)
-    return _scatter_input_grad(gy, w, input_shape, stride, padding, dilation, groups)
+        return _depthwise_scatter_input_grad(gy, w, input_shape, stride, padding, dilation, op)
+    return _scatter_input_grad(gy, w, input_shape, stride, padding, dilation, groups, op)
 
 
 def _volume(shape: Sequence[int]) -> int:
@@ -469,12 +541,13 @@ def _scatter_input_grad(
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
+    op: str = "convolution",
 ) -> ndarray:
     """``dX`` by columns ``Wᵀ @ dY`` added back per tap (col2im), chunk by chunk; wide rows
     (stride 1, finite weights: the junk columns are ``Wᵀ @ 0``) make each add contiguous."""
     rows = _rows(input_shape, w.shape[2:], stride, padding, dilation, groups, gy.itemsize)
     if rows is not None:
-        return _rows_input_grad(rows, gy, w)
+        return _rows_input_grad(rows, gy, w, op)
     batch, channels = input_shape[:2]
     out_channels = w.shape[0]
     # Wide rows whenever they apply: they turn the per-tap adds into contiguous runs.
@@ -486,37 +559,67 @@ def _scatter_input_grad(
     chunks = _plan_chunks(plan, input_shape, gy.itemsize)
     width = _width(plan, chunks)
     images = chunks[0][0].stop - chunks[0][0].start
-    gx = xp.empty(input_shape, dtype=gy.dtype)
+    # A large image's gradient is gathered one chunk of output rows at a time, each chunk's
+    # padded rows added into gx (zeroed; neighbouring chunks share kernel-overlap rows) instead
+    # of a zero-bordered copy of the whole image.
+    by_rows = (
+        chunks[0][1].stop - chunks[0][1].start < plan.out[0]
+        and channels * (plan.plane + plan.tail) * gy.itemsize > _padding_limit()
+    )
+    gx = allocate(op, "input gradient", input_shape, gy.dtype, zeros=by_rows)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
     )
 
+    class _Thread:
+        """One thread's buffers, and the junk pattern of the last chunk's shape."""
+
+        def __init__(self) -> None:
+            self.cols = workspace("columns", channels * plan.n_taps * width, gy.dtype)
+            self.rows = workspace("rows", out_channels * width, gy.dtype)
+            self.shape: Any = None
+
+        def columns(self, chunk_images: slice, rows: slice, n: int) -> ndarray:
+            """``Wᵀ @ dY`` for one chunk: ``(C·∏k, n·rows·row)`` in :attr:`cols`."""
+            grad = gy[chunk_images, :, rows].swapaxes(0, 1)  # (O, n, rows, *out[1:])
+            m = n * (rows.stop - rows.start) * plan.row
+            if plan.wide and grad.shape != self.shape:
+                self.rows[: out_channels * m].fill(0)  # the junk positions of a new shape
+                self.shape = grad.shape
+            gy2 = plan.uncrop(grad, self.rows[: out_channels * m]).reshape(out_channels, m)
+            gcols = self.cols[: channels * plan.n_taps * m].reshape(-1, m)
+            for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
+                for span in _spans(rows_in, m):
+                    xp.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
+            return gcols
+
+    def work_rows(jobs: Iterator[list[Chunk]]) -> None:
+        thread = _Thread()
+        count = max(r.stop - r.start for _, r in chunks)
+        buffer = workspace("padded", channels * plan.rows_length(count), gy.dtype)
+        for job in jobs:
+            for chunk_images, rows in job:
+                gcols = thread.columns(chunk_images, rows, 1)
+                flat, block, local = plan.rows_block(1, channels, rows, buffer)
+                plan.add_columns(gcols, flat if plan.wide else block, local)
+                inside, where = plan.rows_center(rows)
+                gx[chunk_images, :, inside] += block[where]
+
     def work(jobs: Iterator[list[Chunk]]) -> None:
-        cols_buffer = workspace("columns", channels * plan.n_taps * width, gy.dtype)
-        gy_buffer = workspace("rows", out_channels * width, gy.dtype)
+        thread = _Thread()
         size = images * channels * (plan.plane + plan.tail)
         scratch = workspace("padded", size, gy.dtype).reshape(images, channels, -1)
-        shape = None
         for job in jobs:
             n = job[0][0].stop - job[0][0].start
             block = scratch[:n]
             block.fill(0)
             padded = block[:, :, : plan.plane].reshape(n, channels, *plan.padded)
             for chunk_images, rows in job:
-                grad = gy[chunk_images, :, rows].swapaxes(0, 1)  # (O, n, rows, *out[1:])
-                m = n * (rows.stop - rows.start) * plan.row
-                if plan.wide and grad.shape != shape:
-                    gy_buffer[: out_channels * m].fill(0)  # the junk positions of a new shape
-                    shape = grad.shape
-                gy2 = plan.uncrop(grad, gy_buffer[: out_channels * m]).reshape(out_channels, m)
-                gcols = cols_buffer[: channels * plan.n_taps * m].reshape(-1, m)
-                for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
-                    for span in _spans(rows_in, m):
-                        xp.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
+                gcols = thread.columns(chunk_images, rows, n)
                 plan.add_columns(gcols, block if plan.wide else padded, rows)
             gx[job[0][0]] = padded[center]
 
-    run_chunks(work, _by_image(chunks))
+    run_chunks(work_rows if by_rows else work, _by_image(chunks))
     return gx
 
 
@@ -648,10 +751,12 @@ def _rows(
     return rows if rows.per_image <= _chunk_limit() else None
 
 
-def _rows_correlate(rows: _Rows, x: ndarray, w: ndarray, b: ndarray | None) -> ndarray:
+def _rows_correlate(
+    rows: _Rows, x: ndarray, w: ndarray, b: ndarray | None, op: str, what: str
+) -> ndarray:
     """:func:`correlate` by :class:`_Rows`."""
     out_channels = w.shape[0]
-    y = xp.empty((rows.batch, out_channels, rows.out_rows, rows.out_cols), dtype=x.dtype)
+    y = allocate(op, what, (rows.batch, out_channels, rows.out_rows, rows.out_cols), x.dtype)
     w_rows = rows.weights(w)
     bias = None if b is None else b.reshape(1, out_channels, 1, 1)
     width = rows.out_rows * rows.images * rows.out_cols
@@ -709,7 +814,7 @@ def _rows_weight_grad(
     return xp.ascontiguousarray(shaped.transpose(3, 1, 0, 2))
 
 
-def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray) -> ndarray:
+def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
     """``dX``, the adjoint of :func:`_rows_correlate`: ``dS_a = W[:, :, a, :]ᵀ @ dY`` added into
     ``dS`` at kernel row ``a``'s offset, then each horizontal tap ``b`` of ``dS`` added back
     into the padded gradient (a strided slice-add, as in col2im)."""
@@ -719,7 +824,7 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray) -> ndarray:
     w_rows_t = xp.ascontiguousarray(w.transpose(2, 1, 3, 0)).reshape(rows.kh, -1, out_channels)
     width = rows.out_rows * rows.images * rows.out_cols
     shifted_size = rows.channels * rows.kw * rows.padded_rows * rows.images * rows.out_cols
-    gx = xp.empty((rows.batch, rows.channels, *plan.spatial), dtype=gy.dtype)
+    gx = allocate(op, "input gradient", (rows.batch, rows.channels, *plan.spatial), gy.dtype)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(plan.padding, plan.spatial, strict=True)
     )
@@ -783,12 +888,12 @@ def _tap_weights(w: ndarray, nd: int) -> ndarray:
 
 def _depthwise_correlate(
     x: ndarray, w: ndarray, b: ndarray | None, stride: tuple[int, ...], padding: Pairs,
-    dilation: tuple[int, ...],
+    dilation: tuple[int, ...], op: str, what: str,
 ) -> ndarray:
     """``y[n, c] = Σ_t w[c, t] · x[n, c, o·s + t·d]``: one multiply and one add per tap."""
     nd = len(stride)
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation, wide=False)
-    y = xp.empty((x.shape[0], x.shape[1], *plan.out), dtype=x.dtype)
+    y = allocate(op, what, (x.shape[0], x.shape[1], *plan.out), x.dtype)
     weights = _tap_weights(w, nd)
     per_image = x.shape[1] * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
     chunks = _image_chunks(x.shape[0], per_image)
@@ -847,7 +952,7 @@ def _depthwise_weight_grad(
 
 def _depthwise_scatter_input_grad(
     gy: ndarray, w: ndarray, input_shape: tuple[int, ...], stride: tuple[int, ...],
-    padding: Pairs, dilation: tuple[int, ...],
+    padding: Pairs, dilation: tuple[int, ...], op: str,
 ) -> ndarray:
     """``dX[n, c, o·s + t·d] += w[c, t] · dY[n, c, o]``, one strided slice-add per tap."""
     nd = len(stride)
@@ -856,7 +961,7 @@ def _depthwise_scatter_input_grad(
     per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * gy.itemsize
     chunks = _image_chunks(input_shape[0], per_image)
     weights = _tap_weights(w, nd)
-    gx = xp.empty(input_shape, dtype=gy.dtype)
+    gx = allocate(op, "input gradient", input_shape, gy.dtype)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
     )
@@ -882,7 +987,25 @@ def _depthwise_scatter_input_grad(
 
 def _check_float(op: str, name: str, t: Any) -> None:
     if t.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point {name}, got dtype {t.dtype}")
+        hint = "; convert it first, e.g. x.float()" if name == "input" else ""
+        raise TypeError(f"{op}: expected a floating-point {name}, got dtype {t.dtype}{hint}")
+
+
+@functools.cache
+def _tensor_type() -> type:
+    from wally.tensor import Tensor  # not at import: wally.tensor imports this module
+
+    return Tensor
+
+
+def _check_tensor(op: str, name: str, t: Any, optional: bool = False) -> None:
+    """PyTorch's ``conv2d() received an invalid combination of arguments``, said plainly."""
+    if not isinstance(t, _tensor_type()) and not (optional and t is None):
+        expected = "a Tensor or None" if optional else "a Tensor"
+        raise TypeError(
+            f"{op}: expected {name} to be {expected}, got {type(t).__name__}"
+            + (" (wrap it with wally.tensor(...))" if isinstance(t, list | tuple) else "")
+        )
 
 
 def _conv(
@@ -896,6 +1019,9 @@ def _conv(
     dilation: int | Sequence[int],
     groups: int,
 ) -> Tensor:
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "weight", weight)
+    _check_tensor(op, "bias", bias, optional=True)
     if input.ndim not in (nd + 1, nd + 2):
         raise ValueError(
             f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
@@ -927,6 +1053,16 @@ def _conv(
         raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
     out_channels = weight.shape[0]
     in_channels = input.shape[-nd - 1]
+    if out_channels == 0:
+        raise ValueError(
+            f"{op}: expected a weight with at least one output channel, got weight shape "
+            f"{tuple(weight.shape)}"
+        )
+    if 0 in input.shape[-nd:]:
+        raise ValueError(
+            f"{op}: expected an input of non-zero spatial size (only the batch or the channels "
+            f"may be 0), got shape {tuple(input.shape)}"
+        )
     if out_channels % groups:
         raise ValueError(
             f"{op}: out_channels ({out_channels}, weight shape {tuple(weight.shape)}) must be "
@@ -953,7 +1089,7 @@ def _conv(
         if len(_GEOMETRY) > 1024:
             _GEOMETRY.clear()
         _GEOMETRY[key] = geometry
-    return ConvNd(*geometry, groups)(input, weight, bias)
+    return ConvNd(*geometry, groups, op)(input, weight, bias)
 
 
 # A layer passes the same arguments on every call: their checks are done once per shape.
@@ -1080,6 +1216,22 @@ def conv3d(
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
+def _blocks(
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+) -> int:
+    """The number of sliding windows (``L`` of :func:`unfold`), also for an empty batch."""
+    return _volume(
+        [
+            output_size(n, k, s, lo + hi, d)
+            for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation, strict=True)
+        ]
+    )
+
+
 class Unfold(Function):
     """im2col with PyTorch's layout: ``(N, C, *spatial)`` → ``(N, C·∏k, L)``."""
 
@@ -1101,7 +1253,8 @@ class Unfold(Function):
             x = x[None]
         self.input_shape = x.shape
         cols = im2col(x, self.kernel_size, self.stride, self.padding, self.dilation)
-        y = xp.ascontiguousarray(cols.reshape(cols.shape[0], x.shape[0], -1).swapaxes(0, 1))
+        blocks = _blocks(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation)
+        y = xp.ascontiguousarray(cols.reshape(cols.shape[0], x.shape[0], blocks).swapaxes(0, 1))
         return y[0] if self.unbatched else y
 
     def backward(self, gy: ndarray) -> ndarray:
@@ -1149,7 +1302,8 @@ class Fold(Function):
         if self.unbatched:
             gy = gy[None]
         cols = im2col(gy, self.kernel_size, self.stride, self.padding, self.dilation)
-        gx = xp.ascontiguousarray(cols.reshape(cols.shape[0], gy.shape[0], -1).swapaxes(0, 1))
+        blocks = _blocks(gy.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation)
+        gx = xp.ascontiguousarray(cols.reshape(cols.shape[0], gy.shape[0], blocks).swapaxes(0, 1))
         return gx[0] if self.unbatched else gx
 
 
@@ -1194,6 +1348,8 @@ def unfold(
         >>> F.unfold(wally.randn(2, 3, 5, 5), kernel_size=3).shape
         (2, 27, 9)
     """
+    _check_tensor("unfold", "input", input)
+    _check_float("unfold", "input", input)
     if input.ndim not in (3, 4):
         raise ValueError(
             f"unfold: expected a 3-D or 4-D input (C, H, W) or (N, C, H, W), got shape "
@@ -1231,6 +1387,8 @@ def fold(
         >>> F.fold(cols, output_size=(4, 4), kernel_size=2)[0, 0, 0]
         tensor([1., 2., 2., 1.])
     """
+    _check_tensor("fold", "input", input)
+    _check_float("fold", "input", input)
     if input.ndim not in (2, 3):
         raise ValueError(
             f"fold: expected a 2-D or 3-D input (C·kH·kW, L) or (N, C·kH·kW, L), got shape "

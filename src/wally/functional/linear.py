@@ -23,7 +23,8 @@ class Linear(Function):
     def forward(self, x: ndarray, weight: ndarray, bias: ndarray | None) -> ndarray:
         out_features, in_features = weight.shape
         self.x_shape = x.shape
-        x2d = xp.ascontiguousarray(x.reshape(-1, in_features))
+        # Explicit row counts: ``-1`` can't be resolved when a size is 0 (Linear(0, 5)).
+        x2d = xp.ascontiguousarray(x.reshape(math.prod(x.shape[:-1]), in_features))
         # weight.T is a transposed view: BLAS reads it with its transpose flag, no copy.
         y = matmul(x2d, weight.T)
         if bias is not None:
@@ -37,7 +38,7 @@ class Linear(Function):
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         need_x, need_w, need_b = self.needs_input_grad
-        gy2d = xp.ascontiguousarray(gy.reshape(-1, gy.shape[-1]))
+        gy2d = xp.ascontiguousarray(gy.reshape(math.prod(gy.shape[:-1]), gy.shape[-1]))
         gx = matmul(gy2d, self.weight).reshape(self.x_shape) if need_x else None
         gw = matmul(gy2d.T, self.x2d) if need_w else None
         gb = gy2d.sum(axis=0) if need_b else None
@@ -76,6 +77,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and tuple(bias.shape) != (out_features,):
         raise ValueError(
             f"linear: expected a bias of shape ({out_features},), got shape {tuple(bias.shape)}"
+        )
+    if input.dtype.kind != "f":
+        raise TypeError(
+            f"linear: expected a floating-point input, got dtype {input.dtype}; convert it "
+            f"first, e.g. x.float()"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != input.dtype:

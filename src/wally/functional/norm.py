@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import TYPE_CHECKING
 
 from wally.autograd import Function
@@ -18,6 +19,48 @@ __all__ = ["batch_norm"]
 def _channel_sum(a3: ndarray) -> ndarray:
     """Σ over axes 0 and 2 of an (N, C, S) array: the contiguous axis first, then the batch."""
     return a3.sum(axis=2).sum(axis=0)
+
+
+def _scaled_stats(
+    x3: ndarray, count: int, eps: float
+) -> tuple[ndarray, ndarray, ndarray, ndarray] | None:
+    """``(mean, var, x̂, 1/σ)`` of a finite batch whose sums overflowed its dtype (float32
+    values near ±3e38: ``Σx²`` is inf, and x̂ came out 0): each channel is divided by its
+    largest magnitude and the statistics are taken in float64, so x̂ is right (±1 for
+    ``[3e38, −3e38]``) even where σ² itself is beyond the dtype.  ``None`` for an input that
+    holds NaN or inf, whose statistics are rightly non-finite."""
+    if not xp.isfinite(x3).all():
+        return None
+    dtype = x3.dtype
+    scale = xp.abs(x3).max(axis=(0, 2)).astype(xp.float64)
+    scale[scale == 0] = 1.0
+    xs = x3 / scale[:, None]  # float64 (scale is), each channel within [-1, 1]
+    mean_s = _channel_sum(xs) / count
+    xs -= mean_s[:, None]
+    var_s = _channel_sum(xs * xs) / count
+    root = xp.sqrt(var_s + eps / (scale * scale))
+    xs /= root[:, None]
+    with xp.errstate(over="ignore"):  # σ² beyond the dtype is inf there, as PyTorch keeps it
+        var = (var_s * scale * scale).astype(dtype)
+        invstd = (1.0 / (root * scale)).astype(dtype)
+    return (mean_s * scale).astype(dtype), var, xs.astype(dtype), invstd
+
+
+def _non_finite(name: str, stat: ndarray) -> None:
+    """A running statistic that overflowed: an ``AnomalyError`` under ``detect_anomaly``, else a
+    warning (eval mode would divide by an infinite variance and give the bias everywhere)."""
+    from wally import autograd
+
+    kind = "nan" if xp.isnan(stat).any() else "inf"
+    channels = xp.flatnonzero(~xp.isfinite(stat))[:8].tolist()
+    message = (
+        f"batch_norm: {name} became {kind} in channels {channels} (the batch's statistics are "
+        f"beyond {stat.dtype}); evaluation with these running statistics will be wrong: "
+        f"scale the input down or keep the layer in float64"
+    )
+    if autograd._anomaly["enabled"]:
+        raise autograd.AnomalyError(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=5)
 
 
 class BatchNorm(Function):
@@ -49,8 +92,14 @@ class BatchNorm(Function):
             mean = _channel_sum(x3) / count
             xhat = x3 - mean[:, None]
             var = _channel_sum(xhat * xhat) / count  # biased: what normalises the batch
-            invstd = 1.0 / xp.sqrt(var + self.eps)
-            xhat *= invstd[:, None]
+            stats = None
+            if not (xp.isfinite(mean).all() and xp.isfinite(var).all()):
+                stats = _scaled_stats(x3, count, self.eps)  # the sums overflowed?
+            if stats is None:
+                invstd = 1.0 / xp.sqrt(var + self.eps)
+                xhat *= invstd[:, None]
+            else:
+                mean, var, xhat, invstd = stats
             self._update_running_stats(mean, var, count)
             if weight is not None:
                 y = xhat * weight[:, None]
@@ -87,6 +136,9 @@ class BatchNorm(Function):
             rv = self.running_var
             # The running variance estimates the population: Bessel's correction n / (n − 1).
             rv[...] = (1.0 - m) * rv + m * (var * (count / (count - 1)))
+        for name, stat in (("running_mean", self.running_mean), ("running_var", self.running_var)):
+            if stat is not None and not xp.isfinite(stat).all():
+                _non_finite(name, stat)
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         need_x, need_w, need_b = self.needs_input_grad

@@ -195,6 +195,8 @@ class _Windows:
         """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
         one shared queue (see :mod:`wally._parallel`)."""
         chunks = self.chunks(planes, itemsize)
+        if not chunks:  # an empty batch
+            return
         step = chunks[0].stop - chunks[0].start
         run_chunks(lambda shared: work(shared, step), chunks)
 
@@ -208,6 +210,12 @@ def _batched(op: str, nd: int, input: Tensor) -> None:
         raise ValueError(
             f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
             f"{tuple(input.shape)}"
+        )
+    # PyTorch's rule: a batch may be empty (the output is too), the channels and planes not.
+    if 0 in input.shape[-nd - 1 :]:
+        raise ValueError(
+            f"{op}: expected an input with non-zero channels and spatial size (only the batch "
+            f"may be 0), got shape {tuple(input.shape)}"
         )
 
 
@@ -289,7 +297,7 @@ class MaxPoolNd(Function):
         x, self.unbatched = _unbatch(x, nd)
         self.input_shape = x.shape
         fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        check_nan = x.dtype.kind == "f" and bool(xp.isnan(xp.max(x)))
+        check_nan = x.dtype.kind == "f" and x.size > 0 and bool(xp.isnan(xp.max(x)))
         planes = x.reshape((-1, *win.spatial))
         best: ndarray = xp.empty((len(planes), *win.out), dtype=x.dtype)
         arg: ndarray = xp.empty(best.shape, dtype=xp.uint8 if len(win.taps) < 256 else xp.int32)
@@ -411,6 +419,8 @@ def _max_pool(
     ceil_mode: bool,
     return_indices: bool,
 ) -> Any:
+    # The one family that takes integers, as PyTorch's does: a maximum is exact (no gradient
+    # flows to an integer input).  Every other op refuses them (docs/RELIABILITY.md).
     if input.dtype.kind not in "fiu":
         raise TypeError(f"{op}: expected a real-valued input, got dtype {input.dtype}")
     windows = _windows(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
@@ -845,7 +855,7 @@ class AdaptiveMaxPoolNd(Function):
         longest = [int((end - start).max()) for start, end in bounds]
         best: ndarray | None = None
         flat = xp.zeros((), dtype=xp.int64)
-        check_nan = x.dtype.kind == "f" and bool(xp.isnan(xp.max(x)))
+        check_nan = x.dtype.kind == "f" and x.size > 0 and bool(xp.isnan(xp.max(x)))
         for tap in itertools.product(*(range(m) for m in longest)):
             cells = [
                 xp.minimum(start + t, end - 1) for t, (start, end) in zip(tap, bounds, strict=True)
@@ -880,7 +890,8 @@ class AdaptiveMaxPoolNd(Function):
             plane *= n
         # A scatter-add: overlapping adaptive windows can share their maximum.
         offsets = xp.arange(batch * channels, dtype=xp.int64).reshape(batch, channels) * plane
-        targets = (self.indices.reshape(batch, channels, -1) + offsets[:, :, None]).ravel()
+        windows = _volume(self.indices.shape[2:])
+        targets = (self.indices.reshape(batch, channels, windows) + offsets[:, :, None]).ravel()
         gx = xp.bincount(targets, weights=gy.ravel(), minlength=batch * channels * plane)
         gx = gx.astype(gy.dtype, copy=False).reshape(self.input_shape)
         return gx[0] if self.unbatched else gx
@@ -900,7 +911,7 @@ def _adaptive_avg(op: str, nd: int, input: Tensor, output_size: Any) -> Tensor:
 
 
 def _adaptive_max(op: str, nd: int, input: Tensor, output_size: Any, return_indices: bool) -> Any:
-    if input.dtype.kind not in "fiu":
+    if input.dtype.kind not in "fiu":  # integers too, as in max pooling
         raise TypeError(f"{op}: expected a real-valued input, got dtype {input.dtype}")
     out = _adaptive_size(op, nd, input, output_size)
     spatial = tuple(input.shape[-nd:])

@@ -16,6 +16,7 @@ from wally._windows import check_positive, conv_padding, ntuple
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
+from wally.nn.linear import _dtype_message
 from wally.nn.module import LazyModuleMixin, Module
 from wally.nn.parameter import Parameter, UninitializedParameter
 from wally.tensor import Tensor
@@ -130,6 +131,8 @@ class _ConvNd(Module):
             if fan_in != 0:
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
+            else:  # no inputs (in_channels=0): PyTorch leaves the bias uninitialised
+                init.zeros_(self.bias)
 
     def _check_input(self, input: Tensor, weight: Tensor | None = None) -> None:
         nd = self._nd
@@ -146,10 +149,7 @@ class _ConvNd(Module):
             )
         dtype = (self.weight if weight is None else weight).dtype
         if input.dtype != dtype:
-            raise TypeError(
-                f"{self!r}: expected a {dtype} input, got {input.dtype}; convert "
-                f"the input (x.to({dtype})) or the layer (layer.to({input.dtype}))"
-            )
+            raise TypeError(_dtype_message(self, dtype, input.dtype))
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         conv = _FUNCTIONS[self._nd]
@@ -162,7 +162,10 @@ class _ConvNd(Module):
         # Parameters are read once: each read goes through Module.__getattr__ (~0.7 µs).
         weight, bias = self.weight, self.bias
         self._check_input(input, weight)
-        return self._conv_forward(input, weight, bias)
+        try:
+            return self._conv_forward(input, weight, bias)
+        except MemoryError as error:  # refused up front by the op: name the layer too
+            raise MemoryError(f"{self!r}: {error}") from None
 
     def extra_repr(self) -> str:
         text = (
@@ -300,6 +303,11 @@ class _LazyConvNd(LazyModuleMixin, _ConvNd):
                 f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
             )
         channels = int(input.shape[-nd - 1])
+        if channels == 0:
+            raise ValueError(
+                f"{self._lazy_name()}: can't infer in_channels from an input with 0 channels "
+                f"(input shape {tuple(input.shape)}); expected at least one channel"
+            )
         if channels % self.groups:
             raise ValueError(
                 f"{self._lazy_name()}: input channels ({channels}, input shape "

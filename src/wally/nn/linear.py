@@ -18,6 +18,27 @@ from wally.tensor import Tensor
 __all__ = ["Identity", "Linear", "LazyLinear", "Flatten", "Unflatten"]
 
 
+def _dtype_name(dtype: Any) -> str:
+    """``float32``, or ``big-endian float32`` for ``>f4`` (tensors made by ``wally.tensor`` and
+    ``from_numpy`` are always native; an array wrapped another way may not be)."""
+    if dtype.isnative:
+        return str(dtype)
+    order = "big" if dtype.byteorder == ">" else "little"
+    return f"{order}-endian {dtype.newbyteorder('=')}"
+
+
+def _dtype_message(layer: Module, expected: Any, got: Any) -> str:
+    """A layer's refusal of an input of the wrong dtype, with the fix that applies: an integer
+    input is converted (``x.float()``; layers compute in floating point), a float input of
+    another precision is converted or the layer is."""
+    text = f"{layer!r}: expected a {_dtype_name(expected)} input, got {_dtype_name(got)}"
+    if got.kind != "f":
+        return text + f"; convert the input first, e.g. x.float() or x.to({expected})"
+    if not got.isnative:
+        return text + f"; convert it to the native byte order, e.g. x.to({expected})"
+    return text + f"; convert the input (x.to({expected})) or the layer (layer.to({got}))"
+
+
 class Identity(Module):
     """Returns its input unchanged, :math:`y = x`; a placeholder where a layer is optional.
     Constructor arguments are accepted and ignored, as in PyTorch.
@@ -99,11 +120,7 @@ class Linear(Module):
         # Parameters are read once: each read goes through Module.__getattr__ (~0.7 µs).
         weight, bias = self.weight, self.bias
         if input.dtype != weight.dtype:
-            raise TypeError(
-                f"{self!r}: expected a {weight.dtype} input, got {input.dtype}; convert "
-                f"the input (x.to({weight.dtype})) or the layer "
-                f"(layer.to({input.dtype}))"
-            )
+            raise TypeError(_dtype_message(self, weight.dtype, input.dtype))
         return F.linear(input, weight, bias)
 
     def extra_repr(self) -> str:

@@ -100,7 +100,10 @@ class _BatchNorm(Module):
                 f"{tuple(input.shape)}"
             )
         if input.dtype.kind != "f":
-            raise TypeError(f"{self!r}: expected a float32 input, got {input.dtype}")
+            raise TypeError(
+                f"{self!r}: expected a float32 input, got {input.dtype}; convert the input "
+                f"first, e.g. x.float()"
+            )
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
