@@ -329,3 +329,25 @@ def test_the_grid_never_gives_a_wrong_gradient(torch: Any) -> None:
     assert counts["refused"] > 60 and counts["true gradient"] > 100
     assert counts["of those, wrong in PyTorch"] > 5  # the grid's writes do change gradients
     report("versions", counts)
+
+
+def test_inplace_relu_layers_change_their_input_as_pytorch_does(torch: Any) -> None:
+    data = np.array([[-1.0, 2.0, -3.0]], dtype=np.float32)
+    for make in (lambda lib: lib.nn.ReLU(inplace=True),
+                 lambda lib: lib.nn.LeakyReLU(0.1, inplace=True)):
+        ours, theirs = wally.tensor(data.copy()), torch.tensor(data.copy())
+        assert make(wally)(ours) is ours
+        make(torch)(theirs)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+        assert ours._version == theirs._version == 1
+
+
+def test_inplace_relu_after_an_op_that_keeps_its_output_is_refused() -> None:
+    x = wally.randn(4, requires_grad=True)
+    y = F.relu(x.sigmoid(), inplace=True)  # sigmoid keeps its output, which relu_ overwrites
+    with pytest.raises(RuntimeError, match="output 0 of SigmoidBackward"):
+        y.sum().backward()
+    x.grad = None
+    y = F.relu(x * 3, inplace=True)  # x * 3 keeps nothing of its output: fine
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3.0 * (x.detach().numpy() > 0))

@@ -174,8 +174,9 @@ def _erfc_block(z: ndarray) -> ndarray:
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     r"""Rectified linear unit, elementwise: :math:`\mathrm{ReLU}(x) = \max(x, 0)`.
 
-    The gradient at ``x == 0`` is 0, as in PyTorch. ``inplace`` is accepted for PyTorch
-    compatibility; wally does not track in-place versions, so a new tensor is always returned.
+    The gradient at ``x == 0`` is 0, as in PyTorch. ``inplace=True`` is ``input.relu_()``:
+    ``input`` itself is changed and returned, and autograd's version check refuses a later
+    backward through an op that kept the old values.
 
     Shape:
         - Input: ``(*)``, any shape.  - Output: ``(*)``, the same shape.
@@ -185,6 +186,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
         >>> F.relu(wally.tensor([-1.0, 0.0, 2.0]))
         tensor([0., 0., 2.])
     """
+    if inplace:
+        return input.relu_()
     return ops.ReLU()(input)
 
 
@@ -240,8 +243,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     r"""Leaky ReLU, elementwise: :math:`y = x` for :math:`x > 0`, else
     :math:`y = \text{negative\_slope} \cdot x`.
 
-    The gradient at ``x == 0`` is ``negative_slope``, as in PyTorch. ``inplace`` is accepted
-    and ignored (a new tensor is returned).
+    The gradient at ``x == 0`` is ``negative_slope``, as in PyTorch. With ``inplace=True``
+    ``input`` itself is changed and returned (checked by autograd's version counters).
 
     Shape:
         - Input: ``(*)``.  - Output: ``(*)``, the same shape.
@@ -252,6 +255,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         tensor([-0.2000,  3.0000])
     """
     _check_float("leaky_relu", input)
+    if inplace:
+        return input._in_place(lambda x: LeakyReLU(float(negative_slope))(x))
     return LeakyReLU(float(negative_slope))(input)
 
 

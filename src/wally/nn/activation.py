@@ -1,8 +1,8 @@
 """Activation layers: elementwise nonlinearities and (log-)softmax, each calling
 :mod:`wally.nn.functional` in one line.
 
-``inplace=True`` is accepted wherever PyTorch accepts it and shows in the ``repr``; wally
-always returns a new tensor (the values are the same, only memory use differs).
+``inplace=True`` changes the input and returns it, as in PyTorch (``ReLU``, ``LeakyReLU``);
+autograd's version counters refuse a backward pass through an op that kept the old values.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -56,7 +56,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
