@@ -27,7 +27,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from wally.backend import ndarray, xp
@@ -308,41 +307,172 @@ def _refusal(path: str, data: bytes) -> str | None:
     return None
 
 
-def _read(path: str) -> tuple[dict[str, ndarray], dict[str, str]]:
-    """The arrays and the ``__metadata__`` of a safetensors file, or a :class:`CheckpointError`."""
-    data = Path(path).read_bytes()
-    looks_safetensors = len(data) >= 9 and data[8:9] == b"{"
+# Bounds on what a file may make wally read: the whole file (a VGG-11 with Adam's two moments is
+# about 1.5 GB), and its JSON header (safetensors' own limit is 100 MB).
+MAX_CHECKPOINT_BYTES = 4 << 30
+MAX_HEADER_BYTES = 100 << 20
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+                "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+                "C64": 8, "C128": 16}
+# The largest epoch and step a checkpoint may claim (a run of ten million epochs is not real).
+MAX_EPOCH = 10_000_000
+MAX_STEP = 10**15
+
+
+def _check_header(path: str, header: Any, body_bytes: int) -> None:
+    """Refuse a header whose tensors don't lie inside the file's ``body_bytes`` bytes, with the
+    size their dtype and shape say, before any tensor is read."""
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors file (the header is not a JSON "
+                              "object)")
+    for key, entry in header.items():
+        if key == "__metadata__":
+            if entry is not None and not (isinstance(entry, dict) and all(
+                    isinstance(v, str) for v in entry.values())):
+                raise CheckpointError(f"{path}: corrupt safetensors file (__metadata__ must "
+                                      "map names to strings)")
+            continue
+        shown = key[:80]
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{path}: corrupt safetensors file (tensor {shown!r} is "
+                                  "not described by an object)")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _DTYPE_BYTES:
+            raise CheckpointError(f"{path}: tensor {shown!r} has dtype {str(dtype)[:20]!r}, "
+                                  "which safetensors does not define")
+        if not (isinstance(shape, list) and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise CheckpointError(f"{path}: tensor {shown!r} has shape {str(shape)[:80]}, not "
+                                  "a list of sizes")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(
+                isinstance(n, int) and not isinstance(n, bool) for n in offsets)):
+            raise CheckpointError(f"{path}: tensor {shown!r} has data_offsets "
+                                  f"{str(offsets)[:80]}, not [begin, end]")
+        begin, end = offsets
+        count = 1
+        for n in shape:
+            count *= n
+        needed = count * _DTYPE_BYTES[dtype]
+        if not 0 <= begin <= end <= body_bytes or end - begin != needed:
+            raise CheckpointError(
+                f"{path}: tensor {shown!r} ({dtype} {tuple(shape)}, {needed:,} bytes) claims "
+                f"bytes {begin:,} to {end:,} of a {body_bytes:,}-byte body: corrupt or "
+                "truncated file"
+            )
+
+
+def _header(path: str, file: Any, size: int) -> tuple[bytes, dict[str, Any]]:
+    """The first 8 bytes and header of an open safetensors ``file`` of ``size`` bytes,
+    checked against the size (every tensor inside the body) before the body is read."""
+    start = file.read(9)
+    looks_safetensors = len(start) >= 9 and start[8:9] == b"{"
     if not looks_safetensors:
+        data = start + file.read(16)
         reason = _refusal(path, data)
         if reason is not None:
             raise CheckpointError(reason)
-        if len(data) < 9:
+        if size < 9:
             raise CheckpointError(
-                f"{path}: not a safetensors checkpoint: the file has only {len(data)} bytes "
+                f"{path}: not a safetensors checkpoint: the file has only {size} bytes "
                 "(empty or truncated)"
             )
         raise CheckpointError(
-            f"{path}: not a safetensors checkpoint: it does not start with a safetensors header "
-            "(8-byte length, then '{')"
+            f"{path}: not a safetensors checkpoint: it does not start with a safetensors "
+            "header (8-byte length, then '{')"
         )
-    header_size = int.from_bytes(data[:8], "little")
-    if 8 + header_size > len(data):
+    header_size = int.from_bytes(start[:8], "little")
+    if header_size < 2:
+        raise CheckpointError(f"{path}: corrupt safetensors file (its header declares "
+                              f"{header_size} bytes)")
+    if 8 + header_size > size:
         raise CheckpointError(
-            f"{path}: truncated safetensors file: its header declares {header_size} bytes, "
-            f"but the whole file has {len(data)}"
+            f"{path}: truncated safetensors file: its header declares {header_size:,} "
+            f"bytes, but the whole file has {size:,}"
         )
+    if header_size > MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{path}: its safetensors header declares {header_size:,} bytes, over the "
+            f"{MAX_HEADER_BYTES:,}-byte limit safetensors itself sets"
+        )
+    header_bytes = start[8:] + file.read(header_size - 1)
+    try:
+        header = json.loads(header_bytes)
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(
+            f"{path}: corrupt safetensors file (its header is not JSON: {error})"
+        ) from None
+    _check_header(path, header, size - 8 - header_size)
+    return start[:8] + header_bytes, header
+
+
+def _read(path: str, max_bytes: int = MAX_CHECKPOINT_BYTES
+          ) -> tuple[dict[str, ndarray], dict[str, str]]:
+    """The arrays and the ``__metadata__`` of a safetensors file, or a :class:`CheckpointError`.
+
+    Only a regular file of at most ``max_bytes`` is read (a FIFO, a device or a 6 GB sparse
+    file is refused before its body is read); the header's length and every tensor's byte range
+    are checked against the file's size first."""
+    from wally.io.files import RefusedFileError, open_regular
+
+    try:
+        file = open_regular(path, "checkpoint", max_bytes=max_bytes)
+    except RefusedFileError as error:
+        raise CheckpointError(str(error)) from None
+    with file:
+        size = os.fstat(file.fileno()).st_size
+        head, header = _header(path, file, size)
+        data = head + file.read(size - len(head))
+    if len(data) != size:  # the file shrank while it was read
+        raise CheckpointError(f"{path}: truncated safetensors file (it changed while read)")
     safetensors_numpy = _safetensors_numpy()
     try:
-        header = json.loads(data[8:8 + header_size])
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
         arrays = safetensors_numpy.load(data)
     except Exception as error:  # safetensors raises its own Rust-side error type
         raise CheckpointError(
             f"{path}: corrupt or truncated safetensors file ({error})"
         ) from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise CheckpointError(
+                f"{path}: {key[:80]} holds {array.dtype} values; wally checkpoints hold real "
+                "numbers only (complex weights are refused, not cast)"
+            )
     metadata = header.get("__metadata__") or {}
     return arrays, metadata
+
+
+def read_metadata(path: str | os.PathLike[str], max_bytes: int = MAX_CHECKPOINT_BYTES
+                  ) -> dict[str, Any]:
+    """The wally metadata of a checkpoint (epoch, step, ``extra``, ... as saved, arrays as
+    references), read from its header only: no tensor is read and no model is built.
+    ``{}`` for a plain safetensors file."""
+    from wally.io.files import RefusedFileError, open_regular
+
+    name = os.fspath(path)
+    try:
+        file = open_regular(name, "checkpoint", max_bytes=max_bytes)
+    except RefusedFileError as error:
+        raise CheckpointError(str(error)) from None
+    with file:
+        _, header = _header(name, file, os.fstat(file.fileno()).st_size)
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("format") != FORMAT:
+        return {}
+    try:
+        payload = json.loads(metadata.get("wally", "{}"))
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(f"{name}: its wally metadata is not valid JSON ({error})") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{name}: its wally metadata is not a JSON object")
+    return payload
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (an int of 10**5000 digits has no repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**50:
+        return f"an integer of about 10**{value.bit_length() * 30103 // 100000}"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check_fit(path: str, model: Any, weights: Mapping[str, ndarray], strict: bool) -> None:
@@ -385,7 +515,12 @@ def _build_model(path: str, config: Any, max_bytes: int | None) -> Any:
                               f"dict}}: {str(config)[:200]}")
     from wally.creation import _allocation_limit
     from wally.models import get_model
+    from wally.models.registry import check_config
 
+    try:
+        check_config(config)
+    except ValueError as error:  # before anything is built
+        raise CheckpointError(f"{path}: its model config {error}") from None
     try:
         with _allocation_limit(max_bytes) if max_bytes is not None else contextlib.nullcontext():
             return get_model(config["name"], **config.get("kwargs", {}))
@@ -411,6 +546,8 @@ def load_checkpoint(
     optimizer: Any = None,
     scheduler: Any = None,
     strict: bool = True,
+    *,
+    max_bytes: int = MAX_CHECKPOINT_BYTES,
 ) -> Checkpoint:
     """Read a checkpoint: fill ``model`` (or rebuild it from the saved config), and restore the
     optimizer's and scheduler's states into the objects given.
@@ -418,13 +555,14 @@ def load_checkpoint(
     With ``strict=True`` the checkpoint's weight keys must equal the model's; shapes must always
     agree. Every misfit is named in one :class:`CheckpointError`. A pickle or ``torch.save``
     file is refused without being opened as one. The RNG states are not touched here; call
-    :meth:`Checkpoint.restore_rng` to resume a run exactly.
+    :meth:`Checkpoint.restore_rng` to resume a run exactly. Only a regular file of at most
+    ``max_bytes`` (4 GiB) is read, and its header is checked against its size first.
 
     >>> checkpoint = load_checkpoint("run/checkpoint.safetensors")   # rebuilds the model
     >>> checkpoint.model, checkpoint.epoch
     """
     name = os.fspath(path)
-    arrays, metadata = _read(name)
+    arrays, metadata = _read(name, max_bytes)
     payload: dict[str, Any] = {}
     if metadata.get("format") == FORMAT:
         try:
@@ -443,10 +581,13 @@ def load_checkpoint(
         extra = _decode(payload.get("extra"), arrays) or {}
     except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as error:
         raise CheckpointError(f"{name}: its wally metadata is damaged ({error!r})") from None
-    for field_name in ("epoch", "step"):
+    for field_name, limit in (("epoch", MAX_EPOCH), ("step", MAX_STEP)):
         value = payload.get(field_name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise CheckpointError(f"{name}: its {field_name} is {value!r}, not an integer")
+            raise CheckpointError(f"{name}: its {field_name} is {_shown(value)}, not an integer")
+        if value is not None and not 0 <= value <= limit:
+            raise CheckpointError(f"{name}: its {field_name} is {_shown(value)}; expected an "
+                                  f"integer from 0 to {limit:,}")
 
     if not isinstance(rng, dict) or not isinstance(extra, dict) or not all(
             state is None or isinstance(state, dict)

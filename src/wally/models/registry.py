@@ -22,7 +22,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from wally.nn.module import Module
 
-__all__ = ["register_model", "get_model", "list_models", "model_config"]
+__all__ = ["register_model", "get_model", "list_models", "model_config", "check_config",
+           "check_input_size", "suggest", "MAX_INPUT_SIDE", "MAX_INPUT_VALUES"]
 
 P = ParamSpec("P")
 M = TypeVar("M", bound=Module)
@@ -68,9 +69,144 @@ def register_model(builder: Callable[P, M]) -> Callable[P, M]:
     return build
 
 
-def list_models() -> list[str]:
-    """The names :func:`get_model` knows, sorted."""
-    return sorted(_BUILDERS)
+def list_models(*, buildable: bool = False, classifiers: bool = False) -> list[str]:
+    """The names :func:`get_model` knows, sorted.
+
+    ``buildable``: only those built without arguments (not ``resnet`` and ``vgg``, which need
+    ``arch``). ``classifiers``: only those that also take ``in_channels``, ``num_classes`` and
+    ``input_size``, as ``wally train`` builds them (not ``wally_finder``, a detector).
+    """
+    names = []
+    for name in sorted(_BUILDERS):
+        parameters = inspect.signature(_BUILDERS[name]).parameters
+        required = [p for p in parameters.values() if p.default is inspect.Parameter.empty
+                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if (buildable or classifiers) and required:
+            continue
+        if classifiers and not {"in_channels", "num_classes", "input_size"} <= set(parameters):
+            continue
+        names.append(name)
+    return names
+
+
+def suggest(name: str, names: list[str]) -> str:
+    """``" (did you mean 'lenet'?)"`` for the closest of ``names`` to ``name``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name).lower(), names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# Bounds on the sizes a model config (from a checkpoint, say) may ask for, checked before anything
+# is built: an input drives every activation, so one input is at most 4 Mi values (16 MiB in
+# float32; 3x1024x1024 fits) with sides of at most 4096; the other sizes drive weights, which
+# load_checkpoint also bounds by the bytes the file holds.
+MAX_INPUT_SIDE = 4096
+MAX_INPUT_VALUES = 4 << 20
+MAX_CHANNELS = 4096
+MAX_CLASSES = 100_000
+MAX_INT = 1_000_000      # any other integer argument (widths, depths, hidden features)
+MAX_LIST = 1_000         # items in a list argument (an arch of stages)
+_INPUT_KEYS = ("input_size", "patch_size")
+
+
+def check_input_size(size: Any, where: str = "input_size") -> tuple[int, ...]:
+    """``size`` (``C H W``, or ``H W``/``H`` for the spatial sides only) as a tuple of ints,
+    refused (``ValueError`` naming ``where``, the value and the limit) unless every side is a
+    positive integer of at most :data:`MAX_INPUT_SIDE` and the whole input at most
+    :data:`MAX_INPUT_VALUES` values."""
+    values = list(size) if isinstance(size, list | tuple) else [size]
+    if not values or len(values) > 4 or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in values):
+        raise ValueError(f"{where}: expected 1 to 4 integers, got {_short(size)}")
+    for n in values:
+        if not 1 <= n <= MAX_INPUT_SIDE:
+            raise ValueError(f"{where}: every size must be from 1 to {MAX_INPUT_SIDE:,}, got "
+                             f"{_short(size)}")
+    total = 1
+    for n in values:
+        total *= n
+    if len(values) == 1:
+        total *= n  # a square side
+    if total > MAX_INPUT_VALUES:
+        raise ValueError(f"{where}: {_short(size)} is {total:,} values per input, over "
+                         f"wally's limit of {MAX_INPUT_VALUES:,} (e.g. 3x1024x1024 fits)")
+    return tuple(values)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _check_value(key: str, value: Any, depth: int = 0) -> None:
+    if depth > 4:
+        raise ValueError(f"{key} is nested more than 4 deep")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        if isinstance(value, str) and len(value) > 200:
+            raise ValueError(f"{key} is a string of {len(value):,} characters (at most 200)")
+        return
+    if isinstance(value, int):
+        limit = {"in_channels": MAX_CHANNELS, "num_classes": MAX_CLASSES}.get(key, MAX_INT)
+        if abs(value) > limit:
+            raise ValueError(f"{key} is {_short(value) if abs(value) < 10**50 else 'huge'}: "
+                             f"at most {limit:,}")
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{key} is {value}, not a finite number")
+        return
+    if isinstance(value, list | tuple):
+        if len(value) > MAX_LIST:
+            raise ValueError(f"{key} has {len(value):,} items, at most {MAX_LIST:,}")
+        for item in value:
+            _check_value(key, item, depth + 1)
+        return
+    raise ValueError(f"{key} is a {type(value).__name__}, not a number, string or list")
+
+
+def check_config(config: Any) -> None:
+    """Refuse (``ValueError``: the key, the value and the limit) a ``{"name", "kwargs"}`` config
+    that names no registered model or asks for sizes past wally's bounds, before anything is
+    built: the input size (:func:`check_input_size`, channels included), channels, classes and
+    every other integer, list and string."""
+    if not (isinstance(config, Mapping) and isinstance(config.get("name"), str)
+            and isinstance(config.get("kwargs", {}), Mapping)):
+        raise ValueError(f"is not {{'name': str, 'kwargs': dict}}: {_short(config)}")
+    name, kwargs = config["name"], dict(config.get("kwargs") or {})
+    if name not in _BUILDERS:
+        raise ValueError(f"names the model {_short(name)!r}, which wally does not know"
+                         + suggest(name, list_models()))
+    parameters = inspect.signature(_BUILDERS[name]).parameters
+    unknown = [str(k)[:40] for k in kwargs if k not in parameters]
+    if unknown:
+        raise ValueError(f"gives {name} arguments it does not take: {', '.join(unknown)}")
+    for key, value in kwargs.items():
+        _check_value(key, value)
+        if key in ("in_channels", "num_classes") and (
+                isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{key} is {_short(value)}, not an integer")
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if key == "in_channels" and not 1 <= value <= MAX_CHANNELS:
+            raise ValueError(f"in_channels is {value}: expected 1 to {MAX_CHANNELS:,}")
+        if key == "num_classes" and not 1 <= value <= MAX_CLASSES:
+            raise ValueError(f"num_classes is {value}: expected 1 to {MAX_CLASSES:,}")
+    for key in _INPUT_KEYS:
+        if kwargs.get(key) is None:
+            continue
+        sides = kwargs[key]
+        spatial = list(sides) if isinstance(sides, list | tuple) else [sides, sides]
+        check_input_size(spatial, f"{key} {_short(sides)}")
+        channels = kwargs.get("in_channels", parameters["in_channels"].default
+                              if "in_channels" in parameters else 1)
+        total = channels if isinstance(channels, int) else 1
+        for n in spatial:
+            total *= n
+        if total > MAX_INPUT_VALUES:
+            raise ValueError(f"{key} is {_short(sides)} with {channels} input channels: "
+                             f"{total:,} values per input, over wally's limit of "
+                             f"{MAX_INPUT_VALUES:,} (e.g. 3x1024x1024 fits)")
 
 
 def get_model(name: str, kwargs: Mapping[str, Any] | None = None, **overrides: Any) -> Module:
