@@ -20,9 +20,22 @@ _generator = xp.random.default_rng()
 
 
 def manual_seed(seed: Any) -> Any:
-    """Seed the global generator used by ``rand``, ``randn``, initialisers and dropout."""
+    """Seed the global generator used by ``rand``, ``randn``, initialisers and dropout.
+
+    As in PyTorch, ``seed`` is any integer from ``-2**63`` to ``2**64 - 1``; a negative one is
+    taken modulo ``2**64`` (``-1`` seeds as ``2**64 - 1``), and others raise ``ValueError``.
+    """
     global _generator
-    _generator = xp.random.default_rng(int(seed))
+    try:
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} "
+                        f"{str(seed)[:40]}") from None
+    if not -(1 << 63) <= value < 1 << 64:
+        shown = str(value) if abs(value) < 10**40 else f"an integer of {value.bit_length()} bits"
+        raise ValueError(f"manual_seed: the seed must be from -2**63 to 2**64 - 1 (as in "
+                         f"PyTorch), got {shown}")
+    _generator = xp.random.default_rng(value % (1 << 64))
     return _generator
 
 

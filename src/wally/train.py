@@ -36,6 +36,7 @@ from wally.distributed.comm import world_size
 from wally.distributed.training import after_backward, any_process, is_main_process, set_epoch
 from wally.io.atomic import append_line, atomic_write
 from wally.io.checkpoint import (
+    CheckpointError,
     load_checkpoint,
     loader_rng_state,
     save_checkpoint,
@@ -263,6 +264,59 @@ def _set_rng_states(loader: Any, states: Mapping[str, Any]) -> None:
     set_loader_rng_state(loader, states.get("loader"))
 
 
+def _restore(path: str, what: str, restore: Callable[..., Any], *args: Any) -> None:
+    """Call ``restore(*args)``; a state numpy or the loader refuses is the checkpoint's fault."""
+    try:
+        restore(*args)
+    except CheckpointError:
+        raise
+    except Exception as error:  # numpy raises TypeError, ValueError or KeyError on bad states
+        raise CheckpointError(f"{path}: its {what} cannot be restored ({type(error).__name__}: "
+                              f"{str(error)[:200]})") from None
+
+
+_NUMBER = (int, float)
+
+
+def _fit_state(checkpoint: Any, done_epochs: int, batches: int | None) -> dict[str, Any]:
+    """The loop's own state in ``checkpoint``, refused (:class:`CheckpointError` naming the
+    file and the field) unless every part has the type and range a saved run gives it."""
+    path = checkpoint.path
+    state = checkpoint.extra.get(_FIT_KEY) or {}
+
+    def bad(field: str, value: Any, expected: str) -> CheckpointError:
+        shown = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "huge"
+        return CheckpointError(f"{path}: its training state's {field} is "
+                               f"{shown[:80]}; expected {expected}")
+
+    if not isinstance(state, dict):
+        raise bad("record", state, "a JSON object")
+    records = state.get("history", [])
+    if not isinstance(records, list) or len(records) > done_epochs:
+        raise bad("history", records if not isinstance(records, list) else
+                  f"{len(records)} records", f"a list of at most {done_epochs} epoch records")
+    for number, record in enumerate(records):
+        if not isinstance(record, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, _NUMBER))
+                for k, v in record.items()):
+            raise bad(f"history[{number}]", record, "an object of numbers")
+    batches_done = state.get("batches_done", 0)
+    if isinstance(batches_done, bool) or not isinstance(batches_done, int) or batches_done < 0 \
+            or (batches is not None and batches_done > batches):
+        limit = f" from 0 to {batches} (the batches in an epoch)" if batches is not None else ""
+        raise bad("batches_done", batches_done, f"an integer{limit}")
+    meter = state.get("meter")
+    if meter is not None and not (isinstance(meter, dict) and all(
+            isinstance(meter.get(k, 0), _NUMBER) for k in ("loss_sum", "count", "seconds", "lr"))
+            and (meter.get("correct") is None or isinstance(meter.get("correct"), int))):
+        raise bad("meter", meter, "an object of numbers")
+    epoch_rng = state.get("epoch_start_rng")
+    if epoch_rng is not None and not (isinstance(epoch_rng, dict)
+                                      and isinstance(epoch_rng.get("wally"), dict)):
+        raise bad("epoch_start_rng", epoch_rng, "an object holding the RNG states")
+    return state
+
+
 def _write_metrics(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     text = "".join(json.dumps(record) + "\n" for record in records)
     atomic_write(path, text.encode("utf-8"))
@@ -367,13 +421,18 @@ def fit(
     saved_rng: Any = None
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         checkpoint = load_checkpoint(checkpoint_path, model, optimizer, scheduler)
-        state = checkpoint.extra.get(_FIT_KEY) or {}
-        history = History(state.get("history", ()))
         done_epochs, step = int(checkpoint.epoch or 0), int(checkpoint.step or 0)
+        state = _fit_state(checkpoint, done_epochs, _length(train_loader))
+        history = History(state.get("history", ()))
         batches_done = int(state.get("batches_done", 0))
         meter_state, epoch_start_rng = state.get("meter"), state.get("epoch_start_rng")
         saved_rng = checkpoint
-        checkpoint.restore_rng(train_loader)
+        _restore(checkpoint.path, "RNG state", checkpoint.restore_rng, train_loader)
+        if batches_done and epoch_start_rng is not None:  # tried now, not mid-loop
+            now = _rng_states(train_loader)
+            _restore(checkpoint.path, "epoch_start_rng", _set_rng_states, train_loader,
+                     epoch_start_rng)
+            _set_rng_states(train_loader, now)
     else:
         if seed is not None:
             manual_seed(seed)

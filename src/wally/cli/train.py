@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, printable
 from wally.cli._datasets import DATASET_NAMES, DATASETS
 
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
@@ -44,7 +44,10 @@ evenly over the K ranks; only rank 0 prints and writes files. --resume needs the
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
@@ -64,6 +67,29 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    """A seed as PyTorch takes one: an integer from -2**63 to 2**64 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not -(1 << 63) <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"expected an integer from -2**63 to 2**64 - 1, got "
+                                         f"{text[:40]}")
+    return value
+
+
+def input_side(text: str) -> int:
+    """The side of a square input: a positive integer of at most MAX_INPUT_SIDE."""
+    from wally.models.registry import MAX_INPUT_SIDE
+
+    value = positive_int(text)
+    if value > MAX_INPUT_SIDE:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_INPUT_SIDE:,} pixels, got "
+                                         f"{text[:40]}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -80,7 +106,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("model", metavar="MODEL",
                         help="a model of wally.models: lenet, lenet_modern, alexnet, vgg11, nin, "
-                             "googlenet, resnet18, resnet18_cifar, densenet")
+                             "googlenet, resnet18, resnet18_cifar, densenet (wally demo trains "
+                             "wally_finder)")
     parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
                         help="one of: " + ", ".join(
                             f"{name} ({info.description})" for name, info in DATASETS.items()))
@@ -101,9 +128,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--warmup-epochs", type=non_negative_int, default=0,
                         help="raise the lr linearly over this many epochs first (onecycle: the "
                              "share of the cycle spent rising)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the weights, the shuffling and dropout (default 0)")
-    parser.add_argument("--input-size", type=positive_int, default=None, metavar="PIXELS",
+    parser.add_argument("--seed", type=seed_int, default=0,
+                        help="seeds the weights, the shuffling and dropout (default 0; as in "
+                             "PyTorch, a negative seed counts modulo 2**64)")
+    parser.add_argument("--input-size", type=input_side, default=None, metavar="PIXELS",
                         help="side of the square input the model is built for (default: the "
                              "model's own, 28 for LeNet, 224 for AlexNet/VGG/NiN, 96 for "
                              "GoogLeNet/ResNet/DenseNet)")
@@ -140,25 +168,64 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
             "ranks": world_size()}
 
 
-def _check_resumable(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse to resume with settings other than the run's own (the result would differ)."""
-    config_path = out / "config.json"
-    if not config_path.is_file():
-        return
-    try:
-        saved = json.loads(config_path.read_text(encoding="utf-8"))["settings"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CommandError(f"--resume: cannot read {config_path} ({error})") from None
+def _differences(saved: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     must_match = _RUN_SETTINGS + (["epochs"] if settings["scheduler"] != "none" else [])
     differ = []
     for key in must_match:
         was = saved.get(key, _SETTING_DEFAULTS.get(key))
         if was != settings[key]:
             option = "mpiexec -n" if key == "ranks" else f"--{key.replace('_', '-')}"
-            differ.append(f"{option} {was} (given {settings[key]})")
+            differ.append(f"{option} {printable(str(was)[:40])} (given {settings[key]})")
+    return differ
+
+
+def _check_resumable(out: Path, settings: dict[str, Any], checkpoint_path: Path) -> None:
+    """Refuse to resume with settings other than the run's own (the result would differ):
+    those of ``config.json``, or, without one, those the checkpoint records."""
+    from wally.io.checkpoint import CheckpointError, read_metadata
+    from wally.io.files import read_text
+
+    config_path = out / "config.json"
+    if config_path.is_file():
+        try:
+            saved = json.loads(read_text(config_path, "config", max_bytes=1 << 20))["settings"]
+            if not isinstance(saved, dict):
+                raise TypeError("its settings are not a JSON object")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            raise CommandError(f"--resume: cannot read {config_path} ({error})") from None
+        source = f"the run in {out} was started with "
+    elif checkpoint_path.exists():
+        try:
+            extra = read_metadata(checkpoint_path).get("extra")
+        except CheckpointError as error:
+            raise CommandError(str(error)) from None
+        saved = extra.get("settings") if isinstance(extra, dict) else None
+        if not isinstance(saved, dict):
+            saved = {}
+            model_config = read_metadata(checkpoint_path).get("model_config")
+            if isinstance(model_config, dict):
+                saved["model"] = model_config.get("name")
+            if isinstance(extra, dict):
+                saved["dataset"] = extra.get("dataset")
+            known = [k for k in ("model", "dataset") if saved.get(k) is not None]
+            differ = [d for d in _differences({**settings, **saved}, settings)]
+            if differ:
+                raise CommandError(
+                    f"--resume: {checkpoint_path} (without config.json beside it) holds a run "
+                    "with " + ", ".join(differ) + "; give the same settings to resume it")
+            if not known:
+                raise CommandError(
+                    f"--resume: {checkpoint_path} records no settings and {config_path} is "
+                    "missing, so wally cannot check that this run continues it; start a new "
+                    "run in another --out")
+            return
+        source = (f"{checkpoint_path} (config.json is missing) holds a run started with ")
+    else:
+        return
+    differ = _differences(saved, settings)
     if differ:
         raise CommandError(
-            f"--resume: the run in {out} was started with " + ", ".join(differ)
+            "--resume: " + source + ", ".join(differ)
             + "; give the same settings to resume it, or another --out for a new run"
         )
 
@@ -168,13 +235,19 @@ def build_model(name: str, channels: int, input_size: int | None, num_classes: i
 
     kwargs: dict[str, Any] = {"in_channels": channels, "num_classes": num_classes}
     if input_size is not None:
+        from wally.models.registry import check_input_size
+
+        try:
+            check_input_size([channels, input_size, input_size], "--input-size")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         kwargs["input_size"] = input_size
     try:
         return get_model(name, **kwargs)
     except TypeError as error:
         raise CommandError(
             f"model {name!r} cannot be built from the command line ({error}); pick one of "
-            + ", ".join(list_models())
+            + ", ".join(list_models(classifiers=True))
         ) from None
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -270,60 +343,143 @@ def _unwritable(out: Path, error: OSError) -> str:
     return f"cannot write to {out}: {reason}{kept}"
 
 
+def _created_folders(out: Path) -> list[Path]:
+    """The folders ``out.mkdir(parents=True)`` is about to create, deepest first."""
+    missing = []
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_unused(created: list[Path], lock: Any) -> None:
+    """After a failed run: remove the folders it created if they hold nothing but its lock."""
+    from wally.io.lock import LOCK_NAME
+
+    if not created or lock is None:
+        return
+    out = created[0]
+    try:
+        leftovers = [entry.name for entry in out.iterdir() if entry.name != LOCK_NAME]
+    except OSError:
+        return
+    if leftovers:
+        lock.release()
+        return
+    lock.release(remove=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _has_batch_norm(model: Any) -> bool:
+    return any(type(m).__name__.startswith("BatchNorm") for m in model.modules())
+
+
 def run(args: argparse.Namespace) -> int:
     from wally.models import list_models
+    from wally.models.registry import suggest
 
-    if args.model not in list_models():
-        args.parser.error(f"argument MODEL: unknown model {args.model!r} (choose from "
-                          + ", ".join(list_models()) + ")")
-    import wally
-    from wally.cli import _images
-    from wally.data import DataLoader, DatasetNotFoundError
-    from wally.data.errors import DatasetFormatError
-    from wally.distributed import (
-        broadcast_parameters,
-        distributed_loader,
-        is_main_process,
-        world_size,
-    )
-    from wally.io import CheckpointError, atomic_write
-    from wally.models import model_config
-    from wally.train import CHECKPOINT_NAME, evaluate, fit
+    trainable = list_models(classifiers=True)
+    if args.model not in trainable:
+        why = (" (a detector: `wally demo` trains it)" if args.model == "wally_finder" else
+               " (it needs an arch, so build it in Python)" if args.model in list_models()
+               else suggest(args.model, trainable))
+        args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "
+                          + ", ".join(trainable))
+    from wally.distributed import is_main_process
+    from wally.io.checkpoint import _safetensors_numpy
+    from wally.io.lock import FolderLock, FolderLockedError
+    from wally.train import CHECKPOINT_NAME
+
+    _safetensors_numpy()  # checkpoints need it: say so now, not after the first epoch
 
     settings = settings_of(args)
     main_process = is_main_process()  # under mpiexec only rank 0 prints and writes files
     out = Path(args.out if args.out is not None else f"runs/{args.model}-{args.dataset}")
-    checkpoint_path = out / CHECKPOINT_NAME
-    if args.resume:
-        _check_resumable(out, settings)
-        if not checkpoint_path.exists() and main_process:
-            print(f"wally train: no checkpoint in {out} yet: starting from scratch",
-                  file=sys.stderr)
-    elif checkpoint_path.exists():
-        raise CommandError(f"{out} already holds a run ({CHECKPOINT_NAME}); pass --resume to "
-                           "continue it, or choose another --out")
+    created = _created_folders(out) if main_process else []
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot create {out}: {error.strerror or error}") from None
+    lock = None
+    try:
+        if main_process:  # one run per folder, held until this process ends
+            try:
+                lock = FolderLock(out, "wally train run").acquire()
+            except FolderLockedError as error:
+                created = []
+                raise CommandError(str(error)) from None
+        checkpoint_path = out / CHECKPOINT_NAME
+        if args.resume:
+            _check_resumable(out, settings, checkpoint_path)
+            if not checkpoint_path.exists() and main_process:
+                print(f"wally train: no checkpoint in {out} yet: starting from scratch",
+                      file=sys.stderr)
+        elif checkpoint_path.exists():
+            created = []
+            raise CommandError(f"{out} already holds a run ({CHECKPOINT_NAME}); pass --resume "
+                               "to continue it, or choose another --out")
+        return _train(args, settings, out, main_process)
+    except BaseException:
+        _remove_if_unused(created, lock)
+        raise
+    finally:
+        if lock is not None:  # removed while held: a run killed instead leaves it, unlocked
+            lock.release(remove=True)
+
+
+def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
+           main_process: bool) -> int:
+    import wally
+    from wally.cli import _images
+    from wally.data import DataLoader
+    from wally.distributed import broadcast_parameters, distributed_loader, world_size
+    from wally.io import atomic_write
+    from wally.models import model_config
+    from wally.train import evaluate, fit
 
     wally.manual_seed(settings["seed"])
     info = DATASETS[args.dataset]
     model = build_model(args.model, info.channels, args.input_size, num_classes=10)
     input_size = [int(n) for n in model.input_size]
     broadcast_parameters(model)  # every rank starts from rank 0's weights
+    train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
+                             download=args.download, limit=args.limit)
+    test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
+                            download=args.download, limit=args.limit)
+    if len(train_set) == 0:
+        raise CommandError(f"the {args.dataset} training split is empty: there is nothing "
+                           "to train on")
+    # --batch-size is the global batch: each of K ranks trains on batch-size / K of it.
+    loader_seed = settings["seed"] % (1 << 64)
     try:
-        train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
-                                   download=args.download, limit=args.limit)
-        test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
-                                  download=args.download, limit=args.limit)
-    except (DatasetNotFoundError, DatasetFormatError, ImportError) as error:
-        raise CommandError(str(error)) from None
-    try:
-        # --batch-size is the global batch: each of K ranks trains on batch-size / K of it.
-        train_loader = distributed_loader(train_set, args.batch_size, seed=settings["seed"])
+        train_loader = distributed_loader(train_set, args.batch_size, seed=loader_seed)
     except ValueError as error:
         raise CommandError(f"--batch-size: {error}") from None
+    if _has_batch_norm(model):
+        # Batch norm cannot normalise one example in training (PyTorch refuses it too): drop
+        # a last batch of one, as Keras and Lightning users expect, and refuse batches of one.
+        per_rank = args.batch_size // world_size()
+        sampler = getattr(train_loader, "sampler", None)
+        examples = len(sampler) if sampler is not None else len(train_set)
+        if per_rank == 1 or examples == 1:
+            what = (f"--batch-size {args.batch_size}" + (f" on {world_size()} ranks"
+                                                         if world_size() > 1 else "")
+                    if per_rank == 1 else f"a training set of 1 image ({args.dataset}"
+                    + (f", --limit {args.limit}" if args.limit else "") + ")")
+            raise CommandError(f"{args.model} has batch norm, which needs at least 2 images "
+                               f"per batch in training, and {what} gives batches of one")
+        if examples % per_rank == 1:
+            train_loader = distributed_loader(train_set, args.batch_size, seed=loader_seed,
+                                              drop_last=True)
+            if main_process:
+                print(f"wally train: the last batch of each epoch would hold 1 image, which "
+                      f"batch norm cannot train on: it is dropped ({examples - 1:,} of "
+                      f"{examples:,} images per epoch)", file=sys.stderr)
     test_loader = DataLoader(test_set, batch_size=args.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
@@ -353,12 +509,8 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=args.resume,
             metrics_path=out / "metrics.jsonl",
             checkpoint_extra={"dataset": args.dataset, "input_size": input_size,
-                              "classes": train_set.classes},
+                              "classes": train_set.classes, "settings": settings},
         )
-    except CheckpointError as error:
-        raise CommandError(str(error)) from None
-    except FloatingPointError as error:
-        raise CommandError(str(error)) from None
     except OSError as error:  # atomic writes leave the last checkpoint as it was
         raise CommandError(_unwritable(out, error)) from None
 
@@ -370,7 +522,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(_unwritable(out, error)) from None
     if not curves_written:
         print("wally train: curves.png not written: matplotlib is not installed "
-              "(pip install matplotlib)", file=sys.stderr)
+              "(pip install 'wally-cnn[train]')", file=sys.stderr)
     final = evaluate(model, test_loader)
     throughput = history.records[-1]["examples_per_s"] if history.records else 0.0
     accuracy = final["accuracy"] if final["accuracy"] is not None else float("nan")
