@@ -167,7 +167,9 @@ def parameter_counts(
 
     Args:
         image_size: ``n`` for ``n × n`` pixels, or ``(height, width)``.
-        delta: the window's half-width Δ; the kernel is ``(2Δ + 1) × (2Δ + 1)``.
+        delta: the window's half-width Δ ≥ 1; the kernel is ``(2Δ + 1) × (2Δ + 1)``. Δ = 0
+            is refused: a 1×1 window sees no neighbour, so there is no locality to argue
+            about (the note's argument needs a window around each pixel).
         in_channels, out_channels: channels of the image and of the hidden map.
 
     Example::
@@ -176,7 +178,7 @@ def parameter_counts(
         1000000000000
     """
     height, width = _image_size(image_size)
-    for name, value, least in (("delta", delta, 0), ("in_channels", in_channels, 1),
+    for name, value, least in (("delta", delta, 1), ("in_channels", in_channels, 1),
                                ("out_channels", out_channels, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"parameter_counts: {name} must be an integer ≥ {least}, "

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, missing_package
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,13 +32,23 @@ def load_model(checkpoint: str | None, name: str | None = None, seed: int = 0) -
         if not os.path.exists(checkpoint):
             raise CommandError(f"no checkpoint at {checkpoint}")
         try:
-            model = load_checkpoint(checkpoint).model
-        except (CheckpointError, ImportError) as error:
+            loaded = load_checkpoint(checkpoint)
+        except CheckpointError as error:
             raise CommandError(str(error)) from None
+        model = loaded.model
+        if getattr(model, "input_size", None) is not None:
+            from wally.cli.evaluate import input_size_of
+
+            input_size_of(model, loaded)  # bounded before an image is resized to it
     else:
-        if name not in list_models():
-            raise CommandError(f"unknown model {name!r}; known models: "
-                               + ", ".join(list_models()))
+        from wally.models.registry import suggest
+
+        names = list_models(buildable=True)
+        if name not in names:
+            why = (" (it needs an arch: build it in Python)" if name in list_models()
+                   else suggest(str(name), names))
+            raise CommandError(f"unknown model {name!r}{why}; known models: "
+                               + ", ".join(names))
         wally.manual_seed(seed)
         model = get_model(str(name))
     model.eval()
@@ -54,13 +64,14 @@ def read_image(path: str) -> Any:
     try:
         return read(path)
     except ImportError as error:
-        raise CommandError(str(error)) from None
+        raise CommandError(missing_package(error)) from None
     except (OSError, ValueError) as error:
         raise CommandError(f"cannot read {path} as an image: {error}") from None
 
 
 def image_for_model(model: Any, image: Any) -> Any:
-    """``image`` (uint8 ``(H, W, 3)``) as the float32 ``(C, H, W)`` array ``model`` takes:
+    """``image`` (uint8 ``(H, W, 3)``) as the float32 ``(1, C, H, W)`` batch ``model`` takes
+    (a batch, so that no later step has to guess the layout of a 1- or 3-pixel-wide image):
     grey by the ITU-R 601 luma weights for one-channel models, and resized (Pillow, bilinear)
     to ``model.input_size`` when the model has a ``Linear`` layer, which fixes its input size.
     """
@@ -82,4 +93,4 @@ def image_for_model(model: Any, image: Any) -> Any:
     elif channels != 3:
         raise CommandError(f"the model takes {channels}-channel images; only 1 and 3 are "
                            "supported from image files")
-    return xp.ascontiguousarray(array, dtype=xp.float32)
+    return xp.ascontiguousarray(array[None], dtype=xp.float32)

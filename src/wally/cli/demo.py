@@ -93,6 +93,15 @@ def _available(module: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        from wally.cli import describe_os_error
+
+        raise CommandError(f"cannot write to {args.out}: {describe_os_error(error)}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     import math
 
     from wally.analysis import summary

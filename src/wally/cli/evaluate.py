@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, missing_package, printable
 from wally.cli._datasets import DATASET_NAMES, DATASETS
 from wally.cli.train import positive_int
 
@@ -52,10 +52,60 @@ def load_model(path: str) -> tuple[Any, Any]:
 
 
 def input_size_of(model: Any, checkpoint: Any) -> list[int]:
+    """The ``C H W`` the model takes, as recorded, refused past wally's input bounds."""
+    from wally.models.registry import check_input_size
+
     size = getattr(model, "input_size", None) or checkpoint.extra.get("input_size")
     if size is None:
         raise CommandError(f"{checkpoint.path} does not say what input size its model takes")
-    return [int(n) for n in size]
+    values = list(size) if isinstance(size, list | tuple) else [size]
+    try:
+        values = [int(n) if not isinstance(n, bool) and float(n) == int(n) else n
+                  for n in values]
+        return list(check_input_size(values, f"{checkpoint.path}: its input_size"))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise CommandError(str(error)) from None
+
+
+def classes_of(checkpoint: Any, count: int) -> list[str]:
+    """The class names a checkpoint records (``extra["classes"]``), or ``"0"``, ``"1"``, ...:
+    refused unless a list of strings."""
+    classes = checkpoint.extra.get("classes")
+    if classes is None:
+        return [str(i) for i in range(count)]
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise CommandError(f"{checkpoint.path}: its classes are {type(classes).__name__} "
+                           f"{printable(str(classes)[:60])}, not a list of class names")
+    return classes
+
+
+def dataset_of(checkpoint: Any) -> str | None:
+    """The dataset a checkpoint was trained on (``extra["dataset"]``), refused unless a name."""
+    dataset = checkpoint.extra.get("dataset")
+    if dataset is not None and not isinstance(dataset, str):
+        raise CommandError(f"{checkpoint.path}: its dataset is {type(dataset).__name__} "
+                           f"{printable(str(dataset)[:60])}, not a dataset name")
+    return dataset
+
+
+def check_classifier(model: Any, checkpoint: Any, dataset: Any, what: str) -> None:
+    """Refuse a model that does not give one row of class scores per image (the Wally finder
+    gives a heatmap), before a whole dataset is run through it."""
+    import wally
+    from wally.backend import xp
+
+    config = checkpoint.model_config if isinstance(checkpoint.model_config, dict) else {}
+    name = config.get("name", type(model).__name__)
+    first = dataset[0][0]
+    array = xp.asarray(getattr(first, "array", first))[None]
+    with wally.no_grad():
+        output = model(wally.from_numpy(xp.ascontiguousarray(array)))
+    if output.ndim != 2:
+        hint = "; it is a detector: use `wally find IMAGE --checkpoint ...`" \
+            if name == "wally_finder" else ""
+        raise CommandError(f"{checkpoint.path}: its model ({printable(name)}) gives outputs of "
+                           f"shape {tuple(output.shape)} for one image, not one row of class "
+                           f"scores, so it cannot be scored on {what}{hint}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +120,12 @@ def run(args: argparse.Namespace) -> int:
         dataset = _images.load(args.dataset, args.split == "train", input_size,
                                  data_dir=args.data_dir, download=args.download,
                                  limit=args.limit)
-    except (DatasetNotFoundError, DatasetFormatError, ImportError, ValueError) as error:
+    except ImportError as error:
+        raise CommandError(missing_package(error)) from None
+    except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:
         raise CommandError(str(error)) from None
+    if len(dataset):
+        check_classifier(model, checkpoint, dataset, f"{args.dataset}'s classes")
     try:
         result = evaluate(model, DataLoader(dataset, batch_size=args.batch_size), progress=True)
     except ValueError as error:  # e.g. a model trained for other classes than the dataset's

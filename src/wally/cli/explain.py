@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from wally.cli import CommandError
-from wally.cli.summary import _non_negative_int, _positive_int, build_model
+from wally.cli.summary import _positive_int, build_model
 
 
 def register(subparsers: Any) -> None:
@@ -34,8 +34,8 @@ def register(subparsers: Any) -> None:
     )
     params.add_argument("--image-size", type=_positive_int, nargs="+", default=[1000],
                         metavar="N", help="N (square) or H W; default 1000")
-    params.add_argument("--delta", type=_non_negative_int, default=10,
-                        help="half-width Δ of the window, (2Δ+1)×(2Δ+1) kernels; default 10")
+    params.add_argument("--delta", type=_positive_int, default=10,
+                        help="half-width Δ ≥ 1 of the window, (2Δ+1)×(2Δ+1) kernels; default 10")
     params.add_argument("--channels", type=_positive_int, nargs=2, default=[1, 1],
                         metavar=("C_IN", "C_OUT"), help="input and output channels; default 1 1")
     params.add_argument("--json", action="store_true", help="print JSON")

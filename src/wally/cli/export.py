@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, missing_package
 from wally.cli.train import positive_int
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         export(model, example, args.onnx, opset_version=opset,
                dynamic_batch=args.batch_size is None)
     except ImportError as error:
-        raise CommandError(str(error)) from None
+        raise CommandError(missing_package(error)) from None
     except (UnsupportedOperatorError, ValueError, TypeError) as error:
         raise CommandError(f"cannot export {args.checkpoint}: {error}") from None
     except OSError as error:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, missing_package, printable
 from wally.cli.train import positive_int
 
 
@@ -34,23 +34,27 @@ def run(args: argparse.Namespace) -> int:
     import wally
     from wally.backend import xp
     from wally.cli._images import read_image_file
-    from wally.cli.evaluate import input_size_of, load_model
+    from wally.cli.evaluate import classes_of, dataset_of, input_size_of, load_model
 
     model, checkpoint = load_model(args.checkpoint)
     input_size = input_size_of(model, checkpoint)
-    dataset = checkpoint.extra.get("dataset")
+    dataset = dataset_of(checkpoint)
     batches = []
     for path in args.images:
         try:
             batches.append(read_image_file(path, dataset, input_size, invert=args.invert))
         except ImportError as error:
-            raise CommandError(str(error)) from None
+            raise CommandError(missing_package(error)) from None
         except (OSError, ValueError) as error:  # missing, unreadable or not an image
             raise CommandError(f"cannot read image {path}: {error}") from None
     with wally.no_grad():
         logits = model(wally.from_numpy(xp.concatenate(batches)))
         probabilities = wally.softmax(logits, dim=1).numpy()
-    classes = checkpoint.extra.get("classes") or [str(i) for i in range(probabilities.shape[1])]
+    if probabilities.ndim != 2:
+        raise CommandError(f"{args.checkpoint}: its model gives outputs of shape "
+                           f"{tuple(logits.shape)}, not one row of class scores per image (a "
+                           "detector? `wally find` runs the Wally finder)")
+    classes = classes_of(checkpoint, probabilities.shape[1])
     k = min(args.topk, probabilities.shape[1])
     for path, row in zip(args.images, probabilities):
         best = xp.argsort(-row, kind="stable")[:k]
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"image": path, "top": top}))
         else:
-            print(path)
-            for rank, entry in enumerate(top, 1):
-                print(f"  {rank}. {entry['probability']:.4f}  {entry['name']}")
+            print(printable(path))
+            for rank, entry in enumerate(top, 1):  # names from a file: escapes shown, not run
+                print(f"  {rank}. {entry['probability']:.4f}  {printable(entry['name'])}")
     return 0

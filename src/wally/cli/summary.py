@@ -55,6 +55,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _bounded(size: list[int]) -> tuple[int, ...]:
+    """``--input-size`` refused past wally's input bounds (a forward pass allocates for it)."""
+    from wally.models.registry import check_input_size
+
+    try:
+        return check_input_size(list(size), "--input-size")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
 def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int, ...] | None]:
     """The model ``name`` (registered, or a checkpoint file) and the input size to run it at:
     a registered model is rebuilt for ``input_size`` (``C H W``) where its builder allows."""
@@ -67,14 +77,25 @@ def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int
             raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"cannot read {name}: {error.strerror or error}") from None
-        size = input_size or getattr(checkpoint.model, "input_size", None) \
-            or checkpoint.extra.get("input_size")
-        return checkpoint.model, None if size is None else tuple(int(n) for n in size)
+        if input_size is not None:
+            return checkpoint.model, _bounded(input_size)
+        if getattr(checkpoint.model, "input_size", None) is None \
+                and checkpoint.extra.get("input_size") is None:
+            return checkpoint.model, None
+        from wally.cli.evaluate import input_size_of
+
+        return checkpoint.model, tuple(input_size_of(checkpoint.model, checkpoint))
 
     from wally.models import get_model, list_models
+    from wally.models.registry import suggest
 
-    if name not in list_models():
-        raise CommandError(f"unknown model {name!r}; known models: {', '.join(list_models())} "
+    if input_size is not None:
+        _bounded(input_size)
+    names = list_models(buildable=True)
+    if name not in names:
+        why = (" (it needs an arch: build it in Python)" if name in list_models()
+               else suggest(name, names))
+        raise CommandError(f"unknown model {name!r}{why}; known models: {', '.join(names)} "
                            "(or give a .safetensors checkpoint)")
     kwargs: dict[str, Any] = {}
     if input_size is not None and len(input_size) == 3:

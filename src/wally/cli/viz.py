@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wally.cli import CommandError
+from wally.cli import CommandError, missing_package
 
 EPILOG = """\
 examples:
@@ -81,7 +81,7 @@ def _draw(what: Any, *arguments: Any, **options: Any) -> Any:
     try:
         return what(*arguments, **options)
     except ImportError as error:
-        raise CommandError(str(error)) from None
+        raise CommandError(missing_package(error)) from None
     except ValueError as error:
         raise CommandError(str(error)) from None
     except OSError as error:

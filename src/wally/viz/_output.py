@@ -102,12 +102,12 @@ def save_figure(figure: Any, path: str | os.PathLike[str], axes: dict[str, Any],
 
 def as_image(image: Any) -> ndarray:
     """An image for ``imshow``: float ``(H, W, 3)`` in [0, 1] or ``(H, W)``, from a Tensor or
-    array ``(3, H, W)``, ``(1, 3, H, W)``, ``(1, H, W)``, ``(H, W, 3)`` or ``(H, W)``
+    array ``(1, C, H, W)`` (unambiguous), ``(3, H, W)``, ``(1, H, W)``, ``(H, W, 3)`` or ``(H, W)``
     (uint8 in [0, 255] or float in [0, 1])."""
     array = xp.asarray(getattr(image, "array", image))
-    if array.ndim == 4:
-        array = array[0]
-    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[2] not in (1, 3):
+    if array.ndim == 4:  # a batch is (N, C, H, W): no guessing, even for a 1-pixel-wide image
+        array = array[0].transpose(1, 2, 0)
+    elif array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[2] not in (1, 3):
         array = array.transpose(1, 2, 0)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]

@@ -53,9 +53,15 @@ def plot_curves(metrics: Any, path: str | os.PathLike[str], *, title: str | None
     """
     from matplotlib.ticker import MaxNLocator
 
+    where = f"{os.fspath(metrics)}: " if isinstance(metrics, str | os.PathLike) else ""
     records = _records(metrics)
     if not records:
-        raise ValueError("plot_curves: no epochs to plot (the metrics are empty)")
+        raise ValueError(f"plot_curves: {where}no epochs to plot (the metrics are empty)")
+    for number, record in enumerate(records, 1):
+        epoch = record.get("epoch", number)
+        if isinstance(epoch, bool) or not isinstance(epoch, int | float) or epoch != epoch:
+            raise ValueError(f"plot_curves: {where}record {number} has epoch "
+                             f"{str(epoch)[:40]!r}, not a number")
     epochs = [float(r.get("epoch", i + 1)) for i, r in enumerate(records)]
     figure = matplotlib_figure((9.0, 3.6))
     loss_axes = figure.add_axes((0.07, 0.14, 0.40, 0.70))
