@@ -85,7 +85,8 @@ def describe_os_error(error: OSError) -> str:
 
 def missing_package(error: ImportError) -> str:
     """One line for a missing optional package, naming the extra that installs it."""
-    name = (getattr(error, "name", None) or "").split(".")[0]
+    cause = error.__cause__ or error.__context__  # a friendlier ImportError raised from it
+    name = (getattr(error, "name", None) or getattr(cause, "name", None) or "").split(".")[0]
     extra = EXTRAS.get(name)
     if extra is None:
         return str(error)
@@ -106,7 +107,8 @@ def describe_error(error: BaseException) -> str:
         return (f"out of memory{detail}: try a smaller --batch-size or input size")
     if isinstance(error, RecursionError):
         return f"input nested too deeply ({error})"
-    if isinstance(error, ValueError | TypeError | ArithmeticError) or type(error).__name__ in (
+    if isinstance(error, ValueError | TypeError | OverflowError | FloatingPointError) \
+            or type(error).__name__ in (
             "ChecksumError", "FolderLockedError", "AnomalyError"):
         return str(error) or type(error).__name__
     return (f"internal error, a bug in wally: {type(error).__name__}: {error} (run again with "

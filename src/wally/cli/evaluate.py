@@ -38,7 +38,7 @@ def load_model(path: str) -> tuple[Any, Any]:
     """The checkpoint's rebuilt model (in eval mode) and the checkpoint itself."""
     from wally.io import CheckpointError, load_checkpoint
 
-    if not Path(path).is_file():
+    if not Path(path).exists():  # a FIFO or a device is refused by load_checkpoint, by name
         raise CommandError(f"no checkpoint at {path}")
     try:
         checkpoint = load_checkpoint(path)

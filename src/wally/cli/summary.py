@@ -68,7 +68,7 @@ def _bounded(size: list[int]) -> tuple[int, ...]:
 def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int, ...] | None]:
     """The model ``name`` (registered, or a checkpoint file) and the input size to run it at:
     a registered model is rebuilt for ``input_size`` (``C H W``) where its builder allows."""
-    if Path(name).is_file():
+    if Path(name).exists() and not Path(name).is_dir():
         from wally.io import CheckpointError, load_checkpoint
 
         try:
