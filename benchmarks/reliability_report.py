@@ -1,6 +1,6 @@
 """Regenerate the figures of docs/RELIABILITY.md from the reliability tests' own counts.
 
-Runs the six reliability test files with ``WALLY_RELIABILITY_REPORT`` naming a JSON file, into
+Runs the reliability test files with ``WALLY_RELIABILITY_REPORT`` naming a JSON file, into
 which each test writes what it counted (kills survived, inputs fuzzed per parser, bad inputs per
 layer, anomalies caught, pickle files refused), then rewrites the table between the
 ``reliability-figures`` markers of docs/RELIABILITY.md (and the per-layer table between the
@@ -27,7 +27,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "RELIABILITY.md"
 TESTS = ["tests/test_kill_resume.py", "tests/test_fuzz_parsers.py", "tests/test_bad_inputs.py",
-         "tests/test_numerics.py", "tests/test_no_pickle.py", "tests/test_reproducibility.py"]
+         "tests/test_numerics.py", "tests/test_no_pickle.py", "tests/test_reproducibility.py",
+         "tests/test_versions.py", "tests/test_hostile_files.py", "tests/test_hostile_cli.py",
+         "tests/test_hostile_layers.py"]
+HOSTILE = {"hostile_files": ("hostile files (images, datasets, archives, FIFOs, devices)",
+                             "tests/test_hostile_files.py"),
+           "hostile_cli": ("hostile command lines, checkpoints and output folders",
+                           "tests/test_hostile_cli.py"),
+           "hostile_layers": ("hostile layer inputs (huge, empty, integer, byte-swapped)",
+                              "tests/test_hostile_layers.py")}
 PARSERS = {"idx": ("IDX (`wally.data.read_idx`, raw and gzipped)", "idx"),
            "cifar": ("CIFAR-10 binary (`read_cifar_binary`)", "cifar"),
            "image": ("image files through Pillow (`wally predict`'s `read_image_file`)",
@@ -84,6 +92,21 @@ def figures_table(data: dict[str, Any]) -> str:
                     f"{anomalies['caught_backward']} in the backward pass; ops: "
                     f"{', '.join(anomalies['ops'])}) | **{anomalies['caught']}** | "
                     f"{_pytest('tests/test_numerics.py -k detect_anomaly')} |")
+    versions = data.get("versions", {})
+    if versions:
+        hidden = versions["hidden by PyTorch's .data, refused"]
+        rows.append(f"| in-place writes tried against autograd's version check ("
+                    f"{versions['refused']} refused, {versions['true gradient']} with the true "
+                    f"gradient, none wrong; {hidden} writes through `.data` refused that PyTorch "
+                    f"misses, {versions['of those, wrong in PyTorch']} of them with a wrong "
+                    f"gradient in PyTorch) | **{versions['cells']}** | "
+                    f"{_pytest('tests/test_versions.py -k grid')} |")
+    for section, (label, target) in HOSTILE.items():
+        hostile = data.get(section, {})
+        if hostile:
+            classes = hostile.get("cases_per_class", {})
+            rows.append(f"| {label}, each with its exact outcome asserted ({len(classes)} "
+                        f"classes) | **{hostile['cases']}** | {_pytest(target)} |")
     pickles = data.get("no_pickle", {})
     if pickles:
         rows.append(f"| pickle-bearing files refused, none run ({len(pickles['loaders'])} "
@@ -147,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     text = args.doc.read_text(encoding="utf-8")
     stamp = (f"Measured on {platform.system()} {platform.machine()}, Python "
              f"{platform.python_version()}, {os.cpu_count()} CPUs"
-             + (f"; the six test files took {seconds:.0f} s." if seconds is not None else "."))
+             + (f"; the test files took {seconds:.0f} s." if seconds is not None else "."))
     text = replace_between(text, "reliability-figures", figures_table(data) + "\n\n" + stamp)
     text = replace_between(text, "bad-inputs", bad_inputs_table(data))
     text = replace_between(text, "fuzz-detail", fuzz_detail(data))
