@@ -12,10 +12,10 @@ before one byte is read, and so is a file larger than the caller's ``max_bytes``
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 
 class RefusedFileError(ValueError):
@@ -52,7 +52,7 @@ def check_size(path: str | os.PathLike[str], what: str, size: int,
 
 
 def open_regular(path: str | os.PathLike[str], what: str = "file",
-                 max_bytes: int | None = None) -> BinaryIO:
+                 max_bytes: int | None = None) -> io.BufferedReader:
     """Open ``path`` for binary reading if it is a regular file of at most ``max_bytes`` bytes.
 
     Symbolic links are followed (a link to a regular file is fine; a link to ``/dev/zero`` is
@@ -83,12 +83,17 @@ def read_regular(path: str | os.PathLike[str], what: str = "file",
                  max_bytes: int | None = None) -> bytes:
     """The whole of a regular file of at most ``max_bytes`` bytes (see :func:`open_regular`).
 
-    Reads at most ``max_bytes + 1`` bytes, so a file that grows after the check is still
-    refused rather than read without end.
+    Reads at most the file's size (as ``fstat`` gave it) plus one byte: a file that grows after
+    the check is refused rather than read without end. (Not ``read(max_bytes + 1)``: Python's
+    buffered ``read(n)`` allocates ``n`` bytes first, whatever the file holds.)
     """
     with open_regular(path, what, max_bytes) as file:
-        data = file.read() if max_bytes is None else file.read(max_bytes + 1)
-    check_size(path, what, len(data), max_bytes)
+        size = os.fstat(file.fileno()).st_size
+        data = file.read(size + 1)
+    if len(data) > size:
+        check_size(path, what, len(data), max_bytes)
+        raise RefusedFileError(f"{path}: the {what} grew while being read (from {size:,} "
+                               "bytes)")
     return data
 
 
