@@ -33,9 +33,8 @@ from wally.io.images import pil_image, read_image
 from wally.tensor import Tensor
 
 _LUMA = (0.299, 0.587, 0.114)
-"""The most pixels an image file may have (33.5 million; 8192 x 4096): a bigger one is refused
-before Pillow decodes it, which bounds the memory a hostile file can take (about 4 bytes a
-pixel)."""
+"""ITU-R 601 luma weights (what Pillow's ``convert("L")`` uses). Image files are read by
+:func:`wally.io.images.read_image`: its allow-list of formats, pixel cap and memory bound."""
 _SYNTHETIC_COUNTS = {True: 6000, False: 1000}
 _SYNTHETIC_SEEDS = {True: 1, False: 2}
 SYNTHETIC_CLASSES = [f"figure {i}" for i in range(10)]

@@ -13,7 +13,8 @@ from wally.cli.train import positive_int
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "predict", help="classify image files with a checkpoint's model",
-        description="Classify image files (anything Pillow reads) with the model of a "
+        description="Classify image files (PNG, JPEG, BMP, GIF, TIFF, WebP or PBM/PGM/PPM; "
+                    "other formats are refused) with the model of a "
                     "checkpoint: each image is converted to the training dataset's channels "
                     "and size, shaped like its images, and the top-k classes are printed "
                     "with their probabilities.",
@@ -46,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as error:
             raise CommandError(missing_package(error)) from None
         except (OSError, ValueError) as error:  # missing, unreadable or not an image
-            raise CommandError(f"cannot read image {path}: {error}") from None
+            message = str(error)  # wally's own errors name the file already
+            raise CommandError(message if message.startswith(f"{path}:")
+                               else f"cannot read image {path}: {message}") from None
     with wally.no_grad():
         logits = model(wally.from_numpy(xp.concatenate(batches)))
         probabilities = wally.softmax(logits, dim=1).numpy()
