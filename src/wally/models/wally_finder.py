@@ -161,24 +161,69 @@ class Detection:
                 self.start[0] + self.jump[0] * row + self.patch_size / 2)
 
 
-def _as_batch(image: Any) -> Tensor:
-    """An image as a float32 ``(1, 3, H, W)`` Tensor: accepts a Tensor ``(3, H, W)`` or
-    ``(1, 3, H, W)`` in [0, 1], or an array ``(H, W, 3)`` (uint8 in [0, 255] or float)."""
-    if isinstance(image, Tensor):
-        array = image.array
-        if array.ndim == 3:
-            array = array[None]
-    else:
-        array = xp.asarray(image)
-        if array.ndim != 3 or array.shape[2] not in (3, 4):
-            raise ValueError(f"find_wally: expected an image (H, W, 3) or a Tensor (3, H, W), "
-                             f"got an array of shape {array.shape}")
-        scale = 255.0 if array.dtype == xp.uint8 else 1.0
-        array = (array[..., :3].astype(xp.float32) / scale).transpose(2, 0, 1)[None]
-    if array.ndim != 4 or array.shape[1] != 3:
-        raise ValueError(f"find_wally: expected 3 colour channels (1, 3, H, W), got shape "
-                         f"{tuple(array.shape)}")
-    return Tensor(xp.ascontiguousarray(array, dtype=xp.float32))
+MAX_SCENE_PIXELS = 1 << 26
+"""The most pixels the finder looks at, the image padded by half a patch on each side
+(67 million: an 8192 × 4096 image padded to 8224 × 4128 is 34 million). It bounds the time;
+memory is bounded by the tiles (:data:`TILE_PIXELS`). A 1 × 33,554,432 image, padded to
+33 × 33,554,464 = 1.1 billion pixels, is refused before any work."""
+
+TILE_PIXELS = 1 << 19
+"""The most input pixels the finder is run on at once (512 Ki: a tile of about 724 × 724). A
+scene larger than that is run tile by tile, the tiles overlapping by the receptive field less
+one jump, so that the heatmap is the one a single pass gives; each pass needs about 170 bytes
+per input pixel (the default finder's activations in float32, with convolution scratch), about
+90 MB per tile."""
+
+
+class _Scene:
+    """An image (an array ``(H, W, 3|4)``, uint8 or float, or a Tensor ``(3, H, W)`` or
+    ``(1, 3, H, W)``), handed to the finder one float32 region at a time, padded with its
+    mean colour: only the region asked for is ever converted to float32."""
+
+    def __init__(self, image: Any, pad: int) -> None:
+        if isinstance(image, Tensor):
+            array = image.array
+            if array.ndim == 3:
+                array = array[None]
+            if array.ndim != 4 or array.shape[0] != 1 or array.shape[1] != 3:
+                raise ValueError(f"find_wally: expected 3 colour channels (1, 3, H, W), got "
+                                 f"shape {tuple(array.shape)}")
+            self.planes, self.scale = array[0], 1.0  # (3, H, W)
+        else:
+            array = xp.asarray(image)
+            if array.ndim != 3 or array.shape[2] not in (3, 4):
+                raise ValueError(f"find_wally: expected an image (H, W, 3) or a Tensor "
+                                 f"(3, H, W), got an array of shape {array.shape}")
+            self.planes = array[..., :3].transpose(2, 0, 1)  # a view, (3, H, W)
+            self.scale = 255.0 if array.dtype == xp.uint8 else 1.0
+        self.height, self.width = (int(n) for n in self.planes.shape[1:])
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"find_wally: the image is empty ({self.width}×{self.height})")
+        self.pad = pad
+        # Per channel, in float64 without a float copy of the image; the padding colour.
+        sums = [float(plane.sum(dtype=xp.float64)) for plane in self.planes]
+        self.mean = (xp.asarray(sums) / (self.height * self.width) / self.scale).astype(
+            xp.float32).reshape(3, 1, 1)
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        return self.height + 2 * self.pad, self.width + 2 * self.pad
+
+    def region(self, top: int, bottom: int, left: int, right: int) -> ndarray:
+        """Rows ``[top, bottom)`` and columns ``[left, right)`` of the padded image, as a
+        float32 batch ``(1, 3, h, w)``."""
+        out = xp.empty((1, 3, bottom - top, right - left), dtype=xp.float32)
+        out[0] = self.mean
+        r0, r1 = max(top, self.pad), min(bottom, self.pad + self.height)
+        c0, c1 = max(left, self.pad), min(right, self.pad + self.width)
+        if r0 < r1 and c0 < c1:
+            source = self.planes[:, r0 - self.pad:r1 - self.pad, c0 - self.pad:c1 - self.pad]
+            target = out[0, :, r0 - top:r1 - top, c0 - left:c1 - left]
+            if self.scale == 1.0:
+                target[...] = source
+            else:
+                xp.divide(source, xp.float32(self.scale), out=target, dtype=xp.float32)
+        return out
 
 
 def _patch_size(model: Module) -> int:
@@ -189,6 +234,42 @@ def _patch_size(model: Module) -> int:
     return int(size[-1])
 
 
+def check_scene_size(model: Module, height: int, width: int) -> None:
+    """Refuse (``ValueError``) an image of ``height × width`` that, padded by half a patch on
+    each side, is more than :data:`MAX_SCENE_PIXELS` pixels: what :func:`heatmap` checks,
+    callable before the image is even decoded."""
+    pad = _patch_size(model) // 2
+    padded = (height + 2 * pad) * (width + 2 * pad)
+    if padded > MAX_SCENE_PIXELS:
+        raise ValueError(
+            f"a {width}×{height} image is {width + 2 * pad}×{height + 2 * pad} = {padded:,} "
+            f"pixels once padded by {pad} on each side, more than the {MAX_SCENE_PIXELS:,} "
+            "the finder looks at")
+
+
+def _tiles(total: int, per_tile: int) -> list[tuple[int, int]]:
+    return [(first, min(first + per_tile, total)) for first in range(0, total, per_tile)]
+
+
+def _tile_plan(model: Module, patch: int, padded: tuple[int, int]
+               ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """``(units, size, jump)`` per axis ``(y, x)``: the heatmap's size, the receptive field's
+    and its jump, when the model can be run tile by tile (a stack of unpadded windows, whose
+    unit ``i`` sees exactly pixels ``[jump·i, jump·i + size)``); None otherwise."""
+    from wally.analysis import receptive_field
+
+    field = receptive_field(model, (3, patch, patch))
+    if (field is None or not field.exact or len(field.axes) != 2
+            or any(a.start != 0 or a.jump < 1 for a in field.axes)):
+        return None
+    sizes = (field.axes[0].size, field.axes[1].size)
+    jumps = (field.axes[0].jump, field.axes[1].jump)
+    if padded[0] < sizes[0] or padded[1] < sizes[1]:
+        return None
+    units = ((padded[0] - sizes[0]) // jumps[0] + 1, (padded[1] - sizes[1]) // jumps[1] + 1)
+    return units, sizes, jumps
+
+
 def heatmap(model: Module, image: Any) -> tuple[ndarray, int]:
     """The finder's logits over ``image``, in eval mode without gradients, and the padding
     added on each side.
@@ -197,22 +278,50 @@ def heatmap(model: Module, image: Any) -> tuple[ndarray, int]:
     every pixel, up to the border, is the centre of some window: unit ``(i, j)`` then looks at
     the window centred on pixel ``(4i, 4j)``, and the heatmap covers the whole image
     (``⌊(H + 2)/4⌋ + 1`` by ``⌊(W + 2)/4⌋ + 1`` units for the default finder).
+
+    Memory is bounded whatever the image's size: the finder runs on tiles of at most
+    :data:`TILE_PIXELS` input pixels (overlapping, so the heatmap is a single pass's), and
+    only each tile is converted to float32. A padded image of more than
+    :data:`MAX_SCENE_PIXELS` pixels is refused with a ``ValueError`` before any work.
     """
-    x = _as_batch(image)
-    pad = _patch_size(model) // 2
-    mean = x.array.mean(axis=(2, 3), keepdims=True)
-    _, channels, height, width = x.shape
-    padded = xp.empty((1, channels, height + 2 * pad, width + 2 * pad), dtype=xp.float32)
-    padded[...] = mean
-    padded[:, :, pad:pad + height, pad:pad + width] = x.array
+    patch = _patch_size(model)
+    scene = _Scene(image, patch // 2)
+    check_scene_size(model, scene.height, scene.width)
+    padded = scene.padded_shape
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            logits = model(Tensor(padded)).array[0, 0]
+            plan = _tile_plan(model, patch, padded) if padded[0] * padded[1] > TILE_PIXELS \
+                else None
+            if plan is None:
+                logits = model(Tensor(scene.region(0, padded[0], 0, padded[1]))).array[0, 0]
+            else:
+                logits = _tiled_logits(model, scene, *plan)
     finally:
         model.train(was_training)
-    return logits, pad
+    return logits, scene.pad
+
+
+def _tiled_logits(model: Module, scene: _Scene, units: tuple[int, int],
+                  size: tuple[int, int], jump: tuple[int, int]) -> ndarray:
+    """The heatmap, tile by tile: tile rows ``[r0, r1)`` of units need input rows
+    ``[jump·r0, jump·(r1 − 1) + size)``, and likewise for columns."""
+    side = max(1, (math.isqrt(TILE_PIXELS) - max(size)) // max(jump) + 1)
+    if units[1] <= units[0]:  # tall or square: square tiles, or full-width strips
+        cols = min(units[1], side)
+        rows = max(1, (TILE_PIXELS // ((cols - 1) * jump[1] + size[1]) - size[0]) // jump[0] + 1)
+    else:  # wide: square tiles, or full-height strips
+        rows = min(units[0], side)
+        cols = max(1, (TILE_PIXELS // ((rows - 1) * jump[0] + size[0]) - size[1]) // jump[1] + 1)
+    logits = xp.empty(units, dtype=xp.float32)
+    for r0, r1 in _tiles(units[0], rows):
+        for c0, c1 in _tiles(units[1], cols):
+            batch = scene.region(jump[0] * r0, jump[0] * (r1 - 1) + size[0],
+                                 jump[1] * c0, jump[1] * (c1 - 1) + size[1])
+            out = model(Tensor(batch)).array[0, 0]
+            logits[r0:r1, c0:c1] = out[:r1 - r0, :c1 - c0]
+    return logits
 
 
 def find_wally(
