@@ -25,8 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from wally.data.errors import ChecksumError
+from wally.io.files import check_size, open_regular
 
 _CHUNK = 1 << 20
+
+DOWNLOAD_HINT = "pass download=True, or --download on the command line, to fetch them"
+"""How a missing dataset's message says to download it: the same words fit the library and
+the command line."""
 
 
 def urlopen(url: str, timeout: float) -> Any:
@@ -49,11 +54,16 @@ def dataset_folder(name: str, root: str | os.PathLike[str] | None) -> Path:
     return Path(cache).expanduser() / "wally" / name
 
 
-def file_digest(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
-    """The hex digest of a file, read in 1 MiB chunks."""
+def file_digest(path: str | os.PathLike[str], algorithm: str = "md5",
+                max_bytes: int | None = None) -> str:
+    """The hex digest of a regular file of at most ``max_bytes`` bytes, read in 1 MiB chunks
+    (:func:`wally.io.files.open_regular` refuses anything else before reading)."""
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as stream:
+    total = 0
+    with open_regular(path, "file", max_bytes) as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            total += len(chunk)
+            check_size(path, "file", total, max_bytes)  # it grew while being read
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -63,9 +73,11 @@ class _NetworkError(Exception):
 
 
 def download(urls: Sequence[str], destination: str | os.PathLike[str], md5: str | None = None,
-             sha256: str | None = None, timeout: float = 30.0) -> Path:
+             sha256: str | None = None, timeout: float = 30.0,
+             max_bytes: int | None = None) -> Path:
     """Fetch ``destination`` from the first of ``urls`` that delivers a file with the expected
-    checksum, atomically.
+    checksum, atomically. A mirror that sends more than ``max_bytes`` bytes is cut off there
+    (its partial file removed) and the next one tried.
 
     Raises :class:`ChecksumError` if a mirror delivered a file with the wrong checksum and none
     delivered the right one (the temporary file is removed, ``destination`` is untouched), and
@@ -77,7 +89,7 @@ def download(urls: Sequence[str], destination: str | os.PathLike[str], md5: str 
     mismatches: list[str] = []
     for url in urls:
         try:
-            actual = _fetch_to(url, destination, timeout, md5, sha256)
+            actual = _fetch_to(url, destination, timeout, md5, sha256, max_bytes)
         except _NetworkError as error:
             failures.append(f"{url}: {error.__cause__ or error}")
             continue
@@ -95,11 +107,12 @@ def download(urls: Sequence[str], destination: str | os.PathLike[str], md5: str 
 
 
 def _fetch_to(url: str, destination: Path, timeout: float, md5: str | None,
-              sha256: str | None) -> str | None:
+              sha256: str | None, max_bytes: int | None = None) -> str | None:
     """Download into a temporary sibling of ``destination``; on a checksum match move it into
     place and return None, else delete it and return the digest that arrived."""
     digest = hashlib.new("md5" if md5 is not None else "sha256")
     expected = md5 if md5 is not None else sha256
+    received = 0
     handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
                                          dir=destination.parent)
     try:
@@ -116,6 +129,10 @@ def _fetch_to(url: str, destination: Path, timeout: float, md5: str | None,
                         raise _NetworkError(str(error)) from error
                     if not chunk:
                         break
+                    received += len(chunk)
+                    if max_bytes is not None and received > max_bytes:
+                        raise _NetworkError(f"sent more than {max_bytes:,} bytes, more than "
+                                            f"{destination.name} has; cut off")
                     digest.update(chunk)
                     out.write(chunk)
             out.flush()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from wally.backend import ndarray, xp
-from wally.data.download import dataset_folder, download, not_found_message
+from wally.data.download import DOWNLOAD_HINT, dataset_folder, download, not_found_message
 from wally.data.errors import DatasetFormatError, DatasetNotFoundError
 from wally.data.vision import VisionDataset
+from wally.io.files import open_regular
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _MAX_DIMS = 8
@@ -29,49 +30,67 @@ _MAX_DEFLATE_RATIO = 1032
 _CHUNK = 1 << 20
 
 
+MAX_IDX_BYTES = 1 << 30
+"""The most data an IDX file may hold (1 GiB, decompressed; MNIST's training images are 47 MB):
+a larger header, or a larger file, is refused before anything is read."""
+
+
 def read_idx(path: str | os.PathLike[str], expected_ndim: int | None = None) -> ndarray:
     """Read an IDX file (``.gz`` or raw, told apart by content) into a native-endian array.
 
+    The file must be a regular file (:func:`wally.io.files.open_regular`: a FIFO or a device is
+    refused before reading) of at most :data:`MAX_IDX_BYTES` bytes after the header.
+
     Raises :class:`~wally.data.DatasetFormatError` for a wrong magic number, an unknown dtype
-    code, an unexpected number of dimensions, a header that claims more (or less) data than the
-    file holds (checked before allocating), or a truncated or corrupt gzip stream.
+    code, an unexpected number of dimensions, a dimension of size 0, a header that claims more
+    (or less) data than the file holds or than :data:`MAX_IDX_BYTES` (checked before
+    allocating), or a truncated or corrupt gzip stream; ``RefusedFileError`` for what is not a
+    regular file or is larger than the limit.
 
     >>> read_idx("train-labels-idx1-ubyte.gz", expected_ndim=1).shape  # doctest: +SKIP
     (60000,)
     """
     path = Path(path)
-    with open(path, "rb") as raw:
+    header_room = 4 + 4 * _MAX_DIMS
+    with open_regular(path, "IDX", MAX_IDX_BYTES + header_room) as raw:
+        size = os.fstat(raw.fileno()).st_size
         compressed = raw.read(2) == b"\x1f\x8b"
-    size = path.stat().st_size
-    try:
-        stream: Any
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as stream:
-            dims, dtype = _read_header(stream, path, expected_ndim)
-            header_bytes = 4 + 4 * len(dims)
-            nbytes = math.prod(dims) * dtype.itemsize
-            if compressed:
-                if nbytes > size * _MAX_DEFLATE_RATIO:
+        raw.seek(0)
+        try:
+            stream: Any
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw) as stream:
+                dims, dtype = _read_header(stream, path, expected_ndim)
+                header_bytes = 4 + 4 * len(dims)
+                nbytes = math.prod(dims) * dtype.itemsize
+                if nbytes > MAX_IDX_BYTES:
                     raise DatasetFormatError(
-                        f"{path}: the header declares shape {dims} ({nbytes} bytes of data), "
-                        f"more than a {size}-byte gzip file can hold"
+                        f"{path}: the header declares shape {dims} ({nbytes:,} bytes of data), "
+                        f"over wally's IDX limit of {MAX_IDX_BYTES:,} bytes"
                     )
-                buffer = _read_bounded(stream, nbytes, path, dims)
-            else:
-                available = size - header_bytes
-                if nbytes != available:
-                    raise DatasetFormatError(
-                        f"{path}: the header declares shape {dims} ({nbytes} bytes of data), but "
-                        f"the file holds {available} bytes after the header"
-                        + (" (truncated?)" if nbytes > available else "")
-                    )
-                buffer = bytearray(nbytes)
-                if stream.readinto(buffer) != nbytes:
-                    raise DatasetFormatError(f"{path}: file changed while being read")
-    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise DatasetFormatError(f"{path}: corrupt or truncated gzip data ({error})") from error
+                if compressed:
+                    if nbytes > size * _MAX_DEFLATE_RATIO:
+                        raise DatasetFormatError(
+                            f"{path}: the header declares shape {dims} ({nbytes} bytes of "
+                            f"data), more than a {size}-byte gzip file can hold"
+                        )
+                    buffer = _read_bounded(stream, nbytes, path, dims)
+                else:
+                    available = size - header_bytes
+                    if nbytes != available:
+                        raise DatasetFormatError(
+                            f"{path}: the header declares shape {dims} ({nbytes} bytes of data), "
+                            f"but the file holds {available} bytes after the header"
+                            + (" (truncated?)" if nbytes > available else "")
+                        )
+                    buffer = bytearray(nbytes)
+                    if stream.readinto(buffer) != nbytes or stream.read(1):
+                        raise DatasetFormatError(f"{path}: file changed while being read")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise DatasetFormatError(
+                f"{path}: corrupt or truncated gzip data ({error})") from error
     try:
         array = xp.frombuffer(buffer, dtype=dtype).reshape(dims)
-    except ValueError as error:  # no data, but a shape NumPy refuses: (0, 2**32 - 1, 2**32 - 1)
+    except ValueError as error:  # a shape NumPy refuses
         raise DatasetFormatError(f"{path}: cannot hold shape {dims} ({error})") from None
     return array.astype(dtype.newbyteorder("="), copy=False) if dtype.itemsize > 1 else array
 
@@ -99,7 +118,11 @@ def _read_header(stream: IO[bytes], path: Path,
     sizes = stream.read(4 * ndim)
     if len(sizes) < 4 * ndim:
         raise DatasetFormatError(f"{path}: truncated IDX header (dimension sizes missing)")
-    return struct.unpack(f">{ndim}I", sizes), xp.dtype(_IDX_DTYPES[code])
+    dims = struct.unpack(f">{ndim}I", sizes)
+    if 0 in dims:
+        raise DatasetFormatError(f"{path}: the header declares shape {dims}, expected no "
+                                 "dimension of size 0")
+    return dims, xp.dtype(_IDX_DTYPES[code])
 
 
 def _read_bounded(stream: IO[bytes], nbytes: int, path: Path,
@@ -120,6 +143,16 @@ def _read_bounded(stream: IO[bytes], nbytes: int, path: Path,
     return buffer
 
 
+def _check_labels(labels: ndarray, classes: int, path: Path) -> None:
+    """Refuse a label outside ``0 .. classes − 1``, naming the file, the index and the value."""
+    bad = xp.flatnonzero(labels >= classes)
+    if len(bad):
+        index = int(bad[0])
+        raise DatasetFormatError(
+            f"{path}: label {int(labels[index])} at index {index}, expected 0..{classes - 1} "
+            f"({len(bad):,} labels out of range)")
+
+
 class MNIST(VisionDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28 grey.
 
@@ -135,7 +168,9 @@ class MNIST(VisionDataset):
             with ``download=False``, missing files raise :class:`DatasetNotFoundError` saying
             what to put where.
 
-    ``data`` is uint8 ``(N, 28, 28)`` and ``targets`` int64 ``(N,)``.
+    ``data`` is uint8 ``(N, 28, 28)`` and ``targets`` int64 ``(N,)``. The files are checked as
+    they are read (:func:`read_idx`), and so are the labels: one outside ``0 .. 9`` is refused
+    with a :class:`DatasetFormatError` naming the file, its index and its value.
 
     >>> train = MNIST(train=True, download=True)  # doctest: +SKIP
     >>> image, label = train[0]; image.shape, label  # doctest: +SKIP
@@ -175,6 +210,7 @@ class MNIST(VisionDataset):
         if len(images) != len(labels):
             raise DatasetFormatError(f"{self.name}: {image_path} holds {len(images)} images but "
                                      f"{label_path} holds {len(labels)} labels")
+        _check_labels(labels, len(self.classes), label_path)
         self.data = images
         self.targets = labels.astype(xp.int64)
 
@@ -189,31 +225,32 @@ class MNIST(VisionDataset):
             for stem in missing:
                 urls = [mirror + stem + ".gz" for mirror in self.mirrors]
                 try:
-                    found[stem] = download(urls, self.folder / (stem + ".gz"), md5=md5.get(
-                        stem + ".gz"))
+                    found[stem] = download(urls, self.folder / (stem + ".gz"),
+                                           md5=md5.get(stem + ".gz"), max_bytes=MAX_IDX_BYTES)
                 except ConnectionError as error:
                     errors.append(str(error))
                     break  # offline or blocked: the other files would only time out as well
             if errors:
                 raise DatasetNotFoundError(self._not_found(
-                    [s for s in missing if found[s] is None],
                     "the files are missing and could not be downloaded:\n" + "\n".join(errors)))
         elif missing:
             raise DatasetNotFoundError(self._not_found(
-                missing, f"dataset files not found in {self.folder} (pass download=True to fetch "
-                         "them)"))
+                f"dataset files not found in {self.folder} ({DOWNLOAD_HINT})"))
         return [path for path in found.values() if path is not None]
 
     def _find(self, stem: str) -> Path | None:
         for folder in (self.folder, self.folder / "raw"):
             for name in (stem, stem + ".gz"):
-                if (folder / name).is_file():
+                if (folder / name).exists():  # read_idx refuses what is not a regular file
                     return folder / name
         return None
 
-    def _not_found(self, stems: list[str], reason: str) -> str:
+    def _not_found(self, reason: str) -> str:
+        """The message for missing files: every file of the dataset that is missing, both
+        splits', so that one round of copying fixes it."""
+        stems = [name.removesuffix(".gz") for name, _ in self.resources]
         files = {stem + ".gz": [mirror + stem + ".gz" for mirror in self.mirrors]
-                 for stem in stems}
+                 for stem in stems if self._find(stem) is None}
         return not_found_message(self.name, self.folder, files, reason,
                                  extra="(gzipped as downloaded, or unpacked without the .gz)")
 
