@@ -1,7 +1,9 @@
 """Reading a run's ``metrics.jsonl``: one JSON object per line, as ``wally.train.fit`` writes it.
 
 The file may come from anywhere (a colleague's run, a download), so every line is checked and
-memory is bounded: a line is read at most :data:`MAX_LINE_BYTES` at a time, and whatever is
+memory is bounded: the file must be a regular file of at most :data:`MAX_METRICS_BYTES` bytes
+(checked before reading: a FIFO or ``/dev/zero`` is refused at once), a line is read at most
+:data:`MAX_LINE_BYTES` at a time, at most :data:`MAX_RECORDS` records are kept, and whatever is
 wrong is reported as a :class:`MetricsFormatError` naming the file and the line.
 """
 
@@ -11,10 +13,17 @@ import json
 import os
 from typing import Any
 
-__all__ = ["MAX_LINE_BYTES", "MetricsFormatError", "read_metrics"]
+from wally.io.files import check_size, open_regular
+
+__all__ = ["MAX_LINE_BYTES", "MAX_METRICS_BYTES", "MAX_RECORDS", "MetricsFormatError",
+           "read_metrics"]
 
 MAX_LINE_BYTES = 1 << 20
 """The longest line accepted: ``fit`` writes a few hundred bytes per epoch."""
+MAX_METRICS_BYTES = 1 << 26
+"""The largest file read (64 MiB: some 200,000 epochs of ``fit``'s records)."""
+MAX_RECORDS = 1 << 20
+"""The most records read (a record is kept as a dict: about 200 bytes even when empty)."""
 
 
 class MetricsFormatError(ValueError):
@@ -30,7 +39,9 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     Raises:
         MetricsFormatError: a line is not UTF-8, not JSON, not a JSON object, nested too deeply
-            to parse, or longer than :data:`MAX_LINE_BYTES`.
+            to parse, or longer than :data:`MAX_LINE_BYTES`; more than :data:`MAX_RECORDS`
+            records.
+        RefusedFileError: not a regular file, or more than :data:`MAX_METRICS_BYTES` bytes.
         OSError: the file cannot be opened or read.
 
     >>> read_metrics("runs/lenet-mnist/metrics.jsonl")[-1]["val_accuracy"]  # doctest: +SKIP
@@ -38,12 +49,14 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """
     name = os.fspath(path)
     records: list[dict[str, Any]] = []
-    with open(name, "rb") as file:
-        number = 0
+    with open_regular(name, "metrics", MAX_METRICS_BYTES) as file:
+        number, total = 0, 0
         while True:
             raw = file.readline(MAX_LINE_BYTES + 1)
             if not raw:
                 return records
+            total += len(raw)
+            check_size(name, "metrics", total, MAX_METRICS_BYTES)  # it grew while being read
             number += 1
             if len(raw) > MAX_LINE_BYTES:
                 raise MetricsFormatError(
@@ -54,6 +67,9 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             torn_tail = raw.startswith(b"{") and not raw.endswith(b"\n") and not file.peek(1)
             record = _parse_line(name, number, raw, torn_tail)
             if record is not None:
+                if len(records) == MAX_RECORDS:
+                    raise MetricsFormatError(f"{name}, line {number}: more than {MAX_RECORDS:,} "
+                                             "records, which no run writes")
                 records.append(record)
 
 
