@@ -8,7 +8,7 @@ parser                              reads                                   may 
 ==================================  ======================================  ======================
 ``wally.data.mnist.read_idx``       MNIST's IDX files, raw or gzipped       ``DatasetFormatError``
 ``wally.data.cifar.read_cifar_...`` CIFAR-10 ``.bin`` batches               ``DatasetFormatError``
-``wally.cli._images.read_image...`` any image Pillow reads (``predict``)    ``DatasetFormatError``
+``wally.cli._images.read_image...`` images on the allow-list (``predict``) ``DatasetFormatError``
 ``wally.io.load_checkpoint``        safetensors checkpoints, JSON metadata  ``CheckpointError``
 ``wally.io.metrics.read_metrics``   ``metrics.jsonl``                       ``MetricsFormatError``
 ==================================  ======================================  ======================
