@@ -89,9 +89,10 @@ class BatchNorm(Function):
         self.weight = weight
 
         if self.training:
-            mean = _channel_sum(x3) / count
-            xhat = x3 - mean[:, None]
-            var = _channel_sum(xhat * xhat) / count  # biased: what normalises the batch
+            with xp.errstate(over="ignore"):  # an overflow is caught and redone just below
+                mean = _channel_sum(x3) / count
+                xhat = x3 - mean[:, None]
+                var = _channel_sum(xhat * xhat) / count  # biased: what normalises the batch
             stats = None
             if not (xp.isfinite(mean).all() and xp.isfinite(var).all()):
                 stats = _scaled_stats(x3, count, self.eps)  # the sums overflowed?
