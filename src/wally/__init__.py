@@ -5,7 +5,12 @@ with the study note's equation beside it.
 """
 
 from wally import autograd, functional, nn
-from wally._parallel import get_num_threads, set_num_threads
+from wally._parallel import (
+    are_deterministic_algorithms_enabled,
+    get_num_threads,
+    set_num_threads,
+    use_deterministic_algorithms,
+)
 from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from wally.creation import *  # noqa: F403
 from wally.device import cuda, device

@@ -11,6 +11,14 @@ LeNet layer several times faster than letting OpenBLAS thread each chunk's small
 Limiting BLAS needs ``threadpoolctl``; without it chunks run one after another on the calling
 thread and BLAS threads each GEMM as it sees fit.  The limit is process-wide while a kernel
 runs, so BLAS calls made at the same time from other threads run single-threaded too.
+
+**Same bits on every run.**  Which thread takes which chunk depends on timing, so nothing may
+depend on it: chunks write disjoint parts of their result, and where chunks' partial results
+are summed (weight gradients) :func:`sum_chunks` adds them in chunk order, whichever thread
+finishes first, so the sum is the one a single thread would compute.  The chunks themselves
+depend only on shapes, the memory budget and the thread count.
+:func:`use_deterministic_algorithms` also keeps them (and the kernel each layer uses)
+independent of the thread count; see that function.
 """
 
 from __future__ import annotations
@@ -25,7 +33,10 @@ from wally.backend import ndarray, xp
 __all__ = [
     "get_num_threads",
     "set_num_threads",
+    "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled",
     "run_chunks",
+    "sum_chunks",
     "workspace",
     "matmul",
     "allocate",
@@ -47,7 +58,9 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
-_state: dict[str, Any] = {"threads": _default_threads(), "pool": None, "blas": None}
+_state: dict[str, Any] = {
+    "threads": _default_threads(), "pool": None, "blas": None, "deterministic": False,
+}
 _lock = threading.Lock()
 if hasattr(os, "register_at_fork"):
     # A forked child (a data-loader worker) has none of the pool's threads: start a new pool.
@@ -70,6 +83,36 @@ def get_num_threads() -> int:
     """The number of threads chunked kernels use (default: the CPUs this process may use, or
     ``WALLY_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` where set)."""
     return int(_state["threads"])
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Make every threaded kernel give the same bits at any :func:`set_num_threads` count, as
+    ``torch.use_deterministic_algorithms`` does (for the count of threads, not for GPUs).
+
+    Without it every op is already bit-identical from run to run at a fixed thread count.  With
+    it, in addition, each layer's kernel and the chunks it splits its work into no longer depend
+    on the thread count: a 3×3 layer that Winograd runs on one thread takes im2col as on two; a
+    small memory budget (:func:`wally.functional.conv.set_memory_budget`) runs fewer threads
+    instead of smaller chunks; the chunked kernels' GEMMs run on one BLAS thread each even
+    when wally uses one thread; and :func:`matmul` (linear layers) splits rows into blocks of a
+    fixed size.  BLAS calls outside the chunked kernels keep the BLAS library's own thread
+    count, which :func:`set_num_threads` does not change: fix it too (``OPENBLAS_NUM_THREADS``
+    or threadpoolctl), since OpenBLAS itself may give other bits at another thread count.
+    Without threadpoolctl, chunks run on the calling thread at any count, so nothing changes.
+    ``warn_only`` is accepted for PyTorch's signature; no wally op lacks a deterministic path.
+    """
+    if not isinstance(mode, bool):
+        raise TypeError(f"use_deterministic_algorithms: expected a bool, got {mode!r}")
+    if not isinstance(warn_only, bool):
+        raise TypeError(
+            f"use_deterministic_algorithms: expected a bool warn_only, got {warn_only!r}"
+        )
+    _state["deterministic"] = mode
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` is on (off by default)."""
+    return bool(_state["deterministic"])
 
 
 def _blas() -> Any:
@@ -96,19 +139,29 @@ class _Shared(Iterator[T]):
             return next(self._items)
 
 
-def run_chunks(work: Callable[[Iterator[T]], R], chunks: Sequence[T]) -> list[R]:
-    """Call ``work(chunks)`` on up to :func:`get_num_threads` threads, the caller included.
+def run_chunks(
+    work: Callable[[Iterator[T]], R], chunks: Sequence[T], *, workers: int | None = None
+) -> list[R]:
+    """Call ``work(chunks)`` on up to :func:`get_num_threads` threads (and at most ``workers``),
+    the caller included.
 
     Every call gets the same shared iterator and takes chunks from it until none are left, so
-    each chunk is handled once; returns every call's result (one per thread used).
+    each chunk is handled once; returns every call's result (one per thread used).  Which
+    thread takes which chunk depends on timing: ``work`` must give the same result whatever
+    share it gets (write each chunk's own part of the output, or use :func:`sum_chunks`).
     """
-    workers = min(get_num_threads(), len(chunks))
-    blas: Any = _blas() if workers > 1 else False
+    threads = get_num_threads() if workers is None else max(1, min(workers, get_num_threads()))
+    threads = min(threads, len(chunks))
+    deterministic = _state["deterministic"]
+    blas: Any = _blas() if threads > 1 or deterministic else False
     if not blas:
         return [work(iter(chunks))]
+    if threads <= 1:  # deterministic: one BLAS thread, as each thread's GEMMs get below
+        with blas.limit(limits=1):
+            return [work(iter(chunks))]
     with _lock:
         pool = _state["pool"]
-        if pool is None or pool._max_workers < workers - 1:
+        if pool is None or pool._max_workers < threads - 1:
             from concurrent.futures import ThreadPoolExecutor  # not at import: it costs ~10 ms
 
             pool = _state["pool"] = ThreadPoolExecutor(
@@ -116,10 +169,139 @@ def run_chunks(work: Callable[[Iterator[T]], R], chunks: Sequence[T]) -> list[R]
             )
     shared = _Shared(chunks)
     with blas.limit(limits=1):
-        futures = [pool.submit(work, shared) for _ in range(workers - 1)]
+        futures = [pool.submit(work, shared) for _ in range(threads - 1)]
         results = [work(shared)]
         results += [future.result() for future in futures]
     return results
+
+
+# sum_chunks: partials of at most this many bytes in all are summed after the threads are done
+# (folding them costs ~0.5 µs each, a lock per chunk more); larger ones as they come, with
+# at most _PARKED_BYTES of them (at least one per thread) waiting for their turn.
+_GATHERED_BYTES = 256 << 10
+_PARKED_BYTES = 16 << 20
+
+
+class _Aborted(Exception):
+    """Raised in the other threads of a :func:`sum_chunks` whose ``work`` failed."""
+
+
+class _OrderedSum:
+    """Partials folded into a total in chunk order, whichever thread hands them over first.
+
+    :meth:`put` parks a partial until every chunk before it has been folded; the thread that
+    hands over the next chunk in order folds it and every parked one that follows.  At most
+    ``capacity`` partials wait at once: a thread whose partial finds no room waits for the
+    chunks before it (a thread the OS holds back stalls the others only after that).
+    """
+
+    def __init__(self, fold: Callable[[Any], None], capacity: int) -> None:
+        self._fold = fold
+        self._capacity = max(1, capacity)
+        self._next = 0
+        self._parked: dict[int, Any] = {}
+        self._folding = False
+        self._failed = False
+        self._waiting = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def put(self, index: int, value: Any) -> None:
+        cond = self._cond
+        with cond:
+            while not self._failed and index != self._next and len(self._parked) >= self._capacity:
+                self._waiting += 1
+                cond.wait()
+                self._waiting -= 1
+            if self._failed:
+                raise _Aborted
+            self._parked[index] = value
+            if self._folding:
+                return  # the thread folding now takes it in its turn
+            self._folding = True
+            try:
+                while self._next in self._parked and not self._failed:
+                    item = self._parked.pop(self._next)
+                    cond.release()
+                    try:
+                        self._fold(item)
+                    finally:
+                        cond.acquire()
+                    self._next += 1
+                    if self._waiting:
+                        cond.notify_all()
+            finally:
+                self._folding = False
+
+    def abort(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._parked.clear()
+            self._cond.notify_all()
+
+    @property
+    def folded(self) -> int:
+        return self._next
+
+
+def sum_chunks(
+    work: Callable[[Iterator[T], Callable[[int, Any], None]], None],
+    jobs: Sequence[T],
+    fold: Callable[[Any], None],
+    parts: int,
+    *,
+    partial_bytes: int,
+    workers: int | None = None,
+) -> None:
+    """Sum partial results in a fixed order on :func:`run_chunks`'s threads.
+
+    ``work(jobs, put)`` takes jobs from the shared iterator ``jobs`` and hands over partials
+    with ``put(index, partial)``: ``parts`` of them in all, numbered ``0 … parts − 1`` in the
+    order of ``jobs`` (a job may hand over several, in order).  ``fold(partial)`` adds one into
+    the caller's total; it is called once per partial, in index order, one call at a time,
+    so the total is the one a single thread computes chunk after chunk, bit for bit, at any
+    number of threads (the partials themselves must not depend on the thread computing them).
+    Small partials (``parts × partial_bytes`` up to ``_GATHERED_BYTES``) are kept, each in its
+    own slot, and folded once every thread is done: no lock per chunk (that cost LeNet's first
+    layer 5% at 2 threads, measured).  Larger ones are folded as they come: a partial handed
+    over early waits for its turn, as many as ``_PARKED_BYTES`` hold and at least one per
+    thread.  A thread that finds no room waits for the partials before its own; there is room
+    enough that a thread the OS holds back rarely stalls the others (room for two per thread
+    stalled a 64-channel layer's weight gradient for a third of its time on a loaded two-core
+    machine, measured).
+    """
+    threads = get_num_threads() if workers is None else max(1, min(workers, get_num_threads()))
+    if min(threads, len(jobs)) <= 1 or not _blas():  # one thread: the partials come in order
+
+        def in_order(index: int, partial: Any) -> None:
+            fold(partial)
+
+        run_chunks(lambda items: work(items, in_order), jobs, workers=workers)
+        return
+    if parts * partial_bytes <= _GATHERED_BYTES:
+        slots: list[Any] = [None] * parts
+
+        def keep(index: int, partial: Any) -> None:
+            slots[index] = partial
+
+        run_chunks(lambda items: work(items, keep), jobs, workers=workers)
+        for partial in slots:
+            fold(partial)
+        return
+    room = max(threads, _PARKED_BYTES // max(1, partial_bytes))
+    total = _OrderedSum(fold, min(room, parts))
+
+    def guarded(items: Iterator[T]) -> None:
+        try:
+            work(items, total.put)
+        except _Aborted:
+            return
+        except BaseException:
+            total.abort()
+            raise
+
+    run_chunks(guarded, jobs, workers=workers)
+    if total.folded != parts:  # pragma: no cover - a work that skipped a partial
+        raise RuntimeError(f"sum_chunks: {total.folded} of {parts} partials were summed")
 
 
 # ----- per-thread scratch buffers ---------------------------------------------------------------
@@ -229,6 +411,8 @@ def _refusal(
 # ----- GEMMs split by rows ----------------------------------------------------------------------
 # Below this many multiply-adds a GEMM runs on the calling thread alone: splitting costs more.
 _SPLIT_MACS = 1 << 20
+# Row blocks of a split GEMM under use_deterministic_algorithms, at any thread count.
+_DETERMINISTIC_BLOCKS = 8
 
 
 def matmul(a: ndarray, b: ndarray) -> ndarray:
@@ -244,10 +428,13 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     if rows * a.shape[1] * b.shape[1] < _SPLIT_MACS:  # checked first: batch-1 layers end here
         return a @ b
     threads = min(get_num_threads(), rows)
-    if threads <= 1 or not _blas():
+    if not _blas() or (threads <= 1 and not _state["deterministic"]):
         return a @ b
     out = xp.empty((rows, b.shape[1]), dtype=xp.result_type(a, b))
-    step = -(-rows // (2 * threads))  # two blocks per thread, so a late thread takes fewer
+    # Two blocks per thread, so a late thread takes fewer; deterministic, a fixed number of
+    # blocks (OpenBLAS may sum a block of other rows in another order, measured).
+    count = _DETERMINISTIC_BLOCKS if _state["deterministic"] else 2 * threads
+    step = -(-rows // count)
 
     def work(blocks: Iterator[slice]) -> None:
         for block in blocks:

@@ -33,7 +33,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wally._parallel import allocate, get_num_threads, run_chunks, workspace
+from wally._parallel import (
+    allocate,
+    are_deterministic_algorithms_enabled,
+    get_num_threads,
+    run_chunks,
+    workspace,
+)
 from wally.backend import ndarray, xp
 
 __all__ = ["winograd_correlate", "transform_weights", "worth_it"]
@@ -251,10 +257,11 @@ def _scatter(blocks: ndarray, y: ndarray, row0: int, out_h: int, out_w: int) -> 
 def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int) -> list[Chunk]:
     """Chunks of whole images, or of tile rows of one image, of about ``_TILE_BYTES`` of
     transformed tiles but at least ``_MIN_TILES`` tiles; one image is split so that every
-    thread gets work."""
+    thread gets work (under :func:`wally.use_deterministic_algorithms`, as for one thread: the
+    chunks, and so the GEMMs' shapes and bits, do not depend on the thread count)."""
     per_chunk = max(_TILE_BYTES // (16 * channels * itemsize), _MIN_TILES)  # tiles
     per_image = tiles_h * tiles_w
-    threads = get_num_threads()
+    threads = 1 if are_deterministic_algorithms_enabled() else get_num_threads()
     if per_image <= per_chunk and batch >= threads:
         step = max(1, min(per_chunk // per_image, -(-batch // threads)))
         return [(slice(i, min(i + step, batch)), slice(0, tiles_h)) for i in range(0, batch, step)]

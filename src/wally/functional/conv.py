@@ -26,7 +26,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wally._parallel import allocate, get_num_threads, run_chunks, workspace
+from wally._parallel import (
+    allocate,
+    are_deterministic_algorithms_enabled,
+    get_num_threads,
+    run_chunks,
+    sum_chunks,
+    workspace,
+)
 from wally._windows import (
     ColumnPlan,
     Pairs,
@@ -134,10 +141,33 @@ def im2col_budget(nbytes: int) -> Iterator[None]:
         _budget["bytes"] = previous
 
 
+# The threads the budget is planned for under use_deterministic_algorithms, whatever the thread
+# count (so that the chunks, and the bits, do not depend on it).
+_DETERMINISTIC_SHARES = 4
+
+
+def _shares() -> int:
+    """The threads the budget is planned for: all of them, or ``_DETERMINISTIC_SHARES`` under
+    :func:`wally.use_deterministic_algorithms` (where :func:`_workers` keeps more threads
+    within the budget)."""
+    if are_deterministic_algorithms_enabled():
+        return _DETERMINISTIC_SHARES
+    return max(1, get_num_threads())
+
+
 def _chunk_limit() -> int:
     """Bytes of columns per chunk: each thread builds one chunk at a time, and all of them
     together stay within the budget."""
-    return min(_CACHE_BYTES, max(1, _budget["bytes"] // max(1, get_num_threads())))
+    return min(_CACHE_BYTES, max(1, _budget["bytes"] // _shares()))
+
+
+def _workers() -> int | None:
+    """At most this many threads per convolution: every thread (``None``), or under
+    deterministic algorithms as many as the budget holds chunks (at least
+    ``_DETERMINISTIC_SHARES``; a budget of 256 MiB holds 128 chunks of 2 MiB)."""
+    if not are_deterministic_algorithms_enabled():
+        return None
+    return max(1, _budget["bytes"] // _chunk_limit())
 
 
 _LAYOUTS = {
@@ -296,7 +326,7 @@ def _padding_limit() -> int:
     A larger image is padded one chunk of output rows at a time (:meth:`ColumnPlan.pad_rows`),
     so a convolution needs its input, its output and the budget, never a padded copy of the
     input (a 20000×20000 RGB image's would take 4.5 GiB)."""
-    return _budget["bytes"] // (2 * max(1, get_num_threads()))
+    return _budget["bytes"] // (2 * _shares())
 
 
 def _pads_rows(plan: ColumnPlan, chunks: list[Chunk], channels: int, itemsize: int) -> bool:
@@ -339,14 +369,6 @@ class _Padding:
             yield images, rows, padded, rows
 
 
-def _total(partial: list[ndarray]) -> ndarray:
-    """The sum of the threads' partial gradients, into the first."""
-    total = partial[0]
-    for other in partial[1:]:
-        total += other
-    return total
-
-
 def _by_image(chunks: list[Chunk]) -> list[list[Chunk]]:
     """Chunks grouped so that the row chunks of one image stay together (one thread's job)."""
     jobs: list[list[Chunk]] = []
@@ -355,6 +377,17 @@ def _by_image(chunks: list[Chunk]) -> list[list[Chunk]]:
             jobs.append([])
         jobs[-1].append(chunk)
     return jobs
+
+
+def _numbered(jobs: list[list[Chunk]]) -> list[list[tuple[int, Chunk]]]:
+    """:func:`_by_image`'s jobs with each chunk's index in the whole list (for
+    :func:`~wally._parallel.sum_chunks`, which sums the chunks' partials in that order)."""
+    numbered: list[list[tuple[int, Chunk]]] = []
+    index = 0
+    for job in jobs:
+        numbered.append([(index + i, chunk) for i, chunk in enumerate(job)])
+        index += len(job)
+    return numbered
 
 
 def _width(plan: ColumnPlan, chunks: list[Chunk]) -> int:
@@ -423,7 +456,7 @@ def correlate(
                 else:
                     xp.add(result, bias, out=target)
 
-    run_chunks(work, _by_image(chunks))
+    run_chunks(work, _by_image(chunks), workers=_workers())
     return y
 
 
@@ -457,17 +490,23 @@ def weight_grad(
     by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
 
-    def work(jobs: Iterator[list[Chunk]]) -> ndarray:
+    # Allocated in the weight's shape, so that the gradient owns its memory (and the leaf can
+    # keep it without a copy); accumulated through a 2-D view, chunk after chunk in order.
+    full = xp.zeros(weight_shape, dtype=gy.dtype)
+    gw = full.reshape(out_channels, -1)
+
+    def fold(products: list[ndarray]) -> None:
+        for (rows_out, _), product in zip(group_rows, products, strict=True):
+            gw[rows_out] += product.T
+
+    def work(jobs: Iterator[list[tuple[int, Chunk]]], put: Any) -> None:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
         gy_buffer = workspace("rows", out_channels * width, gy.dtype)
         padding = _Padding(plan, chunks, channels, x.dtype, by_rows)
-        # Allocated in the weight's shape, so that the gradient owns its memory (and the leaf
-        # can keep it without a copy); accumulated through a 2-D view.
-        full = xp.zeros(weight_shape, dtype=gy.dtype)
-        gw = full.reshape(out_channels, -1)
         shape = None
         for job in jobs:
-            for chunk_images, rows, padded, local in padding.chunks(x, job):
+            pieces = padding.chunks(x, [chunk for _, chunk in job])
+            for (index, _), (chunk_images, rows, padded, local) in zip(job, pieces, strict=True):
                 cols = plan.columns(padded, local, cols_buffer)
                 block = gy[chunk_images, :, rows].swapaxes(0, 1)  # (O, n, rows, *out[1:])
                 size = out_channels * cols.shape[1]
@@ -475,11 +514,12 @@ def weight_grad(
                     gy_buffer[:size].fill(0)  # the junk positions of a new chunk shape
                     shape = block.shape
                 gy2 = plan.uncrop(block, gy_buffer[:size]).reshape(out_channels, -1)
-                for rows_out, rows_in in group_rows:
-                    gw[rows_out] += _weight_product(cols[rows_in], gy2[rows_out]).T
-        return full
+                put(index, [_weight_product(cols[rows_in], gy2[rows_out])
+                            for rows_out, rows_in in group_rows])
 
-    return _total(run_chunks(work, _by_image(chunks)))
+    sum_chunks(work, _numbered(_by_image(chunks)), fold, len(chunks),
+               partial_bytes=full.nbytes, workers=_workers())
+    return full
 
 
 def input_grad(
@@ -619,7 +659,7 @@ def _scatter_input_grad(
                 plan.add_columns(gcols, block if plan.wide else padded, rows)
             gx[job[0][0]] = padded[center]
 
-    run_chunks(work_rows if by_rows else work, _by_image(chunks))
+    run_chunks(work_rows if by_rows else work, _by_image(chunks), workers=_workers())
     return gx
 
 
@@ -639,6 +679,7 @@ def _winograd(
     took 2.79 s with it against 2.57 s without (1 thread: 3.77 against 4.16 s)."""
     return (
         get_num_threads() == 1
+        and not are_deterministic_algorithms_enabled()
         and groups == 1
         and stride == (1, 1)
         and dilation == (1, 1)
@@ -783,7 +824,7 @@ def _rows_correlate(
             else:
                 xp.add(result, bias, out=y[images])
 
-    run_chunks(work, rows.chunks)
+    run_chunks(work, rows.chunks, workers=_workers())
     return y
 
 
@@ -794,22 +835,26 @@ def _rows_weight_grad(
     out_channels = gy.shape[1]
     width = rows.out_rows * rows.images * rows.out_cols
 
-    def work(chunks: Iterator[slice]) -> ndarray:
+    total = xp.zeros((rows.kh, rows.channels * rows.kw, out_channels), dtype=gy.dtype)
+
+    def fold(product: ndarray) -> None:
+        total[...] += product
+
+    def work(chunks: Iterator[tuple[int, slice]], put: Any) -> None:
         s_buffer = workspace("columns", rows.channels * rows.kw * rows.padded_rows
                              * rows.images * rows.out_cols, x.dtype)
         g_buffer = workspace("rows", out_channels * width, gy.dtype)
         scratch = _padding_scratch(rows.plan, rows.images, rows.channels, x.dtype)
-        gw = xp.zeros((rows.kh, rows.channels * rows.kw, out_channels), dtype=gy.dtype)
-        for images in chunks:
+        for index, images in chunks:
             n = images.stop - images.start
             s = rows.shifted(rows.plan.pad(x[images], scratch), s_buffer)
             g2 = rows.gather_grad(gy[images], g_buffer)
             # Every S_a @ dYᵀ in one batched product: the orientation OpenBLAS runs fastest
             # for long, skinny chunks, with a result large enough to release the GIL.
-            gw += rows.all_tap_rows(s, n) @ g2.T
-        return gw
+            put(index, rows.all_tap_rows(s, n) @ g2.T)
 
-    total = _total(run_chunks(work, rows.chunks))
+    sum_chunks(work, list(enumerate(rows.chunks)), fold, len(rows.chunks),
+               partial_bytes=total.nbytes, workers=_workers())
     shaped = total.reshape(rows.kh, rows.channels, rows.kw, out_channels)
     return xp.ascontiguousarray(shaped.transpose(3, 1, 0, 2))
 
@@ -858,7 +903,7 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
                 target[:, :, :, start : start + col_span : col_step] += shifted[:, b]
             gx[images] = padded[center]
 
-    run_chunks(work, rows.chunks)
+    run_chunks(work, rows.chunks, workers=_workers())
     return gx
 
 
@@ -917,7 +962,7 @@ def _depthwise_correlate(
             if b is not None:
                 total += b.reshape(-1, *(1,) * nd)
 
-    run_chunks(work, chunks)
+    run_chunks(work, chunks, workers=_workers())
     return y
 
 
@@ -932,21 +977,27 @@ def _depthwise_weight_grad(
     chunks = _image_chunks(x.shape[0], per_image)
     rows = slice(0, plan.out[0])
 
-    def work(parts: Iterator[slice]) -> ndarray:
+    gw = xp.zeros((plan.n_taps, channels), dtype=gy.dtype)
+
+    def fold(part: ndarray) -> None:
+        gw[...] += part
+
+    def work(parts: Iterator[tuple[int, slice]], put: Any) -> None:
         step = chunks[0].stop - chunks[0].start
         scratch = _padding_scratch(plan, step, channels, x.dtype)
         product = _depthwise_product(step, gy.shape[1:], gy.dtype)
-        gw = xp.zeros((plan.n_taps, channels), dtype=gy.dtype)
-        for images in parts:
+        for number, images in parts:
             padded = plan.pad(x[images], scratch)
             grad = gy[images]
             temp = product[: len(grad)]
+            part = xp.empty((plan.n_taps, channels), dtype=gy.dtype)
             for index, tap in enumerate(plan.taps):
                 xp.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
-                gw[index] += temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
-        return gw
+                part[index] = temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
+            put(number, part)
 
-    gw = _total(run_chunks(work, chunks))
+    sum_chunks(work, list(enumerate(chunks)), fold, len(chunks), partial_bytes=gw.nbytes,
+               workers=_workers())
     return xp.ascontiguousarray(gw.T.reshape(weight_shape))
 
 
@@ -981,7 +1032,7 @@ def _depthwise_scatter_input_grad(
                 block[(_ALL, _ALL) + plan.tap_view(tap, rows)] += temp
             gx[images] = block[center]
 
-    run_chunks(work, chunks)
+    run_chunks(work, chunks, workers=_workers())
     return gx
 
 
