@@ -317,6 +317,8 @@ LONG = "a" * 300
     ["eval", LONG + ".safetensors", "--dataset", "digits"],
     ["summary", LONG],
     ["find", "x.png", "--checkpoint", LONG + ".safetensors"],
+    ["viz", "features", "--model", "lenet", "--layer", "0", "--image", LONG + ".png",
+     "--out", "x.png"],
 ])
 def test_a_path_component_too_long(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

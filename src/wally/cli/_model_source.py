@@ -55,12 +55,20 @@ def load_model(checkpoint: str | None, name: str | None = None, seed: int = 0) -
     return model
 
 
+def require_file(path: str, what: str = "image") -> None:
+    """A :class:`CommandError` if nothing is at ``path``; any other reason it can't be looked up
+    (a name too long, no permission) raises its ``OSError``, which the command line reports."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise CommandError(f"no {what} at {path}") from None
+
+
 def read_image(path: str) -> Any:
     """An image file as uint8 ``(H, W, 3)``; a :class:`CommandError` when it can't be read."""
     from wally.viz import read_image as read
 
-    if not os.path.exists(path):
-        raise CommandError(f"no image at {path}")
+    require_file(path)
     try:
         return read(path)
     except ImportError as error:

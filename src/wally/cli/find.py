@@ -97,12 +97,10 @@ def run(args: argparse.Namespace) -> int:
 def _image_size(path: str) -> tuple[int, int]:
     """``(width, height)`` from the image's header; a :class:`CommandError` when it can't be
     read (as ``read_image`` words it)."""
-    import os
-
+    from wally.cli._model_source import require_file
     from wally.io.images import image_size
 
-    if not os.path.exists(path):
-        raise CommandError(f"no image at {path}")
+    require_file(path)
     try:
         return image_size(path)
     except ImportError as error:
