@@ -104,7 +104,9 @@ def figures_table(data: dict[str, Any]) -> str:
     for section, (label, target) in HOSTILE.items():
         hostile = data.get(section, {})
         if hostile:
-            classes = hostile.get("cases_per_class", {})
+            classes = hostile.get("cases_per_class") or {
+                key: value for key, value in hostile.items()
+                if key != "cases" and isinstance(value, int)}
             rows.append(f"| {label}, each with its exact outcome asserted ({len(classes)} "
                         f"classes) | **{hostile['cases']}** | {_pytest(target)} |")
     pickles = data.get("no_pickle", {})
