@@ -40,14 +40,16 @@ PEAK = textwrap.dedent(
                 return int(line.split()[1]) * 1024
 
     mode, size = sys.argv[1], int(sys.argv[2])
+    groups = int(sys.argv[3]) if len(sys.argv) > 3 else 1  # 3: depthwise
     stride = 2 if mode == "input-gradient, strided" else 1
     x = wally.ones(1, 3, size, size, requires_grad=mode.startswith("input"))
-    w = wally.tensor(np.full((1, 3, 3, 3), 0.1, np.float32), requires_grad=mode != "forward")
-    F.conv2d(wally.ones(1, 3, 8, 8), wally.ones(1, 3, 3, 3), padding=1)  # code paths warm
+    shape = (3, 1, 3, 3) if groups == 3 else (1, 3, 3, 3)
+    w = wally.tensor(np.full(shape, 0.1, np.float32), requires_grad=mode != "forward")
+    F.conv2d(wally.ones(1, 3, 8, 8), wally.ones(*shape), padding=1, groups=groups)  # warm
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the high-water mark starts again from here
     before = status("VmRSS:")
-    y = F.conv2d(x, w, stride=stride, padding=1)
+    y = F.conv2d(x, w, stride=stride, padding=1, groups=groups)
     if mode != "forward":
         y.backward(wally.ones(*y.shape))
     # What the op must hold besides its input: the output, its gradient and the input's.
@@ -59,10 +61,10 @@ PEAK = textwrap.dedent(
 )
 
 
-def _extra_bytes(mode: str, size: int, budget: str) -> int:
+def _extra_bytes(mode: str, size: int, budget: str, groups: int = 1) -> int:
     env = dict(os.environ, WALLY_CONV_MEMORY_BUDGET=budget, WALLY_NUM_THREADS="2")
     result = subprocess.run(
-        [sys.executable, "-c", PEAK, mode, str(size)], capture_output=True, text=True,
+        [sys.executable, "-c", PEAK, mode, str(size), str(groups)], capture_output=True, text=True,
         env=env, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -77,6 +79,17 @@ def test_a_huge_convolution_needs_its_input_its_output_and_the_budget(mode):
     used to be made in forward and in each gradient; now the peak above the input, the output
     and the gradients stays within the 64 MiB budget and a margin for NumPy's temporaries."""
     extra = _extra_bytes(mode, 6000, "64M")
+    assert extra < 64 * MiB + 32 * MiB, f"{mode}: {extra / MiB:.0f} MiB above what it needs"
+
+
+@pytest.mark.parametrize(
+    "mode", ["forward", "weight gradient", "input gradient", "input-gradient, strided"]
+)
+def test_a_huge_depthwise_convolution_needs_its_input_its_output_and_the_budget(mode):
+    """The same for a depthwise convolution (groups = C_in = C_out, its own kernels): it used to
+    pad each image whole and keep a whole-image product too; now it works on blocks of output
+    rows (of input rows for the strided input gradient) within the budget."""
+    extra = _extra_bytes(mode, 6000, "64M", groups=3)
     assert extra < 64 * MiB + 32 * MiB, f"{mode}: {extra / MiB:.0f} MiB above what it needs"
 
 
@@ -121,6 +134,50 @@ def test_row_padding_matches_the_loops_and_torch(torch, monkeypatch):
     w = wally.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     with conv_module.im2col_budget(256):
         assert gradcheck(lambda a, b: F.conv2d(a, b, stride=(2, 1), padding=1), x, w)
+
+
+def test_depthwise_row_blocks_match_the_loops_and_torch(torch, monkeypatch):
+    """With a tiny budget a depthwise convolution works on blocks of a few rows of one image
+    (forward, both gradients; strides 1 and 2, dilation 2, padding 0-2): the results are the
+    loops' and PyTorch's, and forward and the input gradient are the whole-image path's bits."""
+    calls = []
+    step = conv_module._depthwise_row_step
+    monkeypatch.setattr(
+        conv_module, "_depthwise_row_step", lambda *a: calls.append(step(*a)) or calls[-1]
+    )
+    rng = np.random.default_rng(0)
+    for stride, dilation, padding in [
+        (1, 1, 0), (1, 1, 1), (1, 1, 2), (2, 1, 0), (2, 1, 1), (2, 1, 2),
+        (1, 2, 1), (1, 2, 2), (2, 2, 2), ((2, 1), (2, 1), (1, 2)),
+    ]:
+        kwargs = {"stride": stride, "dilation": dilation, "padding": padding, "groups": 3}
+        x, w = rng.standard_normal((2, 3, 23, 11)), rng.standard_normal((3, 1, 3, 3))
+        b = rng.standard_normal(3)
+        results = []
+        for budget in (1 << 30, 6000):
+            xs, ws, bs = (wally.tensor(a, requires_grad=True) for a in (x, w, b))
+            with conv_module.im2col_budget(budget):
+                y = F.conv2d(xs, ws, bs, **kwargs)
+                g = np.linspace(-1, 1, y.array.size).reshape(y.shape)
+                y.backward(wally.tensor(g))
+            results.append((y.detach().numpy(), xs, ws, bs))
+        (y_whole, x_whole, *_), (y, xs, ws, bs) = results
+        np.testing.assert_array_equal(y, y_whole)
+        np.testing.assert_array_equal(xs.grad.numpy(), x_whole.grad.numpy())
+        np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), atol=1e-10)
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        torch.nn.functional.conv2d(tx, tw, tb, **kwargs).backward(torch.tensor(g))
+        for mine, torch_grad in ((xs, tx), (ws, tw), (bs, tb)):
+            np.testing.assert_allclose(mine.grad.numpy(), torch_grad.grad.numpy(), atol=1e-10)
+    assert calls and max(calls) < 23, "the row blocks were not taken"
+    assert max(calls) > 1, "every block was a single row"
+    x = wally.tensor(rng.standard_normal((1, 3, 12, 7)), requires_grad=True)
+    w = wally.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
+    with conv_module.im2col_budget(256):
+        for stride in (1, 2):
+            assert gradcheck(
+                lambda a, b, s=stride: F.conv2d(a, b, stride=s, padding=1, groups=3), x, w
+            )
 
 
 # ----- what cannot fit is refused up front -----------------------------------------------------

@@ -931,6 +931,55 @@ def _tap_weights(w: ndarray, nd: int) -> ndarray:
     )
 
 
+def _depthwise_by_rows(plan: ColumnPlan, channels: int, itemsize: int) -> bool:
+    """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
+    :func:`_padding_limit`: then the depthwise kernels work on blocks of rows of one image,
+    so that a huge convolution needs its input, its output and the budget."""
+    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
+    return _volume(plan.out) > 0 and per_image > _padding_limit()
+
+
+def _depthwise_row_step(plan: ColumnPlan, channels: int, itemsize: int) -> int:
+    """Output rows per block: the input rows they read and their product within
+    :func:`_chunk_limit`."""
+    s, d, k = plan.stride[0], plan.dilation[0], plan.kernel_size[0]
+    per_row = channels * (s * plan.flat[0] + _volume(plan.out[1:])) * itemsize
+    halo = channels * d * (k - 1) * plan.flat[0] * itemsize
+    return max(1, (_chunk_limit() - halo) // max(1, per_row))
+
+
+def _depthwise_row_chunks(
+    plan: ColumnPlan, batch: int, channels: int, itemsize: int
+) -> list[Chunk]:
+    """``(one image, a block of output rows)`` chunks, image after image."""
+    step, rows = _depthwise_row_step(plan, channels, itemsize), plan.out[0]
+    return [
+        (slice(n, n + 1), slice(r, min(r + step, rows)))
+        for n in range(batch)
+        for r in range(0, rows, step)
+    ]
+
+
+class _DepthwiseRows:
+    """One thread's padded input rows for a chunk of output rows (:meth:`ColumnPlan.pad_rows`,
+    or the input in place where there is no padding) and its product buffer."""
+
+    def __init__(self, plan: ColumnPlan, chunks: list[Chunk], channels: int, dtype: Any) -> None:
+        self.plan = plan
+        count = max(r.stop - r.start for _, r in chunks)
+        if plan.needs_copy:
+            self.buffer = workspace("padded", channels * plan.rows_length(count), dtype)
+        self.product = workspace("product", channels * count * _volume(plan.out[1:]), dtype)
+
+    def padded(self, x: ndarray, images: slice, rows: slice) -> tuple[ndarray, slice]:
+        if not self.plan.needs_copy:
+            return x[images], rows
+        return self.plan.pad_rows(x[images], rows, self.buffer)
+
+    def temp(self, like: ndarray) -> ndarray:
+        return self.product[: like.size].reshape(like.shape)
+
+
 def _depthwise_correlate(
     x: ndarray, w: ndarray, b: ndarray | None, stride: tuple[int, ...], padding: Pairs,
     dilation: tuple[int, ...], op: str, what: str,
@@ -940,6 +989,31 @@ def _depthwise_correlate(
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation, wide=False)
     y = allocate(op, what, (x.shape[0], x.shape[1], *plan.out), x.dtype)
     weights = _tap_weights(w, nd)
+
+    def taps(padded: ndarray, rows: slice, total: ndarray, temp: ndarray) -> None:
+        for index, tap in enumerate(plan.taps):
+            view = padded[(_ALL, _ALL) + plan.tap_view(tap, rows)]
+            if index == 0:
+                xp.multiply(view, weights[0], out=total)
+            else:
+                xp.multiply(view, weights[index], out=temp)
+                total += temp
+        if b is not None:
+            total += b.reshape(-1, *(1,) * nd)
+
+    if _depthwise_by_rows(plan, x.shape[1], x.itemsize):
+        row_chunks = _depthwise_row_chunks(plan, x.shape[0], x.shape[1], x.itemsize)
+
+        def work_rows(parts: Iterator[Chunk]) -> None:
+            scratch = _DepthwiseRows(plan, row_chunks, x.shape[1], x.dtype)
+            for images, rows in parts:
+                padded, local = scratch.padded(x, images, rows)
+                total = y[images, :, rows]
+                taps(padded, local, total, scratch.temp(total))
+
+        run_chunks(work_rows, row_chunks, workers=_workers())
+        return y
+
     per_image = x.shape[1] * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
     chunks = _image_chunks(x.shape[0], per_image)
     rows = slice(0, plan.out[0])
@@ -951,16 +1025,7 @@ def _depthwise_correlate(
         for images in parts:
             padded = plan.pad(x[images], scratch)
             total = y[images]
-            temp = product[: len(total)]
-            for index, tap in enumerate(plan.taps):
-                view = padded[(_ALL, _ALL) + plan.tap_view(tap, rows)]
-                if index == 0:
-                    xp.multiply(view, weights[0], out=total)
-                else:
-                    xp.multiply(view, weights[index], out=temp)
-                    total += temp
-            if b is not None:
-                total += b.reshape(-1, *(1,) * nd)
+            taps(padded, rows, total, product[: len(total)])
 
     run_chunks(work, chunks, workers=_workers())
     return y
@@ -973,14 +1038,37 @@ def _depthwise_weight_grad(
     """``dW[c, t] = Σ_n Σ_o dY[n, c, o] · x[n, c, o·s + t·d]``."""
     plan = column_plan(x.shape[2:], weight_shape[2:], stride, padding, dilation, wide=False)
     channels = x.shape[1]
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
-    chunks = _image_chunks(x.shape[0], per_image)
-    rows = slice(0, plan.out[0])
-
     gw = xp.zeros((plan.n_taps, channels), dtype=gy.dtype)
 
     def fold(part: ndarray) -> None:
         gw[...] += part
+
+    def taps(padded: ndarray, rows: slice, grad: ndarray, temp: ndarray) -> ndarray:
+        part = xp.empty((plan.n_taps, channels), dtype=gy.dtype)
+        for index, tap in enumerate(plan.taps):
+            xp.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
+            part[index] = temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
+        return part
+
+    if _depthwise_by_rows(plan, channels, x.itemsize):
+        # Each block's partial is summed in chunk order (sum_chunks): the same bits at any
+        # number of threads.
+        row_chunks = _depthwise_row_chunks(plan, x.shape[0], channels, x.itemsize)
+
+        def work_rows(parts: Iterator[tuple[int, Chunk]], put: Any) -> None:
+            scratch = _DepthwiseRows(plan, row_chunks, channels, x.dtype)
+            for number, (images, rows) in parts:
+                padded, local = scratch.padded(x, images, rows)
+                grad = gy[images, :, rows]
+                put(number, taps(padded, local, grad, scratch.temp(grad)))
+
+        sum_chunks(work_rows, list(enumerate(row_chunks)), fold, len(row_chunks),
+                   partial_bytes=gw.nbytes, workers=_workers())
+        return xp.ascontiguousarray(gw.T.reshape(weight_shape))
+
+    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
+    chunks = _image_chunks(x.shape[0], per_image)
+    rows = slice(0, plan.out[0])
 
     def work(parts: Iterator[tuple[int, slice]], put: Any) -> None:
         step = chunks[0].stop - chunks[0].start
@@ -989,16 +1077,36 @@ def _depthwise_weight_grad(
         for number, images in parts:
             padded = plan.pad(x[images], scratch)
             grad = gy[images]
-            temp = product[: len(grad)]
-            part = xp.empty((plan.n_taps, channels), dtype=gy.dtype)
-            for index, tap in enumerate(plan.taps):
-                xp.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
-                part[index] = temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
-            put(number, part)
+            put(number, taps(padded, rows, grad, product[: len(grad)]))
 
     sum_chunks(work, list(enumerate(chunks)), fold, len(chunks), partial_bytes=gw.nbytes,
                workers=_workers())
     return xp.ascontiguousarray(gw.T.reshape(weight_shape))
+
+
+# One block of the row-chunked depthwise input gradient: the image, the input rows it writes,
+# the output rows that reach them and the padded rows [start, stop) its block covers.
+_InputRows = tuple[slice, slice, slice, int, int]
+
+
+def _depthwise_input_row_chunks(
+    plan: ColumnPlan, batch: int, channels: int, itemsize: int
+) -> list[_InputRows]:
+    """Blocks of input rows of each image, and the output rows that scatter into them."""
+    s, d, k = plan.stride[0], plan.dilation[0], plan.kernel_size[0]
+    lo, height, reach = plan.padding[0][0], plan.spatial[0], d * (k - 1)
+    step = _depthwise_row_step(plan, channels, itemsize) * s
+    chunks: list[_InputRows] = []
+    for n in range(batch):
+        for a in range(0, height, step):
+            z = min(a + step, height)
+            first = max(0, -(-(a + lo - reach) // s))
+            last = max(first, min(plan.out[0], (z + lo - 1) // s + 1))
+            start, stop = a + lo, z + lo
+            if last > first:
+                start, stop = min(start, first * s), max(stop, (last - 1) * s + reach + 1)
+            chunks.append((slice(n, n + 1), slice(a, z), slice(first, last), start, stop))
+    return chunks
 
 
 def _depthwise_scatter_input_grad(
@@ -1009,14 +1117,51 @@ def _depthwise_scatter_input_grad(
     nd = len(stride)
     plan = column_plan(input_shape[2:], w.shape[2:], stride, padding, dilation, wide=False)
     channels = input_shape[1]
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * gy.itemsize
-    chunks = _image_chunks(input_shape[0], per_image)
     weights = _tap_weights(w, nd)
     gx = allocate(op, "input gradient", input_shape, gy.dtype)
+    inner = tuple(
+        slice(lo, lo + n) for (lo, _), n in zip(padding[1:], input_shape[3:], strict=True)
+    )
+
+    def taps(grad: ndarray, block: ndarray, first: int, temp: ndarray) -> None:
+        rows = slice(0, grad.shape[2])
+        for index, tap in enumerate(plan.taps):
+            xp.multiply(grad, weights[index], out=temp)
+            view = plan.tap_view(tap, rows)
+            head = view[0]
+            shifted = slice(head.start + first, head.stop + first, head.step)
+            block[(_ALL, _ALL, shifted) + view[1:]] += temp
+
+    if _depthwise_by_rows(plan, channels, gy.itemsize):
+        # Each block of input rows adds up, tap after tap, what the output rows that reach it
+        # scatter (the rows around it are recomputed by its neighbours): the same bits.
+        row_chunks = _depthwise_input_row_chunks(plan, input_shape[0], channels, gy.itemsize)
+        lo = padding[0][0]
+
+        def work_rows(parts: Iterator[_InputRows]) -> None:
+            length = max(stop - start for *_, start, stop in row_chunks) * plan.flat[0]
+            count = max(o.stop - o.start for _, _, o, _, _ in row_chunks)
+            buffer = workspace("padded", channels * length, gy.dtype)
+            product = workspace("product", channels * count * _volume(plan.out[1:]), gy.dtype)
+            for images, inputs, outputs, start, stop in parts:
+                block = buffer[: channels * (stop - start) * plan.flat[0]]
+                block = block.reshape(1, channels, stop - start, *plan.padded[1:])
+                block.fill(0)
+                if outputs.stop > outputs.start:
+                    grad = gy[images, :, outputs]
+                    temp = product[: grad.size].reshape(grad.shape)
+                    taps(grad, block, outputs.start * plan.stride[0] - start, temp)
+                kept = slice(inputs.start + lo - start, inputs.stop + lo - start)
+                gx[images, :, inputs] = block[(_ALL, _ALL, kept) + inner]
+
+        run_chunks(work_rows, row_chunks, workers=_workers())
+        return gx
+
+    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * gy.itemsize
+    chunks = _image_chunks(input_shape[0], per_image)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
     )
-    rows = slice(0, plan.out[0])
 
     def work(parts: Iterator[slice]) -> None:
         step = chunks[0].stop - chunks[0].start
@@ -1027,9 +1172,7 @@ def _depthwise_scatter_input_grad(
             grad = gy[images]
             block, temp = scratch[: len(grad)], product[: len(grad)]
             block.fill(0)
-            for index, tap in enumerate(plan.taps):
-                xp.multiply(grad, weights[index], out=temp)
-                block[(_ALL, _ALL) + plan.tap_view(tap, rows)] += temp
+            taps(grad, block, 0, temp)
             gx[images] = block[center]
 
     run_chunks(work, chunks, workers=_workers())
