@@ -23,6 +23,7 @@ independent of the thread count; see that function.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -361,11 +362,12 @@ def available_memory() -> int | None:
     return available
 
 
-def _size(nbytes: int) -> str:
+def format_bytes(nbytes: int) -> str:
+    """``nbytes`` in the largest binary unit it reaches: ``"1.5 MiB"``, ``"512 B"``."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if nbytes >= scale:
             return f"{nbytes / scale:.1f} {unit}"
-    return f"{nbytes} bytes"
+    return f"{nbytes} B"
 
 
 def allocate(
@@ -377,10 +379,7 @@ def allocate(
     shape and the bytes when it (plus ``extra`` bytes of workspace the op still needs) cannot
     fit in :func:`available_memory`; NumPy's own ``MemoryError`` is given the same message."""
     dtype = xp.dtype(dtype)
-    count = 1
-    for n in shape:
-        count *= int(n)
-    nbytes = count * dtype.itemsize
+    nbytes = math.prod(int(n) for n in shape) * dtype.itemsize
     if nbytes + extra >= _CHECKED_BYTES:
         available = available_memory()
         if available is not None and nbytes + extra > available:
@@ -395,13 +394,13 @@ def _refusal(
     op: str, what: str, shape: Sequence[int], dtype: Any, nbytes: int, extra: int,
     available: int | None,
 ) -> str:
-    needs = f"{nbytes} bytes ({_size(nbytes)})"
+    needs = f"{nbytes} bytes ({format_bytes(nbytes)})"
     if extra:
-        needs += f" plus {_size(extra)} of workspace"
+        needs += f" plus {format_bytes(extra)} of workspace"
     if available is None:
         where = "the system could not allocate it"
     else:
-        where = f"only {available} bytes ({_size(available)}) of memory are available"
+        where = f"only {available} bytes ({format_bytes(available)}) of memory are available"
     return (
         f"{op}: the {what} of shape {tuple(int(n) for n in shape)} ({dtype}) needs {needs}, "
         f"but {where}; use a smaller input (fewer images, a smaller image) or more memory"

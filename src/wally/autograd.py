@@ -260,7 +260,6 @@ class Function:
     """One differentiable operation: a node of the autograd graph."""
 
     needs_input_grad: tuple[bool, ...]
-    inputs: tuple[Tensor | None, ...] | None
     _edges: tuple[tuple[Function | None, int, Tensor] | None, ...]
     _saved: list[Any] | None
     _grads: list[ndarray | None] | None
@@ -311,9 +310,9 @@ class Function:
             outputs.append(Tensor._make(y, differentiable, self if differentiable else None, index))
         _share_versions(outputs, inputs)
         if record:
-            self.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-            # Where each input's gradient goes, fixed now: an in-place op may later make the
-            # same Python tensor the output of another node.
+            # Where each input's gradient goes (its producer and output index, and the tensor),
+            # fixed now: an in-place op may later make the same Python tensor the output of
+            # another node.
             self._edges = tuple((x._ctx, x._out_idx, x) if isinstance(x, Tensor) else None
                                 for x in inputs)
             # The non-tensor operands (``x + 1.0``), for tools that read the graph (ONNX export).
@@ -322,6 +321,12 @@ class Function:
             self._grads = None
             self._saved = _saved_versions(kept, inputs, outputs) if kept else None
         return tuple(outputs) if multiple else outputs[0]
+
+    @property
+    def inputs(self) -> tuple[Tensor | None, ...]:
+        """The tensor operands the node was recorded with (``None`` for constants), for tools
+        that read the graph (ONNX export, the cost analysis)."""
+        return tuple(None if edge is None else edge[2] for edge in self._edges)
 
     @property
     def name(self) -> str:
@@ -424,11 +429,10 @@ def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> N
                 grads = (grads,)
             if _anomaly["enabled"]:
                 _check_anomaly(fn, grad_outputs, grads, "backward")
-            assert fn.inputs is not None
-            if len(grads) != len(fn.inputs):
+            if len(grads) != len(fn._edges):
                 raise RuntimeError(
                     f"{fn.name}.backward returned {len(grads)} gradients for "
-                    f"{len(fn.inputs)} inputs"
+                    f"{len(fn._edges)} inputs"
                 )
             for edge, g, needed in zip(fn._edges, grads, fn.needs_input_grad):
                 if not needed or g is None or edge is None:

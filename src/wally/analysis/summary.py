@@ -49,6 +49,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wally._parallel import format_bytes
 from wally.analysis.cost import CONVENTION, LayerCost, module_cost, node_cost
 from wally.analysis.receptive_field import (
     ReceptiveField,
@@ -177,8 +178,8 @@ class ModelSummary:
             shown(f"{values['non_trainable_params']:,}"),
             shown(f"{values['macs']:,}"),
             shown(f"{values['flops']:,}"),
-            shown(_bytes(values["output_bytes"])),
-            shown(_bytes(values["saved_bytes"])),
+            shown(format_bytes(values["output_bytes"])),
+            shown(format_bytes(values["saved_bytes"])),
             *_field_cells(rf),
         ]
 
@@ -187,13 +188,15 @@ class ModelSummary:
         by_type = ", ".join(f"{k} {v:,}" for k, v in t["macs_by_type"].items()) or "none"
         return [
             f"Parameters: {t['params']:,} (trainable {t['trainable_params']:,}, non-trainable "
-            f"{t['non_trainable_params']:,}), {_bytes(t['param_bytes'])}; buffers: "
+            f"{t['non_trainable_params']:,}), {format_bytes(t['param_bytes'])}; buffers: "
             f"{t['buffer_elements']:,} elements",
             f"MACs: {t['macs']:,} ({by_type})",
             f"FLOPs: {t['flops']:,}",
-            f"Input: {_bytes(t['input_bytes'])}; layer outputs (what the forward pass stores): "
-            f"{_bytes(t['output_bytes'])}; saved for backward: {_bytes(t['saved_bytes'])}",
-            f"Training memory ≈ parameters + gradients + saved = {_bytes(t['training_bytes'])} "
+            f"Input: {format_bytes(t['input_bytes'])}; layer outputs (what the forward pass "
+            f"stores): {format_bytes(t['output_bytes'])}; saved for backward: "
+            f"{format_bytes(t['saved_bytes'])}",
+            "Training memory ≈ parameters + gradients + saved = "
+            f"{format_bytes(t['training_bytes'])} "
             "(optimiser state not included)",
         ]
 
@@ -253,13 +256,6 @@ def conventions() -> dict[str, str]:
 
 def _shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _bytes(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
 
 
 def _field_cells(rf: ReceptiveField | None) -> list[str]:
