@@ -107,9 +107,12 @@ def describe_error(error: BaseException) -> str:
         return (f"out of memory{detail}: try a smaller --batch-size or input size")
     if isinstance(error, RecursionError):
         return f"input nested too deeply ({error})"
-    if isinstance(error, ValueError | TypeError | OverflowError | FloatingPointError) \
-            or type(error).__name__ in (
-            "ChecksumError", "FolderLockedError", "AnomalyError"):
+    from wally.autograd import AnomalyError
+    from wally.data.errors import ChecksumError
+    from wally.io.lock import FolderLockedError
+
+    if isinstance(error, ValueError | TypeError | OverflowError | FloatingPointError
+                  | ChecksumError | FolderLockedError | AnomalyError):
         return str(error) or type(error).__name__
     return (f"internal error, a bug in wally: {type(error).__name__}: {error} (run again with "
             f"{DEBUG_ENV}=1 for the traceback, and please report it)")
