@@ -7,6 +7,8 @@ from wally.functional.activation import *  # noqa: F403
 from wally.functional.conv import *  # noqa: F403
 from wally.functional.linear import *  # noqa: F403
 from wally.functional.loss import *  # noqa: F403
+from wally.functional.loss_margin import *  # noqa: F403
+from wally.functional.loss_regression import *  # noqa: F403
 from wally.functional.norm import *  # noqa: F403
 from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403

@@ -7,6 +7,7 @@ from wally.nn.conv import *  # noqa: F403
 from wally.nn.dropout import *  # noqa: F403
 from wally.nn.linear import *  # noqa: F403
 from wally.nn.loss import *  # noqa: F403
+from wally.nn.loss_more import *  # noqa: F403
 from wally.nn.module import *  # noqa: F403
 from wally.nn.norm import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
