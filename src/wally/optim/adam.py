@@ -10,6 +10,25 @@ from wally.optim.optimizer import Optimizer, ParamsT
 __all__ = ["Adam", "AdamW"]
 
 
+def check_adam_group(optimizer: Optimizer, group: dict[str, Any]) -> None:
+    """The checks of lr, eps, weight_decay and betas that the Adam family shares."""
+    lr, eps = optimizer._number(group, "lr"), optimizer._number(group, "eps")
+    weight_decay = optimizer._number(group, "weight_decay")
+    optimizer._require(lr >= 0, f"invalid learning rate lr={lr} (expected lr >= 0)")
+    optimizer._require(eps >= 0, f"invalid eps={eps} (expected >= 0)")
+    optimizer._require(weight_decay >= 0,
+                       f"invalid weight_decay={weight_decay} (expected >= 0)")
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"{optimizer._name}: betas must be a pair (beta1, beta2), got {betas!r}")
+    group["betas"] = tuple(betas)
+    for i, beta in enumerate(betas):
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+            raise TypeError(f"{optimizer._name}: betas[{i}] must be a number, got {beta!r}")
+        optimizer._require(0 <= beta < 1,
+                           f"invalid betas[{i}]={beta} (expected 0 <= betas[{i}] < 1)")
+
+
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), PyTorch's update rule exactly.
 
@@ -56,21 +75,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        lr, eps = self._number(group, "lr"), self._number(group, "eps")
-        weight_decay = self._number(group, "weight_decay")
-        self._require(lr >= 0, f"invalid learning rate lr={lr} (expected lr >= 0)")
-        self._require(eps >= 0, f"invalid eps={eps} (expected >= 0)")
-        self._require(weight_decay >= 0,
-                      f"invalid weight_decay={weight_decay} (expected >= 0)")
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{self._name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = tuple(betas)
-        for i, beta in enumerate(betas):
-            if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-                raise TypeError(f"{self._name}: betas[{i}] must be a number, got {beta!r}")
-            self._require(0 <= beta < 1,
-                          f"invalid betas[{i}]={beta} (expected 0 <= betas[{i}] < 1)")
+        check_adam_group(self, group)
 
     def _update(self, param: ndarray, grad: ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
