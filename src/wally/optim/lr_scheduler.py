@@ -33,7 +33,8 @@ from wally.optim.optimizer import Optimizer
 
 __all__ = [
     "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-    "LinearLR", "SequentialLR", "OneCycleLR",
+    "LinearLR", "SequentialLR", "OneCycleLR", "ConstantLR", "PolynomialLR",
+    "CosineAnnealingWarmRestarts", "ReduceLROnPlateau",
 ]
 
 
@@ -574,3 +575,268 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = end_step
         return lrs
+
+
+# ----- losses: ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts, ReduceLROnPlateau -----
+class ConstantLR(LRScheduler):
+    r"""Multiply the learning rate by ``factor`` for the first ``total_iters`` epochs, then
+    restore it: :math:`\eta_t = \eta_0 \cdot (\text{factor if } t < T \text{ else } 1)`.
+
+    As in PyTorch the rate is scaled by ``factor`` at epoch 0 and by ``1 / factor`` at epoch
+    ``total_iters`` (the chainable form), so other schedulers' changes in between persist.
+
+    Example::
+
+        >>> warmup = ConstantLR(optimizer, factor=0.5, total_iters=4)  # 0.025 x 4, then 0.05
+    """
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (
+            0 < factor <= 1
+        ):
+            raise ValueError(f"ConstantLR: factor must be in (0, 1], got {factor!r}")
+        self.factor = factor
+        self.total_iters = _positive_int("ConstantLR", "total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * (self.factor + (self.last_epoch >= self.total_iters)
+                           * (1 - self.factor)) for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    r"""Decay the learning rate polynomially to 0 over ``total_iters`` epochs, then hold it:
+
+    .. math::
+        \eta_t = \eta_0 \left(1 - \frac{\min(t, T)}{T}\right)^{\text{power}},
+
+    computed, as in PyTorch, as the ratio of consecutive factors times the current rate.
+
+    Example::
+
+        >>> scheduler = PolynomialLR(optimizer, total_iters=50, power=0.9)
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
+        self.total_iters = _positive_int("PolynomialLR", "total_iters", total_iters)
+        if isinstance(power, bool) or not isinstance(power, (int, float)):
+            raise TypeError(f"PolynomialLR: power must be a number, got {power!r}")
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        t, total = self.last_epoch, self.total_iters
+        decay = ((1.0 - t / total) / (1.0 - (t - 1) / total)) ** self.power
+        return [lr * decay for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        factor = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    r"""Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017):
+
+    .. math::
+        \eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})
+            \left(1 + \cos\left(\pi\,\frac{T_{cur}}{T_i}\right)\right),
+
+    where :math:`T_{cur}` counts epochs since the last restart and the period :math:`T_i`
+    starts at ``T_0`` and is multiplied by ``T_mult`` at each restart. ``step()`` advances one
+    epoch; ``step(epoch)`` jumps to a (possibly fractional) epoch, e.g. ``epoch + i / iters``
+    once per batch, with PyTorch's closed form for the restart it falls in (no deprecation
+    warning here, as in PyTorch). ``last_epoch`` is ``floor(epoch)``.
+
+    Example::
+
+        >>> scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=10, T_mult=2)
+        >>> for epoch in range(30):
+        ...     for i in range(iters):
+        ...         train_batch(); scheduler.step(epoch + i / iters)
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,  # noqa: N803
+                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
+        self.T_0 = _positive_int("CosineAnnealingWarmRestarts", "T_0", T_0)
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, "
+                             f"got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (int, float)):
+            raise ValueError(f"CosineAnnealingWarmRestarts: eta_min must be a number, got "
+                             f"{eta_min!r}")
+        self.T_i: float = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base_lr - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to ``epoch`` (a float is fine: a fraction of an epoch).
+
+        As in PyTorch, this ``step`` leaves ``_step_count`` alone."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: epoch must be >= 0, got "
+                                 f"{epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # restarts so far: the n with T_0 (T_mult^n − 1)/(T_mult − 1) <= epoch
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+class ReduceLROnPlateau(LRScheduler):
+    r"""Multiply the learning rate by ``factor`` once a metric has stopped improving for more
+    than ``patience`` epochs; call ``step(metric)`` after each validation.
+
+    A metric :math:`a` improves on the best so far, :math:`b`, when (``mode='min'``)
+    :math:`a < b (1 - \text{threshold})` (``threshold_mode='rel'``) or
+    :math:`a < b - \text{threshold}` (``'abs'``), mirrored for ``mode='max'``. After a
+    reduction, ``cooldown`` epochs pass in which bad epochs are not counted. A group's rate
+    never goes below its ``min_lr``, and a reduction smaller than ``eps`` is skipped.
+    PyTorch's attributes and ``state_dict()`` keys (``best``, ``num_bad_epochs``,
+    ``cooldown_counter``, ``mode_worse``, ...) are kept.
+
+    Example::
+
+        >>> scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
+        >>> for epoch in range(epochs):
+        ...     train(); scheduler.step(validation_loss())
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | Sequence[float] = 0,
+                 eps: float = 1e-8) -> None:
+        name = "ReduceLROnPlateau"
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor >= 1.0:
+            raise ValueError(f"{name}: factor must be a number < 1.0, got {factor!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: expected a wally.optim.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        for what, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: {what} must be an integer >= 0, got {value!r}")
+        self.factor = factor
+        self.optimizer = optimizer
+        if isinstance(min_lr, (list, tuple)):
+            self.default_min_lr: Any = None
+            self.min_lrs = _per_group(name, "min_lr", optimizer, min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.last_epoch = 0
+        self._last_lr = self._current_lrs()
+        self._init_is_better(mode, threshold, threshold_mode)
+        self._reset()
+
+    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got "
+                             f"{threshold_mode!r}")
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+
+    def _reset(self) -> None:
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel"
+                        else best - self.threshold)
+        return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel"
+                    else best + self.threshold)
+
+    def get_lr(self) -> list[float]:
+        return self._current_lrs()
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Record this epoch's ``metrics`` (a number or a one-element tensor) and reduce the
+        rates if it has not improved for more than ``patience`` epochs."""
+        current = float(metrics.item() if hasattr(metrics, "item") else metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn("ReduceLROnPlateau.step(metrics, epoch): the epoch argument is "
+                          "deprecated (as in PyTorch)", UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in the cooldown don't count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = self._current_lrs()
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"ReduceLROnPlateau: the optimizer has {len(groups)} parameter groups but "
+                    f"min_lr lists {len(self.min_lrs)} (a group was added since); set "
+                    "scheduler.min_lrs to one value per group"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._init_is_better(self.mode, self.threshold, self.threshold_mode)
