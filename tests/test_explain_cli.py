@@ -60,7 +60,7 @@ def test_summary_command_text_json_markdown(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["params"] == 61_706
     assert data["input_shape"] == [[1, 1, 28, 28]]
-    assert main(["summary", "resnet18", "--input-size", "3", "32", "32", "--markdown",
+    assert main(["summary", "resnet18", "--input-size", "1", "3", "32", "32", "--markdown",
                  "--depth", "1"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ")]
@@ -69,7 +69,7 @@ def test_summary_command_text_json_markdown(capsys):
 
 
 def test_summary_rebuilds_a_model_for_another_input_size(capsys):
-    assert main(["summary", "lenet", "--input-size", "1", "32", "32", "--json"]) == 0
+    assert main(["summary", "lenet", "--input-size", "1", "1", "32", "32", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["params"] == 61_706 + (16 * 6 * 6 - 16 * 5 * 5) * 120
 
@@ -77,10 +77,10 @@ def test_summary_rebuilds_a_model_for_another_input_size(capsys):
 def test_summary_command_errors(capsys):
     assert main(["summary", "lenet9"]) == 1
     assert "unknown model 'lenet9'" in capsys.readouterr().err
-    assert main(["summary", "lenet", "--input-size", "1", "4", "4"]) == 1
+    assert main(["summary", "lenet", "--input-size", "1", "1", "4", "4"]) == 1
     assert "too small" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["summary", "lenet", "--batch-size", "0"])
+        main(["summary", "lenet", "--input-size", "0", "1", "28", "28"])
 
 
 @pytest.mark.parametrize("command", [["summary"], ["explain"], ["explain", "params"],

@@ -301,7 +301,8 @@ def test_huge_input_sizes_are_refused(tmp_path, capsys):
     assert code == 1 and "16,000,000 values per input" in one_line(err)
     assert not (tmp_path / "s").exists()
     tracemalloc.start()
-    code, _, err = run_cli(capsys, "summary", "lenet", "--input-size", "1", "100000", "100000")
+    code, _, err = run_cli(capsys, "summary", "lenet", "--input-size", "1", "1", "100000",
+                           "100000")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert code == 1 and "--input-size" in one_line(err) and "4,096" in one_line(err)

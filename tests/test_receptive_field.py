@@ -184,7 +184,7 @@ def centre(shape, nd):
 @pytest.mark.parametrize("build, input_size", ARCHITECTURES)
 def test_every_field_matches_the_probe(build, input_size):
     model = build()
-    result = summary(model, input_size)
+    result = summary(model, (1, *input_size))
     measured = probe_receptive_fields(model, input_size)
     nd = len(input_size) - 1
     seen: set[str] = set()

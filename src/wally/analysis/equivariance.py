@@ -348,7 +348,7 @@ def equivariance(
                          f"{array.shape}")
     if array.dtype.kind != "f":
         raise TypeError(f"equivariance: expected a floating-point input, got {array.dtype}")
-    structure = summary(model, input=Tensor(array))
+    structure = summary(model, input=Tensor(array), verbose=0)
     nd = array.ndim - 2
     if (rotations or angles) and nd != 2:
         raise ValueError(f"equivariance: rotations need 2-D images, got {nd} spatial axes")

@@ -659,7 +659,8 @@ def receptive_field(
     """
     from wally.analysis.summary import summary
 
-    result = summary(model, input_size)
+    # summary takes the batch axis in input_size (torchinfo's convention); this takes one sample
+    result = summary(model, None if input_size is None else (1, *input_size), verbose=0)
     name = "" if layer is None else layer
     for row in result.layers:
         if row.kind != "op" and row.name == name:

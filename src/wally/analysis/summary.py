@@ -12,7 +12,8 @@ its own inputs and its children's outputs; each such op gets a row of its own, `
 
 Columns (the header of the printed table repeats them):
 
-* **Output shape** of the call, batch axis included.
+* **Output shape** of the call, batch axis included (``input_size`` includes it too, as in
+  torchinfo).
 * **Trainable / Non-trainable**: the layer's own parameters, counted once (at the first call
   of a shared module); their total equals ``sum(p.numel() for p in model.parameters())``.
 * **MACs** and **FLOPs** by the rules of :mod:`wally.analysis.cost`: a convolution has
@@ -28,14 +29,20 @@ Columns (the header of the printed table repeats them):
 * **RF / Jump / Start**: the receptive field of one output unit, per spatial axis (see
   :mod:`wally.analysis.receptive_field`); ``~`` marks a bound rather than an exact field.
 
+``col_names`` picks and orders the columns by torchinfo's names (``"input_size"``,
+``"output_size"``, ``"num_params"``, ``"params_percent"``, ``"kernel_size"``, ``"mult_adds"``,
+``"trainable"``) and wally's own (``"trainable_params"``, ``"non_trainable_params"``,
+``"flops"``, ``"output_bytes"``, ``"saved_bytes"``, ``"receptive_field"``,
+``"receptive_field_jump"``, ``"receptive_field_start"``); by default wally's full table.
+
 The forward pass runs in evaluation mode (batch norm uses its running statistics and dropout
 is the identity; the model's modes are restored afterwards) on a random input drawn from a
 private generator, so wally's global random state is untouched. Costs are for the whole
-batch (``batch_size``, default 1).
+batch: the first axis of ``input_size``.
 
 Example::
 
-    >>> s = wally.summary(wally.models.lenet(), (1, 28, 28))
+    >>> s = wally.summary(wally.models.lenet(), input_size=(1, 1, 28, 28), verbose=0)
     >>> s.total_params, s.totals["macs"]
     (61706, 416520)
     >>> print(s)                     # the table; s.to_markdown(), s.to_json() for the others
@@ -45,7 +52,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +97,8 @@ class LayerSummary:
     receptive_field: ReceptiveField | None = None
     rule: str = ""
     subtotal: dict[str, int] | None = None
+    input_shape: list[tuple[int, ...]] = field(default_factory=list)
+    kernel_size: list[int] | int | None = None
 
     @property
     def params(self) -> int:
@@ -104,12 +114,15 @@ class LayerSummary:
 
     def to_dict(self) -> dict[str, Any]:
         shapes = [list(s) for s in self.output_shape]
+        inputs = [list(s) for s in self.input_shape]
         return {
             "name": self.name,
             "type": self.type,
             "kind": self.kind,
             "depth": self.depth,
+            "input_shape": inputs[0] if len(inputs) == 1 else inputs,
             "output_shape": shapes[0] if len(shapes) == 1 else shapes,
+            "kernel_size": self.kernel_size,
             "params": self.params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
@@ -139,10 +152,26 @@ class ModelSummary:
     layers: list[LayerSummary]
     totals: dict[str, Any] = field(default_factory=dict)
     max_depth: int | None = None
+    col_names: tuple[str, ...] = ()
 
     @property
     def total_params(self) -> int:
         return int(self.totals["params"])
+
+    @property
+    def trainable_params(self) -> int:
+        """torchinfo's name: the trainable parameters of the whole model."""
+        return int(self.totals["trainable_params"])
+
+    @property
+    def total_mult_adds(self) -> int:
+        """torchinfo's name for the total multiply-accumulates, ``totals["macs"]``."""
+        return int(self.totals["macs"])
+
+    @property
+    def summary_list(self) -> list[LayerSummary]:
+        """torchinfo's name for the rows, :attr:`layers`."""
+        return self.layers
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,25 +192,13 @@ class ModelSummary:
             if self.max_depth is None or row.depth <= self.max_depth:
                 yield row
 
+    def _columns(self) -> tuple[str, ...]:
+        return self.col_names or DEFAULT_COLUMNS
+
     def _cells(self, row: LayerSummary, indent: str) -> list[str]:
         values = row.subtotal if row.subtotal is not None else {k: getattr(row, k) for k in _SUMMED}
-
-        def shown(text: str) -> str:
-            return f"({text})" if row.subtotal is not None else text
-
-        rf = row.receptive_field
-        shapes = ", ".join(_shape(s) for s in row.output_shape) or "-"
-        return [
-            indent * row.depth + row.label,
-            shapes,
-            shown(f"{values['trainable_params']:,}"),
-            shown(f"{values['non_trainable_params']:,}"),
-            shown(f"{values['macs']:,}"),
-            shown(f"{values['flops']:,}"),
-            shown(format_bytes(values["output_bytes"])),
-            shown(format_bytes(values["saved_bytes"])),
-            *_field_cells(rf),
-        ]
+        return [indent * row.depth + row.label,
+                *(COLUMNS[name].cell(row, values, self) for name in self._columns())]
 
     def _total_lines(self) -> list[str]:
         t = self.totals
@@ -207,12 +224,14 @@ class ModelSummary:
             *(f"{key}: {text}" for key, text in conventions().items()),
         ]
         rows = [self._cells(row, "  ") for row in self._visible()]
-        table = [_COLUMNS, *rows]
-        widths = [max(len(r[i]) for r in table) for i in range(len(_COLUMNS))]
+        headers = self._headers()
+        table = [headers, *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+        left = self._left_aligned()
         lines = []
         for r in table:
             cells = [
-                c.ljust(w) if i in (0, 1) else c.rjust(w)
+                c.ljust(w) if left[i] else c.rjust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             ]
             lines.append("  ".join(cells).rstrip())
@@ -221,12 +240,19 @@ class ModelSummary:
             [*header, rule, lines[0], rule, *lines[1:], rule, *self._total_lines()]
         )
 
+    def _headers(self) -> list[str]:
+        return ["Layer", *(COLUMNS[name].header for name in self._columns())]
+
+    def _left_aligned(self) -> list[bool]:
+        return [True, *(COLUMNS[name].left for name in self._columns())]
+
     def to_markdown(self) -> str:
         """The table in GitHub markdown, the conventions and totals as a list below it."""
         header = [f"**{self.model}**: input {', '.join(_shape(s) for s in self.input_shape)} "
                   f"{self.dtype}, evaluation mode", ""]
-        lines = ["| " + " | ".join(_COLUMNS) + " |",
-                 "|" + "|".join([":---", ":---"] + ["---:"] * (len(_COLUMNS) - 2)) + "|"]
+        lines = ["| " + " | ".join(self._headers()) + " |",
+                 "|" + "|".join(":---" if left else "---:" for left in self._left_aligned())
+                 + "|"]
         for row in self._visible():
             cells = self._cells(row, "&nbsp;&nbsp;")
             cells = [c.replace("|", "\\|") for c in cells]
@@ -236,8 +262,75 @@ class ModelSummary:
         return "\n".join(header + lines + notes + totals) + "\n"
 
 
-_COLUMNS = ["Layer", "Output shape", "Trainable", "Non-trainable", "MACs", "FLOPs", "Output",
-            "Saved", "RF", "Jump", "Start"]
+@dataclass(frozen=True)
+class Column:
+    """A column of the table: its header, alignment and the text of one row's cell."""
+
+    header: str
+    left: bool
+    cell: Callable[[LayerSummary, dict[str, int], ModelSummary], str]
+
+
+def _summed(key: str, text: Callable[[int], str] = "{:,}".format) -> Callable[..., str]:
+    """A column of a summed quantity: a block shows its subtotal, in parentheses."""
+    def cell(row: LayerSummary, values: dict[str, int], _: ModelSummary) -> str:
+        value = sum(values[k] for k in key.split("+"))
+        return f"({text(value)})" if row.subtotal is not None else text(value)
+    return cell
+
+
+def _shapes(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join(_shape(s) for s in shapes) or "-"
+
+
+def _percent(row: LayerSummary, values: dict[str, int], s: ModelSummary) -> str:
+    total = s.total_params
+    if not total:
+        return "--"
+    text = f"{100 * (values['trainable_params'] + values['non_trainable_params']) / total:.2f}%"
+    return f"({text})" if row.subtotal is not None else text
+
+
+def _kernel(row: LayerSummary, *_: Any) -> str:
+    return "--" if row.kernel_size is None else str(row.kernel_size)
+
+
+def _trainable(row: LayerSummary, values: dict[str, int], _: ModelSummary) -> str:
+    """torchinfo's rule: "--" without parameters, else "True", "False" or "Partial"."""
+    trainable, frozen = values["trainable_params"], values["non_trainable_params"]
+    if trainable + frozen == 0:
+        return "--"
+    return "True" if not frozen else "False" if not trainable else "Partial"
+
+
+def _field(index: int) -> Callable[..., str]:
+    return lambda row, *_: _field_cells(row.receptive_field)[index]
+
+
+COLUMNS: dict[str, Column] = {
+    # torchinfo's columns, by torchinfo's names
+    "input_size": Column("Input shape", True, lambda row, *_: _shapes(row.input_shape)),
+    "output_size": Column("Output shape", True, lambda row, *_: _shapes(row.output_shape)),
+    "num_params": Column("Params", False, _summed("trainable_params+non_trainable_params")),
+    "params_percent": Column("Params %", False, _percent),
+    "kernel_size": Column("Kernel shape", True, _kernel),
+    "mult_adds": Column("MACs", False, _summed("macs")),
+    "trainable": Column("All trainable", True, _trainable),
+    # wally's own
+    "trainable_params": Column("Trainable", False, _summed("trainable_params")),
+    "non_trainable_params": Column("Non-trainable", False, _summed("non_trainable_params")),
+    "flops": Column("FLOPs", False, _summed("flops")),
+    "output_bytes": Column("Output", False, _summed("output_bytes", format_bytes)),
+    "saved_bytes": Column("Saved", False, _summed("saved_bytes", format_bytes)),
+    "receptive_field": Column("RF", False, _field(0)),
+    "receptive_field_jump": Column("Jump", False, _field(1)),
+    "receptive_field_start": Column("Start", False, _field(2)),
+}
+
+#: the columns shown when ``col_names`` is not given: wally's full table
+DEFAULT_COLUMNS = ("output_size", "trainable_params", "non_trainable_params", "mult_adds",
+                   "flops", "output_bytes", "saved_bytes", "receptive_field",
+                   "receptive_field_jump", "receptive_field_start")
 
 
 def conventions() -> dict[str, str]:
@@ -441,6 +534,16 @@ def _own_parameters(module: Module, counted: set[int]) -> tuple[int, int]:
     return trainable, frozen
 
 
+def _kernel_size(module: Module) -> list[int] | int | None:
+    """torchinfo's kernel size: the module's ``kernel_size`` as a list (or an int), if any."""
+    k = getattr(module, "kernel_size", None)
+    if isinstance(k, int) and not isinstance(k, bool):
+        return k
+    if isinstance(k, tuple | list):
+        return [int(n) for n in k]
+    return None
+
+
 class _Builder:
     """Turns the tree of calls into rows."""
 
@@ -462,6 +565,8 @@ class _Builder:
             trainable_params=trainable,
             non_trainable_params=frozen,
             receptive_field=self.tracer.fields.get(id(call.outputs[0])) if call.outputs else None,
+            input_shape=[tuple(t.shape) for t in call.inputs],
+            kernel_size=_kernel_size(call.module),
         )
         if not call.first:
             row.rule = "shared: parameters counted at its first call"
@@ -507,6 +612,7 @@ class _Builder:
             saved_bytes=self.saved.of([node]),
             receptive_field=self.tracer.field_of(out),
             rule=cost.rule,
+            input_shape=[tuple(x.shape) for x in node.inputs or () if x is not None],
         ))
 
     @staticmethod
@@ -580,72 +686,138 @@ class _Builder:
             row.subtotal = sums
 
 
+_TORCHINFO_ONLY = ("cache_forward_pass", "col_width", "device", "mode", "row_settings")
+
+
+def _input_sizes(input_size: Any) -> list[tuple[int, ...]]:
+    """torchinfo's reading of ``input_size``: one shape (a tuple or list of ints), or several
+    (a list or tuple of shapes), one per positional input."""
+    if not isinstance(input_size, tuple | list) or not input_size:
+        raise TypeError(f"summary: input_size must be a shape such as (1, 1, 28, 28), or a list "
+                        f"of shapes for several inputs, got {input_size!r}")
+    shapes = [input_size] if all(isinstance(n, int) for n in input_size) else list(input_size)
+    sizes = []
+    for shape in shapes:
+        if not isinstance(shape, tuple | list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in shape
+        ):
+            raise TypeError(f"summary: input_size must hold shapes of ints, got {shape!r}")
+        if not shape or any(n < 1 for n in shape):
+            raise ValueError(f"summary: input_size must be positive sizes (N, C, *spatial), "
+                             f"batch axis included, got {tuple(shape)}")
+        sizes.append(tuple(shape))
+    return sizes
+
+
 def _make_inputs(
-    model: Module, input_size: Sequence[int] | None, batch_size: int, dtype: Any,
-    input: Any,
-) -> list[Tensor]:
-    if input is not None:
-        tensors = _tensors(input)
-        if not tensors:
-            raise TypeError(f"summary: input must be a Tensor or a tuple of Tensors, got "
-                            f"{type(input).__name__}")
-        return [Tensor(xp.array(t.array), requires_grad=t.is_floating_point()) for t in tensors]
+    model: Module, input_size: Any, input_data: Any, batch_dim: int | None, dtypes: Any,
+) -> tuple[list[Tensor], dict[str, Tensor]]:
+    """The positional and keyword inputs of the forward pass: copies of ``input_data``, or
+    random tensors of ``input_size`` (default ``(1, *model.input_size)``)."""
+    if input_data is not None:
+        keywords = input_data if isinstance(input_data, dict) else {}
+        tensors = _tensors(input_data) if not keywords else []
+        named = {k: v for k, v in keywords.items() if isinstance(v, Tensor)}
+        if not tensors and not named:
+            raise TypeError(f"summary: input_data must be a Tensor, a sequence of Tensors or a "
+                            f"dict of them (forward's keyword arguments), got "
+                            f"{type(input_data).__name__}")
+
+        def copy(t: Tensor) -> Tensor:
+            return Tensor(xp.array(t.array), requires_grad=t.is_floating_point())
+
+        return [copy(t) for t in tensors], {k: copy(v) for k, v in named.items()}
     if input_size is None:
-        input_size = getattr(model, "input_size", None)
-        if input_size is None:
+        built_for = getattr(model, "input_size", None)
+        if built_for is None:
             raise ValueError(
-                f"summary: pass input_size=(C, H, W) (or input=...); {type(model).__name__} "
-                "has no input_size attribute to take it from"
+                f"summary: pass input_size=(N, C, H, W), the batch axis included as in "
+                f"torchinfo (or input_data=...); {type(model).__name__} has no input_size "
+                "attribute to take it from"
             )
-    size = tuple(int(n) for n in input_size)
-    if not size or any(n < 1 for n in size):
-        raise ValueError(f"summary: input_size must be positive sizes (C, *spatial), got "
-                         f"{tuple(input_size)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"summary: batch_size must be a positive integer, got {batch_size!r}")
-    if dtype is None:
-        dtype = next((p.dtype for p in model.parameters() if p.dtype.kind == "f"), xp.float32)
+        input_size = (1, *(int(n) for n in built_for))  # model.input_size is one sample's
+        batch_dim = None
+    sizes = _input_sizes(input_size)
+    if batch_dim is not None:
+        if isinstance(batch_dim, bool) or not isinstance(batch_dim, int):
+            raise TypeError(f"summary: batch_dim must be an int or None, got {batch_dim!r}")
+        sizes = [s[:batch_dim] + (1,) + s[batch_dim:] if batch_dim >= 0 else
+                 s[:len(s) + 1 + batch_dim] + (1,) + s[len(s) + 1 + batch_dim:] for s in sizes]
+    if dtypes is None:
+        dtypes = [next((p.dtype for p in model.parameters() if p.dtype.kind == "f"),
+                       xp.dtype(xp.float32))] * len(sizes)
+    elif len(dtypes) != len(sizes):
+        raise ValueError(f"summary: got {len(dtypes)} dtypes for {len(sizes)} inputs")
     rng = xp.random.default_rng(0)
-    array = rng.standard_normal((batch_size, *size)).astype(dtype)
-    return [Tensor(array, requires_grad=True)]
+    inputs = []
+    for size, dtype in zip(sizes, dtypes):
+        dtype = xp.dtype(getattr(dtype, "numpy_dtype", dtype))
+        if dtype.kind == "f":
+            inputs.append(Tensor(rng.standard_normal(size).astype(dtype), requires_grad=True))
+        else:  # torchinfo's torch.rand(...).long(): zeros, a valid index everywhere
+            inputs.append(Tensor(xp.zeros(size, dtype=dtype)))
+    return inputs, {}
 
 
 def summary(
     model: Module,
-    input_size: Sequence[int] | None = None,
+    input_size: Any = None,
+    input_data: Any = None,
     *,
-    batch_size: int = 1,
+    batch_dim: int | None = None,
+    col_names: Iterable[str] | None = None,
+    depth: int | None = 3,
+    dtypes: Sequence[Any] | None = None,
+    verbose: int | None = None,
     dtype: Any = None,
     input: Any = None,
-    depth: int | None = None,
+    **kwargs: Any,
 ) -> ModelSummary:
-    """Summarise ``model`` from one forward pass: per call of every module, its output shape,
-    parameters, MACs and FLOPs, memory and receptive field, and the totals.
+    """Summarise ``model`` from one forward pass, following torchinfo's ``summary``: per call
+    of every module, its output shape, parameters, MACs and FLOPs, memory and receptive
+    field, and the totals.
 
     Args:
         model: any :class:`wally.nn.Module`; sequential or not.
-        input_size: ``(C, *spatial)`` of one input, e.g. ``(1, 28, 28)``; defaults to
-            ``model.input_size`` (set by the builders in :mod:`wally.models`).
-        batch_size: images in the batch that is run; costs and memory are for all of them.
-        dtype: of the input; defaults to the parameters' dtype.
-        input: a tensor (or tuple of tensors) to run instead of a random input.
-        depth: show rows down to this depth only (the totals still count everything).
+        input_size: the shape of the input, **batch axis included** as in torchinfo, e.g.
+            ``(1, 1, 28, 28)``; a list of shapes for a model with several inputs. Defaults
+            to ``(1, *model.input_size)`` (the builders in :mod:`wally.models` record the
+            ``(C, H, W)`` of one sample).
+        input_data: a tensor, a sequence of tensors (positional inputs) or a dict of them
+            (keyword inputs) to run instead of a random input. ``input=`` is an alias.
+        batch_dim: as in torchinfo: ``input_size`` then leaves out the batch axis, and one of
+            size 1 is inserted at ``batch_dim``.
+        col_names: the columns to show, in order (see :data:`COLUMNS`): torchinfo's
+            ``"input_size"``, ``"output_size"``, ``"num_params"``, ``"params_percent"``,
+            ``"kernel_size"``, ``"mult_adds"``, ``"trainable"`` and wally's
+            ``"trainable_params"``, ``"non_trainable_params"``, ``"flops"``,
+            ``"output_bytes"``, ``"saved_bytes"``, ``"receptive_field"``,
+            ``"receptive_field_jump"``, ``"receptive_field_start"``. Default: wally's full
+            table (:data:`DEFAULT_COLUMNS`).
+        depth: show rows down to this depth (0 being the model; torchinfo's default 3;
+            ``None`` for all); the totals still count everything.
+        dtypes: one dtype per input (torchinfo's); ``dtype`` gives one for all. Default: the
+            parameters' dtype. Integer inputs are zeros (valid indices).
+        verbose: as in torchinfo: 0 prints nothing, 1 or 2 print the table; ``None`` prints
+            it in a script and not in an interactive session (where the result shows itself).
+        **kwargs: more keyword arguments of the model's ``forward``.
 
     Returns:
         A :class:`ModelSummary`: ``print`` it, or use ``.layers``, ``.totals``,
-        ``.to_dict()``, ``.to_json()``, ``.to_markdown()``.
+        ``.total_params``, ``.trainable_params``, ``.total_mult_adds``, ``.to_dict()``,
+        ``.to_json()``, ``.to_markdown()``.
 
     The receptive field of each row follows ``r_out = r_in + (k − 1)·d·j_in``,
     ``j_out = j_in·s`` and ``start_out = start_in − p·j_in`` through every convolution and
     pooling, and takes the union of the branches where they merge.
 
     Shape:
-        The model runs on ``(batch_size, C, *spatial)`` for ``input_size = (C, *spatial)``;
-        each row's ``output_shape`` includes the batch axis.
+        The model runs on ``input_size`` itself, e.g. ``(N, C, *spatial)``; each row's
+        ``input_shape`` and ``output_shape`` include the batch axis.
 
     Example::
 
-        >>> s = summary(wally.models.lenet(), (1, 28, 28))
+        >>> s = summary(wally.models.lenet(), input_size=(1, 1, 28, 28), verbose=0)
         >>> s.total_params
         61706
         >>> [row.receptive_field.size for row in s.layers if row.name == "5"]
@@ -653,9 +825,40 @@ def summary(
     """
     if not isinstance(model, Module):
         raise TypeError(f"summary: expected a wally.nn.Module, got {type(model).__name__}")
-    inputs = _make_inputs(model, input_size, batch_size, dtype, input)
+    if "batch_size" in kwargs:
+        raise TypeError(
+            "summary: batch_size= is gone: input_size includes the batch axis, as in "
+            f"torchinfo, e.g. input_size=({kwargs['batch_size']}, 1, 28, 28)"
+        )
+    unsupported = [k for k in _TORCHINFO_ONLY if k in kwargs]
+    if unsupported:
+        raise TypeError(f"summary: torchinfo's {', '.join(unsupported)} not supported by "
+                        "wally (the forward pass runs on the CPU, in evaluation mode)")
+    if input is not None:
+        if input_data is not None and input_data is not input:
+            raise ValueError("summary: pass input_data= or its alias input=, not both")
+        input_data = input
+    if input_data is not None and input_size is not None:
+        raise ValueError("summary: pass one of input_size and input_data, not both (as in "
+                         "torchinfo)")
+    columns = DEFAULT_COLUMNS if col_names is None else tuple(col_names)
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown or not columns:
+        raise ValueError(f"summary: unknown col_names {unknown}; expected some of "
+                         f"{', '.join(COLUMNS)}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
+                              or depth < 0):
+        raise ValueError(f"summary: depth must be an integer >= 0 or None, got {depth!r}")
+    if verbose not in (None, 0, 1, 2):
+        raise ValueError(f"summary: verbose must be 0, 1, 2 or None, got {verbose!r}")
+    if dtype is not None:
+        if dtypes is not None:
+            raise ValueError("summary: pass dtypes= (one per input) or dtype=, not both")
+        count = len(_input_sizes(input_size)) if input_size is not None else 1
+        dtypes = [dtype] * count
+    inputs, keywords = _make_inputs(model, input_size, input_data, batch_dim, dtypes)
     tracer = _Tracer(model)
-    for x in inputs:
+    for x in [*inputs, *keywords.values()]:
         tracer.watch(x)
     modes = {id(m): m.training for m in model.modules()}
     handles = []
@@ -665,7 +868,7 @@ def summary(
     model.eval()
     try:
         with enable_grad():
-            model(*inputs)
+            model(*inputs, **keywords, **kwargs)
         for handle in handles:
             handle.remove()
         # Costs read the layers' modes (batch norm, dropout): build the rows in evaluation.
@@ -682,14 +885,21 @@ def summary(
         for m in model.modules():
             m.training = modes.get(id(m), m.training)
     rows = builder.rows
-    return ModelSummary(
+    every_input = [*inputs, *keywords.values()]
+    result = ModelSummary(
         model=type(model).__name__,
-        input_shape=[tuple(x.shape) for x in inputs],
-        dtype=str(inputs[0].dtype),
+        input_shape=[tuple(x.shape) for x in every_input],
+        dtype=str(every_input[0].dtype),
         layers=rows,
-        totals=_totals(model, rows, inputs),
+        totals=_totals(model, rows, every_input),
         max_depth=depth,
+        col_names=columns,
     )
+    if verbose is None:
+        verbose = 0 if getattr(sys, "ps1", None) else 1
+    if verbose:
+        print(result)
+    return result
 
 
 def _totals(

@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     patch = int(finder.input_size[-1])
     print(f"\nthe finder (per {patch}×{patch} patch; on a {height}×{width} scene the same "
           f"weights give a heatmap, one logit per window):")
-    print(summary(finder, (3, patch, patch)), flush=True)
+    print(summary(finder, (1, 3, patch, patch), verbose=0), flush=True)
 
     scene = WallyScenes((height, width), length=1, seed=args.seed + SCENE_SEED_OFFSET).scene(0)
     searching = time.perf_counter()

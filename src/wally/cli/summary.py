@@ -30,6 +30,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _column_names() -> list[str]:
+    from wally.analysis.summary import COLUMNS
+
+    return list(COLUMNS)
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "summary", help="per-layer shapes, parameters, MACs/FLOPs, memory and receptive fields",
@@ -42,13 +48,20 @@ def register(subparsers: Any) -> None:
                         help="a model name (lenet, lenet_modern, alexnet, vgg11, nin, "
                              "googlenet, resnet18, densenet, ...) or a .safetensors checkpoint")
     parser.add_argument("--input-size", type=_positive_int, nargs="+", metavar="N",
-                        help="C H W of one input (default: the size the model was built for); "
-                             "a named model is rebuilt for it")
-    parser.add_argument("--batch-size", type=_positive_int, default=1,
-                        help="images per batch; costs and memory are for the whole batch")
-    parser.add_argument("--depth", type=_non_negative_int, default=None,
-                        help="show rows down to this depth only, 0 being the model (totals "
-                             "count everything)")
+                        help="N C H W of the input, the batch axis first, as torchinfo's "
+                             "input_size (default: 1 and the size the model was built for); "
+                             "a named model is rebuilt for C H W; costs and memory are for "
+                             "the whole batch")
+    parser.add_argument("--depth", type=_non_negative_int, default=3,
+                        help="show rows down to this depth only, 0 being the model "
+                             "(default 3, as torchinfo; the totals count everything)")
+    parser.add_argument("--col-names", nargs="+", metavar="NAME", choices=_column_names(),
+                        help="the columns to show, in order, by torchinfo's names "
+                             "(input_size output_size num_params params_percent kernel_size "
+                             "mult_adds trainable) or wally's (trainable_params "
+                             "non_trainable_params flops output_bytes saved_bytes "
+                             "receptive_field receptive_field_jump receptive_field_start); "
+                             "default: all of wally's")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a markdown table")
     output.add_argument("--json", action="store_true", help="print JSON")
@@ -118,13 +131,26 @@ def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int
 def run(args: argparse.Namespace) -> int:
     from wally.analysis import summary
 
-    model, size = build_model(args.model, args.input_size)
+    sample = None
+    if args.input_size is not None:
+        if len(args.input_size) < 2:
+            raise CommandError(
+                f"--input-size: expected N C H W, the batch axis first (as torchinfo's "
+                f"input_size), got {' '.join(map(str, args.input_size))}"
+            )
+        sample = args.input_size[1:]
+    model, size = build_model(args.model, sample)
     if size is None:
-        raise CommandError(f"{args.model} does not record its input size: pass --input-size C H W")
+        raise CommandError(f"{args.model} does not record its input size: pass --input-size "
+                           "N C H W")
+    batch = args.input_size[0] if args.input_size is not None else 1
+    input_size = (batch, *size)
     try:
-        result = summary(model, size, batch_size=args.batch_size, depth=args.depth)
+        result = summary(model, input_size, depth=args.depth, col_names=args.col_names,
+                         verbose=0)
     except ValueError as error:
-        raise CommandError(f"running {args.model} on an input of size {size}: {error}") from None
+        raise CommandError(f"running {args.model} on an input of size {input_size}: "
+                           f"{error}") from None
     if args.json:
         print(result.to_json())
     elif args.markdown:
