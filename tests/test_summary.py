@@ -382,6 +382,13 @@ def test_default_depth_is_torchinfo_s_three():
     assert "0: Conv2d" in str(summary(net, (1, 1, 5, 5), depth=4))
 
 
+def test_torchinfo_layout_options_run_unchanged():
+    plain = summary(models.lenet(), (1, 1, 28, 28), verbose=0)
+    same = summary(models.lenet(), (1, 1, 28, 28), verbose=0, col_width=20, device="cpu",
+                   mode="eval", row_settings=("var_names", "depth"), cache_forward_pass=True)
+    assert str(same) == str(plain)
+
+
 def test_verbose_prints_the_table_as_torchinfo(capsys):
     result = summary(models.lenet(), (1, 1, 28, 28))  # a script (no sys.ps1): printed
     assert capsys.readouterr().out.strip() == str(result)
@@ -397,8 +404,14 @@ def test_verbose_prints_the_table_as_torchinfo(capsys):
     (lambda: summary(models.lenet(), "1x28x28"), TypeError, "input_size must be a shape"),
     (lambda: summary(models.lenet(), depth=-1), ValueError, "depth must be an integer >= 0"),
     (lambda: summary(models.lenet(), verbose=3), ValueError, "verbose must be 0, 1, 2 or None"),
-    (lambda: summary(models.lenet(), col_width=30), TypeError,
-     "torchinfo's col_width not supported by wally"),
+    (lambda: summary(models.lenet(), col_width=0), ValueError,
+     "col_width must be a positive integer, got 0"),
+    (lambda: summary(models.lenet(), row_settings=["depth", "tree"]), ValueError,
+     r"unknown row_settings \['tree'\]"),
+    (lambda: summary(models.lenet(), device="cuda"), ValueError,
+     "the forward pass runs on the CPU, got device='cuda'"),
+    (lambda: summary(models.lenet(), mode="train"), ValueError,
+     "evaluation mode only"),
     (lambda: summary(models.lenet(), input_size=[(1, 1, 28, 28)], dtypes=[]), ValueError,
      "got 0 dtypes for 1 inputs"),
 ])

@@ -686,7 +686,29 @@ class _Builder:
             row.subtotal = sums
 
 
-_TORCHINFO_ONLY = ("cache_forward_pass", "col_width", "device", "mode", "row_settings")
+_ROW_SETTINGS = ("depth", "var_names", "ascii_only", "hide_recursive_layers")
+
+
+def _torchinfo_options(kwargs: dict[str, Any]) -> None:
+    """Accept torchinfo's layout and placement options (popping them from ``kwargs``, which
+    go to ``forward``): the table's layout is wally's own, so they change nothing, but a bad
+    value is still an error, and a device or mode wally can't honour is refused."""
+    col_width = kwargs.pop("col_width", 25)
+    if isinstance(col_width, bool) or not isinstance(col_width, int) or col_width <= 0:
+        raise ValueError(f"summary: col_width must be a positive integer, got {col_width!r}")
+    rows = kwargs.pop("row_settings", None)
+    unknown = [r for r in rows or () if r not in _ROW_SETTINGS]
+    if unknown:
+        raise ValueError(f"summary: unknown row_settings {unknown}; torchinfo's are "
+                         f"{', '.join(_ROW_SETTINGS)}")
+    kwargs.pop("cache_forward_pass", None)
+    device = kwargs.pop("device", None)
+    if device is not None and str(getattr(device, "type", device)) != "cpu":
+        raise ValueError(f"summary: the forward pass runs on the CPU, got device={device!r}")
+    mode = kwargs.pop("mode", None)
+    if mode not in (None, "eval"):
+        raise ValueError(f"summary: wally measures in evaluation mode only (mode='eval'), got "
+                         f"mode={mode!r}")
 
 
 def _input_sizes(input_size: Any) -> list[tuple[int, ...]]:
@@ -800,7 +822,11 @@ def summary(
             parameters' dtype. Integer inputs are zeros (valid indices).
         verbose: as in torchinfo: 0 prints nothing, 1 or 2 print the table; ``None`` prints
             it in a script and not in an interactive session (where the result shows itself).
-        **kwargs: more keyword arguments of the model's ``forward``.
+        **kwargs: more keyword arguments of the model's ``forward``. torchinfo's
+            ``col_width``, ``row_settings``, ``cache_forward_pass``, ``device='cpu'`` and
+            ``mode='eval'`` are accepted and change nothing (wally sizes its columns to fit,
+            runs on the CPU and measures in evaluation mode); another device or
+            ``mode='train'`` is refused.
 
     Returns:
         A :class:`ModelSummary`: ``print`` it, or use ``.layers``, ``.totals``,
@@ -830,10 +856,7 @@ def summary(
             "summary: batch_size= is gone: input_size includes the batch axis, as in "
             f"torchinfo, e.g. input_size=({kwargs['batch_size']}, 1, 28, 28)"
         )
-    unsupported = [k for k in _TORCHINFO_ONLY if k in kwargs]
-    if unsupported:
-        raise TypeError(f"summary: torchinfo's {', '.join(unsupported)} not supported by "
-                        "wally (the forward pass runs on the CPU, in evaluation mode)")
+    _torchinfo_options(kwargs)
     if input is not None:
         if input_data is not None and input_data is not input:
             raise ValueError("summary: pass input_data= or its alias input=, not both")
