@@ -2,6 +2,7 @@
 
 from wally.nn import functional, init, utils
 from wally.nn.activation import *  # noqa: F403
+from wally.nn.activation_extra import *  # noqa: F403
 from wally.nn.container import *  # noqa: F403
 from wally.nn.conv import *  # noqa: F403
 from wally.nn.dropout import *  # noqa: F403
