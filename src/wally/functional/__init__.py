@@ -9,5 +9,6 @@ from wally.functional.conv import *  # noqa: F403
 from wally.functional.linear import *  # noqa: F403
 from wally.functional.loss import *  # noqa: F403
 from wally.functional.norm import *  # noqa: F403
+from wally.functional.normalization import *  # noqa: F403
 from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403

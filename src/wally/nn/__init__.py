@@ -10,5 +10,6 @@ from wally.nn.linear import *  # noqa: F403
 from wally.nn.loss import *  # noqa: F403
 from wally.nn.module import *  # noqa: F403
 from wally.nn.norm import *  # noqa: F403
+from wally.nn.normalization import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
