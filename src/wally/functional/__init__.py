@@ -12,3 +12,4 @@ from wally.functional.norm import *  # noqa: F403
 from wally.functional.normalization import *  # noqa: F403
 from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403
+from wally.functional.sparse import *  # noqa: F403

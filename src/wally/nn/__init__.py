@@ -13,3 +13,4 @@ from wally.nn.norm import *  # noqa: F403
 from wally.nn.normalization import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
+from wally.nn.sparse import *  # noqa: F403
