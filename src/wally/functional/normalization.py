@@ -36,11 +36,13 @@ class RowNorm(Function):
     """
 
     def __init__(self, rows: int, eps: float, affine_view: tuple[int, ...],
-                 affine_axes: tuple[int, ...]) -> None:
+                 affine_axes: tuple[int, ...], spans: int, kind: str) -> None:
+        self.kind = kind  # "layer", "group" or "instance", for the ONNX export
         self.rows = rows
         self.eps = eps
         self.affine_view = affine_view
         self.affine_axes = affine_axes
+        self.spans = spans  # how many trailing axes one row covers (the receptive field's rule)
         self.stats: list[ndarray] | None = None
 
     def forward(self, x: ndarray, weight: ndarray | None, bias: ndarray | None) -> ndarray:
@@ -152,7 +154,7 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
     if input.dtype.itemsize < 4:
         return _half_up(lambda x, w, b: layer_norm(x, shape, w, b, eps), input, weight, bias)
     rows = math.prod(input.shape[:input.ndim - k])
-    fn = RowNorm(rows, float(eps), shape, tuple(range(input.ndim - k)))
+    fn = RowNorm(rows, float(eps), shape, tuple(range(input.ndim - k)), k, "layer")
     return fn(input, weight, bias)
 
 
@@ -200,7 +202,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     if input.dtype.itemsize < 4:
         return _half_up(lambda x, w, b: group_norm(x, num_groups, w, b, eps), input, weight, bias)
     view, axes = _channel_view(input.ndim)
-    return RowNorm(input.shape[0] * num_groups, float(eps), view, axes)(input, weight, bias)
+    fn = RowNorm(input.shape[0] * num_groups, float(eps), view, axes, input.ndim - 1, "group")
+    return fn(input, weight, bias)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
@@ -265,7 +268,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
                                                       use_input_stats, momentum, eps),
                         input, weight, bias)
     view, axes = _channel_view(input.ndim)
-    fn = RowNorm(shape[0] * channels, float(eps), view, axes)
+    fn = RowNorm(shape[0] * channels, float(eps), view, axes, input.ndim - 2, "instance")
     if running_mean is None or running_var is None:
         return fn(input, weight, bias)
     stats: list[ndarray] = []
