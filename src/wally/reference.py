@@ -27,6 +27,9 @@ __all__ = [
     "avg_pool_nd_loops",
     "adaptive_pool_loops",
     "pad_loops",
+    "local_response_norm_loops",
+    "embedding_loops",
+    "embedding_grad_loops",
 ]
 
 
@@ -304,3 +307,47 @@ def pad_loops(
             source.append(j)
         y[index] = value if outside else x[tuple(source)]
     return y
+
+
+# ----- layersB: local response normalisation and embedding lookups, one element at a time -----
+def local_response_norm_loops(
+    x: ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> ndarray:
+    """``b_c = a_c · (k + α/n · Σ_{c'} a_{c'}²)^(−β)`` one element at a time, the sum over the
+    channels ``c' ∈ [c − ⌊n/2⌋, c + ⌊(n − 1)/2⌋]`` that exist, the divisor always ``n``."""
+    y = xp.zeros_like(x)
+    channels = x.shape[1]
+    for index in itertools.product(*(range(n) for n in x.shape)):
+        c = index[1]
+        total = 0.0
+        for other in range(c - size // 2, c + (size - 1) // 2 + 1):
+            if 0 <= other < channels:
+                total += float(x[(index[0], other) + index[2:]]) ** 2
+        y[index] = x[index] * (k + alpha / size * total) ** -beta
+    return y
+
+
+def embedding_loops(indices: ndarray, weight: ndarray) -> ndarray:
+    """``y[i…] = weight[indices[i…]]``, one index at a time."""
+    y = xp.zeros(indices.shape + weight.shape[1:], dtype=weight.dtype)
+    for index in itertools.product(*(range(n) for n in indices.shape)):
+        y[index] = weight[int(indices[index])]
+    return y
+
+
+def embedding_grad_loops(indices: ndarray, grad: ndarray, num_embeddings: int,
+                         padding_idx: int | None = None,
+                         scale_grad_by_freq: bool = False) -> ndarray:
+    """The weight gradient of a lookup: each output row's gradient added to the row it read,
+    one index at a time; the ``padding_idx`` row gets none; ``scale_grad_by_freq`` divides by
+    how often each index occurs in the batch."""
+    gw = xp.zeros((num_embeddings,) + grad.shape[indices.ndim:], dtype=grad.dtype)
+    counts: dict[int, int] = {}
+    for index in itertools.product(*(range(n) for n in indices.shape)):
+        counts[int(indices[index])] = counts.get(int(indices[index]), 0) + 1
+    for index in itertools.product(*(range(n) for n in indices.shape)):
+        row = int(indices[index])
+        if row == padding_idx:
+            continue
+        gw[row] += grad[index] / (counts[row] if scale_grad_by_freq else 1)
+    return gw

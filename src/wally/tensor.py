@@ -609,6 +609,12 @@ class Tensor:
 
         return log_softmax(self, dim)
 
+    # ----- layersB: activation methods that torch.Tensor has -----
+    def prelu(self, weight: Tensor) -> Tensor:
+        from wally.functional import prelu
+
+        return prelu(self, weight)
+
     # ----- comparisons (no gradient) ----------------------------------------------------------
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.compare(xp.equal, self, other)

@@ -9,6 +9,9 @@ convolution                ``k·k·(c_in/groups)·c_out·m_out``     ``2·MACs``
 linear, matmul             ``in·out`` per row                    ``2·MACs``, ``+ out`` per row bias
 batch norm (evaluation)    1 per element (``x·scale + shift``)   2 per element
 batch norm (training)      1 per element                         7 per element (statistics too)
+layer/group/instance norm  1 per element with γ, else 0          5 per element, +1 for γ, +1 for β
+local response norm        0                                     ``size + 4`` per element
+embedding                  0                                     0 (a lookup)
 max pooling                0                                     ``∏k − 1`` comparisons per output
 average pooling            0                                     ``∏k`` per output (adds, 1 divide)
 adaptive pooling           0                                     the window's length per output
@@ -20,7 +23,8 @@ softmax, log-softmax       0                                     5 per element (
 ``+ − × ÷``, max, where    0                                     1 per output element
 sum, mean                  0                                     1 per input element
 dropout                    0                                     1 per element in training, 0 in
-                                                                 evaluation (the identity)
+                                                                 evaluation (the identity); alpha
+                                                                 dropout 2 (×a, +b)
 flatten, reshape, cat,     0                                     0: they move data, no arithmetic
 slicing, padding
 =========================  ====================================  ==================================
@@ -75,6 +79,27 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "Softplus": 5,
     "Softmax": 5,
     "LogSoftmax": 5,
+    # layersB's activations; per element: ELU compare, exp, −1, ×α; SELU and CELU one scale
+    # more; SiLU exp, +1, ÷, ×x; Mish exp, log1p, max, tanh, ×x; Hardswish +3, min, max, ×1/6,
+    # ×x; Hardsigmoid ×1/6, +1/2, min, max; Hardtanh and ReLU6 min, max; Softsign abs, +1, ÷;
+    # LogSigmoid min, abs, exp, log1p, −; PReLU compare, ×a; GLU sigmoid 3 and × per output;
+    # Softmin negate + softmax; Threshold one comparison
+    "ELU": 4,
+    "SELU": 5,
+    "CELU": 5,
+    "SiLU": 4,
+    "Mish": 5,
+    "Hardswish": 5,
+    "Hardsigmoid": 4,
+    "Hardtanh": 2,
+    "ReLU6": 2,
+    "Softsign": 3,
+    "LogSigmoid": 5,
+    "PReLU": 2,
+    "GLU": 4,
+    "Softmin": 6,
+    "Threshold": 1,
+    "Embedding": 0,  # a lookup: no arithmetic
     # element-wise arithmetic nodes
     "Add": 1,
     "Sub": 1,
@@ -241,9 +266,71 @@ def module_cost(
         if module.training and module.p > 0:
             return LayerCost(0, _numel(output_shape), "dropout: 1 FLOP per element")
         return LayerCost(0, 0, "dropout: the identity in evaluation")
+    layers_b = _layers_b_module_cost(module, output_shape)
+    if layers_b is not None:
+        return layers_b
     name = type(module).__name__
     if name in FLOPS_PER_ELEMENT and not module._modules:
         return _elementwise(name, output_shape)
+    return None
+
+
+# ----- layersB: normalisation, local response normalisation, embedding, dropout --------------
+def _row_norm(out_shape: Sequence[int], weight: bool, bias: bool, kind: str) -> LayerCost:
+    """Layer, group and instance norm with their own statistics: mean, subtract, square, sum,
+    scale by 1/σ (5 FLOPs per element), then ×γ (1 MAC) and +β."""
+    elements = _numel(out_shape)
+    per = 5 + int(weight) + int(bias)
+    return LayerCost(elements if weight else 0, per * elements,
+                     f"{kind}: {per} FLOPs per element (statistics too)")
+
+
+def _lrn(size: int, out_shape: Sequence[int]) -> LayerCost:
+    """Square, ``size − 1`` adds of the window, ×α/n and +k, the power and the product."""
+    elements = _numel(out_shape)
+    per = size + 4
+    return LayerCost(0, per * elements, f"local response norm: size + 4 = {per} FLOPs per "
+                     "element")
+
+
+def _layers_b_module_cost(module: Module, out_shape: Sequence[int]) -> LayerCost | None:
+    from wally.nn.dropout import _DropoutNd
+    from wally.nn.normalization import _InstanceNorm
+
+    if isinstance(module, nn.LayerNorm):
+        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
+                         "layer norm")
+    if isinstance(module, nn.GroupNorm):
+        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
+                         "group norm")
+    if isinstance(module, _InstanceNorm):
+        if not module.training and module.track_running_stats:
+            return _batch_norm(False, out_shape)
+        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
+                         "instance norm")
+    if isinstance(module, nn.LocalResponseNorm):
+        return _lrn(module.size, out_shape)
+    if isinstance(module, nn.Embedding):
+        return LayerCost(0, 0, "embedding: a lookup, 0 FLOPs")
+    if isinstance(module, _DropoutNd) and not isinstance(module, nn.Dropout):
+        if not module.training or module.p == 0:
+            return LayerCost(0, 0, "dropout: the identity in evaluation")
+        per = 2 if "Alpha" in type(module).__name__ else 1
+        return LayerCost(0, per * _numel(out_shape),
+                         f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
+    return None
+
+
+def _layers_b_node_cost(name: str, node: Any, out_shape: Sequence[int]) -> LayerCost | None:
+    if name == "RowNorm":
+        return _row_norm(out_shape, node.w_shape is not None, node.b_shape is not None,
+                         "layer/group/instance norm")
+    if name == "LocalResponseNorm":
+        return _lrn(node.size, out_shape)
+    if name == "MaskedDropout":
+        per = 2 if node.alpha else 1
+        return LayerCost(0, per * _numel(out_shape),
+                         f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
     return None
 
 
@@ -274,6 +361,9 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
         return _batch_norm(bool(getattr(node, "training", False)), out_shape)
     if name == "Dropout":
         return LayerCost(0, _numel(out_shape), "dropout: 1 FLOP per element")
+    layers_b = _layers_b_node_cost(name, node, out_shape)
+    if layers_b is not None:
+        return layers_b
     if name in ("Sum", "Mean", "Amax", "MaxDim") and inputs:
         reduced = _numel(inputs[0].shape)
         extra = _numel(out_shape) if name == "Mean" else 0

@@ -381,6 +381,8 @@ def node_receptive_field(
             return _collapse(known, nd, exact=False)
         if name == "Flip" and any(a % rank >= rank - nd for a in node.axes):
             return _collapse(known, nd, exact=False)
+    if name == "RowNorm" and same_rank and spatial_in is not None:
+        return _normalised(field, spatial_in, nd, node.spans)
     if spatial_out is not None and all(
         (s := _spatial(sh, nd)) is not None and all(m in (n, 1) for m, n in zip(s, spatial_out))
         for _, sh in known
@@ -389,6 +391,19 @@ def node_receptive_field(
         return merge_fields(branches, spatial_out)
     # Reductions, flattening, crops: one field for every unit, the union of all positions.
     return _collapse(known, nd, exact=name not in ("GetItem", "Unfold", "Fold"))
+
+
+def _normalised(field: ReceptiveField, spatial: Sequence[int], nd: int,
+                spans: int) -> ReceptiveField:
+    """Layer, group and instance norm (layersB): every unit is divided by statistics over its
+    sample's whole row, so along each spatial axis the row covers (the last ``spans`` axes) a
+    unit sees the whole input extent, as after global pooling; the other axes keep their
+    field. (Batch norm is left element-wise: in evaluation its statistics are constants.)"""
+    axes = tuple(
+        a.extent(n) if nd - i <= spans else a
+        for i, (a, n) in enumerate(zip(field.axes, spatial, strict=True))
+    )
+    return ReceptiveField(axes, field.exact, field.bounds)
 
 
 def _collapse(
