@@ -27,6 +27,7 @@ __all__ = [
     "avg_pool_nd_loops",
     "adaptive_pool_loops",
     "pad_loops",
+    "conv_transpose_nd_loops",
 ]
 
 
@@ -303,4 +304,48 @@ def pad_loops(
                     raise ValueError(f"pad_loops: unknown mode {mode!r}")
             source.append(j)
         y[index] = value if outside else x[tuple(source)]
+    return y
+
+
+# ----- layersA: transposed convolution, resampling, pixel shuffle, unpooling -------------------
+def conv_transpose_nd_loops(
+    x: ndarray,
+    w: ndarray,
+    b: ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> ndarray:
+    """Transposed convolution in its scatter form: every input pixel ``x[n, c, i]`` adds
+    ``x·w[c, o]`` into the output window starting at ``s·i − p`` (taps ``d`` apart).
+
+    ``x (N, C_in, *spatial)``, ``w (C_in, C_out/groups, *k)``; the output has
+    ``(n − 1)·s − 2p + d·(k − 1) + output_padding + 1`` pixels per axis, and taps that land
+    outside it (in the cropped padding) are dropped.
+    """
+    nd = x.ndim - 2
+    s, p = _per_axis(stride, nd), _per_axis(padding, nd)
+    e, d = _per_axis(output_padding, nd), _per_axis(dilation, nd)
+    batch, c_in = x.shape[:2]
+    kernel = w.shape[2:]
+    per_group_out = w.shape[1]
+    per_group_in = c_in // groups
+    out = [
+        (x.shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * (kernel[a] - 1) + e[a] + 1
+        for a in range(nd)
+    ]
+    y = xp.zeros((batch, per_group_out * groups, *out), dtype=x.dtype)
+    for n, c in itertools.product(range(batch), range(c_in)):
+        g = c // per_group_in
+        for i in itertools.product(*(range(m) for m in x.shape[2:])):
+            value = x[(n, c) + tuple(i)]
+            for o in range(per_group_out):
+                for tap in itertools.product(*(range(k) for k in kernel)):
+                    target = [i[a] * s[a] - p[a] + d[a] * tap[a] for a in range(nd)]
+                    if all(0 <= t < m for t, m in zip(target, out, strict=True)):
+                        y[(n, g * per_group_out + o) + tuple(target)] += value * w[(c, o) + tap]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)
     return y

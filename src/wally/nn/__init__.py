@@ -4,6 +4,7 @@ from wally.nn import functional, init, utils
 from wally.nn.activation import *  # noqa: F403
 from wally.nn.container import *  # noqa: F403
 from wally.nn.conv import *  # noqa: F403
+from wally.nn.conv_transpose import *  # noqa: F403
 from wally.nn.dropout import *  # noqa: F403
 from wally.nn.linear import *  # noqa: F403
 from wally.nn.loss import *  # noqa: F403
