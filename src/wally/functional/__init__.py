@@ -11,3 +11,4 @@ from wally.functional.loss import *  # noqa: F403
 from wally.functional.norm import *  # noqa: F403
 from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403
+from wally.functional.upsampling import *  # noqa: F403

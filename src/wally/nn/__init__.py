@@ -12,3 +12,4 @@ from wally.nn.module import *  # noqa: F403
 from wally.nn.norm import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
+from wally.nn.upsampling import *  # noqa: F403
