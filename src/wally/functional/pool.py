@@ -1028,8 +1028,17 @@ class MaxUnpoolNd(Function):
     """``y = 0`` except ``y.flat[p, indices[p, i]] = x[p, i]`` in each plane ``p``: the partial
     inverse of max pooling; backward gathers ``dY`` at the same indices."""
 
-    def __init__(self, out: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        out: tuple[int, ...],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+    ) -> None:
         self.out = out
+        self.kernel = kernel  # the pooling's geometry, for the receptive field and ONNX
+        self.stride = stride
+        self.padding = padding
 
     def forward(self, x: ndarray, indices: ndarray) -> ndarray:
         nd = len(self.out)
@@ -1120,7 +1129,7 @@ def _max_unpool(
             f"of size {out}, got indices from {int(indices.min().item())} to "
             f"{int(indices.max().item())}"
         )
-    return MaxUnpoolNd(out)(input, indices)
+    return MaxUnpoolNd(out, kernel, strides, pads)(input, indices)
 
 
 def max_unpool1d(

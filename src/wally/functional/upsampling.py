@@ -145,9 +145,14 @@ class Interpolate(Function):
     with one :data:`AxisPlan` per spatial axis; backward is the adjoint, axis by axis in
     reverse, as segment sums over each tap's sorted source indices."""
 
-    def __init__(self, plans: Sequence[AxisPlan], mode: str) -> None:
+    def __init__(
+        self, plans: Sequence[AxisPlan], mode: str, align_corners: bool = False,
+        factors: Sequence[float | None] = (),
+    ) -> None:
         self.plans = list(plans)
-        self.mode = mode
+        self.mode = mode  # these three: for the receptive field and the ONNX export
+        self.align_corners = align_corners
+        self.factors = list(factors)
 
     def forward(self, x: ndarray) -> ndarray:
         self.input_shape = x.shape
@@ -330,7 +335,7 @@ def interpolate(
         axis_plan(kind, n, o, bool(align_corners), f, input.dtype, legacy=nd == 2)
         for n, o, f in zip(input.shape[2:], out, factors, strict=True)
     ]
-    return Interpolate(plans, mode)(input)
+    return Interpolate(plans, mode, bool(align_corners), factors)(input)
 
 
 def upsample(
