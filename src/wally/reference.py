@@ -30,6 +30,10 @@ __all__ = [
     "local_response_norm_loops",
     "embedding_loops",
     "embedding_grad_loops",
+    "conv_transpose_nd_loops",
+    "interpolate_loops",
+    "pixel_shuffle_loops",
+    "max_unpool_loops",
 ]
 
 
@@ -351,3 +355,143 @@ def embedding_grad_loops(indices: ndarray, grad: ndarray, num_embeddings: int,
             continue
         gw[row] += grad[index] / (counts[row] if scale_grad_by_freq else 1)
     return gw
+
+
+# ----- layersA: transposed convolution, resampling, pixel shuffle, unpooling -------------------
+def conv_transpose_nd_loops(
+    x: ndarray,
+    w: ndarray,
+    b: ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> ndarray:
+    """Transposed convolution in its scatter form: every input pixel ``x[n, c, i]`` adds
+    ``x·w[c, o]`` into the output window starting at ``s·i − p`` (taps ``d`` apart).
+
+    ``x (N, C_in, *spatial)``, ``w (C_in, C_out/groups, *k)``; the output has
+    ``(n − 1)·s − 2p + d·(k − 1) + output_padding + 1`` pixels per axis, and taps that land
+    outside it (in the cropped padding) are dropped.
+    """
+    nd = x.ndim - 2
+    s, p = _per_axis(stride, nd), _per_axis(padding, nd)
+    e, d = _per_axis(output_padding, nd), _per_axis(dilation, nd)
+    batch, c_in = x.shape[:2]
+    kernel = w.shape[2:]
+    per_group_out = w.shape[1]
+    per_group_in = c_in // groups
+    out = [
+        (x.shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * (kernel[a] - 1) + e[a] + 1
+        for a in range(nd)
+    ]
+    y = xp.zeros((batch, per_group_out * groups, *out), dtype=x.dtype)
+    for n, c in itertools.product(range(batch), range(c_in)):
+        g = c // per_group_in
+        for i in itertools.product(*(range(m) for m in x.shape[2:])):
+            value = x[(n, c) + tuple(i)]
+            for o in range(per_group_out):
+                for tap in itertools.product(*(range(k) for k in kernel)):
+                    target = [i[a] * s[a] - p[a] + d[a] * tap[a] for a in range(nd)]
+                    if all(0 <= t < m for t, m in zip(target, out, strict=True)):
+                        y[(n, g * per_group_out + o) + tuple(target)] += value * w[(c, o) + tap]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)
+    return y
+
+
+def _source_taps(
+    mode: str, i: int, n_in: int, n_out: int, align_corners: bool, factor: float | None,
+    real: Any, legacy: bool,
+) -> list[tuple[int, Any]]:
+    """The input pixels and weights that output pixel ``i`` of one axis reads, from PyTorch's
+    definitions (``UpSample.h``), one scalar at a time in the input's precision ``real``."""
+    if align_corners and mode not in ("nearest", "nearest-exact"):
+        scale = real(n_in - 1) / real(n_out - 1) if n_out > 1 else real(0)
+    elif factor is not None and factor > 0:
+        scale = real(1.0 / factor)
+    else:
+        scale = real(n_in) / real(n_out)
+    if mode == "nearest":
+        if legacy and n_out == n_in:
+            return [(i, real(1))]
+        if legacy and n_out == 2 * n_in:
+            return [(i >> 1, real(1))]
+        return [(min(math.floor(float(xp.float32(scale * real(i)))), n_in - 1), real(1))]
+    if align_corners:
+        x = scale * real(i)
+    else:
+        x = scale * (real(i) + real(0.5)) - real(0.5)
+        if mode != "cubic" and x < 0:
+            x = real(0)
+    if mode == "nearest-exact":
+        return [(min(math.floor(float(xp.float32(x + real(0.5)))), n_in - 1), real(1))]
+    if mode == "linear" and n_in == n_out:
+        return [(i, real(1))]
+    j = min(math.floor(float(xp.float32(x))), n_in - 1)
+    t = min(max(x - real(j), real(0)), real(1))
+    if mode == "linear":
+        return [(j, real(1) - t), (min(j + 1, n_in - 1), t)]
+    a = real(-0.75)
+
+    def kernel(d: Any) -> Any:  # Keys' cubic convolution kernel at distance |d|
+        d = abs(d)
+        if d <= 1:
+            return ((a + 2) * d - (a + 3)) * d * d + 1
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return [
+        (min(max(j + m, 0), n_in - 1), kernel(t - real(m))) for m in (-1, 0, 1, 2)
+    ]
+
+
+def interpolate_loops(
+    x: ndarray,
+    size: Sequence[int],
+    mode: str,
+    align_corners: bool = False,
+    scale_factors: Sequence[float | None] | None = None,
+) -> ndarray:
+    """``F.interpolate`` one output element at a time: ``y[n, c, i…] = Σ_taps Π_axes w · x``
+    over the taps of every axis (``mode``: nearest, nearest-exact, linear or cubic, the
+    separable 1-D rule; 2-D nearest takes PyTorch's shortcut for kept and doubled sizes).
+    ``scale_factors`` are the user's factors (``None``: from the sizes)."""
+    nd = x.ndim - 2
+    real = x.dtype.type
+    factors = list(scale_factors) if scale_factors is not None else [None] * nd
+    y = xp.zeros((*x.shape[:2], *size), dtype=x.dtype)
+    for out in itertools.product(*(range(n) for n in size)):
+        per_axis = [
+            _source_taps(mode, out[a], x.shape[2 + a], size[a], align_corners, factors[a], real,
+                         nd == 2)
+            for a in range(nd)
+        ]
+        total = xp.zeros(x.shape[:2], dtype=x.dtype)
+        for combo in itertools.product(*per_axis):
+            weight = real(1)
+            for _, w in combo:
+                weight = weight * w
+            total = total + weight * x[(slice(None), slice(None)) + tuple(j for j, _ in combo)]
+        y[(slice(None), slice(None)) + out] = total
+    return y
+
+
+def pixel_shuffle_loops(x: ndarray, r: int) -> ndarray:
+    """``y[…, c, h·r + i, w·r + j] = x[…, c·r² + i·r + j, h, w]``, element by element."""
+    *lead, channels, h, w = x.shape
+    y = xp.zeros((*lead, channels // (r * r), h * r, w * r), dtype=x.dtype)
+    for index in itertools.product(*(range(n) for n in y.shape)):
+        *batch, c, hh, ww = index
+        source = (*batch, c * r * r + (hh % r) * r + (ww % r), hh // r, ww // r)
+        y[index] = x[source]
+    return y
+
+
+def max_unpool_loops(x: ndarray, indices: ndarray, output_size: Sequence[int]) -> ndarray:
+    """``y[n, c].flat[indices[n, c, i…]] = x[n, c, i…]``; every other cell 0."""
+    y = xp.zeros((*x.shape[:2], *output_size), dtype=x.dtype)
+    for index in itertools.product(*(range(n) for n in x.shape)):
+        plane = y[index[:2]].reshape(-1)
+        plane[int(indices[index])] = x[index]
+    return y

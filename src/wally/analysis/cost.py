@@ -6,6 +6,9 @@ The counting rules, for one forward pass over the whole batch:
 layer / op                 MACs                                  FLOPs
 =========================  ====================================  ==================================
 convolution                ``k·k·(c_in/groups)·c_out·m_out``     ``2·MACs``, ``+ c_out·m_out`` bias
+transposed convolution     ``k·k·(c_out/groups)·c_in·m_in``      ``2·MACs``, ``+ c_out·m_out`` bias
+interpolation (upsample)   ``T^d`` per output (T = 2 linear,     ``2·MACs``; nearest and
+                           4 cubic, d spatial axes)              nearest-exact 0 (a gather)
 linear, matmul             ``in·out`` per row                    ``2·MACs``, ``+ out`` per row bias
 batch norm (evaluation)    1 per element (``x·scale + shift``)   2 per element
 batch norm (training)      1 per element                         7 per element (statistics too)
@@ -26,7 +29,9 @@ dropout                    0                                     1 per element i
                                                                  evaluation (the identity); alpha
                                                                  dropout 2 (×a, +b)
 flatten, reshape, cat,     0                                     0: they move data, no arithmetic
-slicing, padding
+slicing, padding, pixel
+and channel shuffles,
+max unpooling
 =========================  ====================================  ==================================
 
 ``m_out`` is the number of output positions (the study note's ``k·k·c_in·c_out·m_out``
@@ -133,6 +138,14 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "Identity": 0,
     "Flatten": 0,
     "Unflatten": 0,
+    # layersA: rearrangements and scatters
+    "PixelShuffle": 0,
+    "PixelUnshuffle": 0,
+    "ChannelShuffle": 0,
+    "MaxUnpool1d": 0,
+    "MaxUnpool2d": 0,
+    "MaxUnpool3d": 0,
+    "MaxUnpoolNd": 0,
 }
 """FLOPs per output element of the element-wise layers and ops (see the module docstring)."""
 
@@ -239,6 +252,38 @@ def _ints(value: Any, n: int) -> tuple[int, ...]:
     return items * n if len(items) == 1 else items
 
 
+# ----- layersA: transposed convolution and interpolation -------------------------------------
+def _conv_transpose(batch: int, kernel: Sequence[int], c_in: int, c_out: int,
+                    in_shape: Sequence[int], out_shape: Sequence[int], groups: int,
+                    bias: bool) -> LayerCost:
+    """Every input pixel of every input channel adds ``x·W`` into a ``∏k`` window of each of
+    its group's ``c_out/groups`` output channels: ``∏k·(c_out/groups)·c_in·m_in`` MACs (taps
+    that fall in the cropped padding included, as the GEMM computes them)."""
+    nd = len(kernel)
+    positions = _spatial(in_shape, nd)
+    macs = batch * math.prod(kernel) * (c_out // groups) * c_in * positions
+    flops = 2 * macs + (batch * c_out * _spatial(out_shape, nd) if bias else 0)
+    return LayerCost(macs, flops, "conv transpose: k·k·c_out/groups·c_in·m_in MACs, 2·MACs + "
+                                  "bias FLOPs")
+
+
+_INTERPOLATION_TAPS = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2,
+                       "trilinear": 2, "bicubic": 4}
+
+
+def _interpolation(mode: str, in_shape: Sequence[int], out_shape: Sequence[int]) -> LayerCost:
+    """``T^d`` multiply-adds per output element (the tensor-product kernel); a gather costs 0;
+    ``area`` is adaptive average pooling."""
+    if mode == "area":
+        return _adaptive("avg", in_shape, out_shape)
+    taps = _INTERPOLATION_TAPS.get(mode, 1)
+    if taps == 1:
+        return LayerCost(0, 0, f"interpolate ({mode}): a gather, 0 FLOPs")
+    nd = max(len(out_shape) - 2, 1)
+    macs = _numel(out_shape) * taps**nd
+    return LayerCost(macs, 2 * macs, f"interpolate ({mode}): {taps}^d MACs per output")
+
+
 def module_cost(
     module: Module, input_shape: Sequence[int], output_shape: Sequence[int]
 ) -> LayerCost | None:
@@ -251,6 +296,14 @@ def module_cost(
                      module.groups, module.bias is not None)
     if isinstance(module, nn.Linear):
         return _linear(module.in_features, output_shape, module.bias is not None)
+    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
+        return _conv_transpose(
+            output_shape[0] if len(output_shape) > module._nd + 1 else 1, module.kernel_size,
+            module.in_channels, module.out_channels, input_shape, output_shape, module.groups,
+            module.bias is not None,
+        )
+    if isinstance(module, nn.Upsample):
+        return _interpolation(module.mode, input_shape, output_shape)
     if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d):
         return _pool("max", _ints(module.kernel_size, module._nd), output_shape)
     if isinstance(module, nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
@@ -348,6 +401,15 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
                      out_shape, node.groups, node.inputs[2] is not None)
     if name == "Linear":
         return _linear(node.inputs[1].shape[1], out_shape, node.inputs[2] is not None)
+    if name == "ConvTransposeNd":
+        x, weight = node.inputs[0], node.inputs[1]
+        nd = weight.ndim - 2
+        batch = x.shape[0] if x.ndim == nd + 2 else 1
+        return _conv_transpose(batch, tuple(weight.shape[2:]), weight.shape[0],
+                               weight.shape[1] * node.groups, tuple(x.shape), out_shape,
+                               node.groups, node.inputs[2] is not None)
+    if name == "Interpolate" and inputs:
+        return _interpolation(node.mode, inputs[0].shape, out_shape)
     if name == "MatMul":
         inner = inputs[0].shape[-1] if inputs else 1
         macs = _numel(out_shape) * inner

@@ -39,6 +39,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from wally import nn
@@ -326,7 +327,7 @@ def module_receptive_field(
         items = items * nd if len(items) == 1 else items
         out = tuple(n if o is None else int(o) for n, o in zip(spatial, items, strict=True))
         return _adaptive(field, spatial, out)
-    return None
+    return _resampling_module_field(module, field, input_shape, output_shape)
 
 
 def _spatial(shape: Sequence[int], nd: int) -> tuple[int, ...] | None:
@@ -367,6 +368,9 @@ def node_receptive_field(
             return field.window(win.kernel, win.stride, win.padding, win.dilation, spatial_out)
         if name in ("AdaptiveAvgPoolNd", "AdaptiveMaxPoolNd"):
             return _adaptive(field, spatial_in, spatial_out)
+        resampled = _resampling_node_field(node, field, spatial_in, spatial_out)
+        if resampled is not None:
+            return resampled
         if name == "Pad":
             pads = ([0] * nd + [lo for lo, _ in node.pairs])[-nd:]
             axes = tuple(
@@ -412,6 +416,141 @@ def _collapse(
     fields = [(f.extent(_spatial(sh, nd) or (1,) * nd), (1,) * nd) for f, sh in known]
     merged = merge_fields(fields, (1,) * nd)
     return ReceptiveField(merged.axes, merged.exact and exact, merged.bounds)
+
+
+# ----- layersA: transposed convolution, upsampling, pixel shuffles, unpooling ---------------
+# An axis upsampled by an integer factor f (a transposed convolution with stride f, nearest or
+# linear interpolation to f times the size, a pixel shuffle by f) has output unit o read the
+# input units in [o/f + lo, o/f + hi] for constants lo ≤ hi of the layer.  In image pixels that
+# is a box moving by j/f per unit: where f divides the input's jump j,
+#     j_out = j/f,   start_out = start + ⌊j·lo⌋,   r_out = r + ⌈j·hi⌉ − ⌊j·lo⌋,
+# a bound (the window's first tap depends on o mod f), exact only for f = 1.  A transposed
+# convolution of kernel k, stride s, padding p and dilation d has lo = (p − d(k − 1))/s and
+# hi = p/s: with s = 1 it is the convolution with padding d(k − 1) − p.  Where f does not divide
+# j (or the scale is no integer) every unit is given the union of all units (inexact).
+def _spread(
+    field: ReceptiveField,
+    spatial_in: Sequence[int],
+    factors: Sequence[int],
+    lows: Sequence[Fraction],
+    highs: Sequence[Fraction],
+) -> ReceptiveField:
+    axes = []
+    exact = field.exact
+    for a, n, f, lo, hi in zip(field.axes, spatial_in, factors, lows, highs, strict=True):
+        if f < 1 or a.jump % f:
+            axes.append(a.extent(n))
+            exact = False
+            continue
+        first, last = math.floor(a.jump * lo), math.ceil(a.jump * hi)
+        axes.append(AxisField(a.size + last - first, a.jump // f, a.start + first))
+        exact = exact and f == 1
+    return ReceptiveField(tuple(axes), exact, field.bounds)
+
+
+def _taps_window(mode: str) -> tuple[Fraction, Fraction, int]:
+    """For interpolation: ``(lo, hi)`` around ``x = (o + ½)/f − ½`` and the taps ``T``."""
+    half = Fraction(1, 2)
+    if mode == "nearest-exact":
+        return -half, half, 1
+    if mode == "bicubic":
+        return Fraction(-2), Fraction(2), 4
+    return Fraction(-1), Fraction(1), 2
+
+
+def _interpolated(
+    field: ReceptiveField, mode: str, align_corners: bool, spatial_in: Sequence[int],
+    spatial_out: Sequence[int],
+) -> ReceptiveField:
+    """Interpolation by integer factors: up by ``f`` is a spread (see above), down by ``m`` a
+    window of ``T`` taps with stride ``m`` (exact for nearest, a bound otherwise)."""
+    nd = len(field.axes)
+    ups = [o // n if o % n == 0 else 0 for n, o in zip(spatial_in, spatial_out, strict=True)]
+    downs = [n // o if n % o == 0 else 0 for n, o in zip(spatial_in, spatial_out, strict=True)]
+    if mode == "area":
+        return _adaptive(field, spatial_in, spatial_out)
+    if align_corners and any(n != o for n, o in zip(spatial_in, spatial_out, strict=True)):
+        return _spread(field, spatial_in, [0] * nd, [Fraction(0)] * nd, [Fraction(0)] * nd)
+    if all(m >= 1 for m in downs) and any(m > 1 for m in downs):
+        if mode == "nearest":
+            return field.window((1,) * nd, downs, (0,) * nd, (1,) * nd, spatial_out)
+        if mode == "nearest-exact":
+            pads = [-(m // 2) for m in downs]
+            return field.window((1,) * nd, downs, pads, (1,) * nd, spatial_out)
+        taps = _taps_window(mode)[2]
+        pads = [taps // 2 - 1 - (m - 1) // 2 for m in downs]
+        windowed = field.window((taps,) * nd, downs, pads, (1,) * nd, spatial_out)
+        return ReceptiveField(windowed.axes, False, windowed.bounds)
+    if mode == "nearest":
+        lows = [Fraction(1, f) - 1 if f else Fraction(0) for f in ups]
+        return _spread(field, spatial_in, ups, lows, [Fraction(0)] * nd)
+    lo, hi, _ = _taps_window(mode)
+    centre = [Fraction(1, 2 * f) - Fraction(1, 2) if f else Fraction(0) for f in ups]
+    spread = _spread(field, spatial_in, ups, [c + lo for c in centre], [c + hi for c in centre])
+    return ReceptiveField(spread.axes, False, spread.bounds)
+
+
+def _transposed(
+    field: ReceptiveField, spatial_in: Sequence[int], kernel: Sequence[int],
+    stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+) -> ReceptiveField:
+    lows = [Fraction(p - d * (k - 1), s)
+            for k, s, p, d in zip(kernel, stride, padding, dilation, strict=True)]
+    highs = [Fraction(p, s) for p, s in zip(padding, stride, strict=True)]
+    return _spread(field, spatial_in, stride, lows, highs)
+
+
+def _shuffled(field: ReceptiveField, spatial_in: Sequence[int], factor: int,
+              inverse: bool, units: Sequence[int]) -> ReceptiveField:
+    """Pixel shuffle by ``r``: output row ``h`` reads input row ``⌊h/r⌋`` (a spread); pixel
+    unshuffle: an ``r × r`` block, the window ``k = s = r`` (exact)."""
+    nd = len(field.axes)
+    if inverse:
+        return field.window((factor,) * nd, (factor,) * nd, (0,) * nd, (1,) * nd, units)
+    lows = [Fraction(1, factor) - 1] * nd
+    return _spread(field, spatial_in, (factor,) * nd, lows, [Fraction(0)] * nd)
+
+
+def _resampling_module_field(
+    module: Module, field: ReceptiveField, input_shape: Sequence[int],
+    output_shape: Sequence[int],
+) -> ReceptiveField | None:
+    nd = len(field.axes)
+    if len(input_shape) != nd + 2 or len(output_shape) != nd + 2:
+        return None
+    spatial_in, spatial_out = tuple(input_shape[-nd:]), tuple(output_shape[-nd:])
+    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
+        return _transposed(field, spatial_in, module.kernel_size, module.stride, module.padding,
+                           module.dilation)
+    if isinstance(module, nn.MaxUnpool1d | nn.MaxUnpool2d | nn.MaxUnpool3d):
+        return _transposed(field, spatial_in, module.kernel_size, module.stride, module.padding,
+                           (1,) * nd)
+    if isinstance(module, nn.Upsample):
+        return _interpolated(field, module.mode, bool(module.align_corners), spatial_in,
+                             spatial_out)
+    if isinstance(module, nn.PixelShuffle | nn.PixelUnshuffle) and nd == 2:
+        inverse = isinstance(module, nn.PixelUnshuffle)
+        factor = module.downscale_factor if inverse else module.upscale_factor
+        return _shuffled(field, spatial_in, factor, inverse, spatial_out)
+    return None
+
+
+def _resampling_node_field(
+    node: Any, field: ReceptiveField, spatial_in: Sequence[int], spatial_out: Sequence[int],
+) -> ReceptiveField | None:
+    name = type(node).__name__
+    nd = len(field.axes)
+    if name == "ConvTransposeNd" and len(node.stride) == nd:
+        kernel = tuple(node.inputs[1].shape[2:])
+        pads = [lo for lo, _ in node.pairs]
+        return _transposed(field, spatial_in, kernel, node.stride, pads, node.dilation)
+    if name == "MaxUnpoolNd" and len(node.kernel) == nd:
+        return _transposed(field, spatial_in, node.kernel, node.stride, node.padding, (1,) * nd)
+    if name == "Interpolate" and len(node.plans) == nd:
+        return _interpolated(field, node.mode, node.align_corners, spatial_in, spatial_out)
+    if name == "PixelShuffle" and nd == 2:
+        return _shuffled(field, spatial_in, node.factor, node.inverse, spatial_out)
+    return None
 
 
 # ----- the probe ----------------------------------------------------------------------------

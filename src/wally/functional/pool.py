@@ -34,6 +34,9 @@ __all__ = [
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "adaptive_max_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
 ]
 
 _ALL = slice(None)
@@ -1018,3 +1021,189 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = 
         (2, 3, 2, 2, 2)
     """
     return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+# ----- layersA: max unpooling ------------------------------------------------------------------
+class MaxUnpoolNd(Function):
+    """``y = 0`` except ``y.flat[p, indices[p, i]] = x[p, i]`` in each plane ``p``: the partial
+    inverse of max pooling; backward gathers ``dY`` at the same indices."""
+
+    def __init__(
+        self,
+        out: tuple[int, ...],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+    ) -> None:
+        self.out = out
+        self.kernel = kernel  # the pooling's geometry, for the receptive field and ONNX
+        self.stride = stride
+        self.padding = padding
+
+    def forward(self, x: ndarray, indices: ndarray) -> ndarray:
+        nd = len(self.out)
+        self.unbatched = x.ndim == nd + 1
+        lead = x.shape[: x.ndim - nd]
+        self.input_shape = x.shape
+        planes = _volume(lead)
+        self.flat = indices.reshape(planes, -1)
+        y = xp.zeros((planes, _volume(self.out)), dtype=x.dtype)
+        xp.put_along_axis(y, self.flat, x.reshape(planes, -1), axis=1)
+        return y.reshape(*lead, *self.out)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray, None]:
+        g = xp.take_along_axis(gy.reshape(len(self.flat), -1), self.flat, axis=1)
+        return g.reshape(self.input_shape), None
+
+
+def _unpool_size(
+    op: str,
+    spatial: Sequence[int],
+    ndim: int,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    output_size: Any,
+) -> tuple[int, ...]:
+    """PyTorch's ``_unpool_output_size``: ``(n − 1)·s − 2p + k``, or ``output_size`` (spatial
+    or full) strictly within ``stride`` of it."""
+    nd = len(kernel)
+    default = tuple(
+        (n - 1) * s - 2 * p + k for n, k, s, p in zip(spatial, kernel, stride, padding, strict=True)
+    )
+    if output_size is None:
+        return default
+    sizes = [int(n) for n in output_size]
+    if len(sizes) == ndim:
+        sizes = sizes[ndim - nd:]
+    if len(sizes) != nd:
+        raise ValueError(
+            f"{op}: output_size should have {nd} or {ndim} elements, got {tuple(output_size)}"
+        )
+    for axis, (n, d, s) in enumerate(zip(sizes, default, stride, strict=True)):
+        if not d - s < n < d + s:
+            raise ValueError(
+                f"{op}: invalid output_size {tuple(sizes)} (dim {axis} must be between "
+                f"{d - s} and {d + s}, exclusive)"
+            )
+    return tuple(sizes)
+
+
+def _max_unpool(
+    op: str,
+    nd: int,
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    output_size: Sequence[int] | None,
+) -> Tensor:
+    from wally.tensor import Tensor
+
+    for name, t in (("input", input), ("indices", indices)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected {name} to be a Tensor, got {type(t).__name__}")
+    _batched(op, nd, input)
+    if indices.dtype != xp.int64:
+        raise TypeError(f"{op}: expected indices of dtype int64, got dtype {indices.dtype}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{op}: expected indices of the input's shape {tuple(input.shape)}, got shape "
+            f"{tuple(indices.shape)}"
+        )
+    kernel = ntuple(kernel_size, nd, "kernel_size", op)
+    check_positive(kernel, "kernel_size", op)
+    strides = kernel if stride is None else ntuple(stride, nd, "stride", op)
+    check_positive(strides, "stride", op)
+    pads = ntuple(padding, nd, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    out = _unpool_size(op, input.shape[-nd:], input.ndim, kernel, strides, pads, output_size)
+    if any(n <= 0 for n in out):
+        raise ValueError(f"{op}: output size {out} is too small (input shape "
+                         f"{tuple(input.shape)})")
+    plane = _volume(out)
+    if indices.numel() and (int(indices.min().item()) < 0 or int(indices.max().item()) >= plane):
+        raise ValueError(
+            f"{op}: found an invalid max index: expected indices in [0, {plane}) for an output "
+            f"of size {out}, got indices from {int(indices.min().item())} to "
+            f"{int(indices.max().item())}"
+        )
+    return MaxUnpoolNd(out, kernel, strides, pads)(input, indices)
+
+
+def max_unpool1d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """Undo a :func:`max_pool1d` (``return_indices=True``), PyTorch's ``F.max_unpool1d``: each
+    value goes back to the position its index names; everything else is 0.
+
+    Shape:
+        input and indices ``(N, C, L)`` or ``(C, L)`` → output ``(N, C, L_out)`` with
+        ``L_out = (L − 1)·s − 2p + k`` unless ``output_size`` says otherwise.
+
+    Example::
+
+        >>> y, i = F.max_pool1d(wally.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2, return_indices=True)
+        >>> F.max_unpool1d(y, i, 2)
+        tensor([[[0., 3., 2., 0.]]])
+    """
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool2d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """Undo a :func:`max_pool2d` (``return_indices=True``), PyTorch's ``F.max_unpool2d``:
+    ``y.flat[n, c, indices[n, c, i, j]] = x[n, c, i, j]`` in each ``H_out × W_out`` plane, the
+    rest 0.  ``output_size`` resolves the sizes that pooling maps to the same shape.
+
+    Shape:
+        input and indices ``(N, C, H, W)`` or ``(C, H, W)`` → output ``(N, C, H_out, W_out)``
+        with, per axis, ``n_out = (n − 1)·s − 2p + k`` unless ``output_size`` is given.
+
+    Example::
+
+        >>> x = wally.randn(1, 1, 5, 5)
+        >>> y, i = F.max_pool2d(x, 2, return_indices=True)
+        >>> F.max_unpool2d(y, i, 2, output_size=x.shape).shape
+        (1, 1, 5, 5)
+    """
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool3d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """Undo a :func:`max_pool3d` (``return_indices=True``), PyTorch's ``F.max_unpool3d``; see
+    :func:`max_unpool2d`.
+
+    Shape:
+        input and indices ``(N, C, D, H, W)`` or ``(C, D, H, W)`` → output
+        ``(N, C, D_out, H_out, W_out)``, per axis ``(n − 1)·s − 2p + k``.
+
+    Example::
+
+        >>> y, i = F.max_pool3d(wally.randn(1, 2, 4, 4, 4), 2, return_indices=True)
+        >>> F.max_unpool3d(y, i, 2).shape
+        (1, 2, 4, 4, 4)
+    """
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                       output_size)

@@ -5,6 +5,7 @@ from wally.nn.activation import *  # noqa: F403
 from wally.nn.activation_extra import *  # noqa: F403
 from wally.nn.container import *  # noqa: F403
 from wally.nn.conv import *  # noqa: F403
+from wally.nn.conv_transpose import *  # noqa: F403
 from wally.nn.dropout import *  # noqa: F403
 from wally.nn.linear import *  # noqa: F403
 from wally.nn.loss import *  # noqa: F403
@@ -15,3 +16,4 @@ from wally.nn.normalization import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
 from wally.nn.sparse import *  # noqa: F403
+from wally.nn.upsampling import *  # noqa: F403

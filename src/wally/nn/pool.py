@@ -27,6 +27,9 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdaptiveMaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
 
 IntOrTuple = int | tuple[int, ...]
@@ -410,6 +413,85 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
 
         >>> nn.AdaptiveMaxPool3d(2)(wally.randn(2, 3, 4, 5, 6)).shape
         (2, 3, 2, 2, 2)
+    """
+
+    _nd = 3
+
+
+# ----- layersA: max unpooling ------------------------------------------------------------------
+class _MaxUnpoolNd(_PoolNd):
+    def __init__(
+        self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0
+    ) -> None:
+        super().__init__()
+        name, nd = type(self).__name__, self._nd
+        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
+        check_positive(self.kernel_size, "kernel_size", name)
+        self.stride = self.kernel_size if stride is None else ntuple(stride, nd, "stride", name)
+        check_positive(self.stride, "stride", name)
+        self.padding = ntuple(padding, nd, "padding", name)
+        check_positive(self.padding, "padding", name, minimum=0)
+
+    def forward(
+        self, input: Tensor, indices: Tensor, output_size: Any = None
+    ) -> Tensor:
+        self._check_input(input)
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._nd - 1]
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool1d`, PyTorch's ``nn.MaxUnpool1d``:
+    ``forward(input, indices, output_size=None)``; see :func:`wally.nn.functional.max_unpool1d`.
+
+    Shape:
+        ``(N, C, L)`` → ``(N, C, (L − 1)·s − 2p + k)`` (or ``output_size``).
+
+    Example::
+
+        >>> pool, unpool = nn.MaxPool1d(2, return_indices=True), nn.MaxUnpool1d(2)
+        >>> unpool(*pool(wally.randn(1, 1, 6))).shape
+        (1, 1, 6)
+    """
+
+    _nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool2d`, PyTorch's ``nn.MaxUnpool2d`` (SegNet's
+    decoder): ``forward(input, indices, output_size=None)``; see
+    :func:`wally.nn.functional.max_unpool2d`.
+
+    Shape:
+        ``(N, C, H, W)`` → ``(N, C, H_out, W_out)``, per axis ``(n − 1)·s − 2p + k`` (or
+        ``output_size``).
+
+    Example::
+
+        >>> pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+        >>> x = wally.randn(1, 1, 5, 5)
+        >>> unpool(*pool(x), output_size=x.size()).shape
+        (1, 1, 5, 5)
+    """
+
+    _nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool3d`, PyTorch's ``nn.MaxUnpool3d``; see
+    :class:`MaxUnpool2d`.
+
+    Shape:
+        ``(N, C, D, H, W)`` → ``(N, C, D_out, H_out, W_out)``.
+
+    Example::
+
+        >>> pool, unpool = nn.MaxPool3d(2, return_indices=True), nn.MaxUnpool3d(2)
+        >>> unpool(*pool(wally.randn(1, 1, 4, 4, 4))).shape
+        (1, 1, 4, 4, 4)
     """
 
     _nd = 3

@@ -1,0 +1,386 @@
+"""Transposed convolution layers: ``ConvTranspose1d/2d/3d`` and their lazy versions.
+
+Each layer holds ``weight (C_in, C_out/groups, *kernel_size)`` (PyTorch's transposed layout)
+and ``bias (C_out,)`` and calls :func:`wally.nn.functional.conv_transpose2d` (and friends).
+``forward(input, output_size=None)`` takes PyTorch's ``output_size``: the wanted output size,
+from which the ``output_padding`` is worked out (it overrides the layer's own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from wally import functional as F
+from wally._windows import check_positive, ntuple
+from wally.creation import empty
+from wally.device import device as _check_device
+from wally.nn import init
+from wally.nn.linear import _dtype_message
+from wally.nn.module import LazyModuleMixin, Module
+from wally.nn.parameter import Parameter, UninitializedParameter
+from wally.tensor import Tensor
+
+__all__ = [
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+]
+
+_LAYOUTS = {
+    1: "(C, L) or (N, C, L)",
+    2: "(C, H, W) or (N, C, H, W)",
+    3: "(C, D, H, W) or (N, C, D, H, W)",
+}
+_FUNCTIONS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+class _ConvTransposeNd(Module):
+    """What ConvTranspose1d/2d/3d share; ``_nd`` is the number of spatial axes."""
+
+    _nd = 2
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    weight: Parameter
+    bias: Parameter | None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, ...] = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if device is not None:
+            _check_device(device)
+        name, nd = type(self).__name__, self._nd
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+        if in_channels % groups:
+            raise ValueError(
+                f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
+            )
+        if out_channels % groups:
+            raise ValueError(
+                f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{name}: only padding_mode='zeros' is supported for transposed convolutions, "
+                f"got {padding_mode!r}"
+            )
+        if isinstance(padding, str):
+            raise ValueError(
+                f"{name}: padding must be an int or a tuple of {nd} ints, got {padding!r}"
+            )
+        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
+        check_positive(self.kernel_size, "kernel_size", name)
+        self.stride = ntuple(stride, nd, "stride", name)
+        check_positive(self.stride, "stride", name)
+        self.dilation = ntuple(dilation, nd, "dilation", name)
+        check_positive(self.dilation, "dilation", name)
+        self.padding = ntuple(padding, nd, "padding", name)
+        check_positive(self.padding, "padding", name, minimum=0)
+        self.output_padding = ntuple(output_padding, nd, "output_padding", name)
+        check_positive(self.output_padding, "output_padding", name, minimum=0)
+        if any(e >= s and e >= d for e, s, d in zip(
+            self.output_padding, self.stride, self.dilation, strict=True
+        )):
+            raise ValueError(
+                f"{name}: output_padding must be smaller than either stride or dilation, got "
+                f"output_padding {self.output_padding}, stride {self.stride}, dilation "
+                f"{self.dilation}"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.transposed = True
+        self.weight = Parameter(
+            empty((in_channels, out_channels // groups, *self.kernel_size), dtype=dtype)
+        )
+        if bias:
+            self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch's default, as for Conv2d: kaiming_uniform_ with a = √5 (bound 1/√fan_in),
+        # where fan_in is read from the weight's dimension 1, here C_out/groups · ∏kernel_size;
+        # the bias is drawn from U(−1/√fan_in, 1/√fan_in).
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+            else:
+                init.zeros_(self.bias)
+
+    def _output_padding(
+        self, input: Tensor, output_size: Sequence[int] | None
+    ) -> tuple[int, ...]:
+        """PyTorch's rule: ``output_size`` (spatial, or with the batch and channel axes) must
+        lie between the smallest output size and that plus ``stride − 1``."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        sizes = [int(n) for n in output_size]
+        leading = input.ndim - nd
+        if len(sizes) == leading + nd:
+            sizes = sizes[leading:]
+        if len(sizes) != nd:
+            raise ValueError(
+                f"{self!r}: output_size must have {nd} or {leading + nd} elements, got "
+                f"{tuple(output_size)}"
+            )
+        spatial = tuple(input.shape[-nd:])
+        smallest = [
+            (n - 1) * s - 2 * p + d * (k - 1) + 1
+            for n, s, p, d, k in zip(
+                spatial, self.stride, self.padding, self.dilation, self.kernel_size, strict=True
+            )
+        ]
+        largest = [m + s - 1 for m, s in zip(smallest, self.stride, strict=True)]
+        if any(not lo <= n <= hi for n, lo, hi in zip(sizes, smallest, largest, strict=True)):
+            raise ValueError(
+                f"{self!r}: requested an output size of {tuple(sizes)}, but valid sizes range "
+                f"from {tuple(smallest)} to {tuple(largest)} (for an input of {spatial})"
+            )
+        return tuple(n - m for n, m in zip(sizes, smallest, strict=True))
+
+    def _check_input(self, input: Tensor, weight: Tensor) -> None:
+        nd = self._nd
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{self!r}: expected a Tensor input, got {type(input).__name__}")
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
+                f"{tuple(input.shape)}"
+            )
+        channels = input.shape[-nd - 1]
+        if channels != self.in_channels:
+            raise ValueError(
+                f"{self!r}: expected input with {self.in_channels} channels, got {channels} "
+                f"(input shape {tuple(input.shape)})"
+            )
+        if input.dtype != weight.dtype:
+            raise TypeError(_dtype_message(self, weight.dtype, input.dtype))
+
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
+        weight, bias = self.weight, self.bias
+        self._check_input(input, weight)
+        extra = self._output_padding(input, output_size)
+        try:
+            return _FUNCTIONS[self._nd](
+                input, weight, bias, self.stride, self.padding, extra, self.groups,
+                self.dilation,
+            )
+        except MemoryError as error:
+            raise MemoryError(f"{self!r}: {error}") from None
+
+    def extra_repr(self) -> str:
+        nd = self._nd
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,) * nd:
+            text += f", padding={self.padding}"
+        if self.dilation != (1,) * nd:
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * nd:
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution layer, PyTorch's ``nn.ConvTranspose1d``: upsamples a
+    sequence by ``stride``; see :func:`wally.nn.functional.conv_transpose1d`.
+
+    Shape:
+        input ``(N, C_in, L)`` or ``(C_in, L)`` → output ``(N, C_out, L_out)`` with
+        ``L_out = (L − 1)·s − 2p + d·(k − 1) + output_padding + 1``.
+
+    Example::
+
+        >>> nn.ConvTranspose1d(4, 2, kernel_size=4, stride=2, padding=1)(wally.randn(1, 4, 8)).shape
+        (1, 2, 16)
+    """
+
+    _nd = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution layer, PyTorch's ``nn.ConvTranspose2d`` (d2l's
+    "transposed convolution"): every input pixel adds ``x·W`` into a ``k_h × k_w`` window of
+    the output, windows ``stride`` apart; see :func:`wally.nn.functional.conv_transpose2d`.
+
+    ``weight`` is ``(C_in, C_out/groups, k_h, k_w)``.  ``forward(input, output_size)`` picks the
+    ``output_padding`` that gives ``output_size`` (e.g. the size of the matching
+    ``Conv2d``'s input in an encoder-decoder).
+
+    Shape:
+        input ``(N, C_in, H, W)`` or ``(C_in, H, W)`` → output ``(N, C_out, H_out, W_out)`` with,
+        per axis, ``n_out = (n − 1)·s − 2p + d·(k − 1) + output_padding + 1``.
+
+    Example::
+
+        >>> up = nn.ConvTranspose2d(16, 8, kernel_size=3, stride=2, padding=1)
+        >>> up(wally.randn(1, 16, 7, 7), output_size=(14, 14)).shape
+        (1, 8, 14, 14)
+    """
+
+    _nd = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution layer, PyTorch's ``nn.ConvTranspose3d``; see
+    :class:`ConvTranspose2d`.
+
+    Shape:
+        input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)`` → output
+        ``(N, C_out, D_out, H_out, W_out)``, per axis as in :class:`ConvTranspose2d`.
+
+    Example::
+
+        >>> nn.ConvTranspose3d(2, 4, kernel_size=2, stride=2)(wally.randn(1, 2, 3, 4, 4)).shape
+        (1, 4, 6, 8, 8)
+    """
+
+    _nd = 3
+
+
+class _LazyConvTransposeNd(LazyModuleMixin, _ConvTransposeNd):
+    """A transposed convolution whose ``in_channels`` is read from the first input."""
+
+    weight: UninitializedParameter
+    bias: UninitializedParameter
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, ...] = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            0, out_channels, kernel_size, stride, padding, output_padding, groups, False,
+            dilation, padding_mode, device, dtype,
+        )
+        self.weight = UninitializedParameter(dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        nd = self._nd
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
+                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
+            )
+        channels = int(input.shape[-nd - 1])
+        if channels == 0:
+            raise ValueError(
+                f"{self._lazy_name()}: can't infer in_channels from an input with 0 channels "
+                f"(input shape {tuple(input.shape)}); expected at least one channel"
+            )
+        if channels % self.groups:
+            raise ValueError(
+                f"{self._lazy_name()}: input channels ({channels}, input shape "
+                f"{tuple(input.shape)}) must be divisible by groups ({self.groups})"
+            )
+        self.in_channels = channels
+        self.weight.materialize(
+            (channels, self.out_channels // self.groups, *self.kernel_size)
+        )
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+    def _lazy_name(self) -> str:
+        return f"{self._get_name()}({self.out_channels}, kernel_size={self.kernel_size})"
+
+    def _lazy_sizes_from_parameters(self) -> None:
+        self.in_channels = int(self.weight.shape[0])
+
+
+class LazyConvTranspose1d(_LazyConvTransposeNd, ConvTranspose1d):
+    """A :class:`ConvTranspose1d` whose ``in_channels`` is inferred from the first input.
+
+    Example::
+
+        >>> nn.LazyConvTranspose1d(2, kernel_size=3)(wally.randn(1, 5, 8)).shape
+        (1, 2, 10)
+    """
+
+    cls_to_become = ConvTranspose1d
+    _nd = 1
+
+
+class LazyConvTranspose2d(_LazyConvTransposeNd, ConvTranspose2d):
+    """A :class:`ConvTranspose2d` whose ``in_channels`` is inferred from the first input.
+
+    Example::
+
+        >>> up = nn.LazyConvTranspose2d(8, kernel_size=2, stride=2)
+        >>> up(wally.randn(1, 16, 7, 7)).shape, up.in_channels
+        ((1, 8, 14, 14), 16)
+    """
+
+    cls_to_become = ConvTranspose2d
+    _nd = 2
+
+
+class LazyConvTranspose3d(_LazyConvTransposeNd, ConvTranspose3d):
+    """A :class:`ConvTranspose3d` whose ``in_channels`` is inferred from the first input.
+
+    Example::
+
+        >>> nn.LazyConvTranspose3d(4, kernel_size=2, stride=2)(wally.randn(1, 2, 3, 4, 4)).shape
+        (1, 4, 6, 8, 8)
+    """
+
+    cls_to_become = ConvTranspose3d
+    _nd = 3
