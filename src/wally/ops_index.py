@@ -101,6 +101,17 @@ class Gather(Function):
         return gx.reshape(self.shape)
 
 
+class SortedGather(Gather):
+    """The values of sort, topk and kthvalue: a Gather whose index is the first ``count``
+    positions of the order along ``axis`` (largest first with ``descending``), kept with the
+    index so that tools reading the graph (ONNX export: TopK) know what it computed."""
+
+    def __init__(self, axis: int, index: ndarray, descending: bool, count: int,
+                 kth: bool = False) -> None:
+        super().__init__(axis, index)
+        self.descending, self.count, self.kth = descending, count, kth
+
+
 class Scatter(Function):
     """y = x with y[..., index[i], ...] = src[i] along ``axis`` (``reduce='add'``: +=).
 
@@ -317,7 +328,8 @@ def _sorted_take(name: str, input: Tensor, dim: Any, descending: bool,
     if input.ndim == 0:
         order = order.reshape(())
     order = order.astype(xp.int64, copy=False)
-    values = Gather(axis, order)(input)
+    count = x.shape[axis] if count is None else count
+    values = SortedGather(axis, order, descending, count)(input)
     return values, Tensor._make(order, False, None, 0)
 
 
@@ -380,7 +392,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Kth
     order = xp.take(order, xp.array([int(k) - 1]), axis=axis).astype(xp.int64, copy=False)
     if input.ndim == 0:
         order = order.reshape(())
-    values = Gather(axis, order)(input)
+    values = SortedGather(axis, order, False, int(k), kth=True)(input)
     indices = Tensor._make(order, False, None, 0)
     if not keepdim and input.ndim > 0:
         shape = input.shape[:axis] + input.shape[axis + 1:]
