@@ -381,6 +381,11 @@ def node_receptive_field(
             return _collapse(known, nd, exact=False)
         if name == "Flip" and any(a % rank >= rank - nd for a in node.axes):
             return _collapse(known, nd, exact=False)
+        # tensorops: ops that move values between the positions of the axes they act on
+        moved = _MOVING_AXES.get(name)
+        if name == "Einsum" or (moved is not None and _moves_spatial(getattr(node, moved),
+                                                                     rank, nd)):
+            return _collapse(known, nd, exact=False)
     if spatial_out is not None and all(
         (s := _spatial(sh, nd)) is not None and all(m in (n, 1) for m, n in zip(s, spatial_out))
         for _, sh in known
@@ -389,6 +394,19 @@ def node_receptive_field(
         return merge_fields(branches, spatial_out)
     # Reductions, flattening, crops: one field for every unit, the union of all positions.
     return _collapse(known, nd, exact=name not in ("GetItem", "Unfold", "Fold"))
+
+
+_MOVING_AXES = {"Roll": "axes", "Rot90": "axes", "CumSum": "axis", "CumProd": "axis",
+                "Gather": "axis", "SortedGather": "axis", "Scatter": "axis",
+                "IndexSelect": "axis"}
+"""The tensorops nodes that mix positions, and the attribute that holds their axis/axes."""
+
+
+def _moves_spatial(axes: Any, rank: int, nd: int) -> bool:
+    if axes is None:  # roll without dims: over the flattened tensor
+        return True
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    return any(a % rank >= rank - nd for a in axes)
 
 
 def _collapse(
