@@ -320,3 +320,15 @@ BAD = [
 def test_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("module", ["ops_math", "ops_index", "ops_shape", "linalg",
+                                    "functional.distance"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"wally.{module}")
+    result = doctest.testmod(mod, extraglobs={"wally": wally},
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -276,6 +276,7 @@ def test_flip_roll(torch, shape, transposed, data):
     if shape:
         compare(torch, lambda L, t: L.flip(t, dims), x)
         compare(torch, lambda L, t: t.flip(*dims) if dims else t.flip(dims), x)
+        compare(torch, lambda L, t: t.flip(dims=dims), x)
         if dims:
             compare(torch, lambda L, t: L.roll(t, shifts, dims), x)
             compare(torch, lambda L, t: t.roll(shifts[0], dims[0]), x)
@@ -560,6 +561,13 @@ def test_distances_and_normalize(torch, shape, broadcast, p, keepdim, dtype, dat
             **tol(dtype))
     compare(torch, lambda L, a, b: L.cosine_similarity(a, b, dim=dim), x1, x2, **tol(dtype))
     compare(torch, lambda L, a: func(L).normalize(a, p=p, dim=dim), x1, **tol(dtype))
+
+
+def test_cosine_similarity_near_zero_vectors(torch):
+    """Where eps wins over a norm, PyTorch still differentiates the norm itself."""
+    a = np.array([[1e-9, 0.0, 0.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    b = np.array([[1e-9, 1e-9, 0.0], [1.0, 2.0, 3.0], [1.0, 0.0, 0.0]], dtype=np.float32)
+    compare(torch, lambda L, x, y: L.cosine_similarity(x, y, dim=1), a, b, rtol=1e-5, atol=1e-3)
 
 
 def test_normalize_zero_vector(torch):

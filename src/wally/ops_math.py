@@ -243,7 +243,11 @@ def clamp_max(input: Tensor, max: Any) -> Tensor:
 
 
 def isnan(input: Tensor) -> Tensor:
-    """A bool tensor: True where x is NaN (never for integers). **Shape:** any."""
+    """A bool tensor: True where x is NaN (never for integers). **Shape:** any.
+
+    >>> wally.isnan(wally.tensor([1.0, float("nan")]))
+    tensor([False,  True])
+    """
     return ops.compare(xp.isnan, _tensor("isnan", input))
 
 
@@ -257,7 +261,11 @@ def isinf(input: Tensor) -> Tensor:
 
 
 def isfinite(input: Tensor) -> Tensor:
-    """A bool tensor: True where x is neither NaN nor ±∞. **Shape:** any."""
+    """A bool tensor: True where x is neither NaN nor ±∞. **Shape:** any.
+
+    >>> wally.isfinite(wally.tensor([1.0, float("inf")]))
+    tensor([ True, False])
+    """
     return ops.compare(xp.isfinite, _tensor("isfinite", input))
 
 

@@ -751,8 +751,9 @@ class Tensor:
     def repeat(self, *sizes: Any) -> Tensor:
         return ops.repeat(self, ops.shape_arg(sizes))
 
-    def flip(self, *dims: Any) -> Tensor:
-        return ops.flip(self, ops.shape_arg(dims))
+    def flip(self, *args: Any, dims: Any = None) -> Tensor:
+        """``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``x.flip(dims=(0, 1))``, as in PyTorch."""
+        return ops.flip(self, ops.shape_arg(args) if dims is None else dims)
 
     def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         return ops.chunk(self, chunks, dim)

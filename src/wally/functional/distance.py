@@ -10,7 +10,8 @@ from wally.linalg import vector_norm
 from wally.ops_math import _floating, _tensor, clamp_min
 from wally.tensor import Tensor
 
-__all__ = ["cdist", "pairwise_distance", "cosine_similarity", "normalize"]
+# cdist is torch.cdist, not in torch.nn.functional: exported from wally only
+__all__ = ["pairwise_distance", "cosine_similarity", "normalize"]
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
@@ -52,7 +53,8 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """cos = Σ (x1 / max(‖x1‖, eps)) · (x2 / max(‖x2‖, eps)) over ``dim`` (each vector
-    normalised on its own, as PyTorch does, so large norms don't overflow).
+    normalised on its own, as PyTorch does, so large norms don't overflow; where eps wins, the
+    gradient still treats the norm as ‖x‖, as PyTorch's does).
     **Shape:** x1 and x2 broadcast; dim removed.
 
     >>> wally.nn.functional.cosine_similarity(wally.ones(2, 3), wally.ones(2, 3))
@@ -66,9 +68,14 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
         raise ValueError(f"cosine_similarity: shapes {tuple(x1.shape)} and {tuple(x2.shape)} "
                          "cannot be broadcast together") from None
     x1, x2 = ops.expand(x1, shape), ops.expand(x2, shape)  # dim counts in the broadcast shape
-    n1 = clamp_min(vector_norm(x1, 2, dim, keepdim=True), eps)
-    n2 = clamp_min(vector_norm(x2, 2, dim, keepdim=True), eps)
-    return ops.sum((x1 / n1) * (x2 / n2), dim)
+    return ops.sum((x1 / _clamped_norm(x1, dim, eps)) * (x2 / _clamped_norm(x2, dim, eps)), dim)
+
+
+def _clamped_norm(x: Tensor, dim: int, eps: float) -> Tensor:
+    """max(‖x‖, eps) in value, with the gradient of ‖x‖ even where eps wins: PyTorch clamps
+    the norm in place under no_grad, so its cosine_similarity differentiates the plain norm."""
+    norm = vector_norm(x, 2, dim, keepdim=True)
+    return norm + (clamp_min(norm, eps) - norm).detach()
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
