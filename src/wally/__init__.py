@@ -4,7 +4,7 @@
 with the study note's equation beside it.
 """
 
-from wally import autograd, functional, nn
+from wally import autograd, functional, linalg, nn
 from wally._parallel import (
     are_deterministic_algorithms_enabled,
     get_num_threads,
@@ -16,6 +16,8 @@ from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
 from wally.functional import log_softmax, softmax
+from wally.functional.distance import cdist, cosine_similarity, pairwise_distance
+from wally.linalg import tensor_norm as norm
 from wally.ops import (
     abs,
     add,
@@ -68,6 +70,42 @@ from wally.ops import (
     var,
     where,
 )
+from wally.ops_index import (
+    argsort,
+    gather,
+    index_select,
+    kthvalue,
+    masked_fill,
+    nonzero,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
+)
+from wally.ops_math import (
+    baddbmm,
+    bmm,
+    ceil,
+    clamp_max,
+    clamp_min,
+    cosh,
+    cumprod,
+    cumsum,
+    einsum,
+    erf,
+    floor,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    logsumexp,
+    prod,
+    round,
+    sinh,
+    square,
+    trunc,
+)
+from wally.ops_shape import diag, meshgrid, roll, rot90, tile, tril, triu, unbind
 from wally.reference import corr2d, pool2d
 from wally.tensor import Tensor
 

@@ -1052,9 +1052,20 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def split(input: Tensor, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be shorter), or of the sizes in a
+    list, which must add up to the dim's size. Example: ``split(x, [2, 3], dim=1)``."""
     axis = _axes(dim, input.ndim)[0]  # type: ignore[index]
     n = input.shape[axis]
-    sizes = [split_size] * (-(-n // split_size)) if isinstance(split_size, int) else split_size
+    if isinstance(split_size, (int, xp.integer)):
+        if split_size < 0 or (split_size == 0 and n):
+            raise ValueError(f"split: split_size must be positive (0 only for an empty dim), "
+                             f"got {split_size} for a dim of size {n}")
+        sizes = [split_size] * (-(-n // split_size)) if n else [0]
+    else:
+        sizes = [int(size) for size in split_size]
+        if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
+            raise ValueError(f"split: split sizes must be non-negative and add up to {n} (the "
+                             f"size of dim {dim}), got {list(split_size)}")
     out, start = [], 0
     for size in sizes:
         stop = builtins.min(start + size, n)
@@ -1065,7 +1076,13 @@ def split(input: Tensor, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """At most ``chunks`` pieces of ⌈n / chunks⌉ along ``dim`` (an empty dim gives ``chunks``
+    empty pieces, as in PyTorch). Example: ``chunk(x, 3, dim=1)``."""
+    if not isinstance(chunks, (int, xp.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: expected chunks to be a positive int, got {chunks!r}")
     n = input.shape[_axes(dim, input.ndim)[0]]  # type: ignore[index]
+    if n == 0:
+        return split(input, [0] * int(chunks), dim)
     return split(input, -(-n // chunks), dim)
 
 

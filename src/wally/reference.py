@@ -34,6 +34,10 @@ __all__ = [
     "interpolate_loops",
     "pixel_shuffle_loops",
     "max_unpool_loops",
+    "gather_loops",
+    "scatter_loops",
+    "cumprod_grad_loops",
+    "einsum_loops",
 ]
 
 
@@ -495,3 +499,64 @@ def max_unpool_loops(x: ndarray, indices: ndarray, output_size: Sequence[int]) -
         plane = y[index[:2]].reshape(-1)
         plane[int(indices[index])] = x[index]
     return y
+
+
+# ----- tensorops: index, scan and contraction loops -------------------------------------------
+def gather_loops(x: ndarray, dim: int, index: ndarray) -> ndarray:
+    """out[p] = x[p with its ``dim`` coordinate replaced by index[p]], one element at a time."""
+    out = xp.zeros(index.shape, dtype=x.dtype)
+    for p in itertools.product(*(range(n) for n in index.shape)):
+        q = list(p)
+        q[dim] = int(index[p])
+        out[p] = x[tuple(q)]
+    return out
+
+
+def scatter_loops(x: ndarray, dim: int, index: ndarray, src: ndarray,
+                  reduce: str | None = None) -> ndarray:
+    """out = x; out[p with dim coordinate index[p]] = src[p] (``reduce='add'``: +=), in
+    row-major order of p, so the last of repeated indices wins."""
+    out = x.copy()
+    for p in itertools.product(*(range(n) for n in index.shape)):
+        q = list(p)
+        q[dim] = int(index[p])
+        if reduce == "add":
+            out[tuple(q)] += src[p]
+        else:
+            out[tuple(q)] = src[p]
+    return out
+
+
+def cumprod_grad_loops(x: ndarray, gy: ndarray) -> ndarray:
+    """dL/dx_k = sum_{i >= k} gy_i * prod_{j <= i, j != k} x_j for a 1-D x, by the definition
+    (no division, so zeros need no special case)."""
+    n = x.shape[0]
+    gx = xp.zeros(n, dtype=x.dtype)
+    for k in range(n):
+        for i in range(k, n):
+            term = gy[i]
+            for j in range(i + 1):
+                if j != k:
+                    term = term * x[j]
+            gx[k] += term
+    return gx
+
+
+def einsum_loops(equation: str, *operands: ndarray) -> ndarray:
+    """Einstein summation with an explicit '->' and letters only: every assignment of the
+    subscripts is visited and the product of the operands' elements added to its output."""
+    lhs, out = equation.replace(" ", "").split("->")
+    terms = lhs.split(",")
+    sizes: dict[str, int] = {}
+    for term, x in zip(terms, operands):
+        for c, n in zip(term, x.shape):
+            sizes[c] = n
+    letters = sorted(sizes)
+    result = xp.zeros(tuple(sizes[c] for c in out), dtype=operands[0].dtype)
+    for values in itertools.product(*(range(sizes[c]) for c in letters)):
+        at = dict(zip(letters, values))
+        term_product = 1.0
+        for term, x in zip(terms, operands):
+            term_product = term_product * x[tuple(at[c] for c in term)]
+        result[tuple(at[c] for c in out)] += term_product
+    return result

@@ -757,14 +757,268 @@ class Tensor:
     def repeat(self, *sizes: Any) -> Tensor:
         return ops.repeat(self, ops.shape_arg(sizes))
 
-    def flip(self, dims: Any) -> Tensor:
-        return ops.flip(self, dims)
+    def flip(self, *args: Any, dims: Any = None) -> Tensor:
+        """``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``x.flip(dims=(0, 1))``, as in PyTorch."""
+        return ops.flip(self, ops.shape_arg(args) if dims is None else dims)
 
     def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         return ops.chunk(self, chunks, dim)
 
     def split(self, split_size: Any, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         return ops.split(self, split_size, dim)
+
+    # ----- tensorops: maths, index, layout and norm methods ----------------------------------
+    # (wally.ops_math, ops_index, ops_shape, linalg: imported at call time, as they import Tensor)
+    def sinh(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.sinh(self)
+
+    def cosh(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.cosh(self)
+
+    def erf(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.erf(self)
+
+    def square(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.square(self)
+
+    def floor(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.floor(self)
+
+    def ceil(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.ceil(self)
+
+    def round(self, decimals: builtins.int = 0) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.round(self, decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.trunc(self)
+
+    def clamp_min(self, min: Any) -> Tensor:
+        return ops.clamp(self, min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:
+        return ops.clamp(self, max=max)
+
+    def isinf(self) -> Tensor:
+        return ops.compare(xp.isinf, self)
+
+    def isclose(self, other: Any, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08,
+                equal_nan: builtins.bool = False) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08,
+                 equal_nan: builtins.bool = False) -> builtins.bool:
+        return ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Tensor) -> builtins.bool:
+        return ops.equal(self, other)
+
+    def cumsum(self, dim: builtins.int, dtype: Any = None) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.cumsum(self, dim, dtype)
+
+    def cumprod(self, dim: builtins.int, dtype: Any = None) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.cumprod(self, dim, dtype)
+
+    def prod(self, dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.prod(self, dim, keepdim, dtype)
+
+    def logsumexp(self, dim: Any, keepdim: builtins.bool = False) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.logsumexp(self, dim, keepdim)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.bmm(self, mat2)
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
+                alpha: Any = 1) -> Tensor:
+        from wally import ops_math
+
+        return ops_math.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def gather(self, dim: builtins.int, index: Tensor) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.gather(self, dim, index)
+
+    def scatter(self, dim: builtins.int, index: Tensor, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.index_select(self, dim, index)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.masked_fill(self, mask, value)
+
+    def sort(self, dim: builtins.int = -1, descending: builtins.bool = False,
+             stable: builtins.bool = False) -> Any:
+        from wally import ops_index
+
+        return ops_index.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: builtins.int = -1, descending: builtins.bool = False,
+                stable: builtins.bool = False) -> Tensor:
+        from wally import ops_index
+
+        return ops_index.argsort(self, dim, descending, stable)
+
+    def topk(self, k: builtins.int, dim: builtins.int = -1, largest: builtins.bool = True,
+             sorted: builtins.bool = True) -> Any:
+        from wally import ops_index
+
+        return ops_index.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: builtins.int, dim: builtins.int = -1,
+                 keepdim: builtins.bool = False) -> Any:
+        from wally import ops_index
+
+        return ops_index.kthvalue(self, k, dim, keepdim)
+
+    def nonzero(self, *, as_tuple: builtins.bool = False) -> Any:
+        from wally import ops_index
+
+        return ops_index.nonzero(self, as_tuple=as_tuple)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.roll(self, shifts, dims)
+
+    def rot90(self, k: builtins.int = 1, dims: Any = (0, 1)) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.rot90(self, k, dims)
+
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.tril(self, diagonal)
+
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.triu(self, diagonal)
+
+    def diag(self, diagonal: builtins.int = 0) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.diag(self, diagonal)
+
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        from wally import ops_shape
+
+        return ops_shape.unbind(self, dim)
+
+    def tile(self, *dims: Any) -> Tensor:
+        from wally import ops_shape
+
+        return ops_shape.tile(self, ops.shape_arg(dims))
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False,
+             dtype: Any = None) -> Tensor:
+        from wally import linalg
+
+        return linalg.tensor_norm(self, p, dim, keepdim, dtype)
+
+    # in place: the versions bump, so a node that kept the old values refuses to backward
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        from wally import ops_index
+
+        return self._in_place(ops_index.masked_fill, mask, value)
+
+    def scatter_(self, dim: builtins.int, index: Tensor, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:
+        from wally import ops_index
+
+        return self._in_place(lambda t, s: ops_index.scatter(t, dim, index, s, value=value,
+                                                             reduce=reduce), src)
+
+    def scatter_add_(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
+        from wally import ops_index
+
+        return self._in_place(lambda t, s: ops_index.scatter_add(t, dim, index, s), src)
+
+    def clamp_min_(self, min: Any) -> Tensor:
+        return self._in_place(ops.clamp, min, None)
+
+    def clamp_max_(self, max: Any) -> Tensor:
+        return self._in_place(ops.clamp, None, max)
+
+    def floor_(self) -> Tensor:
+        return self._in_place(Tensor.floor)
+
+    def ceil_(self) -> Tensor:
+        return self._in_place(Tensor.ceil)
+
+    def round_(self, decimals: builtins.int = 0) -> Tensor:
+        return self._in_place(Tensor.round, decimals)
+
+    def trunc_(self) -> Tensor:
+        return self._in_place(Tensor.trunc)
+
+    def sinh_(self) -> Tensor:
+        return self._in_place(Tensor.sinh)
+
+    def cosh_(self) -> Tensor:
+        return self._in_place(Tensor.cosh)
+
+    def erf_(self) -> Tensor:
+        return self._in_place(Tensor.erf)
+
+    def square_(self) -> Tensor:
+        return self._in_place(Tensor.square)
+
+    def tril_(self, diagonal: builtins.int = 0) -> Tensor:
+        return self._in_place(Tensor.tril, diagonal)
+
+    def triu_(self, diagonal: builtins.int = 0) -> Tensor:
+        return self._in_place(Tensor.triu, diagonal)
+
+    def cumsum_(self, dim: builtins.int) -> Tensor:
+        return self._in_place(Tensor.cumsum, dim)
+
+    def cumprod_(self, dim: builtins.int) -> Tensor:
+        return self._in_place(Tensor.cumprod, dim)
+
+    # ----- end tensorops ----------------------------------------------------------------------
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)

@@ -10,6 +10,8 @@ transposed convolution     ``k·k·(c_out/groups)·c_in·m_in``      ``2·MACs``
 interpolation (upsample)   ``T^d`` per output (T = 2 linear,     ``2·MACs``; nearest and
                            4 cubic, d spatial axes)              nearest-exact 0 (a gather)
 linear, matmul             ``in·out`` per row                    ``2·MACs``, ``+ out`` per row bias
+einsum (bmm is matmul)     ``∏`` subscript sizes times           ``2·MACs``; one operand: ``∏``
+                           (operands − 1)                        additions
 batch norm (evaluation)    1 per element (``x·scale + shift``)   2 per element
 batch norm (training)      1 per element                         7 per element (statistics too)
 layer/group/instance norm  1 per element with γ, else 0          5 per element, +1 for γ, +1 for β
@@ -25,6 +27,9 @@ softmax, log-softmax       0                                     5 per element (
                                                                  exp, sum, divide)
 ``+ − × ÷``, max, where    0                                     1 per output element
 sum, mean                  0                                     1 per input element
+prod, cumsum, cumprod      0                                     1 per input element
+logsumexp, vector norm     0                                     4 / 2 per input element
+sort, topk, kthvalue       0                                     ``n·⌈log₂ n⌉`` comparisons per row
 dropout                    0                                     1 per element in training, 0 in
                                                                  evaluation (the identity); alpha
                                                                  dropout 2 (×a, +b)
@@ -122,6 +127,21 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "Clamp": 1,
     "Maximum": 1,
     "Where": 1,
+    # tensorops: pointwise maths, masks and moves
+    "Sinh": 1,
+    "Cosh": 1,
+    "Erf": 1,
+    "Floor": 1,
+    "Ceil": 1,
+    "Round": 1,
+    "Trunc": 1,
+    "MaskedFill": 1,
+    "Triangle": 1,
+    "Roll": 0,
+    "Rot90": 0,
+    "Diag": 0,
+    "Gather": 0,
+    "IndexSelect": 0,
     # data movement
     "Reshape": 0,
     "Permute": 0,
@@ -387,6 +407,31 @@ def _layers_b_node_cost(name: str, node: Any, out_shape: Sequence[int]) -> Layer
     return None
 
 
+def _tensorops_cost(name: str, node: Any, inputs: list[Tensor]) -> LayerCost | None:
+    """Einsum, scans, products, norms, sorts and scatters (wally.ops_math, ops_index, linalg)."""
+    if name == "Einsum":
+        sizes = {c: n for term, x in zip(node.terms, inputs) for c, n in zip(term, x.shape)}
+        product = math.prod(sizes.values())
+        if len(inputs) == 1:
+            return LayerCost(0, product if set(node.output) != set(sizes) else 0,
+                             "einsum: one add per summed element")
+        macs = product * (len(inputs) - 1)
+        return LayerCost(macs, 2 * macs, "einsum: ∏ subscript sizes · (operands − 1) MACs")
+    if not inputs:
+        return None
+    elements = _numel(inputs[0].shape)
+    per = {"Prod": 1, "CumSum": 1, "CumProd": 1, "LogSumExp": 4, "VectorNorm": 2}.get(name)
+    if per is not None:
+        return LayerCost(0, per * elements, f"{name.lower()}: {per} per input element")
+    if name == "SortedGather":
+        n = inputs[0].shape[node.axis] if inputs[0].ndim else 1
+        compares = (elements // max(n, 1)) * n * math.ceil(math.log2(max(n, 2)))
+        return LayerCost(0, compares, "sort: n·⌈log₂ n⌉ comparisons per row")
+    if name == "Scatter":
+        return LayerCost(0, node.index.size if node.reduce else 0, "scatter: 1 per reduced index")
+    return None
+
+
 def node_cost(node: Any, output: Tensor) -> LayerCost:
     """The cost of one autograd node (an op called in a ``forward``, such as the residual
     ``+`` or an inception ``cat``) from its class, inputs and ``output``."""
@@ -430,4 +475,7 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
         reduced = _numel(inputs[0].shape)
         extra = _numel(out_shape) if name == "Mean" else 0
         return LayerCost(0, reduced + extra, f"{name.lower()}: 1 FLOP per input element")
+    special = _tensorops_cost(name, node, inputs)
+    if special is not None:
+        return special
     return _elementwise(name, out_shape)

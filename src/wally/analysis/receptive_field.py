@@ -385,6 +385,11 @@ def node_receptive_field(
             return _collapse(known, nd, exact=False)
         if name == "Flip" and any(a % rank >= rank - nd for a in node.axes):
             return _collapse(known, nd, exact=False)
+        # tensorops: ops that move values between the positions of the axes they act on
+        moved = _MOVING_AXES.get(name)
+        if name == "Einsum" or (moved is not None and _moves_spatial(getattr(node, moved),
+                                                                     rank, nd)):
+            return _collapse(known, nd, exact=False)
     if name == "RowNorm" and same_rank and spatial_in is not None:
         return _normalised(field, spatial_in, nd, node.spans)
     if spatial_out is not None and all(
@@ -408,6 +413,19 @@ def _normalised(field: ReceptiveField, spatial: Sequence[int], nd: int,
         for i, (a, n) in enumerate(zip(field.axes, spatial, strict=True))
     )
     return ReceptiveField(axes, field.exact, field.bounds)
+
+
+_MOVING_AXES = {"Roll": "axes", "Rot90": "axes", "CumSum": "axis", "CumProd": "axis",
+                "Gather": "axis", "SortedGather": "axis", "Scatter": "axis",
+                "IndexSelect": "axis"}
+"""The tensorops nodes that mix positions, and the attribute that holds their axis/axes."""
+
+
+def _moves_spatial(axes: Any, rank: int, nd: int) -> bool:
+    if axes is None:  # roll without dims: over the flattened tensor
+        return True
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    return any(a % rank >= rank - nd for a in axes)
 
 
 def _collapse(

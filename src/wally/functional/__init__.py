@@ -7,6 +7,7 @@ from wally.functional.activation import *  # noqa: F403
 from wally.functional.activation_extra import *  # noqa: F403
 from wally.functional.conv import *  # noqa: F403
 from wally.functional.conv_transpose import *  # noqa: F403
+from wally.functional.distance import *  # noqa: F403
 from wally.functional.dropout import *  # noqa: F403
 from wally.functional.linear import *  # noqa: F403
 from wally.functional.loss import *  # noqa: F403
