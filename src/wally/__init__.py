@@ -11,7 +11,14 @@ from wally._parallel import (
     set_num_threads,
     use_deterministic_algorithms,
 )
-from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from wally.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
