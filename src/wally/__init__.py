@@ -5,6 +5,7 @@ with the study note's equation beside it.
 """
 
 from wally import autograd, functional, nn
+from wally._alias import alias_torch
 from wally._parallel import (
     are_deterministic_algorithms_enabled,
     get_num_threads,
@@ -76,11 +77,12 @@ from wally.ops import (
     where,
 )
 from wally.reference import corr2d, pool2d
+from wally.size import Size
 from wally.tensor import Tensor
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "optim", "train", "utils"}
+_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "onnx", "optim", "train", "utils"}
 
 
 def __getattr__(name: str) -> object:

@@ -570,8 +570,8 @@ def _backward(outputs: list[Tensor], grads: list[ndarray], retain_graph: bool,
                 parent, out_idx, x = edge
                 if g.shape != x.shape:
                     raise RuntimeError(
-                        f"{fn.name}.backward returned a gradient of shape {g.shape} for an "
-                        f"input of shape {x.shape}"
+                        f"{fn.name}.backward returned a gradient of shape {tuple(g.shape)} for an "
+                        f"input of shape {tuple(x.shape)}"
                     )
                 _route(x, g, handed, parent, out_idx, targets)
             if not retain_graph:
@@ -646,13 +646,13 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         if g is None:
             if y.array.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs, "
-                                   f"got shape {y.shape}")
+                                   f"got shape {tuple(y.shape)}")
             seeds.append(xp.ones(y.shape, dtype=y.dtype))
             continue
         g = to_array(g, y.dtype)
         if g.shape != y.shape:
-            raise RuntimeError(f"autograd.grad: grad_outputs[{index}] has shape {g.shape}, "
-                               f"expected the shape of outputs[{index}], {y.shape}")
+            raise RuntimeError(f"autograd.grad: grad_outputs[{index}] has shape {tuple(g.shape)}, "
+                               f"expected the shape of outputs[{index}], {tuple(y.shape)}")
         seeds.append(g)
     targets = _Targets(inputs)
     _backward(outputs, seeds, bool(retain_graph), targets)
