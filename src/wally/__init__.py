@@ -93,5 +93,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"wally.{name}")
     if name == "summary":
         return importlib.import_module("wally.analysis").summary
+    if name in ("save", "load"):
+        return getattr(importlib.import_module("wally.io.serialization"), name)
     raise AttributeError(f"module 'wally' has no attribute {name!r}")
 
