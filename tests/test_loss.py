@@ -450,7 +450,7 @@ def test_label_smoothing_range():
 
 def test_integer_input_rejected():
     with pytest.raises(TypeError, match=r"cross_entropy: expected a floating-point input, got "
-                                        r"dtype int64"):
+                                        r"dtype (wally\.)?int64"):
         F.cross_entropy(wally.tensor([[1, 2]]), wally.tensor([0]))
     with pytest.raises(ValueError, match=r"cross_entropy: .* got a 0-d input"):
         F.cross_entropy(wally.tensor(1.0), wally.tensor(0))

@@ -5,13 +5,21 @@ with the study note's equation beside it.
 """
 
 from wally import autograd, functional, linalg, nn
+from wally._alias import alias_torch
 from wally._parallel import (
     are_deterministic_algorithms_enabled,
     get_num_threads,
     set_num_threads,
     use_deterministic_algorithms,
 )
-from wally.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from wally.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
@@ -107,11 +115,12 @@ from wally.ops_math import (
 )
 from wally.ops_shape import diag, meshgrid, roll, rot90, tile, tril, triu, unbind
 from wally.reference import corr2d, pool2d
+from wally.size import Size
 from wally.tensor import Tensor
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "optim", "train", "utils"}
+_LAZY_SUBMODULES = {"analysis", "data", "io", "models", "onnx", "optim", "train", "utils"}
 
 
 def __getattr__(name: str) -> object:
@@ -122,5 +131,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"wally.{name}")
     if name == "summary":
         return importlib.import_module("wally.analysis").summary
+    if name in ("save", "load"):
+        return getattr(importlib.import_module("wally.io.serialization"), name)
     raise AttributeError(f"module 'wally' has no attribute {name!r}")
 

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from wally.tensor import Tensor
 
 class _GradState(threading.local):
-    grad_enabled = True  # the class attribute is every new thread's default
+    grad_enabled = True  # the class attributes are every new thread's defaults
+    inference = False
 
 
 _state = _GradState()
@@ -54,35 +55,51 @@ def is_grad_enabled() -> bool:
     return _state.grad_enabled
 
 
-def set_grad_enabled(mode: bool) -> None:
-    _state.grad_enabled = bool(mode)
+def is_inference_mode_enabled() -> bool:
+    """Whether the innermost :class:`inference_mode` block is on."""
+    return _state.inference
+
+
+def _wrap_in(make_context: Any, func: Any) -> Any:
+    """``func`` running inside a fresh ``make_context()`` on every call (the decorator form)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with make_context():
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 class _GradMode:
-    """Base of ``no_grad`` and ``enable_grad``: a context manager that also decorates functions."""
+    """Base of ``no_grad`` and ``enable_grad``: a context manager that also decorates functions,
+    written ``@no_grad()`` or, as PyTorch allows, ``@no_grad``."""
 
     mode = True
 
+    def __new__(cls, func: Any = None) -> Any:
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)  # ``@no_grad`` without parentheses
+
     def __enter__(self) -> None:
-        self._previous = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        self._previous = _state.grad_enabled
+        _state.grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        set_grad_enabled(self._previous)
+        _state.grad_enabled = self._previous
 
     def __call__(self, func: Any) -> Any:
-        import functools
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
-                return func(*args, **kwargs)
-
-        return wrapper
+        return _wrap_in(type(self), func)
 
 
 class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
-    """Context manager (or decorator) that records nothing: results have no ``grad_fn``."""
+    """Context manager (or decorator) that records nothing: results have no ``grad_fn``.
+
+    >>> with wally.no_grad():
+    ...     y = w * 2          # y.requires_grad is False
+    """
 
     mode = False
 
@@ -93,6 +110,60 @@ class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
     mode = True
 
 
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Turn recording on or off: at once when called (``set_grad_enabled(False)``), for a block
+    (``with set_grad_enabled(is_train):``, restoring the previous mode at its end), or for a
+    function (``@set_grad_enabled(False)``), as in PyTorch."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _state.grad_enabled
+        self.mode = bool(mode)
+        _state.grad_enabled = self.mode
+
+    def __enter__(self) -> None:
+        _state.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self.prev
+
+    def __call__(self, func: Any) -> Any:
+        _state.grad_enabled = self.prev  # as a decorator it changes nothing until func runs
+        mode = self.mode
+        return _wrap_in(lambda: set_grad_enabled(mode), func)
+
+    def __repr__(self) -> str:
+        return f"wally.autograd.set_grad_enabled(mode={self.mode})"
+
+
+class inference_mode:  # noqa: N801 - PyTorch's name
+    """Context manager (or decorator, ``@inference_mode()`` or ``@inference_mode``) for code that
+    never needs gradients: nothing is recorded, as under :class:`no_grad`.
+
+    ``inference_mode(False)`` turns recording back on, as PyTorch's does. Unlike PyTorch, the
+    tensors made inside are ordinary tensors (PyTorch marks them as inference tensors that
+    autograd later refuses); wally has no faster path to gain from that mark.
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):
+            return cls()(mode)  # ``@inference_mode`` without parentheses
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self._previous = (_state.grad_enabled, _state.inference)
+        _state.grad_enabled, _state.inference = not self.mode, self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled, _state.inference = self._previous
+
+    def __call__(self, func: Any) -> Any:
+        mode = self.mode
+        return _wrap_in(lambda: inference_mode(mode), func)
+
+
 class AnomalyError(RuntimeError):
     """Raised under :class:`detect_anomaly` by the first op whose result is NaN or infinite."""
 
@@ -100,7 +171,7 @@ class AnomalyError(RuntimeError):
 _anomaly = {"enabled": False}
 
 
-class detect_anomaly(_GradMode):  # noqa: N801 - PyTorch's name
+class detect_anomaly:  # noqa: N801 - PyTorch's name
     """Context manager (or decorator): stop at the first op that turns finite values into NaN or
     Inf, in the forward or the backward pass, naming it and where it was called.
 
@@ -348,8 +419,8 @@ def _tensor_class() -> type[Tensor]:
 _TENSOR: type[Tensor] | None = None
 
 
-def _topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from ``root``, each after every node that consumes its outputs.
+def _topological_order(roots: list[Function]) -> list[Function]:
+    """Nodes reachable from ``roots``, each after every node that consumes its outputs.
 
     Iterative depth-first post-order (no recursion limit on deep graphs): a node is marked when
     it is expanded, not when it is pushed, so a node reached by several paths is emitted only
@@ -357,7 +428,7 @@ def _topological_order(root: Function) -> list[Function]:
     """
     order: list[Function] = []
     expanded: set[int] = set()
-    stack: list[tuple[Function, bool]] = [(root, False)]
+    stack: list[tuple[Function, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         fn, done = stack.pop()
         if done:
@@ -380,10 +451,47 @@ def _topological_order(root: Function) -> list[Function]:
     return order
 
 
+class _Targets:
+    """The tensors ``autograd.grad`` differentiates with respect to, and what reached them.
+
+    A leaf is known by its identity; a non-leaf by the output slot of the node that made it
+    (its gradient is complete when that node is about to run, since the order is topological).
+    """
+
+    def __init__(self, inputs: list[Tensor]) -> None:
+        self.leaves = {id(x): i for i, x in enumerate(inputs) if x._ctx is None}
+        self.slots = {(id(x._ctx), x._out_idx): i for i, x in enumerate(inputs)
+                      if x._ctx is not None}
+        self.grads: list[ndarray | None] = [None] * len(inputs)
+
+    def add(self, index: int, g: ndarray) -> None:
+        current = self.grads[index]
+        self.grads[index] = g if current is None else current + g
+
+    def prune(self, order: list[Function]) -> list[Function]:
+        """The nodes of ``order`` that hold a target's gradient or lead to a target; only those
+        that lead to one (``self.through``) need to run their backward."""
+        self.through: set[int] = set()
+        holds = set()
+        for fn in reversed(order):  # producers first, so a node's parents are decided already
+            if any((id(fn), slot) in self.slots for slot in range(fn._n_outputs)):
+                holds.add(id(fn))
+            for edge in fn._edges:
+                if edge is None:
+                    continue
+                parent, _, x = edge
+                if (id(x) in self.leaves if parent is None
+                        else id(parent) in self.through or id(parent) in holds):
+                    self.through.add(id(fn))
+                    break
+        return [fn for fn in order if id(fn) in self.through or id(fn) in holds]
+
+
 def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
-           ctx: Function | None = None, out_idx: int = 0) -> None:
+           ctx: Function | None = None, out_idx: int = 0, targets: _Targets | None = None) -> None:
     """Send gradient ``g`` to tensor ``x``: into the slot of its producer ``ctx`` (output
-    ``out_idx``), or onto a leaf's ``.grad`` when ``ctx`` is None.
+    ``out_idx``), or onto a leaf's ``.grad`` when ``ctx`` is None (into ``targets`` instead, for
+    ``autograd.grad``, which leaves every ``.grad`` alone).
 
     ``handed`` holds the ids of the arrays this backward has already given away (and of the
     caller's own gradient): a leaf may keep ``g`` itself, without a copy, only when ``g`` owns
@@ -391,6 +499,10 @@ def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
     place can't change another (``(a + b).sum().backward()`` routes one array to both).
     """
     if ctx is None:
+        if targets is not None:
+            if id(x) in targets.leaves:
+                targets.add(targets.leaves[id(x)], g)
+            return
         owned = False
         if handed is not None:
             owned = g.base is None and g.flags.writeable and id(g) not in handed
@@ -402,50 +514,160 @@ def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
     current = ctx._grads[out_idx]
     # Out of place: ``g`` may be shared with another branch, and backwards treat grads read-only.
     ctx._grads[out_idx] = g if current is None else current + g
-    if x._retains_grad and x._ctx is ctx:
+    if x._retains_grad and x._ctx is ctx and targets is None:
         x._accumulate_grad(g)
 
 
 def run_backward(tensor: Tensor, grad: ndarray, retain_graph: bool = False) -> None:
     """Back-propagate ``grad`` (d loss / d tensor) through the graph that produced ``tensor``."""
-    root = tensor._ctx
-    if root is None:
+    if tensor._ctx is None:
         tensor._accumulate_grad(grad)
         return
-    order = _topological_order(root)
-    _route(tensor, grad, None, root, tensor._out_idx)
+    _backward([tensor], [grad], retain_graph)
+
+
+def _backward(outputs: list[Tensor], grads: list[ndarray], retain_graph: bool,
+              targets: _Targets | None = None) -> None:
+    """Run the graph behind ``outputs`` backwards from their gradients ``grads``: onto the
+    leaves' ``.grad``, or into ``targets`` only."""
+    roots = [tensor._ctx for tensor in outputs if tensor._ctx is not None]
+    everything = order = _topological_order(roots) if roots else []
+    if targets is not None:
+        order = targets.prune(everything)
+    for tensor, grad in zip(outputs, grads):
+        # (an output may be a leaf itself: ``grad(x, x)``)
+        _route(tensor, grad, None, tensor._ctx, tensor._out_idx, targets)
     # With retain_graph the saved arrays live on, and a backward might return one of them.
-    handed = None if retain_graph else {id(grad)}
+    handed = None if retain_graph else {id(grad) for grad in grads}
     with no_grad():
         for fn in order:
             grad_outputs = fn._grads
             fn._grads = None
             if grad_outputs is None:
                 continue
+            if targets is not None:
+                for slot, g in enumerate(grad_outputs):
+                    index = targets.slots.get((id(fn), slot))
+                    if index is not None and g is not None:
+                        targets.add(index, g)
+                if id(fn) not in targets.through:
+                    continue
             if fn._saved is not None:
                 _check_versions(fn)
-            grads = fn.backward(*grad_outputs)
-            if not isinstance(grads, tuple):
-                grads = (grads,)
+            grads_in = fn.backward(*grad_outputs)
+            if not isinstance(grads_in, tuple):
+                grads_in = (grads_in,)
             if _anomaly["enabled"]:
-                _check_anomaly(fn, grad_outputs, grads, "backward")
-            if len(grads) != len(fn._edges):
+                _check_anomaly(fn, grad_outputs, grads_in, "backward")
+            if len(grads_in) != len(fn._edges):
                 raise RuntimeError(
-                    f"{fn.name}.backward returned {len(grads)} gradients for "
+                    f"{fn.name}.backward returned {len(grads_in)} gradients for "
                     f"{len(fn._edges)} inputs"
                 )
-            for edge, g, needed in zip(fn._edges, grads, fn.needs_input_grad):
+            for edge, g, needed in zip(fn._edges, grads_in, fn.needs_input_grad):
                 if not needed or g is None or edge is None:
                     continue
                 parent, out_idx, x = edge
                 if g.shape != x.shape:
                     raise RuntimeError(
-                        f"{fn.name}.backward returned a gradient of shape {g.shape} for an "
-                        f"input of shape {x.shape}"
+                        f"{fn.name}.backward returned a gradient of shape {tuple(g.shape)} for an "
+                        f"input of shape {tuple(x.shape)}"
                     )
-                _route(x, g, handed, parent, out_idx)
+                _route(x, g, handed, parent, out_idx, targets)
             if not retain_graph:
                 # Free what forward saved, as PyTorch does, so the graph's activations are not
                 # kept alive until the next forward pass overwrites the loss variable.
                 fn.__dict__.clear()
                 fn._freed = True
+        if targets is not None:  # the pruned nodes keep no gradients for a later backward
+            for fn in everything:
+                fn._grads = None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Any, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned instead of accumulated:
+    ``grad(y, x)[0]`` is dy/dx, and no tensor's ``.grad`` changes (PyTorch's
+    ``torch.autograd.grad``, first order).
+
+    Each of ``outputs`` is weighted by its entry of ``grad_outputs`` (d loss / d output; may be
+    left out for an output with one element), so the result is
+    ``sum_k grad_outputs[k] · d outputs[k] / d inputs[i]`` for every input ``i``.
+
+    **Shape:** each gradient has its input's shape and dtype.
+
+    >>> x = wally.tensor([1.0, 2.0], requires_grad=True)
+    >>> wally.autograd.grad((x * x).sum(), x)
+    (tensor([2., 4.]),)
+
+    An input the outputs do not depend on raises, unless ``allow_unused=True`` (then its
+    gradient is ``None``, or zeros with ``materialize_grads=True``). ``create_graph=True``
+    (gradients that are themselves differentiable) is not supported: wally's backward rules
+    work on raw arrays, outside the graph.
+    """
+    from wally.tensor import Tensor, to_array
+
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients) is not supported, "
+            "wally's backward rules run on raw arrays outside the graph; got create_graph=True")
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad: is_grads_batched=True is not supported")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("autograd.grad: materialize_grads=True needs allow_unused to be None "
+                         "or True, got allow_unused=False")
+    outputs, inputs = _as_list(outputs), _as_list(inputs)
+    for name, tensors in (("outputs", outputs), ("inputs", inputs)):
+        for t in tensors:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"autograd.grad: expected {name} to be tensors, got "
+                                f"{type(t).__name__}")
+    if not inputs:
+        raise ValueError("autograd.grad: expected at least one input, got none")
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    grad_outputs = _as_list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"autograd.grad: grad_outputs has {len(grad_outputs)} tensors, "
+                           f"expected one per output ({len(outputs)})")
+    seeds = []
+    for index, (y, g) in enumerate(zip(outputs, grad_outputs)):
+        if not y.requires_grad:
+            raise RuntimeError(f"element {index} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        if g is None:
+            if y.array.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs, "
+                                   f"got shape {tuple(y.shape)}")
+            seeds.append(xp.ones(y.shape, dtype=y.dtype))
+            continue
+        g = to_array(g, y.dtype)
+        if g.shape != y.shape:
+            raise RuntimeError(f"autograd.grad: grad_outputs[{index}] has shape {tuple(g.shape)}, "
+                               f"expected the shape of outputs[{index}], {tuple(y.shape)}")
+        seeds.append(g)
+    targets = _Targets(inputs)
+    _backward(outputs, seeds, bool(retain_graph), targets)
+    result: list[Tensor | None] = []
+    for index, (x, g) in enumerate(zip(inputs, targets.grads)):
+        if g is None:
+            if materialize_grads:
+                g = xp.zeros(x.shape, dtype=x.dtype)
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"The differentiated Tensor at index {index} appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior.")
+            else:
+                result.append(None)
+                continue
+        # A copy: ``g`` may be the caller's seed or an array that a retained graph still holds.
+        result.append(Tensor._make(xp.array(g, dtype=x.dtype), False, None, 0))
+    return tuple(result)

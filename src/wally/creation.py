@@ -6,9 +6,11 @@ otherwise, Python integers make int64, and ``manual_seed`` seeds one global gene
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import contextvars
 import math
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -53,15 +55,46 @@ def set_rng_state(state: dict[str, Any]) -> None:
     _generator.bit_generator.state = state
 
 
-def _size(size: Sequence[Any]) -> tuple[Any, ...]:
-    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros([2, 3])`` as PyTorch does."""
+def _size(size: Sequence[Any], op: str = "size", keyword: Any = None) -> tuple[int, ...]:
+    """Accept ``zeros(2, 3)``, ``zeros((2, 3))``, ``zeros([2, 3])`` and ``zeros(size=(2, 3))``
+    as PyTorch does; refuse a size that is not whole numbers, or is negative."""
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{op}() got multiple values for argument 'size'")
+        size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    return tuple(int(n) for n in size)
+    shape = []
+    for n in size:
+        if isinstance(n, (builtins.float, builtins.bool)) or not hasattr(n, "__index__"):
+            raise TypeError(f"{op}(): argument 'size' must be a tuple of ints, got "
+                            f"{type(n).__name__} {str(n)[:40]} in {tuple(size)!r:.80}")
+        shape.append(operator.index(n))
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"{op}(): trying to create a tensor with a negative dimension: "
+                           f"size {shape}")
+    return tuple(shape)
 
 
 def _float_dtype(dtype: Any) -> Any:
-    return float32 if dtype is None else xp.dtype(dtype)
+    return xp.dtype(float32 if dtype is None else dtype)
+
+
+def _random_dtype(dtype: Any, op: str) -> Any:
+    """The dtype a random float factory makes (float32 unless told), refusing integers as
+    PyTorch does."""
+    dtype = _float_dtype(dtype)
+    if dtype.kind not in "fc":
+        raise TypeError(f"{op}(): expected a floating point dtype, got {dtype}")
+    return dtype
+
+
+def _check_device(device: Any) -> None:
+    """``device=`` is accepted as in PyTorch; anything but the CPU is refused clearly."""
+    if device is not None:
+        from wally.device import device as device_class
+
+        device_class(device)
 
 
 # The bytes that empty/zeros/ones may still allocate (None: no limit). wally.io.checkpoint sets
@@ -104,15 +137,18 @@ def _native(array: ndarray) -> ndarray:
     return array.astype(array.dtype.newbyteorder("="))
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+           pin_memory: Any = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (lists of floats become float32; arrays in the
     other byte order, such as big-endian ``>f4``, are converted to the native one)."""
+    _check_device(device)
     return _wrap(_native(to_array(data, dtype, copy=True)), requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like :func:`tensor`, but shares memory with ``data`` where it can (not with an array in
     the other byte order, which is converted)."""
+    _check_device(device)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
         return data
     return _wrap(_native(to_array(data, dtype)), False)
@@ -127,117 +163,237 @@ def from_numpy(array: ndarray) -> Tensor:
     return _wrap(_native(xp.asarray(array)), False)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
+# Keywords PyTorch's factories take that change nothing on wally's CPU arrays, with the value
+# each must keep (``pin_memory=True`` or ``out=`` are refused rather than silently ignored).
+_INERT_KEYWORDS = {"layout": None, "pin_memory": False, "memory_format": None, "out": None,
+                   "generator": None}
+
+
+def _keywords(op: str, keywords: dict[str, Any], allowed: tuple[str, ...] = ()) -> Any:
+    """The ``size=`` keyword of a factory, after checking the others it was given."""
+    size = keywords.pop("size", None) if "size" in allowed else None
+    for name, value in keywords.items():
+        if name not in _INERT_KEYWORDS:
+            raise TypeError(f"{op}() got an unexpected keyword argument {name!r}")
+        inert = _INERT_KEYWORDS[name]
+        if value is not inert and value != inert and not (
+                name in ("layout", "memory_format") and "strided" in str(value)
+                or name == "memory_format" and "preserve" in str(value)):
+            raise ValueError(f"{op}(): {name}={value!r} is not supported by wally "
+                             f"(expected {name}={inert!r})")
+    return size
+
+
+def _filled(fill: Any, op: str, size: Sequence[Any], keywords: dict[str, Any], dtype: Any,
+            device: Any, requires_grad: Any) -> Tensor:
+    shape = _size(size, op, _keywords(op, keywords, ("size",)))
+    _check_device(device)
     dtype = _float_dtype(dtype)
-    return _wrap(xp.zeros(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
+    return _wrap(fill(_budgeted(shape, dtype), dtype=dtype), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    dtype = _float_dtype(dtype)
-    return _wrap(xp.ones(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+          **keywords: Any) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``; float32
+    unless ``dtype=`` says otherwise.
+
+    **Shape:** ``size``.
+
+    >>> wally.zeros(size=(2, 3), requires_grad=True).shape
+    wally.Size([2, 3])
+    """
+    return _filled(xp.zeros, "zeros", size, keywords, dtype, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    dtype = _float_dtype(dtype)
-    return _wrap(xp.empty(_budgeted(_size(size), dtype), dtype=dtype), requires_grad)
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+         **keywords: Any) -> Tensor:
+    """A tensor of ones, sized as :func:`zeros` is."""
+    return _filled(xp.ones, "ones", size, keywords, dtype, device, requires_grad)
 
 
-def full(
-    size: Sequence[Any], fill_value: Any, dtype: Any = None, device: Any = None,
-    requires_grad: Any = False,
-) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+          **keywords: Any) -> Tensor:
+    """An uninitialised tensor, sized as :func:`zeros` is."""
+    return _filled(xp.empty, "empty", size, keywords, dtype, device, requires_grad)
+
+
+def full(size: Sequence[Any], fill_value: Any, dtype: Any = None, device: Any = None,
+         requires_grad: Any = False, **keywords: Any) -> Tensor:
+    """A tensor of ``size`` holding ``fill_value`` everywhere; the dtype follows the value as in
+    PyTorch (a float makes float32, an int int64, a bool bool)."""
+    _keywords("full", keywords)
+    _check_device(device)
     if dtype is None:
         dtype = to_array(fill_value).dtype
-    return _wrap(xp.full(_size((size,)), fill_value, dtype=dtype), requires_grad)
+    shape = _budgeted(_size((size,), "full"), xp.dtype(dtype))
+    return _wrap(xp.full(shape, fill_value, dtype=dtype), requires_grad)
 
 
-def eye(n: Any, m: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(xp.eye(n, m, dtype=_float_dtype(dtype)), False)
+def eye(n: Any, m: Any = None, dtype: Any = None, device: Any = None,
+        requires_grad: Any = False, **keywords: Any) -> Tensor:
+    """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``)."""
+    _keywords("eye", keywords)
+    _check_device(device)
+    rows, columns = _size((n, n if m is None else m), "eye")
+    return _wrap(xp.eye(rows, columns, dtype=_float_dtype(dtype)), requires_grad)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: Any = False) -> Tensor:
-    return _wrap(xp.zeros(input.shape, dtype=dtype or input.dtype), requires_grad)
+def _like(fill: Any, op: str, input: Tensor, dtype: Any, device: Any, requires_grad: Any,
+          keywords: dict[str, Any]) -> Tensor:
+    _keywords(op, keywords)
+    _check_device(device)
+    dtype = input.dtype if dtype is None else xp.dtype(dtype)
+    return _wrap(fill(input.array.shape, dtype=dtype), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: Any = False) -> Tensor:
-    return _wrap(xp.ones(input.shape, dtype=dtype or input.dtype), requires_grad)
+def zeros_like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+               **keywords: Any) -> Tensor:
+    """Zeros of ``input``'s shape, and of its dtype unless ``dtype=`` says otherwise."""
+    return _like(xp.zeros, "zeros_like", input, dtype, device, requires_grad, keywords)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None) -> Tensor:
-    return _wrap(xp.full(input.shape, fill_value, dtype=dtype or input.dtype), False)
+def ones_like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+              **keywords: Any) -> Tensor:
+    """Ones of ``input``'s shape, and of its dtype unless ``dtype=`` says otherwise."""
+    return _like(xp.ones, "ones_like", input, dtype, device, requires_grad, keywords)
 
 
-def empty_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return _wrap(xp.empty(input.shape, dtype=dtype or input.dtype), False)
+def empty_like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+               **keywords: Any) -> Tensor:
+    """An uninitialised tensor of ``input``'s shape and dtype."""
+    return _like(xp.empty, "empty_like", input, dtype, device, requires_grad, keywords)
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    """Uniform samples on [0, 1)."""
-    dtype = _float_dtype(dtype)
-    array = _generator.random(_size(size), dtype=dtype if dtype.itemsize >= 4 else float32)
+def full_like(input: Tensor, fill_value: Any, dtype: Any = None, device: Any = None,
+              requires_grad: Any = False, **keywords: Any) -> Tensor:
+    """``fill_value`` everywhere, in ``input``'s shape and dtype."""
+    return _like(lambda shape, dtype: xp.full(shape, fill_value, dtype=dtype), "full_like",
+                 input, dtype, device, requires_grad, keywords)
+
+
+def _sample(draw: Any, op: str, size: Sequence[Any], keywords: dict[str, Any], dtype: Any,
+            device: Any, requires_grad: Any) -> Tensor:
+    shape = _size(size, op, _keywords(op, keywords, ("size",)))
+    _check_device(device)
+    dtype = _random_dtype(dtype, op)
+    # NumPy draws float32 and float64 directly; half precision is rounded from float32.
+    array = draw(shape, dtype=dtype if dtype.itemsize >= 4 else float32)
     return _wrap(array.astype(dtype, copy=False), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
-    """Standard normal samples."""
-    dtype = _float_dtype(dtype)
-    array = _generator.standard_normal(_size(size), dtype=dtype if dtype.itemsize >= 4 else float32)
-    return _wrap(array.astype(dtype, copy=False), requires_grad)
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+         **keywords: Any) -> Tensor:
+    """Uniform samples on [0, 1), sized as :func:`zeros` is (``rand(size=(8, 8))`` too)."""
+    return _sample(_generator.random, "rand", size, keywords, dtype, device, requires_grad)
 
 
-def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return rand(input.shape, dtype=dtype or input.dtype)
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+          **keywords: Any) -> Tensor:
+    """Standard normal samples, sized as :func:`zeros` is."""
+    return _sample(_generator.standard_normal, "randn", size, keywords, dtype, device,
+                   requires_grad)
 
 
-def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return randn(input.shape, dtype=dtype or input.dtype)
+def rand_like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+              **keywords: Any) -> Tensor:
+    """Uniform samples on [0, 1) in ``input``'s shape and dtype."""
+    return rand(input.array.shape, dtype=input.dtype if dtype is None else dtype, device=device,
+                requires_grad=requires_grad, **keywords)
 
 
-def randint(
-    low: Any, high: Any = None, size: Any = None, dtype: Any = None, device: Any = None
-) -> Tensor:
-    """Integers drawn uniformly from [low, high); ``randint(high, size)`` as in PyTorch."""
-    if size is None:  # randint(high, size)
-        low, high, size = 0, low, high
-    array = _generator.integers(low, high, size=_size((size,)), dtype=xp.int64)
-    return _wrap(array.astype(dtype or int64, copy=False), False)
+def randn_like(input: Tensor, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+               **keywords: Any) -> Tensor:
+    """Standard normal samples in ``input``'s shape and dtype."""
+    return randn(input.array.shape, dtype=input.dtype if dtype is None else dtype,
+                 device=device, requires_grad=requires_grad, **keywords)
 
 
-def randperm(n: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(_generator.permutation(n).astype(dtype or int64), False)
+def randint(*args: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+            **keywords: Any) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(high, size)``,
+    ``randint(low, high, size)`` or with keywords, as in PyTorch; int64 unless told."""
+    named = {name: keywords.pop(name) for name in ("low", "high", "size") if name in keywords}
+    _keywords("randint", keywords)
+    _check_device(device)
+    if len(args) == 2 and "high" not in named and "size" not in named:
+        args = (0, *args)  # randint(high, size)
+    elif len(args) == 1 and "high" not in named:
+        args = (0, *args)  # randint(high, size=...)
+    values = dict(zip(("low", "high", "size"), args))
+    for name, value in named.items():
+        if name in values:
+            raise TypeError(f"randint() got multiple values for argument {name!r}")
+        values[name] = value
+    if "high" not in values or "size" not in values:
+        raise TypeError("randint() needs high and size: randint(high, size) or "
+                        f"randint(low, high, size), got {len(args)} positional arguments and "
+                        f"keywords {sorted(named)}")
+    low, high = values.get("low", 0), values["high"]
+    if not low < high:
+        raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
+    array = _generator.integers(low, high, size=_size((values["size"],), "randint"),
+                                dtype=xp.int64)
+    return _wrap(array.astype(int64 if dtype is None else dtype, copy=False), requires_grad)
+
+
+def randperm(n: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
+             **keywords: Any) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 unless told)."""
+    _keywords("randperm", keywords)
+    _check_device(device)
+    (count,) = _size((n,), "randperm")
+    return _wrap(_generator.permutation(count).astype(int64 if dtype is None else dtype),
+                 requires_grad)
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, dtype: Any = None,
-           requires_grad: Any = False) -> Tensor:
+           device: Any = None, requires_grad: Any = False, **keywords: Any) -> Tensor:
     """Normal samples ``mean + std · N(0, 1)``, as ``torch.normal(mean, std, size)``.
 
-    ``mean`` and ``std`` may also be tensors (then ``size`` is their broadcast shape).
+    ``mean`` and ``std`` may also be tensors (then ``size`` is their broadcast shape, and the
+    dtype is theirs, float64 if either is); otherwise the dtype is float32 unless told.
     """
+    _keywords("normal", keywords)
+    _check_device(device)
+    operands = [m for m in (mean, std) if isinstance(m, (Tensor, ndarray))]
     mean_array, std_array = to_array(mean), to_array(std)
     if size is None:
         size = xp.broadcast_shapes(mean_array.shape, std_array.shape)
-    dtype = _float_dtype(dtype if dtype is not None else (
-        mean_array.dtype if mean_array.dtype.kind == "f" and mean_array.ndim else None))
-    noise = _generator.standard_normal(_size((size,)), dtype=float32 if dtype == float32
-                                       else float64)
+    if dtype is None:
+        floats = [to_array(m).dtype for m in operands if to_array(m).dtype.kind == "f"]
+        dtype = xp.result_type(*floats) if floats else float32
+    dtype = _random_dtype(dtype, "normal")
+    noise = _generator.standard_normal(_size((size,), "normal"),
+                                       dtype=float32 if dtype == float32 else float64)
     return _wrap((mean_array + std_array * noise).astype(dtype, copy=False), requires_grad)
 
 
-def arange(
-    start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
-    requires_grad: Any = False,
-) -> Tensor:
-    """``[start, start + step, ...)`` below ``end``: int64 for integer arguments, else float32."""
+def arange(start: Any = 0, end: Any = None, step: Any = 1, dtype: Any = None,
+           device: Any = None, requires_grad: Any = False, **keywords: Any) -> Tensor:
+    """``[start, start + step, ...)`` below ``end``: int64 when every argument is an integer,
+    else float32 (PyTorch's default float, even for a float64 tensor argument)."""
+    _keywords("arange", keywords)
+    _check_device(device)
     if end is None:
         start, end = 0, start
     values = [to_array(v) for v in (start, end, step)]
     if dtype is None:
         dtype = int64 if all(v.dtype.kind in "iub" for v in values) else float32
-    return _wrap(xp.arange(start, end, step).astype(dtype, copy=False), requires_grad)
+    bounds = [v.item() for v in values]
+    if bounds[2] == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    return _wrap(xp.arange(*bounds).astype(dtype, copy=False), requires_grad)
 
 
-def linspace(start: Any, end: Any, steps: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(xp.linspace(start, end, steps).astype(_float_dtype(dtype)), False)
+def linspace(start: Any, end: Any, steps: Any, dtype: Any = None, device: Any = None,
+             requires_grad: Any = False, **keywords: Any) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive; float32 unless told
+    (an integer dtype truncates, as PyTorch's does)."""
+    _keywords("linspace", keywords)
+    _check_device(device)
+    (count,) = _size((steps,), "linspace")
+    values = xp.linspace(to_array(start).item(), to_array(end).item(), count)
+    return _wrap(values.astype(_float_dtype(dtype)), requires_grad)
 
 
 def is_tensor(obj: Any) -> Any:

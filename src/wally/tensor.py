@@ -11,8 +11,9 @@ import builtins
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from wally import autograd
+from wally import _alias, autograd, dtypes
 from wally.backend import ndarray, xp
+from wally.size import Size
 
 _DEFAULT_FLOAT = xp.dtype("float32")
 
@@ -103,12 +104,12 @@ class Tensor:
 
     # ----- what a tensor is -------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[builtins.int, ...]:
-        return self.array.shape
+    def shape(self) -> tuple[builtins.int, ...]:  # a Size
+        return tuple.__new__(Size, self.array.shape)  # the array's ints, already checked
 
     @property
     def dtype(self) -> Any:
-        return self.array.dtype
+        return dtypes.of(self.array.dtype)  # a wally.dtype: prints as PyTorch's, equals NumPy's
 
     @property
     def ndim(self) -> builtins.int:
@@ -174,7 +175,7 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def size(self, dim: builtins.int | None = None) -> Any:
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.array.shape[dim]
 
     def dim(self) -> builtins.int:
         return self.ndim
@@ -209,7 +210,7 @@ class Tensor:
                                floatmode="maxprec" if whole else "fixed")
         extras = []
         if self.array.dtype not in (_DEFAULT_FLOAT, xp.int64, xp.bool_):
-            extras.append(f"dtype=wally.{self.array.dtype}")
+            extras.append(f"dtype={_alias.prefix()}.{self.array.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn=<{self._ctx.name}Backward>")
         elif self.requires_grad:
@@ -284,7 +285,7 @@ class Tensor:
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
-            elif isinstance(arg, (xp.dtype, type)):
+            elif isinstance(arg, (xp.dtype, dtypes.dtype, type)):
                 dtype = arg
             else:
                 from wally.device import device
@@ -351,14 +352,14 @@ class Tensor:
             if self.array.size != 1:
                 raise RuntimeError(
                     "grad can be implicitly created only for scalar outputs, "
-                    f"got shape {self.shape}"
+                    f"got shape {tuple(self.shape)}"
                 )
             grad = xp.ones(self.shape, dtype=self.dtype)
         else:
             grad = to_array(gradient, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(
-                    f"backward(): gradient has shape {grad.shape}, expected {self.shape}"
+                    f"backward(): gradient has shape {grad.shape}, expected {tuple(self.shape)}"
                 )
         autograd.run_backward(self, grad, retain_graph)
 
@@ -383,8 +384,8 @@ class Tensor:
             result = op(self.detach(), *operands).array
             if result.shape != self.shape:
                 raise RuntimeError(
-                    f"output with shape {self.shape} doesn't match the broadcast shape "
-                    f"{result.shape}"
+                    f"output with shape {tuple(self.shape)} doesn't match the broadcast shape "
+                    f"{tuple(result.shape)}"
                 )
             if self.array.flags.writeable:
                 xp.copyto(self.array, result, casting="unsafe")

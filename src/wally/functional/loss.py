@@ -70,7 +70,7 @@ def _class_weight(name: str, weight: Any, n_classes: int, dtype: Any) -> ndarray
     if w.shape != (n_classes,):
         raise ValueError(
             f"{name}: expected a weight of shape ({n_classes},), one per class, got shape "
-            f"{w.shape}"
+            f"{tuple(w.shape)}"
         )
     return w.astype(dtype, copy=False)
 
@@ -84,12 +84,12 @@ def _class_target(name: str, input_shape: tuple[int, ...], target: ndarray,
             else "(N, d1, ...)"
         raise ValueError(
             f"{name}: expected a target of shape {layout} = {expected} for an input of shape "
-            f"{input_shape}, got shape {target.shape}"
+            f"{input_shape}, got shape {tuple(target.shape)}"
         )
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: expected class indices of an integer dtype (int64) for a target of shape "
-            f"{target.shape}, got dtype {target.dtype}"
+            f"{tuple(target.shape)}, got dtype {target.dtype}"
         )
     n_classes = input_shape[0 if len(input_shape) == 1 else 1]
     bad = ((target < 0) | (target >= n_classes)) & (target != ignore_index)
@@ -124,7 +124,7 @@ def _elementwise_weight(name: str, weight: Any, shape: tuple[int, ...], what: st
     if not ok:
         raise ValueError(
             f"{name}: expected {what} broadcastable to the input shape {shape}, got shape "
-            f"{w.shape}"
+            f"{tuple(w.shape)}"
         )
     return w.astype(dtype, copy=False)
 
@@ -339,7 +339,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
                 f"{name}: a floating-point target holds class probabilities and must have the "
                 f"input's shape {shape}; class indices need an integer target of shape "
                 f"{shape[:1] + shape[2:] if len(shape) > 1 else ()}; got a {target_array.dtype} "
-                f"target of shape {target_array.shape}"
+                f"target of shape {tuple(target_array.shape)}"
             ) from None
         raise
     fn = CrossEntropy(target_array, w, int(ignore_index), reduction, float(label_smoothing))
@@ -472,7 +472,7 @@ def _pointwise(name: str, kind: str, input: Tensor, target: Any, size_average: b
         if w.shape != input_shape:
             raise ValueError(
                 f"{name}: expected a weight of the input's shape {input_shape}, got shape "
-                f"{w.shape}"
+                f"{tuple(w.shape)}"
             )
         w = w.astype(input.dtype, copy=False)
     return PointwiseLoss(kind, w, reduction)(input, _operand(target))

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from wally import dtypes
 from wally.autograd import no_grad
 from wally.backend import ndarray, xp
 from wally.nn.parameter import Parameter, _raw_array, _set_raw_array, is_lazy
@@ -126,7 +127,8 @@ def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     for arg in args:
         if isinstance(arg, Tensor):
             dtype = arg.dtype
-        elif isinstance(arg, xp.dtype) or (isinstance(arg, type) and issubclass(arg, xp.generic)):
+        elif isinstance(arg, (xp.dtype, dtypes.dtype)) or (
+                isinstance(arg, type) and issubclass(arg, xp.generic)):
             dtype = arg
         elif isinstance(arg, bool):
             continue  # the positional non_blocking flag

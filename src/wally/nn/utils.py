@@ -169,7 +169,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         raise TypeError(f"vector_to_parameters: expected vec to be a Tensor, got "
                         f"{type(vec).__name__}")
     if vec.ndim != 1:
-        raise ValueError(f"vector_to_parameters: expected a 1-D vec, got shape {vec.shape}")
+        raise ValueError(f"vector_to_parameters: expected a 1-D vec, got shape {tuple(vec.shape)}")
     params = list(parameters)
     needed = sum(p.numel() for p in params)
     if needed != vec.shape[0]:

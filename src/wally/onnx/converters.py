@@ -91,7 +91,7 @@ def operand_names(g: GraphBuilder, step: Step, kept: Sequence[Any] | None) -> li
 def batched_input(step: Step, nd: int) -> Value:
     x = input_value(step)
     if x.ndim != nd + 2:
-        raise unsupported(step, f"its input has shape {x.shape}, not batched (N, C, ...): "
+        raise unsupported(step, f"its input has shape {tuple(x.shape)}, not batched (N, C, ...): "
                           "export with a batched example input")
     return x
 

@@ -83,7 +83,7 @@ def _reshape(g: GraphBuilder, step: Step) -> None:
     shape = list(step.result().shape)
     if x.batched:
         if not shape or shape[0] != x.shape[0] or math.prod(shape[1:]) != math.prod(x.shape[1:]):
-            raise unsupported(step, f"it reshapes {x.shape} to {tuple(shape)}, which mixes "
+            raise unsupported(step, f"it reshapes {tuple(x.shape)} to {tuple(shape)}, which mixes "
                               "the batch axis with the others, so the batch size cannot be "
                               "left free: export with dynamic_batch=False")
         shape[0] = 0  # ONNX: copy this dimension from the input, whatever the batch size

@@ -42,7 +42,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (ndarray, xp.generic)):
         if value.size != 1:
             raise ValueError(f"a hyper-parameter must be a number, got an array of shape "
-                             f"{value.shape}")
+                             f"{tuple(value.shape)}")
         return value.item()
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
@@ -209,8 +209,8 @@ class Optimizer:
                     continue
                 grad = p.grad.array
                 if grad.shape != p.shape:
-                    raise ValueError(f"{self._name}.step: a parameter of shape {p.shape} has a "
-                                     f"grad of shape {grad.shape}")
+                    raise ValueError(f"{self._name}.step: a parameter of shape "
+                                     f"{tuple(p.shape)} has a grad of shape {tuple(grad.shape)}")
                 self._update(p.array, grad, self.state[p], group)
                 p._bump_version()  # the step wrote p's memory: graphs that kept p are stale
         return loss
@@ -301,7 +301,8 @@ class Optimizer:
             return copy.deepcopy(value)
         if value.shape != param.shape:
             raise ValueError(f"{where}: state '{name}' of parameter {key} has shape "
-                             f"{value.shape}, but the parameter has shape {param.shape}")
+                             f"{tuple(value.shape)}, but the parameter has shape "
+                             f"{tuple(param.shape)}")
         dtype = param.dtype if param.dtype.kind in "fc" else value.dtype
         return xp.array(value, dtype=dtype, copy=True)
 
