@@ -224,7 +224,8 @@ def test_mnist_default_folder_honours_environment(tmp_path, monkeypatch, no_netw
     assert len(MNIST(train=False)) == 4
 
 
-def test_fashion_mnist_has_its_own_folder(tmp_path, no_network):
+def test_fashion_mnist_has_its_own_folder(tmp_path, no_network, monkeypatch):
+    monkeypatch.setattr(FashionMNIST, "system_folders", [])  # not the Debian package's copy
     write_mnist(tmp_path / "MNIST", "train")
     with pytest.raises(DatasetNotFoundError):
         FashionMNIST(root=tmp_path)
@@ -270,7 +271,8 @@ def test_missing_mnist_without_download_says_what_to_put_where(tmp_path, no_netw
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, RuntimeError)
 
 
-def test_missing_fashion_mnist_offline(tmp_path, offline):
+def test_missing_fashion_mnist_offline(tmp_path, offline, monkeypatch):
+    monkeypatch.setattr(FashionMNIST, "system_folders", [])  # not the Debian package's copy
     with pytest.raises(DatasetNotFoundError) as info:
         FashionMNIST(root=tmp_path, train=False, download=True)
     message = str(info.value)

@@ -244,13 +244,17 @@ class CIFAR10(VisionDataset):
                  transform: Callable[[Any], Any] | None = None,
                  target_transform: Callable[[Any], Any] | None = None,
                  download: bool = False) -> None:
-        self.folder = dataset_folder(self.name, root)
+        self.folder = self._folder(root)
         super().__init__(self.folder, transform, target_transform)
         self.train = train
         names = self.train_files if train else self.test_files
         parts = [read_cifar_binary(path) for path in self._files(names, download)]
         self.data = xp.concatenate([images for images, _ in parts])
         self.targets = xp.concatenate([labels for _, labels in parts])
+
+    def _folder(self, root: str | os.PathLike[str] | None) -> Path:
+        """Where the archive or its extracted folder is (module docs of ``download``)."""
+        return dataset_folder(self.name, root)
 
     def _files(self, names: list[str], download_missing: bool) -> list[Path]:
         for folder in (self.folder / self.base_folder, self.folder):

@@ -166,7 +166,8 @@ class MNIST(VisionDataset):
         target_transform: applied to each label (a Python int).
         download: fetch missing files from ``mirrors`` (checksums verified). Without network, or
             with ``download=False``, missing files raise :class:`DatasetNotFoundError` saying
-            what to put where.
+            what to put where. Files already found (in the folder, or in a ``system_folders``
+            entry) are never downloaded.
 
     ``data`` is uint8 ``(N, 28, 28)`` and ``targets`` int64 ``(N,)``. The files are checked as
     they are read (:func:`read_idx`), and so are the labels: one outside ``0 .. 9`` is refused
@@ -188,6 +189,12 @@ class MNIST(VisionDataset):
         ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
         ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
     ]
+    system_package = ""
+    """The Debian package that installs the files in ``system_folders``, named in the message
+    for missing files."""
+    system_folders: list[Path] = []
+    """Folders searched after ``<root>/<name>`` and its ``raw/``: where an operating-system
+    package installs the same files (read with the same checks, never written to)."""
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
                "6 - six", "7 - seven", "8 - eight", "9 - nine"]
 
@@ -239,7 +246,7 @@ class MNIST(VisionDataset):
         return [path for path in found.values() if path is not None]
 
     def _find(self, stem: str) -> Path | None:
-        for folder in (self.folder, self.folder / "raw"):
+        for folder in (self.folder, self.folder / "raw", *self.system_folders):
             for name in (stem, stem + ".gz"):
                 if (folder / name).exists():  # read_idx refuses what is not a regular file
                     return folder / name
@@ -251,14 +258,23 @@ class MNIST(VisionDataset):
         stems = [name.removesuffix(".gz") for name, _ in self.resources]
         files = {stem + ".gz": [mirror + stem + ".gz" for mirror in self.mirrors]
                  for stem in stems if self._find(stem) is None}
-        return not_found_message(self.name, self.folder, files, reason,
-                                 extra="(gzipped as downloaded, or unpacked without the .gz)")
+        extra = "(gzipped as downloaded, or unpacked without the .gz)"
+        if self.system_package:
+            extra += (f"\nor install the {self.system_package} package (apt-get install "
+                      f"{self.system_package}), whose files are found in "
+                      f"{', '.join(map(str, self.system_folders))}")
+        return not_found_message(self.name, self.folder, files, reason, extra=extra)
 
 
 class FashionMNIST(MNIST):
     """Zalando's Fashion-MNIST: MNIST's format and sizes, ten kinds of clothing.
 
-    Same arguments as :class:`MNIST`; files live in ``<root>/FashionMNIST``.
+    Same arguments as :class:`MNIST`; files live in ``<root>/FashionMNIST`` (or its ``raw/``).
+    Where neither holds them, the copy that Debian's ``dataset-fashion-mnist`` package installs
+    is used (``apt-get install dataset-fashion-mnist`` puts the four ``.gz`` files in
+    ``/usr/share/datasets/fashion-mnist``): offline, with ``download=True`` as well, since it is
+    the same data (Debian recompressed the files, so their MD5s differ from the published
+    ones; what they hold is checked as it is read, as for any file).
 
     >>> FashionMNIST(root="../data", train=False, download=True).classes[0]  # doctest: +SKIP
     'T-shirt/top'
@@ -275,5 +291,7 @@ class FashionMNIST(MNIST):
         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     ]
+    system_package = "dataset-fashion-mnist"
+    system_folders = [Path("/usr/share/datasets/fashion-mnist")]
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]

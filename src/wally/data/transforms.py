@@ -146,11 +146,12 @@ class Normalize(Transform):
 
     def __init__(self, mean: Sequence[float] | float, std: Sequence[float] | float,
                  inplace: bool = False) -> None:
-        self.mean = [float(m) for m in (mean if isinstance(mean, Sequence) else [mean])]
-        self.std = [float(s) for s in (std if isinstance(std, Sequence) else [std])]
-        if any(s == 0 for s in self.std):
+        self.mean, self.std = mean, std  # as given, for the printed form (torchvision's)
+        self._mean = [float(m) for m in (mean if isinstance(mean, Sequence) else [mean])]
+        self._std = [float(s) for s in (std if isinstance(std, Sequence) else [std])]
+        if any(s == 0 for s in self._std):
             raise ValueError(f"Normalize: std evaluated to zero, leading to division by zero "
-                             f"(std={self.std})")
+                             f"(std={self._std})")
         self.inplace = inplace
 
     def __call__(self, tensor: Any) -> Tensor:
@@ -177,12 +178,12 @@ class Normalize(Transform):
         if array.dtype.kind != "f":
             raise TypeError(f"Normalize: input tensor should be a float tensor, got {array.dtype}")
         channels = array.shape[-3]
-        for name, values in (("mean", self.mean), ("std", self.std)):
+        for name, values in (("mean", self._mean), ("std", self._std)):
             if len(values) not in (1, channels):
                 raise ValueError(f"Normalize: {name} has {len(values)} values for an image with "
                                  f"{channels} channels")
-        mean = xp.asarray(self.mean, dtype=array.dtype).reshape(-1, 1, 1)
-        std = xp.asarray(self.std, dtype=array.dtype).reshape(-1, 1, 1)
+        mean = xp.asarray(self._mean, dtype=array.dtype).reshape(-1, 1, 1)
+        std = xp.asarray(self._std, dtype=array.dtype).reshape(-1, 1, 1)
         return (array - mean) / std
 
     def __repr__(self) -> str:
@@ -315,7 +316,8 @@ class Resize(Transform):
         return xp.stack([resize_plane(array[:, :, c]) for c in range(array.shape[2])], axis=2)
 
     def __repr__(self) -> str:
-        return f"Resize(size={self.size}, interpolation={self.interpolation.value})"
+        return (f"Resize(size={self.size}, interpolation={self.interpolation.value}, "
+                f"max_size={self.max_size}, antialias={self.antialias})")
 
 
 def _pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
