@@ -70,6 +70,8 @@ def _promote(a: Any, b: Any) -> tuple[Any, Any]:
         a = a if isinstance(a, (int, float, bool)) else to_array(a)
     if not isinstance(b, Tensor):
         b = b if isinstance(b, (int, float, bool)) else to_array(b)
+    if not isinstance(a, (Tensor, ndarray)) and not isinstance(b, (Tensor, ndarray)):
+        a = to_array(a)  # two Python numbers: the first becomes a float32/int64/bool tensor
     fa, fb = _is_float(a), _is_float(b)
     if fa != fb:  # an integer operand meets a float one: it becomes that float
         target = (a if fa else b)
@@ -177,11 +179,9 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g = gy
-        if a.ndim == 1:
-            g = xp.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = xp.expand_dims(g, -1)
+        # gy without the axes that 1-D operands dropped: put them back (1-D @ 1-D gives 0-d)
+        g = gy.reshape(xp.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+                       + (a2.shape[-2], b2.shape[-1]))
         ga = sum_to(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
         gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape) if need_b else None
         return ga, gb
@@ -206,12 +206,19 @@ class Maximum(Function):
                 sum_to(gy * (1 - share_a), xp.shape(b)) if need_b else None)
 
 
+def _scaled(other: Any, alpha: Any) -> Any:
+    """alpha · other; a Python number times a Python alpha stays a Python number."""
+    if isinstance(other, (int, float, bool)) and isinstance(alpha, (int, float, bool)):
+        return other * alpha
+    return mul(other, alpha)
+
+
 def add(input: Any, other: Any, alpha: Any = 1) -> Tensor:
     """y = input + alpha · other, broadcasting.
 
     Shape: the broadcast shape of both operands. Example: ``add(x, 1)``.
     """
-    a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
+    a, b = _promote(input, other if alpha == 1 else _scaled(other, alpha))
     return Add()(a, b)
 
 
@@ -220,7 +227,7 @@ def sub(input: Any, other: Any, alpha: Any = 1) -> Tensor:
 
     Shape: the broadcast shape of both operands. Example: ``sub(x, y)``.
     """
-    a, b = _promote(input, other if alpha == 1 else mul(other, alpha))
+    a, b = _promote(input, other if alpha == 1 else _scaled(other, alpha))
     return Sub()(a, b)
 
 
@@ -232,12 +239,45 @@ def mul(input: Any, other: Any) -> Tensor:
     return Mul()(*_promote(input, other))
 
 
-def div(input: Any, other: Any) -> Tensor:
-    """y = input / other elementwise (true division: integers give float32).
+class DivRounding(Function):
+    """y = trunc(a / b) or floor(a / b); piecewise constant, so both gradients are zero."""
 
-    Shape: the broadcast shape of both operands. Example: ``div(x, 2)``.
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.shapes = (xp.shape(a), xp.shape(b))
+        floats = xp.result_type(a, b).kind in "fc"
+        if not floats and not xp.all(xp.asarray(b) != 0):
+            raise ZeroDivisionError("div: integer division by zero")
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if self.mode == "floor":
+                return xp.asarray(xp.floor_divide(a, b))
+            if floats:
+                return xp.asarray(xp.trunc(xp.true_divide(a, b))).astype(
+                    xp.result_type(a, b), copy=False)
+            q = xp.floor_divide(a, b)  # integers: floor, then one step towards zero
+            return xp.asarray(q + ((q < 0) & (xp.remainder(a, b) != 0)))
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_a, need_b = self.needs_input_grad
+        return (xp.zeros(self.shapes[0], gy.dtype) if need_a else None,
+                xp.zeros(self.shapes[1], gy.dtype) if need_b else None)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """y = input / other elementwise (true division: integers give float32); with
+    ``rounding_mode='trunc'`` y = trunc(input / other), with ``'floor'`` y = ⌊input / other⌋
+    (integers stay integers; the gradient of a rounded quotient is zero, as in PyTorch).
+
+    Shape: the broadcast shape of both operands. Example: ``div(x, 2, rounding_mode='floor')``.
     """
     a, b = _promote(input, other)
+    if rounding_mode is not None:
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: expected rounding_mode to be one of None, 'trunc' or "
+                             f"'floor', got {rounding_mode!r}")
+        return DivRounding(rounding_mode)(a, b)
     if not _is_float(a) and not _is_float(b):  # true division of integers gives floats
         a = _astype(a, _DEFAULT_FLOAT) if isinstance(a, (Tensor, ndarray)) else float(a)
         b = _astype(b, _DEFAULT_FLOAT) if isinstance(b, (Tensor, ndarray)) else float(b)
@@ -250,6 +290,8 @@ def pow(input: Any, exponent: Any) -> Tensor:
     Shape: the broadcast shape. Example: ``pow(x, 2)``.
     """
     if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
+        if isinstance(exponent, float) and input.dtype.kind not in "fc":
+            input = cast(input, _DEFAULT_FLOAT)  # int tensor ** 2.5 is float32, as in torch
         return PowScalar(exponent)(input)
     return Pow()(*_promote(input, exponent))
 
@@ -378,6 +420,36 @@ class Clamp(Function):
         return gy * keep
 
 
+class ClampTensor(Function):
+    """y = min(max(x, low), high) with tensor bounds (either may be None); each of x, low and
+    high gets the gradient where it is the value chosen (PyTorch's rule: where low > high the
+    result is high)."""
+
+    def forward(self, x: ndarray, low: Any, high: Any) -> ndarray:
+        self.x, self.low, self.high = x, low, high
+        y = x if low is None else xp.maximum(x, low)
+        return y if high is None else xp.minimum(y, high)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
+        need_x, need_low, need_high = self.needs_input_grad
+        x, low, high = self.x, self.low, self.high
+        zero = xp.zeros((), gy.dtype)
+        keep = xp.ones(x.shape, dtype=bool)
+        if low is not None:
+            keep = keep & (x >= low)
+        if high is not None:
+            keep = keep & (x <= high)
+        gx = sum_to(xp.where(keep, gy, zero), x.shape) if need_x else None
+        glow = ghigh = None
+        if need_low:
+            to_low = x < low if high is None else (x < low) & (low < high)
+            glow = sum_to(xp.where(to_low, gy, zero), xp.shape(low))
+        if need_high:
+            to_high = x > high if low is None else (x > high) | (high < low)
+            ghigh = sum_to(xp.where(to_high, gy, zero), xp.shape(high))
+        return gx, glow, ghigh
+
+
 class ReLU(Function):
     """y = max(x, 0)."""
 
@@ -464,8 +536,17 @@ def cos(input: Tensor) -> Tensor:
     return Cos()(input)
 
 
+def _sign(a: ndarray) -> ndarray:
+    y = xp.sign(a)
+    return xp.where(xp.isnan(y), xp.zeros((), y.dtype), y) if y.dtype.kind == "f" else y
+
+
 def sign(input: Tensor) -> Tensor:
-    return compare(xp.sign, input)
+    """y = −1, 0 or 1 by the sign of x; sign(nan) = 0, as in PyTorch. No gradient.
+
+    Shape: unchanged. Example: ``sign(wally.tensor([-2.0, 0.0, float("nan")]))``.
+    """
+    return compare(_sign, input)
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
@@ -475,9 +556,31 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
-    low = min.array if isinstance(min, Tensor) else min
-    high = max.array if isinstance(max, Tensor) else max
-    return Clamp(low, high)(input)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # tensor bounds take part in type promotion and get gradients (PyTorch's clamp.Tensor)
+        bounds = [b if b is None or isinstance(b, Tensor) else Tensor(to_array(b))
+                  for b in (min, max)]
+        dtype = _result_dtype(input, *[b for b in bounds if b is not None])
+        x = input if input.dtype == dtype else cast(input, dtype)
+        low, high = (b if b is None or b.dtype == dtype else cast(b, dtype) for b in bounds)
+        return ClampTensor()(x, low, high)
+    if input.dtype.kind not in "fc" and builtins.any(isinstance(b, float) for b in (min, max)):
+        input = cast(input, _DEFAULT_FLOAT)  # an int tensor clamped to 0.5 is float32
+    return Clamp(min, max)(input)
+
+
+def _result_dtype(*operands: Tensor) -> Any:
+    """The dtype PyTorch's promotion gives ``operands``: floats beat integers without widening,
+    and 0-d tensors only decide within their kind when a dimensioned operand is there."""
+    dims = [t for t in operands if t.ndim]
+    pool = dims or list(operands)
+    kinds = [t.dtype.kind in "fc" for t in operands]
+    if builtins.any(kinds) and not builtins.any(t.dtype.kind in "fc" for t in pool):
+        floats = [t.dtype for t in operands if t.dtype.kind in "fc"]
+        return xp.result_type(*floats)  # only a 0-d tensor is float: its float dtype
+    if builtins.any(kinds):
+        return xp.result_type(*[t.dtype for t in pool if t.dtype.kind in "fc"])
+    return xp.result_type(*[t.dtype for t in pool])
 
 
 clip = clamp
@@ -687,8 +790,19 @@ def bessel_correction(unbiased: Any, correction: Any) -> Any:
     return 0 if unbiased is False else 1
 
 
-def var(input: Tensor, dim: Any = None, keepdim: bool = False, correction: Any = 1) -> Tensor:
-    """Variance with Bessel's ``correction`` (1 by default, as in PyTorch)."""
+def var(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+        correction: Any = None) -> Tensor:
+    """Variance, Σ (x − mean)² / (N − correction), with Bessel's ``correction`` (1 by default,
+    0 with ``unbiased=False``), as in PyTorch; ``var(x, True)`` is ``var(x, unbiased=True)``.
+
+    Shape: ``dim`` removed (kept with ``keepdim``). Example: ``var(x, dim=0, correction=0)``.
+    """
+    if isinstance(dim, bool):  # torch's var(input, unbiased) overload
+        dim, unbiased = None, dim
+    return _var(input, dim, keepdim, bessel_correction(unbiased, correction))
+
+
+def _var(input: Tensor, dim: Any, keepdim: bool, correction: Any) -> Tensor:
     axes = _axes(dim, input.ndim)
     centred = input - input.mean(axes, keepdim=True)
     count = input.numel() if axes is None else \
@@ -696,10 +810,36 @@ def var(input: Tensor, dim: Any = None, keepdim: bool = False, correction: Any =
     return (centred * centred).sum(axes, keepdim=keepdim) / builtins.max(count - correction, 0)
 
 
-def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
+def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
         correction: Any = None) -> Tensor:
-    """Standard deviation, the square root of :func:`var`."""
-    return var(input, dim, keepdim, bessel_correction(unbiased, correction)).sqrt()
+    """Standard deviation, the square root of :func:`var` (same arguments).
+
+    Shape: ``dim`` removed (kept with ``keepdim``). Example: ``std(x, False)``.
+    """
+    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def _all_or_any(fn: Callable[..., Any], input: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    axes = _axes(dim, input.ndim)
+    # PyTorch keeps uint8 for uint8 input, every other dtype gives bool
+    out = input.dtype if input.dtype == xp.uint8 else xp.bool_
+    return compare(lambda a: fn(a, axis=axes, keepdims=keepdim).astype(out), input)
+
+
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where every element along ``dim`` (all when None) is nonzero. No gradient.
+
+    Shape: ``dim`` removed (kept as 1 with ``keepdim``). Example: ``all(x > 0, dim=1)``.
+    """
+    return _all_or_any(xp.all, input, dim, keepdim)
+
+
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where some element along ``dim`` (all when None) is nonzero. No gradient.
+
+    Shape: ``dim`` removed (kept as 1 with ``keepdim``). Example: ``any(x.isnan())``.
+    """
+    return _all_or_any(xp.any, input, dim, keepdim)
 
 
 def eq(input: Tensor, other: Any) -> Tensor:
@@ -714,7 +854,9 @@ def _max_or_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
         return Amax(None, False, largest)(input)
     axes = _axes(dim, input.ndim)
     assert axes is not None
-    values, indices = MaxDim(axes[0] if axes else 0, keepdim, largest)(input)
+    if input.ndim == 0:  # a 0-d tensor is its own max along dim 0 (or -1)
+        return MaxResult(clone(input), Tensor._make(xp.zeros((), xp.int64), False, None, 0))
+    values, indices = MaxDim(axes[0], keepdim, largest)(input)
     return MaxResult(values, indices)
 
 
@@ -748,13 +890,23 @@ def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
     Shape: ``dim`` removed. Example: ``argmax(logits, dim=1)``.
     """
-    axis = None if dim is None else _axes(dim, input.ndim)[0]  # type: ignore[index]
-    return compare(lambda a: xp.argmax(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
+    return _arg_extreme(xp.argmax, input, dim, keepdim)
+
+
+def _arg_extreme(fn: Callable[..., Any], input: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    axes = None if dim is None else _axes(dim, input.ndim)
+    if input.ndim == 0:  # index 0 of the one element, with or without dim
+        return Tensor._make(xp.zeros((), xp.int64), False, None, 0)
+    axis = None if axes is None else axes[0]
+    return compare(lambda a: fn(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
 
 
 def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    axis = None if dim is None else _axes(dim, input.ndim)[0]  # type: ignore[index]
-    return compare(lambda a: xp.argmin(a, axis=axis, keepdims=keepdim).astype(xp.int64), input)
+    """int64 index of the smallest element (flattened when ``dim`` is None).
+
+    Shape: ``dim`` removed. Example: ``argmin(x, dim=0)``.
+    """
+    return _arg_extreme(xp.argmin, input, dim, keepdim)
 
 
 # ----- shapes ---------------------------------------------------------------------------------
@@ -885,7 +1037,10 @@ def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap axes ``dim0`` and ``dim1``. Example: ``transpose(x, 0, 1)``."""
     axes = list(range(input.ndim))
-    a, b = (_axes(d, input.ndim)[0] for d in (dim0, dim1))  # type: ignore[index]
+    checked = [_axes(d, input.ndim) for d in (dim0, dim1)]
+    if input.ndim == 0:  # dims 0 / -1 of a 0-d tensor: nothing to swap
+        return Permute(())(input)
+    a, b = (c[0] for c in checked)  # type: ignore[index]
     axes[a], axes[b] = axes[b], axes[a]
     return Permute(tuple(axes))(input)
 
@@ -918,14 +1073,14 @@ def _index(index: Any) -> Any:
         return index.array
     if isinstance(index, range):
         return xp.arange(index.start, index.stop, index.step)
-    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+    if isinstance(index, list) and builtins.any(isinstance(i, Tensor) for i in index):
         return [_index(i) for i in index]
     return index
 
 
 def _is_basic(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (int, slice, type(None), type(Ellipsis)))
+    return builtins.all(isinstance(p, (int, slice, type(None), type(Ellipsis)))
                or (isinstance(p, ndarray) and p.ndim == 0 and p.dtype.kind in "iu")
                for p in parts)
 
@@ -995,13 +1150,18 @@ class Cat(Function):
         self.axis = axis
 
     def forward(self, *xs: ndarray) -> ndarray:
-        self.sizes = [x.shape[self.axis] for x in xs]
-        return xp.concatenate(xs, axis=self.axis)
+        # 1-D empty tensors are skipped when others have more dims (PyTorch's legacy rule)
+        ndim = builtins.max(x.ndim for x in xs)
+        self.skipped = [x.shape == (0,) and ndim > 1 for x in xs]
+        kept = [x for x, skip in zip(xs, self.skipped) if not skip]
+        self.sizes = [x.shape[self.axis] for x in kept]
+        return xp.concatenate(kept, axis=self.axis)
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         bounds = xp.cumsum(self.sizes)[:-1]
-        parts = xp.split(gy, bounds, axis=self.axis)
-        return tuple(p if need else None for p, need in zip(parts, self.needs_input_grad))
+        parts = iter(xp.split(gy, bounds, axis=self.axis))
+        grads = [xp.zeros((0,), gy.dtype) if skip else next(parts) for skip in self.skipped]
+        return tuple(g if need else None for g, need in zip(grads, self.needs_input_grad))
 
 
 class Stack(Function):
@@ -1025,10 +1185,12 @@ def _check_joinable(name: str, tensors: Sequence[Any]) -> list[Tensor]:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing dimension ``dim``."""
     ts = _check_joinable("cat", tensors)
-    axis = _axes(dim, ts[0].ndim)[0]  # type: ignore[index]
-    for t in ts[1:]:
-        if t.ndim != ts[0].ndim or any(
-            a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != axis
+    ndim = builtins.max(t.ndim for t in ts)
+    shaped = [t for t in ts if t.shape != (0,) or t.ndim == ndim]  # legacy: (0,) is skipped
+    axis = _axes(dim, ndim)[0]  # type: ignore[index]
+    for t in shaped[1:]:
+        if t.ndim != shaped[0].ndim or builtins.any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, shaped[0].shape)) if i != axis
         ):
             raise ValueError(
                 f"cat: sizes of tensors must match except in dimension {dim}; got shapes "
@@ -1043,7 +1205,7 @@ concat = concatenate = cat
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors of one shape along a new dimension ``dim``."""
     ts = _check_joinable("stack", tensors)
-    if any(t.shape != ts[0].shape for t in ts):
+    if builtins.any(t.shape != ts[0].shape for t in ts):
         raise ValueError(
             f"stack expects each tensor to be equal size, got {[tuple(t.shape) for t in ts]}"
         )

@@ -550,8 +550,8 @@ class Tensor:
     def mul(self, other: Any) -> Tensor:
         return ops.mul(self, other)
 
-    def div(self, other: Any) -> Tensor:
-        return ops.div(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return ops.div(self, other, rounding_mode=rounding_mode)
 
     def pow(self, exponent: Any) -> Tensor:
         return ops.pow(self, exponent)
@@ -600,15 +600,15 @@ class Tensor:
     def tanh(self) -> Tensor:
         return ops.tanh(self)
 
-    def softmax(self, dim: builtins.int) -> Tensor:
+    def softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
         from wally.functional import softmax
 
-        return softmax(self, dim)
+        return softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim: builtins.int) -> Tensor:
+    def log_softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
         from wally.functional import log_softmax
 
-        return log_softmax(self, dim)
+        return log_softmax(self, dim, dtype=dtype)
 
     # ----- layersB: activation methods that torch.Tensor has -----
     def prelu(self, weight: Tensor) -> Tensor:
@@ -670,11 +670,11 @@ class Tensor:
     def isfinite(self) -> Tensor:
         return ops.compare(xp.isfinite, self)
 
-    def all(self, dim: Any = None) -> Tensor:
-        return ops.compare(lambda a: xp.all(a, axis=dim), self)
+    def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.all(self, dim, keepdim)
 
-    def any(self, dim: Any = None) -> Tensor:
-        return ops.compare(lambda a: xp.any(a, axis=dim), self)
+    def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.any(self, dim, keepdim)
 
     # ----- reductions -------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None,
@@ -685,13 +685,13 @@ class Tensor:
              axis: Any = None) -> Tensor:
         return ops.mean(self, dim if axis is None else axis, keepdim, dtype)
 
-    def var(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False,
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False, *,
             correction: Any = None) -> Tensor:
-        return ops.var(self, dim, keepdim, ops.bessel_correction(unbiased, correction))
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False,
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False, *,
             correction: Any = None) -> Tensor:
-        return ops.var(self, dim, keepdim, ops.bessel_correction(unbiased, correction)).sqrt()
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
 
     def max(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         return ops.max(self, dim, keepdim)

@@ -337,7 +337,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     _check_float("gelu", input)
-    return GELU(approximate)(input)
+    return _along_axis(GELU(approximate), input)  # a 0-d input runs as one element
 
 
 # ----- softplus ------------------------------------------------------------------------------
@@ -395,6 +395,9 @@ class Softmax(Function):
         self.in_dtype = x.dtype
         if self.dtype is not None:
             x = x.astype(self.dtype, copy=False)
+        if not x.size:  # nothing to normalise (max of an empty axis has no value)
+            self.y = x
+            return x.copy()
         with xp.errstate(over="ignore"):  # x − max overflowing to −inf only means exp → 0
             y = x - x.max(axis=self.axis, keepdims=True)
         xp.exp(y, out=y)
@@ -421,6 +424,9 @@ class LogSoftmax(Function):
         self.in_dtype = x.dtype
         if self.dtype is not None:
             x = x.astype(self.dtype, copy=False)
+        if not x.size:  # nothing to normalise (max of an empty axis has no value)
+            self.y = x
+            return x.copy()
         with xp.errstate(over="ignore"):
             y = x - x.max(axis=self.axis, keepdims=True)
         y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
