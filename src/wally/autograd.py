@@ -463,6 +463,8 @@ class _Targets:
         self.slots = {(id(x._ctx), x._out_idx): i for i, x in enumerate(inputs)
                       if x._ctx is not None}
         self.grads: list[ndarray | None] = [None] * len(inputs)
+        self.through: set[int] = set()  # nodes whose backward leads to a target (set by prune)
+        self.visited: set[int] = set()  # those and the nodes that hold a target's gradient
 
     def add(self, index: int, g: ndarray) -> None:
         current = self.grads[index]
@@ -471,7 +473,7 @@ class _Targets:
     def prune(self, order: list[Function]) -> list[Function]:
         """The nodes of ``order`` that hold a target's gradient or lead to a target; only those
         that lead to one (``self.through``) need to run their backward."""
-        self.through: set[int] = set()
+        self.through = set()
         holds = set()
         for fn in reversed(order):  # producers first, so a node's parents are decided already
             if any((id(fn), slot) in self.slots for slot in range(fn._n_outputs)):
