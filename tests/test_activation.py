@@ -288,7 +288,7 @@ def test_softplus_zero_beta():
 def test_integer_input_rejected(name):
     args = (0,) if "softmax" in name else ()
     with pytest.raises(TypeError, match=rf"{name}: expected a floating-point input.* got dtype "
-                                        r"int64"):
+                                        r"(wally\.)?int64"):
         getattr(F, name)(wally.tensor([1, 2]), *args)
 
 

@@ -230,3 +230,44 @@ def test_run_refusals_are_one_line(project):
     module = wally_run("-m", "no_such_pkg.mod", cwd=project)
     assert module.returncode == 1
     assert module.stderr == "wally run: error: no module named 'no_such_pkg.mod'\n"
+
+
+def test_d2l_lenet_cell_prints_as_the_book():
+    # The LeNet cell of d2l's chapter 7.6 (PyTorch tab), unchanged but for the switch.
+    result = python("""
+        import wally
+        wally.alias_torch()
+        import torch
+        from torch import nn
+
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+            nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, 10))
+        X = torch.rand(size=(1, 1, 28, 28), dtype=torch.float32)
+        for layer in net:
+            X = layer(X)
+            print(layer.__class__.__name__, 'output shape: \\t', X.shape)
+        with torch.inference_mode():
+            print(net(torch.zeros(1, 1, 28, 28)).requires_grad)
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Conv2d output shape: \t torch.Size([1, 6, 28, 28])"
+    assert lines[6] == "Flatten output shape: \t torch.Size([1, 400])"
+    assert lines[-2] == "Linear output shape: \t torch.Size([1, 10])"
+    assert lines[-1] == "False"
+
+
+def test_onnx_is_reachable_after_import_wally():
+    result = python("""
+        import wally
+        print(callable(wally.onnx.export), callable(wally.save), callable(wally.load))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "True True True"

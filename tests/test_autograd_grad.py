@@ -64,14 +64,20 @@ def test_grad_equals_backward_and_central_differences():
     np.testing.assert_allclose(gc.numpy()[2], (values[0] - values[1]) / (2 * eps), rtol=1e-6)
 
 
-def test_grad_does_not_touch_retained_or_existing_grads():
-    x = wally.tensor([1.0, 2.0], requires_grad=True)
-    x.grad = wally.tensor([5.0, 5.0])
-    y = x * 3
-    y.retain_grad()
-    (g,) = wally.autograd.grad((y * y).sum(), x)
-    np.testing.assert_allclose(g.numpy(), [18.0, 36.0])
-    assert x.grad.tolist() == [5.0, 5.0] and y.grad is None
+def test_grad_leaves_leaf_grads_and_fills_retained_ones_as_torch(torch):
+    seen = []
+    for lib in (wally, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        x.grad = lib.tensor([5.0, 5.0])
+        y = x * 3
+        y.retain_grad()
+        w = x.exp()
+        w.retain_grad()  # on a branch that does not lead to the input asked for
+        (g,) = lib.autograd.grad((y * y).sum() + w.sum(), y)
+        seen.append([g.tolist(), x.grad.tolist(), None if y.grad is None else y.grad.tolist(),
+                     w.grad])
+    assert seen[0] == seen[1]
+    assert seen[0][:3] == [[6.0, 12.0], [5.0, 5.0], [6.0, 12.0]]
 
 
 def test_grad_prunes_branches_and_frees_the_graph():

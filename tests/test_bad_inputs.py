@@ -111,7 +111,7 @@ for nd, layer in LAYERS.items():
     case(name, "wrong rank", lambda L=layer: L(3, 4, 3)(r(6)), VALUE,
          f"{name}(3, 4", f"{nd + 1}-D or {nd + 2}-D input", "got shape (6,)")
     case(name, "integer input", lambda L=layer, s=size: L(3, 4, 3)(i(1, 3, *s)), TYPE,
-         f"{name}(3, 4", "expected a float32 input", "got int64")
+         f"{name}(3, 4", "float32 input", "int64")
     case(name, "kernel larger than the input", lambda L=layer, nd=nd: L(3, 4, 5)(
         r(1, 3, *(3,) * nd)), VALUE, "kernel size " + str((5,) * nd), str((3,) * nd))
     for option, value, words in (
@@ -188,7 +188,7 @@ case("linear", "integer input and weight", lambda: F.linear(i(2, 3), i(4, 3)), T
 case("Linear", "in_features mismatch", lambda: nn.Linear(3, 4)(r(2, 5)), VALUE,
      "Linear(in_features=3", "(*, 3)", "got shape (2, 5)")
 case("Linear", "integer input", lambda: nn.Linear(3, 4)(i(2, 3)), TYPE,
-     "Linear(in_features=3", "float32 input", "got int64")
+     "Linear(in_features=3", "float32 input", "int64")
 case("Linear", "negative in_features", lambda: nn.Linear(-1, 4), VALUE,
      "Linear:", "non-negative integer", "got -1")
 case("Linear", "negative out_features", lambda: nn.Linear(3, -2), VALUE,

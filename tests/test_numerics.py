@@ -250,8 +250,9 @@ def test_float16_pooling_activations_and_losses_are_supported():
                                           (lambda: nn.Conv1d(3, 4, 3), (1, 3, 5))])
 def test_a_float32_layer_refuses_a_float16_input_clearly(layer, shape):
     module = layer()
-    with pytest.raises(TypeError, match=r"expected a float32 input, got float16; convert the "
-                                        r"input \(x.to\(float32\)\) or the layer"):
+    with pytest.raises(TypeError, match=r"expected a (wally\.)?float32 input, got "
+                                        r"(wally\.)?float16; convert the input "
+                                        r"\(x.to\((wally\.)?float32\)\) or the layer"):
         module(wally.tensor(np.zeros(shape, dtype=np.float16)))
     module.to(wally.float16)  # the way out the message names works
     assert module(wally.tensor(np.zeros(shape, dtype=np.float16))).dtype == wally.float16

@@ -463,6 +463,8 @@ class _Targets:
         self.slots = {(id(x._ctx), x._out_idx): i for i, x in enumerate(inputs)
                       if x._ctx is not None}
         self.grads: list[ndarray | None] = [None] * len(inputs)
+        self.through: set[int] = set()  # nodes whose backward leads to a target (set by prune)
+        self.visited: set[int] = set()  # those and the nodes that hold a target's gradient
 
     def add(self, index: int, g: ndarray) -> None:
         current = self.grads[index]
@@ -471,7 +473,7 @@ class _Targets:
     def prune(self, order: list[Function]) -> list[Function]:
         """The nodes of ``order`` that hold a target's gradient or lead to a target; only those
         that lead to one (``self.through``) need to run their backward."""
-        self.through: set[int] = set()
+        self.through = set()
         holds = set()
         for fn in reversed(order):  # producers first, so a node's parents are decided already
             if any((id(fn), slot) in self.slots for slot in range(fn._n_outputs)):
@@ -484,14 +486,16 @@ class _Targets:
                         else id(parent) in self.through or id(parent) in holds):
                     self.through.add(id(fn))
                     break
-        return [fn for fn in order if id(fn) in self.through or id(fn) in holds]
+        self.visited = self.through | holds
+        return [fn for fn in order if id(fn) in self.visited]
 
 
 def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
            ctx: Function | None = None, out_idx: int = 0, targets: _Targets | None = None) -> None:
     """Send gradient ``g`` to tensor ``x``: into the slot of its producer ``ctx`` (output
     ``out_idx``), or onto a leaf's ``.grad`` when ``ctx`` is None (into ``targets`` instead, for
-    ``autograd.grad``, which leaves every ``.grad`` alone).
+    ``autograd.grad``, which leaves the leaves' ``.grad`` alone; as in PyTorch, a tensor that
+    called ``retain_grad()`` still gets its ``.grad`` when the pass runs its producer).
 
     ``handed`` holds the ids of the arrays this backward has already given away (and of the
     caller's own gradient): a leaf may keep ``g`` itself, without a copy, only when ``g`` owns
@@ -514,7 +518,7 @@ def _route(x: Tensor, g: ndarray, handed: set[int] | None = None,
     current = ctx._grads[out_idx]
     # Out of place: ``g`` may be shared with another branch, and backwards treat grads read-only.
     ctx._grads[out_idx] = g if current is None else current + g
-    if x._retains_grad and x._ctx is ctx and targets is None:
+    if x._retains_grad and x._ctx is ctx and (targets is None or id(ctx) in targets.visited):
         x._accumulate_grad(g)
 
 
