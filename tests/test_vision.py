@@ -252,23 +252,29 @@ def state_of(torch_model):
 
 
 @pytest.mark.parametrize("name, size", [("resnet18", 64), ("resnet50", 64), ("alexnet", 64),
-                                        ("resnext50_32x4d", 32), ("vgg11_bn", 32)])
+                                        ("resnext50_32x4d", 32), ("vgg11_bn", 32),
+                                        ("densenet121", 32), ("googlenet", 64)])
 def test_models_match_torchvision(tv, name, size):
     """The same printed form, state_dict keys and shapes; with torchvision's weights loaded,
     the same outputs (eval mode) and the same gradient of the input (train mode)."""
     import torch
 
     torch.manual_seed(0)
-    theirs = getattr(tv.models, name)(num_classes=10)
-    ours = getattr(models, name)(num_classes=10)
+    kwargs = {"init_weights": True} if name == "googlenet" else {}  # no FutureWarning
+    theirs = getattr(tv.models, name)(num_classes=10, **kwargs)
+    ours = getattr(models, name)(num_classes=10, **kwargs)
     assert repr(ours) == repr(theirs)
     their_state = state_of(theirs)
     our_state = ours.state_dict()
     assert list(our_state) == list(their_state)
     assert {k: tuple(v.shape) for k, v in our_state.items()} == {
         k: v.shape for k, v in their_state.items()}
-    # non-trivial batch-norm statistics, so that eval mode tests them
+    # non-trivial batch-norm statistics, so that eval mode tests them; for GoogLeNet weights
+    # that keep activations at unit scale (its N(0, 0.01²) makes the output its last bias)
     with torch.no_grad():
+        for module in theirs.modules():
+            if name == "googlenet" and isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(module.weight)
         for module in theirs.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
@@ -280,23 +286,36 @@ def test_models_match_torchvision(tv, name, size):
     expected = theirs(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(ours(wally.from_numpy(x)).detach().numpy(), expected, rtol=1e-3,
                                atol=1e-4)
-    if name in ("resnet18", "alexnet"):  # train mode: batch statistics, and the backward pass
+    if name in ("resnet18", "alexnet", "googlenet"):
+        # train mode (batch statistics) and the backward pass, in float64: batch norm over 2
+        # images of a few pixels is ill-conditioned, so float32 rounding would swamp the test
+        theirs.double().train()
+        ours.to(wally.float64)
+        ours.load_state_dict({k: wally.from_numpy(v.copy()) for k, v in state_of(theirs).items()})
         ours.train()
-        theirs.train()
         for module in theirs.modules():  # dropout draws differ between the frameworks
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
         for module in ours.modules():
             if isinstance(module, wally.nn.Dropout):
                 module.p = 0.0
-        ours_x, theirs_x = wally.from_numpy(x.copy()), torch.from_numpy(x.copy())
+        x64 = x.astype(np.float64)
+        ours_x, theirs_x = wally.from_numpy(x64.copy()), torch.from_numpy(x64.copy())
         ours_x.requires_grad_(True)
         theirs_x.requires_grad_(True)
-        (ours(ours_x) ** 2).sum().backward()
-        (theirs(theirs_x) ** 2).sum().backward()
+        ours_out, theirs_out = ours(ours_x), theirs(theirs_x)
+        if name == "googlenet":  # training mode: the logits and both auxiliary heads
+            assert type(ours_out).__name__ == "GoogLeNetOutputs" and len(ours_out) == 3
+        else:
+            ours_out, theirs_out = (ours_out,), (theirs_out,)
+        for ours_part, theirs_part in zip(ours_out, theirs_out):
+            np.testing.assert_allclose(ours_part.detach().numpy(),
+                                       theirs_part.detach().numpy(), rtol=1e-8, atol=1e-9)
+        sum((part ** 2).sum() for part in ours_out).backward()
+        sum((part ** 2).sum() for part in theirs_out).backward()
         scale = np.abs(theirs_x.grad.numpy()).max()
-        np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-3,
-                                   atol=1e-4 * scale)
+        np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-7,
+                                   atol=1e-9 * scale)
 
 
 def test_model_initialisation_follows_torchvision():
@@ -316,7 +335,8 @@ def test_model_initialisation_follows_torchvision():
 
 def test_models_refuse_weights():
     for builder, name in ((models.resnet18, "resnet18"), (models.vgg16, "vgg16"),
-                          (models.alexnet, "alexnet")):
+                          (models.alexnet, "alexnet"), (models.densenet121, "densenet121"),
+                          (models.googlenet, "googlenet")):
         with pytest.raises(ValueError, match=rf"{name}: weights='IMAGENET1K_V1' cannot be "
                                              r"loaded: wally fetches no pretrained weights"):
             builder(weights="IMAGENET1K_V1")
@@ -328,3 +348,5 @@ def test_models_refuse_weights():
     with pytest.raises(ValueError, match="ResNet: replace_stride_with_dilation should be None or "
                                          "a 3-element list"):
         models.resnet50(replace_stride_with_dilation=[True])
+    with pytest.raises(ValueError, match="GoogLeNet: blocks length should be 3 instead of 1"):
+        models.googlenet(blocks=[models.googlenet])
