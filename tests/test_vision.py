@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import struct
 from pathlib import Path
 
@@ -350,3 +351,64 @@ def test_models_refuse_weights():
         models.resnet50(replace_stride_with_dilation=[True])
     with pytest.raises(ValueError, match="GoogLeNet: blocks length should be 3 instead of 1"):
         models.googlenet(blocks=[models.googlenet])
+
+
+# ----- ImageFolder -------------------------------------------------------------------------------
+def write_image_folder(root):
+    rng = np.random.default_rng(0)
+    layout = {"dog": ["b.png", "a.PNG", "deep/c.bmp", "notes.txt"], "cat": ["z.jpg", "y.ppm"],
+              "bird": ["x.tiff"]}
+    for name, files in layout.items():
+        for file in files:
+            path = root / name / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if file.endswith(".txt"):
+                path.write_text("not an image")
+                continue
+            mode = "L" if file.startswith("y") else "RGB"
+            shape = (5, 6) if mode == "L" else (5, 6, 3)
+            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(path)
+
+
+def test_image_folder_matches_torchvision(tv, tmp_path):
+    write_image_folder(tmp_path)
+    ours = datasets.ImageFolder(str(tmp_path), transform=transforms.ToTensor())
+    theirs = tv.datasets.ImageFolder(str(tmp_path), transform=tv.transforms.ToTensor())
+    assert ours.classes == theirs.classes == ["bird", "cat", "dog"]
+    assert ours.class_to_idx == theirs.class_to_idx
+    assert ours.samples == theirs.samples and ours.imgs == theirs.imgs
+    assert ours.targets == theirs.targets and len(ours) == len(theirs) == 6
+    for index in range(len(ours)):
+        (image, label), (their_image, their_label) = ours[index], theirs[index]
+        np.testing.assert_array_equal(image.numpy(), their_image.numpy())
+        assert label == their_label
+    assert repr(ours) == repr(theirs)
+    raw = datasets.ImageFolder(str(tmp_path), is_valid_file=lambda p: p.endswith("b.png"),
+                               allow_empty=True)
+    assert [Path(p).name for p, _ in raw.samples] == ["b.png"]
+    assert raw[0][0].mode == "RGB"
+
+
+def test_image_folder_refusals(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ImageFolder: couldn't find any class folder in"):
+        datasets.ImageFolder(str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="ImageFolder: found no valid file for the "
+                                                "classes empty. Supported extensions are: .jpg"):
+        datasets.ImageFolder(str(tmp_path))
+    (tmp_path / "empty" / "fake.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    dataset = datasets.ImageFolder(str(tmp_path))
+    with pytest.raises(wally.data.DatasetFormatError, match="fake.png"):
+        dataset[0]  # PostScript named .png: never handed to Ghostscript
+
+
+def test_summary_of_torchvision_resnet18():
+    """torchvision's weights table says ResNet-18 has 11,689,512 parameters and 1.814 G
+    operations (multiply-adds of its convolutions and linear layer) at 224×224."""
+    text = str(wally.summary(models.resnet18(), input_size=(3, 224, 224)))
+    assert "Parameters: 11,689,512" in text
+    macs = re.search(r"MACs: [\d,]+ \(Conv2d ([\d,]+), BatchNorm2d [\d,]+, Linear ([\d,]+)\)",
+                     text)
+    assert macs is not None, text
+    conv, linear = (int(group.replace(",", "")) for group in macs.groups())
+    assert round((conv + linear) / 1e9, 3) == 1.814

@@ -7,8 +7,8 @@ is d2l's one-channel ResNet-18, with other layer names). ``weights=`` (and the o
 ``pretrained=True``) are refused unless None: wally downloads no weights.
 
 >>> model = resnet18(num_classes=10)
->>> model(wally.randn(1, 3, 64, 64)).shape
-wally.Size([1, 10])
+>>> tuple(model(wally.randn(1, 3, 64, 64)).shape)
+(1, 10)
 """
 
 from wally.vision.models.alexnet import AlexNet, alexnet
