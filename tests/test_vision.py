@@ -412,3 +412,37 @@ def test_summary_of_torchvision_resnet18():
     assert macs is not None, text
     conv, linear = (int(group.replace(",", "")) for group in macs.groups())
     assert round((conv + linear) / 1e9, 3) == 1.814
+
+
+def test_vision_dataset_base_matches_torchvision(tv):
+    def squares(base):
+        class Squares(base):
+            def __getitem__(self, index):
+                return self.transforms(index, index * index)
+
+            def __len__(self):
+                return 4
+
+            def extra_repr(self):
+                return "Kind: squares\nSplit: all"
+        return Squares
+
+    def shift(y):
+        return y + 1
+
+    def swap(x, y):
+        return y, x
+
+    ours_class, theirs_class = squares(datasets.VisionDataset), squares(tv.datasets.VisionDataset)
+    for kwargs in ({"target_transform": shift}, {"transform": shift, "target_transform": shift},
+                   {"transforms": swap}, {}):
+        for root in (None, "~/data"):
+            ours, theirs = ours_class(root, **kwargs), theirs_class(root, **kwargs)
+            if kwargs:
+                assert ours[3] == theirs[3]
+            assert repr(ours) == repr(theirs)
+            assert ours.root == theirs.root
+    with pytest.raises(ValueError, match="Squares: only transforms or transform/target_transform"):
+        ours_class(None, transforms=swap, transform=shift)
+    with pytest.raises(NotImplementedError, match="VisionDataset defines no __getitem__"):
+        datasets.VisionDataset("x")[0]

@@ -32,10 +32,11 @@ from wally.creation import from_numpy
 from wally.data import cifar, mnist
 from wally.data._optional import require
 from wally.data.transforms import Transform
-from wally.vision._repr import standard_transform_repr
 from wally.vision.folder import DatasetFolder, ImageFolder
+from wally.vision.vision_dataset import StandardTransform, VisionDataset, standard_transform_repr
 
-__all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "DatasetFolder"]
+__all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "DatasetFolder", "VisionDataset",
+           "StandardTransform"]
 
 
 def _root(root: Any, name: str) -> str | os.PathLike[str]:

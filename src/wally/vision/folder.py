@@ -17,8 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from wally.data.dataset import Dataset
-from wally.vision._repr import standard_transform_repr
+from wally.vision.vision_dataset import VisionDataset
 
 __all__ = ["IMG_EXTENSIONS", "DatasetFolder", "ImageFolder", "default_loader", "find_classes",
            "make_dataset", "has_file_allowed_extension"]
@@ -96,7 +95,7 @@ def make_dataset(directory: str | os.PathLike[str], class_to_idx: dict[str, int]
     return samples
 
 
-class DatasetFolder(Dataset[tuple[Any, Any]]):
+class DatasetFolder(VisionDataset):
     """Samples ``loader(path)`` of every accepted file under ``root``'s class folders.
 
     Attributes: ``classes``, ``class_to_idx``, ``samples`` (``(path, class_index)`` pairs),
@@ -109,8 +108,8 @@ class DatasetFolder(Dataset[tuple[Any, Any]]):
                  target_transform: Callable[[Any], Any] | None = None,
                  is_valid_file: Callable[[str], bool] | None = None,
                  allow_empty: bool = False) -> None:
-        self.root = os.path.expanduser(root) if isinstance(root, str) else root
-        self.transform, self.target_transform = transform, target_transform
+        super().__init__(root, transform=transform, target_transform=target_transform)
+        assert self.root is not None
         self.classes, self.class_to_idx = self.find_classes(self.root)
         self.samples = self.make_dataset(self.root, self.class_to_idx, extensions,
                                          is_valid_file, allow_empty)
@@ -142,12 +141,6 @@ class DatasetFolder(Dataset[tuple[Any, Any]]):
 
     def __len__(self) -> int:
         return len(self.samples)
-
-    def __repr__(self) -> str:
-        body = [f"Number of datapoints: {len(self)}", f"Root location: {self.root}"]
-        if self.transform is not None or self.target_transform is not None:
-            body.append(standard_transform_repr(self.transform, self.target_transform))
-        return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + line for line in body])
 
 
 class ImageFolder(DatasetFolder):
