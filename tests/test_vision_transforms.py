@@ -447,3 +447,38 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="CenterCrop: expected a NumPy array, a Tensor or a PIL "
                                         "image, got list"):
         T.CenterCrop(2)([[1, 2]])
+
+
+@settings(max_examples=20)
+@given(images, st.integers(1, 9))
+def test_functional_wrappers_match_torchvision(tv, image, size):
+    import torch
+
+    img = pil_image(*image)
+    F = tv.transforms.functional
+    np.testing.assert_array_equal(VF.to_tensor(img).numpy(), F.to_tensor(img).numpy())
+    np.testing.assert_array_equal(VF.pil_to_tensor(img).numpy(), F.pil_to_tensor(img).numpy())
+    same_pil(VF.resize(img, size), F.resize(img, size))
+    same_pil(VF.center_crop(img, size), F.center_crop(img, size))
+    tensor = VF.to_tensor(img)
+    channels = tensor.shape[0]
+    mean, std = [0.2] * channels, [0.5] * channels
+    np.testing.assert_allclose(VF.normalize(tensor, mean, std).numpy(),
+                               F.normalize(F.to_tensor(img), mean, std).numpy(), rtol=1e-6)
+    as_uint8 = VF.pil_to_tensor(img)
+    np.testing.assert_array_equal(
+        VF.convert_image_dtype(as_uint8, wally.float32).numpy(),
+        F.convert_image_dtype(F.pil_to_tensor(img), torch.float32).numpy())
+
+
+@settings(max_examples=20)
+@given(images, st.integers(1, 16), st.integers(1, 16))
+def test_uint8_tensor_resize_within_one_level(tv, image, height, width):
+    """uint8 tensors: Pillow here, torch's antialiased interpolation in torchvision; the same
+    filter, rounded differently, so at most one grey level apart."""
+    array = np.asarray(pil_image(*image))
+    chw = np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
+    ours = T.Resize((height, width))(wally.from_numpy(chw.copy())).numpy()
+    theirs = tv.transforms.Resize((height, width))(torch_tensor(chw.copy())).numpy()
+    assert ours.dtype == theirs.dtype == np.uint8
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1
