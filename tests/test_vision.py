@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import struct
 from pathlib import Path
 
@@ -252,23 +253,29 @@ def state_of(torch_model):
 
 
 @pytest.mark.parametrize("name, size", [("resnet18", 64), ("resnet50", 64), ("alexnet", 64),
-                                        ("resnext50_32x4d", 32), ("vgg11_bn", 32)])
+                                        ("resnext50_32x4d", 32), ("vgg11_bn", 32),
+                                        ("densenet121", 32), ("googlenet", 64)])
 def test_models_match_torchvision(tv, name, size):
     """The same printed form, state_dict keys and shapes; with torchvision's weights loaded,
     the same outputs (eval mode) and the same gradient of the input (train mode)."""
     import torch
 
     torch.manual_seed(0)
-    theirs = getattr(tv.models, name)(num_classes=10)
-    ours = getattr(models, name)(num_classes=10)
+    kwargs = {"init_weights": True} if name == "googlenet" else {}  # no FutureWarning
+    theirs = getattr(tv.models, name)(num_classes=10, **kwargs)
+    ours = getattr(models, name)(num_classes=10, **kwargs)
     assert repr(ours) == repr(theirs)
     their_state = state_of(theirs)
     our_state = ours.state_dict()
     assert list(our_state) == list(their_state)
     assert {k: tuple(v.shape) for k, v in our_state.items()} == {
         k: v.shape for k, v in their_state.items()}
-    # non-trivial batch-norm statistics, so that eval mode tests them
+    # non-trivial batch-norm statistics, so that eval mode tests them; for GoogLeNet weights
+    # that keep activations at unit scale (its N(0, 0.01²) makes the output its last bias)
     with torch.no_grad():
+        for module in theirs.modules():
+            if name == "googlenet" and isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(module.weight)
         for module in theirs.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
@@ -280,23 +287,36 @@ def test_models_match_torchvision(tv, name, size):
     expected = theirs(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(ours(wally.from_numpy(x)).detach().numpy(), expected, rtol=1e-3,
                                atol=1e-4)
-    if name in ("resnet18", "alexnet"):  # train mode: batch statistics, and the backward pass
+    if name in ("resnet18", "alexnet", "googlenet"):
+        # train mode (batch statistics) and the backward pass, in float64: batch norm over 2
+        # images of a few pixels is ill-conditioned, so float32 rounding would swamp the test
+        theirs.double().train()
+        ours.to(wally.float64)
+        ours.load_state_dict({k: wally.from_numpy(v.copy()) for k, v in state_of(theirs).items()})
         ours.train()
-        theirs.train()
         for module in theirs.modules():  # dropout draws differ between the frameworks
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
         for module in ours.modules():
             if isinstance(module, wally.nn.Dropout):
                 module.p = 0.0
-        ours_x, theirs_x = wally.from_numpy(x.copy()), torch.from_numpy(x.copy())
+        x64 = x.astype(np.float64)
+        ours_x, theirs_x = wally.from_numpy(x64.copy()), torch.from_numpy(x64.copy())
         ours_x.requires_grad_(True)
         theirs_x.requires_grad_(True)
-        (ours(ours_x) ** 2).sum().backward()
-        (theirs(theirs_x) ** 2).sum().backward()
+        ours_out, theirs_out = ours(ours_x), theirs(theirs_x)
+        if name == "googlenet":  # training mode: the logits and both auxiliary heads
+            assert type(ours_out).__name__ == "GoogLeNetOutputs" and len(ours_out) == 3
+        else:
+            ours_out, theirs_out = (ours_out,), (theirs_out,)
+        for ours_part, theirs_part in zip(ours_out, theirs_out):
+            np.testing.assert_allclose(ours_part.detach().numpy(),
+                                       theirs_part.detach().numpy(), rtol=1e-8, atol=1e-9)
+        sum((part ** 2).sum() for part in ours_out).backward()
+        sum((part ** 2).sum() for part in theirs_out).backward()
         scale = np.abs(theirs_x.grad.numpy()).max()
-        np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-3,
-                                   atol=1e-4 * scale)
+        np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-7,
+                                   atol=1e-9 * scale)
 
 
 def test_model_initialisation_follows_torchvision():
@@ -316,7 +336,8 @@ def test_model_initialisation_follows_torchvision():
 
 def test_models_refuse_weights():
     for builder, name in ((models.resnet18, "resnet18"), (models.vgg16, "vgg16"),
-                          (models.alexnet, "alexnet")):
+                          (models.alexnet, "alexnet"), (models.densenet121, "densenet121"),
+                          (models.googlenet, "googlenet")):
         with pytest.raises(ValueError, match=rf"{name}: weights='IMAGENET1K_V1' cannot be "
                                              r"loaded: wally fetches no pretrained weights"):
             builder(weights="IMAGENET1K_V1")
@@ -328,3 +349,100 @@ def test_models_refuse_weights():
     with pytest.raises(ValueError, match="ResNet: replace_stride_with_dilation should be None or "
                                          "a 3-element list"):
         models.resnet50(replace_stride_with_dilation=[True])
+    with pytest.raises(ValueError, match="GoogLeNet: blocks length should be 3 instead of 1"):
+        models.googlenet(blocks=[models.googlenet])
+
+
+# ----- ImageFolder -------------------------------------------------------------------------------
+def write_image_folder(root):
+    rng = np.random.default_rng(0)
+    layout = {"dog": ["b.png", "a.PNG", "deep/c.bmp", "notes.txt"], "cat": ["z.jpg", "y.ppm"],
+              "bird": ["x.tiff"]}
+    for name, files in layout.items():
+        for file in files:
+            path = root / name / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if file.endswith(".txt"):
+                path.write_text("not an image")
+                continue
+            mode = "L" if file.startswith("y") else "RGB"
+            shape = (5, 6) if mode == "L" else (5, 6, 3)
+            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(path)
+
+
+def test_image_folder_matches_torchvision(tv, tmp_path):
+    write_image_folder(tmp_path)
+    ours = datasets.ImageFolder(str(tmp_path), transform=transforms.ToTensor())
+    theirs = tv.datasets.ImageFolder(str(tmp_path), transform=tv.transforms.ToTensor())
+    assert ours.classes == theirs.classes == ["bird", "cat", "dog"]
+    assert ours.class_to_idx == theirs.class_to_idx
+    assert ours.samples == theirs.samples and ours.imgs == theirs.imgs
+    assert ours.targets == theirs.targets and len(ours) == len(theirs) == 6
+    for index in range(len(ours)):
+        (image, label), (their_image, their_label) = ours[index], theirs[index]
+        np.testing.assert_array_equal(image.numpy(), their_image.numpy())
+        assert label == their_label
+    assert repr(ours) == repr(theirs)
+    raw = datasets.ImageFolder(str(tmp_path), is_valid_file=lambda p: p.endswith("b.png"),
+                               allow_empty=True)
+    assert [Path(p).name for p, _ in raw.samples] == ["b.png"]
+    assert raw[0][0].mode == "RGB"
+
+
+def test_image_folder_refusals(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ImageFolder: couldn't find any class folder in"):
+        datasets.ImageFolder(str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="ImageFolder: found no valid file for the "
+                                                "classes empty. Supported extensions are: .jpg"):
+        datasets.ImageFolder(str(tmp_path))
+    (tmp_path / "empty" / "fake.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    dataset = datasets.ImageFolder(str(tmp_path))
+    with pytest.raises(wally.data.DatasetFormatError, match="fake.png"):
+        dataset[0]  # PostScript named .png: never handed to Ghostscript
+
+
+def test_summary_of_torchvision_resnet18():
+    """torchvision's weights table says ResNet-18 has 11,689,512 parameters and 1.814 G
+    operations (multiply-adds of its convolutions and linear layer) at 224×224."""
+    text = str(wally.summary(models.resnet18(), input_size=(3, 224, 224)))
+    assert "Parameters: 11,689,512" in text
+    macs = re.search(r"MACs: [\d,]+ \(Conv2d ([\d,]+), BatchNorm2d [\d,]+, Linear ([\d,]+)\)",
+                     text)
+    assert macs is not None, text
+    conv, linear = (int(group.replace(",", "")) for group in macs.groups())
+    assert round((conv + linear) / 1e9, 3) == 1.814
+
+
+def test_vision_dataset_base_matches_torchvision(tv):
+    def squares(base):
+        class Squares(base):
+            def __getitem__(self, index):
+                return self.transforms(index, index * index)
+
+            def __len__(self):
+                return 4
+
+            def extra_repr(self):
+                return "Kind: squares\nSplit: all"
+        return Squares
+
+    def shift(y):
+        return y + 1
+
+    def swap(x, y):
+        return y, x
+
+    ours_class, theirs_class = squares(datasets.VisionDataset), squares(tv.datasets.VisionDataset)
+    for kwargs in ({"target_transform": shift}, {"transform": shift, "target_transform": shift},
+                   {"transforms": swap}, {}):
+        for root in (None, "~/data"):
+            ours, theirs = ours_class(root, **kwargs), theirs_class(root, **kwargs)
+            if kwargs:
+                assert ours[3] == theirs[3]
+            assert repr(ours) == repr(theirs)
+            assert ours.root == theirs.root
+    with pytest.raises(ValueError, match="Squares: only transforms or transform/target_transform"):
+        ours_class(None, transforms=swap, transform=shift)
+    with pytest.raises(NotImplementedError, match="VisionDataset defines no __getitem__"):
+        datasets.VisionDataset("x")[0]

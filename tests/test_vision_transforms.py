@@ -67,6 +67,12 @@ def test_reprs_match_torchvision(tv):
         ("Grayscale", lambda m: m.Grayscale()),
         ("Grayscale 3", lambda m: m.Grayscale(3)),
         ("Normalize list", lambda m: m.Normalize([0.1, 0.2], [1, 2])),
+        ("Pad", lambda m: m.Pad(4)),
+        ("Pad all", lambda m: m.Pad((1, 2), fill=3, padding_mode="reflect")),
+        ("RandomGrayscale", lambda m: m.RandomGrayscale()),
+        ("RandomApply", lambda m: m.RandomApply([m.ToTensor(), m.Grayscale()], p=0.3)),
+        ("ToPILImage", lambda m: m.ToPILImage()),
+        ("ToPILImage L", lambda m: m.ToPILImage("L")),
     ]
     for name, build in pairs:
         assert repr(build(T)) == repr(build(tv.transforms)), name
@@ -166,6 +172,41 @@ def test_crop_and_resized_crop_match_torchvision(tv, image, top, left, height, w
     for target in (size, (size, size + 1)):
         same_pil(VF.resized_crop(img, top, left, height, width, target),
                  F.resized_crop(img, top, left, height, width, target))
+
+
+@settings(max_examples=25)
+@given(images, st.sampled_from([1, (2, 0), (0, 1, 2, 3)]),
+       st.sampled_from(["constant", "edge", "reflect", "symmetric"]), st.sampled_from([0, 9]))
+def test_pad_matches_torchvision(tv, image, padding, mode, fill):
+    img = pil_image(*image)
+    sides = [padding] * 4 if isinstance(padding, int) else (
+        list(padding) * 2 if len(padding) == 2 else list(padding))
+    if mode == "reflect" and (max(sides[0], sides[2]) >= img.width
+                              or max(sides[1], sides[3]) >= img.height):
+        return  # reflecting needs more pixels than the padding (torch refuses it on tensors)
+    same_pil(T.Pad(padding, fill, mode)(img), tv.transforms.Pad(padding, fill, mode)(img))
+    array = np.asarray(img)
+    chw = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    ours = T.Pad(padding, fill, mode)(wally.from_numpy(chw.copy())).numpy()
+    theirs = tv.transforms.Pad(padding, fill, mode)(torch_tensor(chw.copy())).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_random_grayscale_apply_and_to_pil_image(tv):
+    img = pil_image(5, 6, "RGB", 3)
+    grey = tv.transforms.functional.rgb_to_grayscale(img, num_output_channels=3)
+    outcomes = [np.array_equal(np.asarray(T.RandomGrayscale(0.25)(img)), np.asarray(grey))
+                for _ in range(1000)]
+    assert abs(np.mean(outcomes) - 0.25) < 0.05
+    same_pil(T.RandomGrayscale(1.0)(img), grey)  # as many channels as the input
+    assert T.RandomGrayscale(1.0)(pil_image(5, 6, "L", 0)).mode == "L"
+    applied = [isinstance(T.RandomApply([T.ToTensor()], p=0.7)(img), wally.Tensor)
+               for _ in range(1000)]
+    assert abs(np.mean(applied) - 0.7) < 0.05
+    tensor = wally.from_numpy(np.random.default_rng(0).random((3, 4, 5)).astype(np.float32))
+    same_pil(T.ToPILImage()(tensor), tv.transforms.ToPILImage()(torch_tensor(tensor.numpy())))
+    same_pil(T.ToPILImage("L")(tensor),
+             tv.transforms.ToPILImage()(torch_tensor(tensor.numpy())).convert("L"))
 
 
 # ----- random transforms: torchvision's draws, from wally's generator ----------------------------
@@ -394,6 +435,50 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="RandomRotation: fill .* has 2 values for an image "
                                          "with 3 channels"):
         VF.rotate(pil_image(4, 4, "RGB", 0), 10, fill=(1, 2))
+    with pytest.raises(ValueError, match="Pad: padding must be an int or a sequence of 1, 2 or 4 "
+                                         r"ints, got \(1, 2, 3\)"):
+        T.Pad((1, 2, 3))
+    with pytest.raises(ValueError, match="Pad: padding_mode should be one of"):
+        T.Pad(1, padding_mode="wrap")
+    with pytest.raises(ValueError, match=r"Pad: fill \(1, 2\) does not match an image of shape"):
+        T.Pad(1, fill=(1, 2))(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError, match="RandomGrayscale: p must be a probability in"):
+        T.RandomGrayscale(2)
     with pytest.raises(TypeError, match="CenterCrop: expected a NumPy array, a Tensor or a PIL "
                                         "image, got list"):
         T.CenterCrop(2)([[1, 2]])
+
+
+@settings(max_examples=20)
+@given(images, st.integers(1, 9))
+def test_functional_wrappers_match_torchvision(tv, image, size):
+    import torch
+
+    img = pil_image(*image)
+    F = tv.transforms.functional
+    np.testing.assert_array_equal(VF.to_tensor(img).numpy(), F.to_tensor(img).numpy())
+    np.testing.assert_array_equal(VF.pil_to_tensor(img).numpy(), F.pil_to_tensor(img).numpy())
+    same_pil(VF.resize(img, size), F.resize(img, size))
+    same_pil(VF.center_crop(img, size), F.center_crop(img, size))
+    tensor = VF.to_tensor(img)
+    channels = tensor.shape[0]
+    mean, std = [0.2] * channels, [0.5] * channels
+    np.testing.assert_allclose(VF.normalize(tensor, mean, std).numpy(),
+                               F.normalize(F.to_tensor(img), mean, std).numpy(), rtol=1e-6)
+    as_uint8 = VF.pil_to_tensor(img)
+    np.testing.assert_array_equal(
+        VF.convert_image_dtype(as_uint8, wally.float32).numpy(),
+        F.convert_image_dtype(F.pil_to_tensor(img), torch.float32).numpy())
+
+
+@settings(max_examples=20)
+@given(images, st.integers(1, 16), st.integers(1, 16))
+def test_uint8_tensor_resize_within_one_level(tv, image, height, width):
+    """uint8 tensors: Pillow here, torch's antialiased interpolation in torchvision; the same
+    filter, rounded differently, so at most one grey level apart."""
+    array = np.asarray(pil_image(*image))
+    chw = np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
+    ours = T.Resize((height, width))(wally.from_numpy(chw.copy())).numpy()
+    theirs = tv.transforms.Resize((height, width))(torch_tensor(chw.copy())).numpy()
+    assert ours.dtype == theirs.dtype == np.uint8
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1

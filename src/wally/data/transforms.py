@@ -331,7 +331,8 @@ def _pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def _padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+def _padding(padding: int | Sequence[int],
+             name: str = "RandomCrop") -> tuple[int, int, int, int]:
     """torchvision's padding forms → (left, top, right, bottom)."""
     if isinstance(padding, (int, xp.integer)):
         values = [int(padding)] * 4
@@ -342,10 +343,10 @@ def _padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
         elif len(values) == 2:
             values = [values[0], values[1], values[0], values[1]]
         elif len(values) != 4:
-            raise ValueError(f"RandomCrop: padding must be an int or a sequence of 1, 2 or 4 "
+            raise ValueError(f"{name}: padding must be an int or a sequence of 1, 2 or 4 "
                              f"ints, got {padding!r}")
     if any(v < 0 for v in values):
-        raise ValueError(f"RandomCrop: padding must be non-negative, got {padding!r}")
+        raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
     return values[0], values[1], values[2], values[3]
 
 
@@ -353,7 +354,7 @@ class _Layout:
     """Where height, width and channels are in an image, and how to hand the result back."""
 
     def __init__(self, img: Any, name: str) -> None:
-        self.original = img
+        self.original, self.name = img, name
         if _is_pil(img):
             self.kind, array = "pil", xp.asarray(img)
         elif isinstance(img, Tensor):
@@ -396,7 +397,7 @@ def _pad(layout: _Layout, array: ndarray, left: int, top: int, right: int, botto
     fill_values = xp.asarray(fill)
     if fill_values.ndim:  # one value per channel
         if layout.c_axis is None or fill_values.size not in (1, array.shape[layout.c_axis]):
-            raise ValueError(f"RandomCrop: fill {fill!r} does not match an image of shape "
+            raise ValueError(f"{layout.name}: fill {fill!r} does not match an image of shape "
                              f"{array.shape}")
         broadcast = [1] * array.ndim
         if layout.c_axis is not None:

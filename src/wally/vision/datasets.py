@@ -16,8 +16,8 @@ classes differ only in what torchvision code expects of them:
 
 >>> train = FashionMNIST(root="../data", train=True, transform=transforms.ToTensor(),
 ...                      download=True)                                  # doctest: +SKIP
->>> image, label = train[0]; image.shape, label                          # doctest: +SKIP
-(wally.Size([1, 28, 28]), 9)
+>>> image, label = train[0]; tuple(image.shape), label                   # doctest: +SKIP
+((1, 28, 28), 9)
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ from wally.creation import from_numpy
 from wally.data import cifar, mnist
 from wally.data._optional import require
 from wally.data.transforms import Transform
+from wally.vision.folder import DatasetFolder, ImageFolder
+from wally.vision.vision_dataset import StandardTransform, VisionDataset, standard_transform_repr
 
-__all__ = ["MNIST", "FashionMNIST", "CIFAR10"]
+__all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "DatasetFolder", "VisionDataset",
+           "StandardTransform"]
 
 
 def _root(root: Any, name: str) -> str | os.PathLike[str]:
@@ -88,18 +91,8 @@ class _TorchvisionItems:
         body = [f"Number of datapoints: {len(self)}", f"Root location: {self.root}",
                 *self.extra_repr().splitlines()]
         if self.transform is not None or self.target_transform is not None:
-            body.append(_standard_transform_repr(self.transform, self.target_transform))
+            body.append(standard_transform_repr(self.transform, self.target_transform))
         return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + line for line in body])
-
-
-def _standard_transform_repr(transform: Any, target_transform: Any) -> str:
-    """torchvision's ``StandardTransform`` repr (its later lines are not indented)."""
-    body = ["StandardTransform"]
-    for head, value in (("Transform: ", transform), ("Target transform: ", target_transform)):
-        if value is not None:
-            lines = repr(value).splitlines()
-            body += [head + lines[0]] + [" " * len(head) + line for line in lines[1:]]
-    return "\n".join(body)
 
 
 class MNIST(_TorchvisionItems, mnist.MNIST):

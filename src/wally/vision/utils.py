@@ -1,7 +1,7 @@
 """``torchvision.utils``: ``make_grid`` and ``save_image``.
 
->>> make_grid(wally.rand(10, 3, 8, 8), nrow=5).shape
-wally.Size([3, 22, 52])
+>>> tuple(make_grid(wally.rand(10, 3, 8, 8), nrow=5).shape)
+(3, 22, 52)
 """
 
 from __future__ import annotations

@@ -7,11 +7,19 @@ is d2l's one-channel ResNet-18, with other layer names). ``weights=`` (and the o
 ``pretrained=True``) are refused unless None: wally downloads no weights.
 
 >>> model = resnet18(num_classes=10)
->>> model(wally.randn(1, 3, 64, 64)).shape
-wally.Size([1, 10])
+>>> tuple(model(wally.randn(1, 3, 64, 64)).shape)
+(1, 10)
 """
 
 from wally.vision.models.alexnet import AlexNet, alexnet
+from wally.vision.models.densenet import (
+    DenseNet,
+    densenet121,
+    densenet161,
+    densenet169,
+    densenet201,
+)
+from wally.vision.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from wally.vision.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -39,4 +47,5 @@ from wally.vision.models.vgg import (
 __all__ = ["AlexNet", "alexnet", "VGG", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
            "vgg16_bn", "vgg19", "vgg19_bn", "ResNet", "BasicBlock", "Bottleneck", "resnet18",
            "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-           "wide_resnet50_2"]
+           "wide_resnet50_2", "DenseNet", "densenet121", "densenet161", "densenet169",
+           "densenet201", "GoogLeNet", "GoogLeNetOutputs", "googlenet"]

@@ -34,8 +34,10 @@ from wally.vision.transforms._geometry import (
     RandomRotation,
     RandomVerticalFlip,
 )
+from wally.vision.transforms._misc import Pad, RandomApply, RandomGrayscale, ToPILImage
 
 __all__ = ["Compose", "ToTensor", "PILToTensor", "ConvertImageDtype", "Normalize", "Resize",
            "CenterCrop", "RandomCrop", "RandomResizedCrop", "RandomHorizontalFlip",
            "RandomVerticalFlip", "RandomRotation", "ColorJitter", "Grayscale", "Lambda",
-           "InterpolationMode", "functional"]
+           "Pad", "RandomGrayscale", "RandomApply", "ToPILImage", "InterpolationMode",
+           "functional"]
