@@ -151,24 +151,29 @@ def full(
     return _wrap(xp.full(_size((size,)), fill_value, dtype=dtype), requires_grad)
 
 
-def eye(n: Any, m: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    return _wrap(xp.eye(n, m, dtype=_float_dtype(dtype)), False)
+def eye(n: Any, m: Any = None, dtype: Any = None, device: Any = None,
+        requires_grad: Any = False) -> Tensor:
+    return _wrap(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: Any = False) -> Tensor:
+def zeros_like(input: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: Any = False) -> Tensor:
     return _wrap(xp.zeros(input.shape, dtype=dtype or input.dtype), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: Any = False) -> Tensor:
+def ones_like(input: Tensor, dtype: Any = None, device: Any = None,
+              requires_grad: Any = False) -> Tensor:
     return _wrap(xp.ones(input.shape, dtype=dtype or input.dtype), requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None) -> Tensor:
-    return _wrap(xp.full(input.shape, fill_value, dtype=dtype or input.dtype), False)
+def full_like(input: Tensor, fill_value: Any, dtype: Any = None, device: Any = None,
+              requires_grad: Any = False) -> Tensor:
+    return _wrap(xp.full(input.shape, fill_value, dtype=dtype or input.dtype), requires_grad)
 
 
-def empty_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return _wrap(xp.empty(input.shape, dtype=dtype or input.dtype), False)
+def empty_like(input: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: Any = False) -> Tensor:
+    return _wrap(xp.empty(input.shape, dtype=dtype or input.dtype), requires_grad)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False) -> Tensor:
@@ -185,12 +190,14 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any 
     return _wrap(array.astype(dtype, copy=False), requires_grad)
 
 
-def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return rand(input.shape, dtype=dtype or input.dtype)
+def rand_like(input: Tensor, dtype: Any = None, device: Any = None,
+              requires_grad: Any = False) -> Tensor:
+    return rand(input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
-def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
-    return randn(input.shape, dtype=dtype or input.dtype)
+def randn_like(input: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: Any = False) -> Tensor:
+    return randn(input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
 def randint(
@@ -208,7 +215,7 @@ def randperm(n: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, dtype: Any = None,
-           requires_grad: Any = False) -> Tensor:
+           device: Any = None, requires_grad: Any = False) -> Tensor:
     """Normal samples ``mean + std · N(0, 1)``, as ``torch.normal(mean, std, size)``.
 
     ``mean`` and ``std`` may also be tensors (then ``size`` is their broadcast shape).
@@ -216,8 +223,11 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, dtype: Any = None,
     mean_array, std_array = to_array(mean), to_array(std)
     if size is None:
         size = xp.broadcast_shapes(mean_array.shape, std_array.shape)
-    dtype = _float_dtype(dtype if dtype is not None else (
-        mean_array.dtype if mean_array.dtype.kind == "f" and mean_array.ndim else None))
+    if dtype is None:  # a tensor mean or std gives its float dtype (0-d ones too)
+        floats = [to_array(m).dtype for m in (mean, std)
+                  if isinstance(m, (Tensor, ndarray)) and to_array(m).dtype.kind == "f"]
+        dtype = xp.result_type(*floats) if floats else None
+    dtype = _float_dtype(dtype)
     noise = _generator.standard_normal(_size((size,)), dtype=float32 if dtype == float32
                                        else float64)
     return _wrap((mean_array + std_array * noise).astype(dtype, copy=False), requires_grad)
