@@ -12,8 +12,20 @@ on both sides) with torch's default tolerances for the dtype.
 Samples that fail on purpose are listed, with the reason, in ``tests/opinfo_differences.json``;
 ``tests/test_opinfo.py`` fails on a failure that is not listed and on a listed one that passes.
 
-``python tests/opinfo_harness.py`` prints the totals table (``--write-differences`` rewrites the
-JSON file from the current failures, keeping the reasons already written).
+``python tests/opinfo_harness.py`` prints the totals (``--table``: one row per entry,
+``--failures`` / ``--skips``: each failing / skipped sample; ``--write-differences`` rewrites the
+JSON file from the current failures, keeping the reasons already written and marking new ones
+"TODO", which tests/test_opinfo.py refuses until a reason is written).
+
+What is compared: the output's structure, shape, dtype and values (torch.testing.assert_close,
+NaNs equal); the gradients of every float input that requires grad (and, for modules, of every
+parameter) of sum(cotangent · output) over the float outputs; for modules, also the floating
+buffers after the forward (BatchNorm's running statistics). Ops that draw random numbers (torch
+gives different results for two seeds, or op_db wraps them in ``wrapper_set_seed``) and
+``empty*`` are compared by shape and dtype only. Samples that can't be expressed in wally
+(``memory_format=``, sparse or complex tensors) or that torch itself refuses are skipped and
+counted. Tolerances: assert_close's defaults per dtype, float32 gradients rtol 1e-5, or the
+larger ``toleranceOverride`` the OpInfo declares for torch's own eager tests.
 """
 
 from __future__ import annotations
@@ -618,6 +630,12 @@ def main(argv: list[str]) -> int:
     op_names = {c.opinfo.name for c in discover_ops()}
     print(f"distinct OpInfo names covered: {len(op_names)}")
     failed = [o for o in outcomes if not o.passed]
+    if "--table" in argv:
+        print(f"\n{'entry (OpInfo name.variant:form)':<58} {'samples':>7} {'passed':>7} "
+              f"{'skipped':>7}")
+        for r in sorted(reports, key=lambda r: r.key):
+            ok = sum(o.passed for o in r.outcomes)
+            print(f"{r.key:<58} {len(r.outcomes):>7} {ok:>7} {r.unsupported:>7}")
     if "--skips" in argv:
         for r in reports:
             for reason in r.skip_reasons:
