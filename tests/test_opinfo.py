@@ -41,17 +41,34 @@ def test_every_listed_difference_names_a_covered_op() -> None:
     assert all(e["reason"] and not e["reason"].startswith("TODO") for e in DIFFERENCES.values())
 
 
-@pytest.mark.parametrize("key", sorted(CASES))
-def test_samples_match_torch(key: str) -> None:
-    report = _report(key)
+def _problems(report: harness.OpReport, differences: dict) -> list[str]:
+    """Failures not listed in the differences file, and listed samples that pass now."""
     unexpected = [o for o in report.outcomes
-                  if not o.passed and harness.failure_key(o) not in DIFFERENCES]
+                  if not o.passed and harness.failure_key(o) not in differences]
     now_passing = [o for o in report.outcomes
-                   if o.passed and harness.failure_key(o) in DIFFERENCES]
+                   if o.passed and harness.failure_key(o) in differences]
     lines = [f"{o.dtype} sample {o.index} [{o.description}]: {o.message}" for o in unexpected]
     lines += [f"{o.dtype} sample {o.index} [{o.description}] passes now: remove it from "
               f"opinfo_differences.json" for o in now_passing]
+    return lines
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_samples_match_torch(key: str) -> None:
+    lines = _problems(_report(key), DIFFERENCES)
     assert not lines, f"{key}:\n" + "\n".join(lines)
+
+
+def test_the_differences_check_catches_both_directions() -> None:
+    report = _report("neg:fn")
+    passing = report.outcomes[0]
+    assert passing.passed
+    listed = {harness.failure_key(passing): {"reason": "pretend"}}
+    assert any("passes now" in line for line in _problems(report, listed))
+    broken = harness.OpReport("neg:fn", [harness.Outcome("neg:fn", "float32", 99, "d", False,
+                                                         "boom")])
+    assert any("boom" in line for line in _problems(broken, {}))
+    assert not _problems(broken, {("neg:fn", "float32", 99): {"reason": "known"}})
 
 
 def test_pass_rate() -> None:

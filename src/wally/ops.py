@@ -292,6 +292,8 @@ def pow(input: Any, exponent: Any) -> Tensor:
     if isinstance(exponent, (int, float)) and isinstance(input, Tensor):
         if isinstance(exponent, float) and input.dtype.kind not in "fc":
             input = cast(input, _DEFAULT_FLOAT)  # int tensor ** 2.5 is float32, as in torch
+        elif input.dtype == xp.bool_:
+            input = cast(input, xp.int64)  # bool tensor ** 2 is int64
         return PowScalar(exponent)(input)
     return Pow()(*_promote(input, exponent))
 

@@ -125,6 +125,8 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "Sin": 1,
     "Cos": 1,
     "Clamp": 1,
+    "ClampTensor": 2,  # opinfo: a max and a min
+    "DivRounding": 2,  # opinfo: a division and its rounding
     "Maximum": 1,
     "Where": 1,
     # tensorops: pointwise maths, masks and moves

@@ -206,6 +206,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         >>> y = F.batch_norm(x, mean, var, training=True)   # also updates mean and var
     """
     shape = tuple(input.shape)
+    if not input.numel() and input.dtype.kind == "f":
+        # An empty batch: nothing to normalise and the running statistics stay as they are
+        # (PyTorch's rule); the output is the empty input's copy, its gradient empty too.
+        from wally import ops
+
+        return ops.clone(input)
     if input.ndim < 2:
         raise ValueError(
             f"batch_norm: expected an input with at least 2 dimensions (N, C, ...), got shape "
@@ -230,7 +236,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             f"batch_norm: momentum must be a float (nn.BatchNorm turns momentum=None into the "
             f"cumulative-average factor before calling it), got {momentum!r}"
         )
-    if training and channels > 0 and math.prod(shape) // channels <= 1:
+    if training and channels > 0 and math.prod(shape) // channels == 1:
         raise ValueError(
             f"batch_norm: Expected more than 1 value per channel when training, got input size "
             f"{shape}"

@@ -141,18 +141,14 @@ def _check_pad(pad: object, shape: tuple[int, ...], mode: str) -> tuple[tuple[in
     axes = shape[len(shape) - len(pairs) :]
     for axis_offset, (n, (lo, hi)) in enumerate(zip(axes, pairs, strict=True)):
         dim = len(shape) - len(pairs) + axis_offset
-        if mode == "constant":
+        if mode == "constant" or lo < 0 or hi < 0:
             if n + lo + hi < 0:
                 raise ValueError(
                     f"pad: padding ({lo}, {hi}) of dimension {dim} (size {n}) would give a "
                     f"negative size {n + lo + hi} (input shape {shape})"
                 )
-            continue
-        if lo < 0 or hi < 0:
-            raise ValueError(
-                f"pad: mode '{mode}' needs non-negative padding, got ({lo}, {hi}) for "
-                f"dimension {dim} (input shape {shape})"
-            )
+            if mode == "constant":
+                continue
         if mode == "reflect" and (lo >= n or hi >= n):
             raise ValueError(
                 f"pad: reflect padding must be smaller than the padded dimension, got "
@@ -208,4 +204,31 @@ def pad(
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"pad: mode {mode!r} doesn't take a value, got value={value!r}")
     pairs = _check_pad(pad, tuple(input.shape), mode)
+    if mode != "constant" and any(lo < 0 or hi < 0 for lo, hi in pairs):
+        return _pad_by_index(input, pairs, mode)
     return Pad(pairs, mode, 0.0 if value is None else value)(input)
+
+
+def _pad_by_index(input: Tensor, pairs: tuple[tuple[int, int], ...], mode: str) -> Tensor:
+    """Reflect/replicate/circular padding where some entries are negative (they crop), as
+    PyTorch's kernels do it: reflect and replicate read input position i = j − left for output
+    position j, folded into [0, n) by the mode; circular crops first and wraps around what is
+    left. Gathered with indexing, so getitem's backward sums the gradient back."""
+    from wally import ops
+
+    lead = input.ndim - len(pairs)
+    for offset, (lo, hi) in enumerate(pairs):
+        axis = lead + offset
+        n = input.shape[axis]
+        i = xp.arange(-lo, n + hi)
+        if mode == "replicate":
+            i = xp.clip(i, 0, n - 1)
+        elif mode == "circular":  # crop first, then wrap around the part that is left
+            start = max(-lo, 0)
+            kept = n - start - max(-hi, 0)
+            i = start + xp.arange(-max(lo, 0), kept + max(hi, 0)) % kept
+        else:  # reflect, without repeating the edge
+            i = xp.abs(i)
+            i = xp.where(i > n - 1, 2 * (n - 1) - i, i)
+        input = ops.getitem(input, (_ALL,) * axis + (i,))
+    return input
