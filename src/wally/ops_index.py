@@ -109,7 +109,7 @@ class Gather(Function):
         return _as_1d(x)[_full_index(_as_1d(self.index), self.axis)].reshape(self.index.shape)
 
     def backward(self, gy: ndarray) -> ndarray:
-        gx = xp.zeros(_as_1d(xp.empty(self.shape)).shape, dtype=gy.dtype)
+        gx = xp.zeros(self.shape or (1,), dtype=gy.dtype)
         xp.add.at(gx, _full_index(_as_1d(self.index), self.axis), _as_1d(gy))
         return gx.reshape(self.shape)
 
@@ -164,7 +164,7 @@ class Scatter(Function):
             gx = gx.reshape(gy.shape)
         if need_src:
             picked = _as_1d(gy)[where]
-            gsrc = xp.zeros(_as_1d(xp.empty(self.src_shape)).shape, dtype=gy.dtype)
+            gsrc = xp.zeros(self.src_shape or (1,), dtype=gy.dtype)
             gsrc[tuple(slice(0, n) for n in picked.shape)] = picked
             gsrc = gsrc.reshape(self.src_shape)
         return gx, gsrc
