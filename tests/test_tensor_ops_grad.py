@@ -200,6 +200,16 @@ def test_tril_triu_in_place():
     assert not x.numpy().any()
 
 
+def test_sort_results_print_and_unpack_like_torch(torch):
+    x = [3.0, 1.0, 2.0]
+    for name, args in (("sort", ()), ("topk", (2,)), ("kthvalue", (2,))):
+        ours, theirs = getattr(wally, name)(wally.tensor(x), *args), \
+            getattr(torch, name)(torch.tensor(x), *args)
+        assert repr(ours) == repr(theirs).replace("torch.", "wally.")
+        values, indices = ours
+        assert values is ours.values and indices is ours[1]
+
+
 def test_masked_fill_value_tensor_gets_gradient():
     x, v = leaf(2, 3), wally.tensor(0.5, dtype=wally.float64, requires_grad=True)
     mask = wally.tensor([[True, False, True], [False, False, True]])
@@ -242,6 +252,8 @@ BAD = [
      r"gather: index must have as many dims as input \(2\), got index of shape \(2,\)"),
     (lambda: wally.gather(wally.ones(2, 3), 1, wally.tensor([[0, 3]])), IndexError,
      r"gather: index 3 is out of bounds for dim 1 with size 3"),
+    (lambda: wally.scatter(wally.ones(3), 0, wally.tensor([-1]), value=1.0), IndexError,
+     r"scatter: index -1 is out of bounds for dim 0 with size 3"),
     (lambda: wally.gather(wally.ones(2, 3), 1, wally.tensor([[0.0]])), TypeError,
      r"gather: expected an int64 index tensor, got float32"),
     (lambda: wally.gather(wally.ones(2, 3), 1, wally.zeros(3, 1, dtype=wally.int64)),

@@ -23,25 +23,38 @@ __all__ = [
 ]
 
 
+def _return_repr(name: str, result: Any) -> str:
+    return f"wally.return_types.{name}(\nvalues={result.values!r},\nindices={result.indices!r})"
+
+
 class SortResult(NamedTuple):
-    """``(values, indices)`` of :func:`sort`, like ``torch.return_types.sort``."""
+    """``(values, indices)`` of :func:`sort`, printed as ``torch.return_types.sort`` is."""
 
     values: Tensor
     indices: Tensor
+
+    def __repr__(self) -> str:
+        return _return_repr("sort", self)
 
 
 class TopKResult(NamedTuple):
-    """``(values, indices)`` of :func:`topk`."""
+    """``(values, indices)`` of :func:`topk`, printed as ``torch.return_types.topk`` is."""
 
     values: Tensor
     indices: Tensor
+
+    def __repr__(self) -> str:
+        return _return_repr("topk", self)
 
 
 class KthValueResult(NamedTuple):
-    """``(values, indices)`` of :func:`kthvalue`."""
+    """``(values, indices)`` of :func:`kthvalue`, printed as ``torch.return_types.kthvalue`` is."""
 
     values: Tensor
     indices: Tensor
+
+    def __repr__(self) -> str:
+        return _return_repr("kthvalue", self)
 
 
 def _full_index(index: ndarray, axis: int) -> tuple[ndarray, ...]:
@@ -61,7 +74,7 @@ def _index_array(name: str, index: Any) -> ndarray:
 def _check_index(name: str, input: Tensor, axis: int, index: ndarray,
                  src_shape: tuple[int, ...] | None = None) -> None:
     """PyTorch's rules: one ndim, index.size(d) <= input.size(d) for d != dim (and
-    <= src.size(d) for every d), and indices in [-size, size)."""
+    <= src.size(d) for every d), and indices in [0, size)."""
     ndim = builtins.max(input.ndim, 1)
     if builtins.max(index.ndim, 1) != ndim:
         raise ValueError(f"{name}: index must have as many dims as input ({input.ndim}), got "
@@ -75,8 +88,8 @@ def _check_index(name: str, input: Tensor, axis: int, index: ndarray,
             raise ValueError(f"{name}: index of shape {tuple(index.shape)} is larger than src "
                              f"of shape {tuple(src_shape)} in dim {d}")
     n = shape[axis]
-    if index.size and (index.min() < -n or index.max() >= n):
-        bad = int(index.min()) if index.min() < -n else int(index.max())
+    if index.size and (index.min() < 0 or index.max() >= n):  # no negatives, as in PyTorch
+        bad = int(index.min()) if index.min() < 0 else int(index.max())
         raise IndexError(f"{name}: index {bad} is out of bounds for dim {axis} with size {n}")
 
 
@@ -96,7 +109,7 @@ class Gather(Function):
         return _as_1d(x)[_full_index(_as_1d(self.index), self.axis)].reshape(self.index.shape)
 
     def backward(self, gy: ndarray) -> ndarray:
-        gx = xp.zeros(_as_1d(xp.empty(self.shape)).shape, dtype=gy.dtype)
+        gx = xp.zeros(self.shape or (1,), dtype=gy.dtype)
         xp.add.at(gx, _full_index(_as_1d(self.index), self.axis), _as_1d(gy))
         return gx.reshape(self.shape)
 
@@ -151,7 +164,7 @@ class Scatter(Function):
             gx = gx.reshape(gy.shape)
         if need_src:
             picked = _as_1d(gy)[where]
-            gsrc = xp.zeros(_as_1d(xp.empty(self.src_shape)).shape, dtype=gy.dtype)
+            gsrc = xp.zeros(self.src_shape or (1,), dtype=gy.dtype)
             gsrc[tuple(slice(0, n) for n in picked.shape)] = picked
             gsrc = gsrc.reshape(self.src_shape)
         return gx, gsrc
@@ -323,7 +336,7 @@ def _sorted_take(name: str, input: Tensor, dim: Any, descending: bool,
     axis = _axis(name, dim, input.ndim)
     x = _as_1d(input.array)
     order = _sort_indices(x, axis, descending)
-    if count is not None:
+    if count is not None and input.ndim > 0:  # a 0-d input is its own result (PyTorch's)
         order = xp.take(order, xp.arange(count), axis=axis)
     if input.ndim == 0:
         order = order.reshape(())
@@ -340,7 +353,9 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False,
     **Shape:** both outputs have the input's.
 
     >>> wally.sort(wally.tensor([3.0, 1.0, 2.0]))
-    SortResult(values=tensor([1., 2., 3.]), indices=tensor([1, 2, 0]))
+    wally.return_types.sort(
+    values=tensor([1., 2., 3.]),
+    indices=tensor([1, 2, 0]))
     """
     return SortResult(*_sorted_take("sort", input, dim, bool(descending), None))
 
@@ -365,8 +380,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
     in sorted order (also with ``sorted=False``); among ties the earliest index comes first.
     **Shape:** the input's with dim's size k.
 
-    >>> wally.topk(wally.tensor([1.0, 3.0, 2.0]), 2)
-    TopKResult(values=tensor([3., 2.]), indices=tensor([1, 2]))
+    >>> values, indices = wally.topk(wally.tensor([1.0, 3.0, 2.0]), 2)
+    >>> values, indices
+    (tensor([3., 2.]), tensor([1, 2]))
     """
     input = _tensor("topk", input)
     axis = _axis("topk", dim, input.ndim)
@@ -381,7 +397,9 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Kth
     earliest index. **Shape:** dim removed (kept as 1 with ``keepdim``).
 
     >>> wally.kthvalue(wally.tensor([3.0, 1.0, 2.0]), 2)
-    KthValueResult(values=tensor(2.), indices=tensor(2))
+    wally.return_types.kthvalue(
+    values=tensor(2.),
+    indices=tensor(2))
     """
     input = _tensor("kthvalue", input)
     axis = _axis("kthvalue", dim, input.ndim)

@@ -548,7 +548,9 @@ class Einsum(Function):
 
     def forward(self, *operands: ndarray) -> ndarray:
         self.operands = list(operands)
-        return xp.einsum(self.equation, *operands)
+        # three or more operands: let NumPy pick a pairwise contraction order (one nested loop
+        # over every subscript would cost the product of all their sizes)
+        return xp.einsum(self.equation, *operands, optimize=len(operands) > 2)
 
     def backward(self, gy: ndarray) -> tuple[ndarray | None, ...]:
         sizes: dict[str, int] = {}
@@ -567,7 +569,7 @@ class Einsum(Function):
             reached = set(self.output).union(*(set(t) for t, _ in others))
             kept = "".join(c for c in unique if c in reached)
             spec = ",".join([self.output] + [t for t, _ in others]) + "->" + kept
-            g = xp.einsum(spec, gy, *(o for _, o in others))
+            g = xp.einsum(spec, gy, *(o for _, o in others), optimize=len(others) > 1)
             # subscripts that only x has were summed in forward: broadcast them back
             g = g.reshape([sizes[c] if c in kept else 1 for c in unique])
             g = xp.broadcast_to(g, [sizes[c] for c in unique])
