@@ -37,6 +37,8 @@ def converts(*types: type[Function]) -> Callable[[Converter], Converter]:
 
 def _loaded() -> dict[type[Function], Converter]:
     # The converters register themselves when their modules are first imported.
+    # layersA imports layers first and then extends its MaxPool converter (indices output).
+    import wally.onnx.layersA  # noqa: F401
     from wally.onnx import layers, tensor_ops  # noqa: F401
 
     return CONVERTERS
