@@ -87,6 +87,8 @@ RESIZES = [
     ({"scale_factor": 1.2, "mode": "bicubic"}, (1, 3, 4)),      # kept size, scale ≠ 1
     ({"scale_factor": (1.5, 2, 0.5), "mode": "trilinear", "recompute_scale_factor": True},
      (1, 2, 3, 4)),
+    ({"size": (3, 4), "mode": "bilinear", "antialias": True}, (2, 9, 11)),
+    ({"scale_factor": (0.4, 1.5), "mode": "bicubic", "antialias": True}, (1, 8, 5)),
 ]
 
 

@@ -100,9 +100,10 @@ def _interpolate(g: GraphBuilder, step: Step) -> None:
         factor = fn.factors[axis] if fn.factors else None
         target = step.outputs[0] if position == len(axes) - 1 else None
         nearest = mode in ("nearest", "nearest-exact")
-        if n_in == n_out or (nearest and n_out % n_in):
-            # onnxruntime copies an axis whose size is kept, and rounds a fractional nearest
-            # scale its own way: take wally's source pixels (and weights) instead.
+        if n_in == n_out or (nearest and n_out % n_in) or fn.antialias:
+            # onnxruntime copies an axis whose size is kept, rounds a fractional nearest
+            # scale its own way, and its antialiasing is not PyTorch's: take wally's source
+            # pixels and weights instead.
             current = _gathered(g, current, fn.plans[axis], 2 + axis, nd + 2, x.dtype, target)
             continue
         legacy = mode == "nearest" and nd == 2 and n_out in (n_in, 2 * n_in)
