@@ -68,6 +68,19 @@ def test_functional_interpolate_trilinear_and_area():
     assert rows["0"].flops == 16  # each of 4 outputs sums its 2×2 window
 
 
+def test_antialiased_interpolation_counts_its_filter_taps():
+    class Down(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, size=(2, 3), mode="bilinear", antialias=True)
+
+    rows, _ = _rows(nn.Sequential(Down()), (1, 8, 9))
+    # the widest window per axis, as computed: rows scale 4, support ±4 around centres 2 and
+    # 6 → [0, 6) and [2, 8); columns scale 3, support ±3 → at most [2, 8)
+    assert rows["0"].macs == 2 * 3 * 6 * 6
+    field = rows["0"].receptive_field
+    assert not field.exact and field.box((0, 0)) == ((0, 7), (0, 8))
+
+
 def test_rearrangements_cost_nothing():
     model = nn.Sequential(nn.PixelUnshuffle(2), nn.ChannelShuffle(2), nn.PixelShuffle(2))
     rows, _ = _rows(model, (2, 4, 6))

@@ -411,6 +411,8 @@ def _source_taps(
 ) -> list[tuple[int, Any]]:
     """The input pixels and weights that output pixel ``i`` of one axis reads, from PyTorch's
     definitions (``UpSample.h``), one scalar at a time in the input's precision ``real``."""
+    if mode.startswith("antialias-"):
+        return _antialias_taps(mode[10:], i, n_in, n_out, align_corners, factor, real)
     if align_corners and mode not in ("nearest", "nearest-exact"):
         scale = real(n_in - 1) / real(n_out - 1) if n_out > 1 else real(0)
     elif factor is not None and factor > 0:
@@ -450,6 +452,41 @@ def _source_taps(
     ]
 
 
+def _antialias_taps(
+    mode: str, i: int, n_in: int, n_out: int, align_corners: bool, factor: float | None,
+    real: Any,
+) -> list[tuple[int, Any]]:
+    """Antialiased resampling (PyTorch's ``_compute_weights_aa``, PIL's resize): the pixels
+    within ``support`` of the centre ``scale·(i + ½)``, weighted by the filter stretched by
+    ``max(scale, 1)``, normalised to sum 1."""
+    if align_corners:
+        scale = real(n_in - 1) / real(n_out - 1) if n_out > 1 else real(0)
+    elif factor is not None and factor > 0:
+        scale = real(1.0 / factor)
+    else:
+        scale = real(n_in) / real(n_out)
+    size = 2 if mode == "linear" else 4
+    support = real(size / 2) * scale if scale >= 1 else real(size / 2)
+    invscale = real(1) / scale if scale >= 1 else real(1)
+    centre = scale * (real(i) + real(0.5))
+    first = max(int(centre - support + real(0.5)), 0)
+    stop = min(int(centre + support + real(0.5)), n_in)
+
+    def filter_(x: Any) -> Any:
+        x = abs(x)
+        if mode == "linear":
+            return real(1) - x if x < 1 else real(0)
+        a = real(-0.5)
+        if x < 1:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        return (((x - 5) * x + 8) * x - 4) * a if x < 2 else real(0)
+
+    weights = [filter_((real(j) - centre + real(0.5)) * invscale) for j in range(first, stop)]
+    total = sum(weights, real(0))
+    return [(j, w / total if total != 0 else real(0))
+            for j, w in zip(range(first, stop), weights, strict=True)]
+
+
 def interpolate_loops(
     x: ndarray,
     size: Sequence[int],
@@ -459,7 +496,8 @@ def interpolate_loops(
 ) -> ndarray:
     """``F.interpolate`` one output element at a time: ``y[n, c, i…] = Σ_taps Π_axes w · x``
     over the taps of every axis (``mode``: nearest, nearest-exact, linear or cubic, the
-    separable 1-D rule; 2-D nearest takes PyTorch's shortcut for kept and doubled sizes).
+    separable 1-D rule, or ``antialias-linear`` / ``antialias-cubic``; 2-D nearest takes
+    PyTorch's shortcut for kept and doubled sizes).
     ``scale_factors`` are the user's factors (``None``: from the sizes)."""
     nd = x.ndim - 2
     real = x.dtype.type

@@ -455,6 +455,11 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
         return _conv_transpose(batch, tuple(weight.shape[2:]), weight.shape[0],
                                weight.shape[1] * node.groups, tuple(x.shape), out_shape,
                                node.groups, node.inputs[2] is not None)
+    if name == "Interpolate" and getattr(node, "antialias", False):
+        taps = math.prod(weights.shape[0] for _, weights in node.plans if weights is not None)
+        macs = _numel(out_shape) * taps
+        return LayerCost(macs, 2 * macs, f"interpolate ({node.mode}, antialias): the filter's "
+                                         "taps per output, MACs")
     if name == "Interpolate" and inputs:
         return _interpolation(node.mode, inputs[0].shape, out_shape)
     if name == "MatMul":

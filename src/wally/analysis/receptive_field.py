@@ -564,6 +564,8 @@ def _resampling_node_field(
         return _transposed(field, spatial_in, kernel, node.stride, pads, node.dilation)
     if name == "MaxUnpoolNd" and len(node.kernel) == nd:
         return _transposed(field, spatial_in, node.kernel, node.stride, node.padding, (1,) * nd)
+    if name == "Interpolate" and getattr(node, "antialias", False):  # a wide filter: the union
+        return _spread(field, spatial_in, [0] * nd, [Fraction(0)] * nd, [Fraction(0)] * nd)
     if name == "Interpolate" and len(node.plans) == nd:
         return _interpolated(field, node.mode, node.align_corners, spatial_in, spatial_out)
     if name == "PixelShuffle" and nd == 2:

@@ -133,6 +133,46 @@ def axis_plan(
     return taps, xp.stack([1 - lam, lam])
 
 
+def _aa_filter(mode: str, x: ndarray) -> ndarray:
+    """PyTorch's antialiasing filters: the triangle (bilinear), Keys' cubic with ``A = −½``
+    (bicubic)."""
+    x = xp.abs(x)
+    one = x.dtype.type(1)
+    if mode == "bilinear":
+        return xp.where(x < one, one - x, 0).astype(x.dtype)
+    a = x.dtype.type(-0.5)
+    near = ((a + 2) * x - (a + 3)) * x * x + one
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return xp.where(x < one, near, xp.where(x < 2, far, 0)).astype(x.dtype)
+
+
+def antialias_plan(
+    mode: str, n_in: int, n_out: int, align_corners: bool, factor: float | None, dtype: Any
+) -> AxisPlan:
+    """PyTorch's antialiased resampling along one axis: output ``i`` averages the input
+    pixels within ``support = (T/2)·max(scale, 1)`` of its centre ``scale·(i + ½)``, weighted
+    by the filter stretched by ``max(scale, 1)`` and normalised to sum 1 (``T`` = 2 bilinear,
+    4 bicubic)."""
+    real = xp.dtype(dtype).type
+    scale = _scale(n_in, n_out, align_corners, factor, dtype)
+    half = real(2 if mode == "bilinear" else 4) * real(0.5)
+    support = half * scale if scale >= 1 else half
+    invscale = real(1) / scale if scale >= 1 else real(1)
+    centre = scale * (xp.arange(n_out).astype(dtype) + real(0.5))
+    # C's int64 casts truncate toward zero
+    first = xp.maximum(xp.trunc(centre - support + real(0.5)).astype(xp.int64), 0)
+    stop = xp.minimum(xp.trunc(centre + support + real(0.5)).astype(xp.int64), n_in)
+    width = max(int((stop - first).max()), 1)
+    offsets = xp.arange(width)[:, None]
+    taps = first[None] + offsets
+    inside = taps < stop[None]
+    weights = _aa_filter(mode, (taps - centre[None] + real(0.5)).astype(dtype) * invscale)
+    weights = xp.where(inside, weights, 0).astype(dtype)
+    total = weights.sum(axis=0)
+    weights = xp.where(total != 0, weights / xp.where(total != 0, total, 1), 0).astype(dtype)
+    return xp.minimum(taps, n_in - 1), weights
+
+
 def _along(v: ndarray, axis: int, ndim: int) -> ndarray:
     """A 1-D array shaped to broadcast along ``axis`` of an ``ndim``-D array."""
     shape = [1] * ndim
@@ -148,9 +188,11 @@ class Interpolate(Function):
     def __init__(
         self, plans: Sequence[AxisPlan], mode: str, align_corners: bool = False,
         factors: Sequence[float | None] = (),
+        antialias: bool = False,
     ) -> None:
         self.plans = list(plans)
-        self.mode = mode  # these three: for the receptive field and the ONNX export
+        self.antialias = antialias
+        self.mode = mode  # these four: for the receptive field and the ONNX export
         self.align_corners = align_corners
         self.factors = list(factors)
 
@@ -275,7 +317,9 @@ def interpolate(
     ``'bilinear'`` and ``'bicubic'`` (4-D), ``'trilinear'`` (5-D), ``'area'`` (adaptive
     average pooling).  Linear modes weigh the two neighbours ``(1 − λ)·x_j + λ·x_{j+1}``;
     bicubic uses Keys' kernel (``A = −0.75``) on four neighbours, clamped at the border.
-    ``antialias=True`` is not supported (it raises).
+    ``antialias=True`` (bilinear and bicubic only, as PyTorch) low-pass filters while
+    downsampling: each output averages every input pixel under the filter stretched by the
+    scale (PIL's resize).
 
     Shape:
         input ``(N, C, *spatial)`` with 1-3 spatial axes → output ``(N, C, *size)``, where
@@ -315,10 +359,10 @@ def interpolate(
             f"interpolate: mode {mode!r} needs a {want + 2}-D input (N, C, {want} spatial "
             f"axes), got shape {tuple(input.shape)}"
         )
-    if antialias:
+    if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError(
-            f"interpolate: antialias=True is not supported by wally (mode {mode!r}); resize "
-            "with antialias=False, or blur (e.g. avg_pool2d) before downsampling"
+            f"interpolate: antialias=True is restricted to the bilinear and bicubic modes "
+            f"(4-D input), got mode {mode!r}"
         )
     _check_float("interpolate", "input", input)
     if mode == "area" and size is None:
@@ -331,11 +375,17 @@ def interpolate(
                  3: pool.adaptive_avg_pool3d}
         return pools[nd](input, out)
     kind = "bicubic" if mode == "bicubic" else "linear" if mode in _DIMS else mode
-    plans = [
-        axis_plan(kind, n, o, bool(align_corners), f, input.dtype, legacy=nd == 2)
-        for n, o, f in zip(input.shape[2:], out, factors, strict=True)
-    ]
-    return Interpolate(plans, mode, bool(align_corners), factors)(input)
+    if antialias:
+        plans = [
+            antialias_plan(mode, n, o, bool(align_corners), f, input.dtype)
+            for n, o, f in zip(input.shape[2:], out, factors, strict=True)
+        ]
+    else:
+        plans = [
+            axis_plan(kind, n, o, bool(align_corners), f, input.dtype, legacy=nd == 2)
+            for n, o, f in zip(input.shape[2:], out, factors, strict=True)
+        ]
+    return Interpolate(plans, mode, bool(align_corners), factors, antialias)(input)
 
 
 def upsample(

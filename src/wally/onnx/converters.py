@@ -37,7 +37,7 @@ def converts(*types: type[Function]) -> Callable[[Converter], Converter]:
 
 def _loaded() -> dict[type[Function], Converter]:
     # The converters register themselves when their modules are first imported.
-    from wally.onnx import layers, layers_b, opinfo, tensor_ops, tensorops  # noqa: F401
+    from wally.onnx import layers, layers_b, layersA, opinfo, tensor_ops, tensorops  # noqa: F401
 
     return CONVERTERS
 
