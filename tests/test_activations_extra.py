@@ -305,3 +305,16 @@ def test_prelu_module_learns_its_slopes():
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_top_level_functions_match_torch(torch):
+    x = np.array([-1.5, 0.25, 2.0])
+    for name, args in (("selu", ()), ("celu", (0.5,)), ("threshold", (0.3, -1.0))):
+        np.testing.assert_allclose(getattr(wally, name)(wally.tensor(x), *args).array,
+                                   getattr(torch, name)(torch.tensor(x), *args).numpy(),
+                                   rtol=1e-12)
+    w = np.array([0.2])
+    np.testing.assert_allclose(wally.prelu(wally.tensor(x), wally.tensor(w)).array,
+                               torch.prelu(torch.tensor(x), torch.tensor(w)).numpy())
+    y = wally.tensor(x.copy())
+    assert wally.selu_(y) is y and wally.celu_(y) is y and wally.threshold_(y, 0.0, 0.0) is y

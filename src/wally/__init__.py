@@ -16,6 +16,15 @@ from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
 from wally.functional import log_softmax, softmax
+from wally.functional.activation_extra import (  # torch has them at the top level too
+    celu,
+    celu_,
+    prelu,
+    selu,
+    selu_,
+    threshold,
+    threshold_,
+)
 from wally.ops import (
     abs,
     add,
