@@ -254,6 +254,7 @@ MODULES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmin")
 @pytest.mark.parametrize(("name", "args"), MODULES)
 def test_modules_print_and_run_like_torch(torch, name, args):
     ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)

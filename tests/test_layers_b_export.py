@@ -125,7 +125,8 @@ EXPORTS = [
     (nn.Hardtanh(-0.5, 1.5), (4, 5), 13), (nn.ReLU6(), (4, 5), 13), (nn.Softsign(), (4, 5), 13),
     (nn.LogSigmoid(), (4, 5), 13), (nn.PReLU(), (4, 5), 13), (nn.PReLU(4), (4, 3, 3), 13),
     (nn.GLU(1), (4, 5), 13), (nn.GLU(), (4, 6), 13), (nn.Softmin(1), (4, 5), 13),
-    (nn.Threshold(0.2, -3.0), (4, 5), 13),
+    (nn.Threshold(0.2, -3.0), (4, 5), 13), (nn.Threshold(-0.3, 0.0), (4, 5), 13),
+    (nn.Hardswish(), (4, 5), 13),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(), nn.Dropout2d(),
                    nn.AlphaDropout()), (3, 6, 6), 17),
 ]
@@ -137,7 +138,17 @@ def test_onnx_export_runs_like_wally(model, shape, opset, tmp_path):
     if isinstance(model, nn.InstanceNorm2d) and model.track_running_stats:
         model.running_mean.array[...] = [0.1, -0.2, 0.3, 0.0]
         model.running_var.array[...] = [0.5, 1.5, 2.0, 1.0]
-    _run(model, shape, tmp_path, opset)
+    exported = _run(model, shape, tmp_path, opset)
+    ops = {node.op_type for node in exported.graph.node}
+    expected = {"Hardswish": "HardSwish" if opset >= 14 else "HardSigmoid",
+                "LayerNorm": "LayerNormalization", "InstanceNorm2d": "InstanceNormalization",
+                "GroupNorm": "InstanceNormalization", "LocalResponseNorm": "LRN",
+                "SELU": "Selu", "PReLU": "PRelu", "Threshold": "Where"}.get(type(model).__name__)
+    if isinstance(model, nn.Threshold) and model.value == 0:
+        expected = "ThresholdedRelu"
+    if isinstance(model, nn.InstanceNorm2d) and model.track_running_stats:
+        expected = "BatchNormalization"  # evaluation with the running statistics
+    assert expected is None or expected in ops, ops
 
 
 def test_onnx_refusals(tmp_path):
