@@ -9,6 +9,7 @@ import pytest
 import wally
 from wally import nn
 from wally.analysis.cost import module_cost
+from wally.analysis.receptive_field import probe_receptive_field
 
 # ----- summary: costs ----------------------------------------------------------------------------
 COSTS = [  # (layer, input (C, *spatial), MACs, FLOPs) for a batch of 2
@@ -74,6 +75,17 @@ def test_normalisation_over_the_plane_sees_the_whole_input(norm, size):
     assert rows[1].receptive_field.size == (3, 3)
     assert rows[2].receptive_field.size == size
     assert rows[3].receptive_field.size == size  # a 1x1 convolution adds nothing
+
+
+@pytest.mark.parametrize("norm", [nn.GroupNorm(2, 4), nn.InstanceNorm2d(4), nn.LayerNorm(6),
+                                  nn.LayerNorm([4, 6, 6]), nn.LocalResponseNorm(3)])
+def test_the_rule_agrees_with_the_gradient_probe(norm):
+    """The measured field (where the centre unit's input gradient is non-zero) is the rule's."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), norm, nn.Conv2d(4, 4, 1))
+    field = wally.summary(model, (1, 8, 8)).layers[-1].receptive_field
+    centre = [(n - 1) // 2 for n in (6, 6)]
+    expected = tuple(axis.box(0 if axis.jump == 0 else c) for axis, c in zip(field.axes, centre))
+    assert probe_receptive_field(model, (1, 8, 8)) == expected
 
 
 def test_pointwise_layers_keep_the_field():
