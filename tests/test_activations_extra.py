@@ -302,6 +302,7 @@ def test_prelu_module_learns_its_slopes():
     (lambda: nn.PReLU(0), ValueError, r"PReLU: num_parameters must be a positive integer, got 0"),
     (lambda: F.softmin(wally.tensor([1, 2]), 0), TypeError, r"softmin: expected a floating-point"),
     (lambda: F.threshold(wally.tensor([True]), 0, 1), TypeError, r"threshold: expected a numeric"),
+    (lambda: F.relu6(wally.tensor([True])), TypeError, r"relu6: expected a numeric"),
 ])
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -319,3 +320,13 @@ def test_top_level_functions_match_torch(torch):
                                torch.prelu(torch.tensor(x), torch.tensor(w)).numpy())
     y = wally.tensor(x.copy())
     assert wally.selu_(y) is y and wally.celu_(y) is y and wally.threshold_(y, 0.0, 0.0) is y
+
+
+def test_integer_inputs_where_torch_takes_them(torch):
+    x = np.array([-7, -1, 0, 3, 9])
+    for name, args in (("hardtanh", ()), ("hardtanh", (-2.0, 4.0)), ("relu6", ()),
+                       ("threshold", (1, -5))):
+        got = getattr(F, name)(wally.tensor(x), *args)
+        expected = getattr(torch.nn.functional, name)(torch.tensor(x), *args).numpy()
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.array, expected)
