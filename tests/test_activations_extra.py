@@ -254,6 +254,7 @@ MODULES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmin")
 @pytest.mark.parametrize(("name", "args"), MODULES)
 def test_modules_print_and_run_like_torch(torch, name, args):
     ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
@@ -301,7 +302,31 @@ def test_prelu_module_learns_its_slopes():
     (lambda: nn.PReLU(0), ValueError, r"PReLU: num_parameters must be a positive integer, got 0"),
     (lambda: F.softmin(wally.tensor([1, 2]), 0), TypeError, r"softmin: expected a floating-point"),
     (lambda: F.threshold(wally.tensor([True]), 0, 1), TypeError, r"threshold: expected a numeric"),
+    (lambda: F.relu6(wally.tensor([True])), TypeError, r"relu6: expected a numeric"),
 ])
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_top_level_functions_match_torch(torch):
+    x = np.array([-1.5, 0.25, 2.0])
+    for name, args in (("selu", ()), ("celu", (0.5,)), ("threshold", (0.3, -1.0))):
+        np.testing.assert_allclose(getattr(wally, name)(wally.tensor(x), *args).array,
+                                   getattr(torch, name)(torch.tensor(x), *args).numpy(),
+                                   rtol=1e-12)
+    w = np.array([0.2])
+    np.testing.assert_allclose(wally.prelu(wally.tensor(x), wally.tensor(w)).array,
+                               torch.prelu(torch.tensor(x), torch.tensor(w)).numpy())
+    y = wally.tensor(x.copy())
+    assert wally.selu_(y) is y and wally.celu_(y) is y and wally.threshold_(y, 0.0, 0.0) is y
+
+
+def test_integer_inputs_where_torch_takes_them(torch):
+    x = np.array([-7, -1, 0, 3, 9])
+    for name, args in (("hardtanh", ()), ("hardtanh", (-2.0, 4.0)), ("relu6", ()),
+                       ("threshold", (1, -5))):
+        got = getattr(F, name)(wally.tensor(x), *args)
+        expected = getattr(torch.nn.functional, name)(torch.tensor(x), *args).numpy()
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.array, expected)

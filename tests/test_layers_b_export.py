@@ -9,6 +9,7 @@ import pytest
 import wally
 from wally import nn
 from wally.analysis.cost import module_cost
+from wally.analysis.receptive_field import probe_receptive_field
 
 # ----- summary: costs ----------------------------------------------------------------------------
 COSTS = [  # (layer, input (C, *spatial), MACs, FLOPs) for a batch of 2
@@ -76,6 +77,17 @@ def test_normalisation_over_the_plane_sees_the_whole_input(norm, size):
     assert rows[3].receptive_field.size == size  # a 1x1 convolution adds nothing
 
 
+@pytest.mark.parametrize("norm", [nn.GroupNorm(2, 4), nn.InstanceNorm2d(4), nn.LayerNorm(6),
+                                  nn.LayerNorm([4, 6, 6]), nn.LocalResponseNorm(3)])
+def test_the_rule_agrees_with_the_gradient_probe(norm):
+    """The measured field (where the centre unit's input gradient is non-zero) is the rule's."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), norm, nn.Conv2d(4, 4, 1))
+    field = wally.summary(model, (1, 8, 8)).layers[-1].receptive_field
+    centre = [(n - 1) // 2 for n in (6, 6)]
+    expected = tuple(axis.box(0 if axis.jump == 0 else c) for axis, c in zip(field.axes, centre))
+    assert probe_receptive_field(model, (1, 8, 8)) == expected
+
+
 def test_pointwise_layers_keep_the_field():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.LocalResponseNorm(3), nn.Hardswish(),
                           nn.PReLU(4), nn.Dropout2d())
@@ -125,7 +137,8 @@ EXPORTS = [
     (nn.Hardtanh(-0.5, 1.5), (4, 5), 13), (nn.ReLU6(), (4, 5), 13), (nn.Softsign(), (4, 5), 13),
     (nn.LogSigmoid(), (4, 5), 13), (nn.PReLU(), (4, 5), 13), (nn.PReLU(4), (4, 3, 3), 13),
     (nn.GLU(1), (4, 5), 13), (nn.GLU(), (4, 6), 13), (nn.Softmin(1), (4, 5), 13),
-    (nn.Threshold(0.2, -3.0), (4, 5), 13),
+    (nn.Threshold(0.2, -3.0), (4, 5), 13), (nn.Threshold(-0.3, 0.0), (4, 5), 13),
+    (nn.Hardswish(), (4, 5), 13),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(), nn.Dropout2d(),
                    nn.AlphaDropout()), (3, 6, 6), 17),
 ]
@@ -137,7 +150,17 @@ def test_onnx_export_runs_like_wally(model, shape, opset, tmp_path):
     if isinstance(model, nn.InstanceNorm2d) and model.track_running_stats:
         model.running_mean.array[...] = [0.1, -0.2, 0.3, 0.0]
         model.running_var.array[...] = [0.5, 1.5, 2.0, 1.0]
-    _run(model, shape, tmp_path, opset)
+    exported = _run(model, shape, tmp_path, opset)
+    ops = {node.op_type for node in exported.graph.node}
+    expected = {"Hardswish": "HardSwish" if opset >= 14 else "HardSigmoid",
+                "LayerNorm": "LayerNormalization", "InstanceNorm2d": "InstanceNormalization",
+                "GroupNorm": "InstanceNormalization", "LocalResponseNorm": "LRN",
+                "SELU": "Selu", "PReLU": "PRelu", "Threshold": "Where"}.get(type(model).__name__)
+    if isinstance(model, nn.Threshold) and model.value == 0:
+        expected = "ThresholdedRelu"
+    if isinstance(model, nn.InstanceNorm2d) and model.track_running_stats:
+        expected = "BatchNormalization"  # evaluation with the running statistics
+    assert expected is None or expected in ops, ops
 
 
 def test_onnx_refusals(tmp_path):

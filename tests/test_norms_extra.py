@@ -289,3 +289,37 @@ def test_layer_norm_trains():
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+# ----- hostile inputs ----------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", [
+    lambda a: F.layer_norm(a, (3,)), lambda a: F.group_norm(a, 2), lambda a: F.instance_norm(a),
+    lambda a: F.local_response_norm(a, 3),
+])
+def test_empty_batches_give_empty_outputs_and_gradients(fn):
+    x = wally.zeros(0, 4, 3, requires_grad=True)
+    y = fn(x)
+    assert y.shape == (0, 4, 3)
+    y.sum().backward()
+    assert x.grad.shape == (0, 4, 3)
+
+
+def test_empty_batch_keeps_the_running_statistics():
+    mean, var = wally.zeros(4), wally.ones(4)
+    F.instance_norm(wally.zeros(0, 4, 3), mean, var)
+    assert mean.tolist() == [0.0] * 4 and var.tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize("kind", ["layer", "group", "instance"])
+def test_float32_statistics_that_overflow_are_recomputed(kind):
+    """Values near ±3e38 square past float32's range; each row is rescaled instead of giving
+    x̂ = 0 (PyTorch gives NaN or 0 here)."""
+    values = np.array([3e38, -3e38, 1e30, 0.0], dtype=np.float32)
+    x = wally.tensor(np.stack([values, values / 1e19, np.arange(4.0, dtype=np.float32)]))
+    call = {"layer": lambda a: F.layer_norm(a, (4,)),
+            "group": lambda a: F.group_norm(a[:, :, None], 1)[:, :, 0],
+            "instance": lambda a: F.instance_norm(a[:, None, :])[:, 0]}[kind]
+    y = call(x).array
+    expected = F.layer_norm(wally.tensor(x.array.astype(np.float64) / 1e30), (4,), eps=0).array
+    np.testing.assert_allclose(y[:2], expected[:2], rtol=1e-5, atol=1e-6)
+    assert y.dtype == np.float32 and np.isfinite(y).all()

@@ -24,6 +24,15 @@ from wally.creation import *  # noqa: F403
 from wally.device import cuda, device
 from wally.dtypes import *  # noqa: F403
 from wally.functional import log_softmax, softmax
+from wally.functional.activation_extra import (  # torch has them at the top level too
+    celu,
+    celu_,
+    prelu,
+    selu,
+    selu_,
+    threshold,
+    threshold_,
+)
 from wally.functional.distance import cdist, cosine_similarity, pairwise_distance
 from wally.linalg import tensor_norm as norm
 from wally.ops import (

@@ -37,6 +37,12 @@ def _real(name: str, what: str, value: Any) -> float:
     return float(value)
 
 
+def _check_numeric(name: str, input: Tensor) -> None:
+    """hardtanh, relu6 and threshold also take integer tensors, as in PyTorch."""
+    if input.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected a numeric input, got dtype {input.dtype}")
+
+
 def _apply(fn: Function, input: Tensor, inplace: bool) -> Tensor:
     if inplace:
         return input._in_place(lambda x: fn(x))
@@ -244,7 +250,7 @@ class Hardtanh(Function):
     def forward(self, x: ndarray) -> ndarray:
         if self.needs_input_grad[0]:
             self.inside = (x > self.min_val) & (x < self.max_val)
-        return xp.clip(x, self.min_val, self.max_val)
+        return xp.clip(x, self.min_val, self.max_val).astype(x.dtype, copy=False)
 
     def backward(self, gy: ndarray) -> ndarray:
         return gy * self.inside
@@ -254,7 +260,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     r"""Hard tanh: :math:`\mathrm{HardTanh}(x) = \min(\max(x, \text{min\_val}), \text{max\_val})`.
 
-    The gradient is 1 strictly between the bounds and 0 on and outside them.
+    The gradient is 1 strictly between the bounds and 0 on and outside them. Integer inputs
+    are clamped too (and stay integers), as in PyTorch.
 
     Shape:
         - Input: ``(*)``.  - Output: ``(*)``, the same shape.
@@ -270,7 +277,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
             f"hardtanh: min_val cannot be greater than max_val, got min_val={min_val} and "
             f"max_val={max_val}"
         )
-    _check_float("hardtanh", input)
+    _check_numeric("hardtanh", input)
     return _apply(Hardtanh(lo, hi), input, inplace)
 
 
@@ -291,7 +298,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
         >>> F.relu6(wally.tensor([-1.0, 3.0, 7.0]))
         tensor([0., 3., 6.])
     """
-    _check_float("relu6", input)
+    _check_numeric("relu6", input)
     return _apply(Hardtanh(0.0, 6.0), input, inplace)
 
 
@@ -609,8 +616,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
         tensor([-1.,  2.])
     """
     fn = Threshold(_real("threshold", "threshold", threshold), _real("threshold", "value", value))
-    if input.dtype.kind not in "fiu":
-        raise TypeError(f"threshold: expected a numeric input, got dtype {input.dtype}")
+    _check_numeric("threshold", input)
     return _apply(fn, input, inplace)
 
 

@@ -45,13 +45,21 @@ class RowNorm(Function):
         self.spans = spans  # how many trailing axes one row covers (the receptive field's rule)
         self.stats: list[ndarray] | None = None
 
+    def _rows(self, a: ndarray) -> ndarray:
+        """``a`` as (rows, M), M explicit so that empty inputs reshape too."""
+        return a.reshape(self.rows, a.size // self.rows if self.rows else 0)
+
     def forward(self, x: ndarray, weight: ndarray | None, bias: ndarray | None) -> ndarray:
-        x2 = x.reshape(self.rows, -1)
-        mean = x2.mean(axis=1, keepdims=True)
-        xhat = x2 - mean
-        var = (xhat * xhat).mean(axis=1, keepdims=True)
+        x2 = self._rows(x)
+        self.count = count = max(x2.shape[1], 1)  # an empty row's statistics are 0, not NaN
+        with xp.errstate(over="ignore", invalid="ignore"):  # overflow: redone below; inf: NaN
+            mean = x2.sum(axis=1, keepdims=True) / count
+            xhat = x2 - mean
+            var = (xhat * xhat).sum(axis=1, keepdims=True) / count
         invstd = 1.0 / xp.sqrt(var + self.eps)
         xhat *= invstd
+        if not xp.isfinite(var).all():
+            _rescaled_rows(x2, self.eps, mean, var, xhat, invstd)
         if self.stats is not None:  # instance_norm's running statistics read them
             self.stats.extend((mean, var))
         xhat = xhat.reshape(x.shape)
@@ -78,13 +86,38 @@ class RowNorm(Function):
             gb = gy.sum(axis=self.affine_axes).reshape(self.b_shape)
         if need_x:
             g = gy if self.weight is None else gy * self.weight.reshape(self.affine_view)
-            g2 = g.reshape(self.rows, -1)
-            xhat2 = self.xhat.reshape(self.rows, -1)
-            gx = g2 - g2.mean(axis=1, keepdims=True)
-            gx -= xhat2 * (g2 * xhat2).mean(axis=1, keepdims=True)
+            g2, xhat2 = self._rows(g), self._rows(self.xhat)
+            gx = g2 - g2.sum(axis=1, keepdims=True) / self.count
+            gx -= xhat2 * ((g2 * xhat2).sum(axis=1, keepdims=True) / self.count)
             gx *= self.invstd
             gx = gx.reshape(gy.shape)
         return gx, gw, gb
+
+
+def _rescaled_rows(x2: ndarray, eps: float, mean: ndarray, var: ndarray, xhat: ndarray,
+                   invstd: ndarray) -> None:
+    """Redo, in place, the rows of finite values whose sums overflowed the dtype (float32
+    values beyond ~1e19 square past 3.4e38, and x̂ came out 0): each such row is divided by
+    its largest magnitude and its statistics taken in float64, so x̂ is right (±1.22 for
+    ``[3e38, −3e38, 0]``, where PyTorch gives NaN) even where σ² itself is beyond the dtype.
+    Rows holding NaN or inf keep their rightly non-finite statistics."""
+    bad = xp.flatnonzero(~xp.isfinite(var[:, 0]) & xp.isfinite(x2).all(axis=1))
+    if bad.size == 0:
+        return
+    rows = x2[bad].astype(xp.float64)
+    scale = xp.abs(rows).max(axis=1, keepdims=True)
+    scale[scale == 0] = 1.0
+    rows /= scale
+    mean_s = rows.mean(axis=1, keepdims=True)
+    rows -= mean_s
+    var_s = (rows * rows).mean(axis=1, keepdims=True)
+    root = xp.sqrt(var_s + eps / (scale * scale))
+    rows /= root
+    with xp.errstate(over="ignore"):  # σ² beyond the dtype is inf there, as batch norm keeps it
+        mean[bad] = mean_s * scale
+        var[bad] = var_s * scale * scale
+        invstd[bad] = 1.0 / (root * scale)
+    xhat[bad] = rows
 
 
 def _check_float(name: str, input: Tensor) -> None:
@@ -275,6 +308,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     fn.stats = stats
     out = fn(input, weight, bias)
     fn.stats = None
+    if shape[0] == 0:  # an empty batch has no statistics: the running ones stay (PyTorch: NaN)
+        return out
     m = float(momentum)
     mean = stats[0].reshape(shape[0], channels).mean(axis=0)
     var = (stats[1].reshape(shape[0], channels) * (positions / (positions - 1))).mean(axis=0)

@@ -130,7 +130,12 @@ def _hardsigmoid(g: GraphBuilder, step: Step) -> None:
 
 @converts(Hardswish)
 def _hardswish(g: GraphBuilder, step: Step) -> None:
-    g.node("HardSwish", [input_value(step).name], step.outputs[0])
+    """HardSwish from opset 14; before, its definition x · HardSigmoid(x)."""
+    x = input_value(step).name
+    if g.opset >= 14:
+        g.node("HardSwish", [x], step.outputs[0])
+        return
+    g.node("Mul", [x, g.node("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)], step.outputs[0])
 
 
 @converts(Hardtanh)
@@ -200,7 +205,11 @@ def _softmin(g: GraphBuilder, step: Step) -> None:
 
 @converts(Threshold)
 def _threshold(g: GraphBuilder, step: Step) -> None:
+    """ThresholdedRelu where ``value`` is 0 (the same function), else Where(x > t, x, value)."""
     fn: Any = step.fn
     x = input_value(step)
+    if fn.value == 0:
+        g.node("ThresholdedRelu", [x.name], step.outputs[0], alpha=fn.threshold)
+        return
     above = g.node("Greater", [x.name, scalar(g, fn.threshold, x.dtype, "threshold")])
     g.node("Where", [above, x.name, scalar(g, fn.value, x.dtype, "value")], step.outputs[0])
