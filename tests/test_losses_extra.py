@@ -496,3 +496,46 @@ x3 = wally.randn(3)
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_loop_references_of_kl_gaussian_cosine_and_triplet():
+    rng = np.random.default_rng(5)
+    logp, q = rng.uniform(-3, 0, (4, 3)), rng.uniform(0, 1, (4, 3))
+    q[0, 0] = 0.0
+    kl = F.kl_div(wally.tensor(logp), wally.tensor(q), reduction="batchmean").item()
+    expected = sum(q[i, j] * (math.log(q[i, j]) - logp[i, j]) if q[i, j] > 0 else 0.0
+                   for i in range(4) for j in range(3)) / 4
+    assert math.isclose(kl, expected, rel_tol=1e-12)
+
+    x, y, var = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.uniform(0, 1, (4, 1))
+    var[0, 0] = 1e-9  # clamped at eps
+    nll = F.gaussian_nll_loss(wally.tensor(x), wally.tensor(y), wally.tensor(var), full=True,
+                              eps=1e-3, reduction="none").array
+    for i in range(4):
+        v = max(var[i, 0], 1e-3)
+        for j in range(3):
+            expected = 0.5 * (math.log(v) + (x[i, j] - y[i, j]) ** 2 / v) \
+                + 0.5 * math.log(2 * math.pi)
+            assert math.isclose(nll[i, j], expected, rel_tol=1e-12)
+
+    a, b, c = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    labels = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
+    cos = F.cosine_embedding_loss(wally.tensor(a), wally.tensor(b), wally.tensor(labels), 0.1,
+                                  reduction="none").array
+    for p in (1.0, 2.0, 3.0, math.inf):
+        triplet = F.triplet_margin_loss(wally.tensor(a), wally.tensor(b), wally.tensor(c),
+                                        margin=0.7, p=p, swap=True, reduction="none").array
+        for i in range(5):
+            def dist(u, v, p=p):
+                d = [u[k] - v[k] + 1e-6 for k in range(4)]
+                return max(abs(t) for t in d) if math.isinf(p) else \
+                    sum(abs(t) ** p for t in d) ** (1 / p)
+            d_neg = min(dist(a[i], c[i]), dist(b[i], c[i]))
+            expected = max(0.0, 0.7 + dist(a[i], b[i]) - d_neg)
+            assert math.isclose(triplet[i], expected, rel_tol=1e-10, abs_tol=1e-12)
+    for i in range(5):
+        dot = sum(a[i, k] * b[i, k] for k in range(4))
+        norm = math.sqrt((sum(t * t for t in a[i]) + 1e-12) * (sum(t * t for t in b[i]) + 1e-12))
+        c_i = dot / norm
+        expected = 1 - c_i if labels[i] == 1 else max(0.0, c_i - 0.1) if labels[i] == -1 else 0
+        assert math.isclose(cos[i], expected, rel_tol=1e-12, abs_tol=1e-15)
