@@ -131,6 +131,8 @@ def run_chapter(chapter: str, train: bool, seed: int) -> list[dict]:
             result = run_cell(source, namespace)
             if result["status"] == "ok":
                 result["final_loss"] = _final_loss(namespace)
+                trainer = namespace["trainer"]
+                result["batches"] = [trainer.train_batch_idx, trainer.num_train_batches]
             results.append(result)
             continue
         results.append(run_cell(source, namespace))
