@@ -376,10 +376,10 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, dtype: Any = None,
     _check_device(device)
     if end is None:
         start, end = 0, start
-    values = [to_array(v) for v in (start, end, step)]
+    # the bounds as Python numbers (a Python float stays a double, as torch's Scalar does)
+    bounds = [v.item() if hasattr(v, "item") else v for v in (start, end, step)]
     if dtype is None:
-        dtype = int64 if all(v.dtype.kind in "iub" for v in values) else float32
-    bounds = [v.item() for v in values]
+        dtype = int64 if all(to_array(v).dtype.kind in "iub" for v in bounds) else float32
     if bounds[2] == 0:
         raise RuntimeError("arange(): step must be nonzero")
     return _wrap(xp.arange(*bounds).astype(dtype, copy=False), requires_grad)

@@ -76,6 +76,8 @@ def _check_index(name: str, input: Tensor, axis: int, index: ndarray,
     """PyTorch's rules: one ndim, index.size(d) <= input.size(d) for d != dim (and
     <= src.size(d) for every d), and indices in [0, size)."""
     ndim = builtins.max(input.ndim, 1)
+    if index.size == 0 and src_shape is None:  # an empty index selects nothing (torch)
+        return
     if builtins.max(index.ndim, 1) != ndim:
         raise ValueError(f"{name}: index must have as many dims as input ({input.ndim}), got "
                          f"index of shape {tuple(index.shape)}")
@@ -184,6 +186,8 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     axis = _axis("gather", dim, input.ndim)
     array = _index_array("gather", index)
     _check_index("gather", input, axis, array)
+    if array.size == 0:  # an empty index gathers nothing, whatever its ndim (torch)
+        return input.reshape(-1)[0:0].reshape(tuple(array.shape))
     return Gather(axis, array.astype(xp.int64, copy=False))(input)
 
 
@@ -290,8 +294,9 @@ class MaskedFill(Function):
 
 
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
-    """y = value where mask is True, else x (mask broadcasts to x's shape; value a number or a
-    0-d tensor, which gets the gradient Σ g over the mask). **Shape:** the input's.
+    """y = value where mask is True, else x (x and mask broadcast together; value a number or a
+    0-d tensor, which gets the gradient Σ g over the mask). **Shape:** the broadcast shape of
+    input and mask (in place, ``masked_fill_``, the mask must broadcast to the input's).
 
     >>> wally.masked_fill(wally.zeros(3), wally.tensor([True, False, True]), 1.0)
     tensor([1., 0., 1.])
@@ -301,12 +306,12 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     if mask_array.dtype != xp.bool_:
         raise TypeError(f"masked_fill: expected a bool mask, got {mask_array.dtype}")
     try:
-        fits = xp.broadcast_shapes(mask_array.shape, input.shape) == input.shape
+        shape = xp.broadcast_shapes(mask_array.shape, input.shape)
     except ValueError:
-        fits = False
-    if not fits:
         raise ValueError(f"masked_fill: mask of shape {tuple(mask_array.shape)} cannot be "
-                         f"broadcast to the input's shape {tuple(input.shape)}")
+                         f"broadcast with the input's shape {tuple(input.shape)}") from None
+    if shape != tuple(input.shape):  # out of place, input and mask broadcast together (torch)
+        input = input.expand(*shape)
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ValueError(f"masked_fill: expected value to be a number or a 0-d tensor, got "

@@ -315,6 +315,8 @@ class CumProd(Function):
 
     def backward(self, gy: ndarray) -> ndarray:
         x, y, axis = self.x, self.y, self.axis
+        if x.size == 0:
+            return xp.zeros_like(gy)
         zero = x == 0
         n = x.shape[axis]
         positions = xp.arange(n).reshape((n,) + (1,) * (x.ndim - axis - 1))

@@ -382,11 +382,7 @@ class Tensor:
         if not records:
             # Nothing to record: write into the existing memory, so views and optimisers see it.
             result = op(self.detach(), *operands).array
-            if result.shape != self.shape:
-                raise RuntimeError(
-                    f"output with shape {tuple(self.shape)} doesn't match the broadcast shape "
-                    f"{tuple(result.shape)}"
-                )
+            self._check_in_place_shape(result.shape)
             if self.array.flags.writeable:
                 xp.copyto(self.array, result, casting="unsafe")
             else:
@@ -394,6 +390,11 @@ class Tensor:
             self._bump_version()
             return self
         return self._record_in_place(op, *operands)
+
+    def _check_in_place_shape(self, shape: tuple[builtins.int, ...]) -> None:
+        if tuple(shape) != tuple(self.shape):  # an in-place result keeps self's shape (torch)
+            raise RuntimeError(f"output with shape {tuple(self.shape)} doesn't match the "
+                               f"broadcast shape {tuple(shape)}")
 
     def _record_in_place(self, op: Any, *operands: Any) -> Tensor:
         """Make this tensor ``op(previous self, *operands)`` in the graph, keeping its identity."""
@@ -409,6 +410,7 @@ class Tensor:
         previous = Tensor._make(self.array, self.requires_grad, self._ctx, self._out_idx)
         previous._version_counter = old
         result = op(previous, *operands)
+        self._check_in_place_shape(result.shape)
         old.value += 1
         node = result._ctx
         if node is not None and node._saved is not None:  # its own copy of self is current
