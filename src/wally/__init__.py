@@ -127,6 +127,33 @@ from wally.reference import corr2d, pool2d
 from wally.size import Size
 from wally.tensor import Tensor
 
+# isort: split
+# ----- gaps: torch's top-level names for ops wally implements under wally.nn.functional
+# (same signature as torch.<name>), and wally._toplevel for those whose torch.<name>
+# signature differs from F's (torch.dropout(input, p, train), torch.embedding(weight, ...)).
+from wally._toplevel import (
+    adaptive_max_pool1d,
+    alpha_dropout,
+    batch_norm,
+    dropout,
+    embedding,
+    feature_alpha_dropout,
+    feature_dropout,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+)
+from wally.functional.conv import conv1d, conv2d, conv3d
+from wally.functional.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
+from wally.functional.pool import adaptive_avg_pool1d, avg_pool1d
+from wally.functional.upsampling import channel_shuffle, pixel_shuffle, pixel_unshuffle
+from wally.ops import all, any, fill, unflatten
+
+# ----- end gaps -----
+
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"analysis", "data", "io", "models", "onnx", "optim", "train", "utils"}

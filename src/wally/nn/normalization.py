@@ -1,6 +1,6 @@
 """Normalisation layers beyond batch norm: ``LayerNorm``, ``GroupNorm``, ``InstanceNorm1d/2d/3d``
-and ``LocalResponseNorm``, PyTorch's signatures, parameters, buffers and printed forms; each
-calls :mod:`wally.functional.normalization` in one line."""
+(and their lazy versions) and ``LocalResponseNorm``, PyTorch's signatures, parameters, buffers
+and printed forms; each calls :mod:`wally.functional.normalization` in one line."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from wally.device import device as _check_device
 from wally.functional import normalization as N
 from wally.nn import init
 from wally.nn.module import Module
-from wally.nn.norm import _BatchNorm
-from wally.nn.parameter import Parameter
+from wally.nn.norm import _BatchNorm, _LazyBatchNorm
+from wally.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 from wally.tensor import Tensor
 
 __all__ = [
     "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-    "LocalResponseNorm",
+    "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d", "LocalResponseNorm",
 ]
 
 
@@ -249,6 +249,76 @@ class InstanceNorm3d(_InstanceNorm):
 
     _ranks = (4, 5)
     _layout = "(C, D, H, W) or (N, C, D, H, W)"
+
+
+class _LazyInstanceNorm(_LazyBatchNorm, _InstanceNorm):
+    """An InstanceNorm whose ``num_features`` is read from the first input's channel axis.
+
+    PyTorch's lazy constructor has BatchNorm's defaults, ``affine=True`` and
+    ``track_running_stats=True`` (unlike ``InstanceNorm``'s), and so has this one. With both
+    off there is nothing to materialise: the layer becomes the eager class with
+    ``num_features=0``, as PyTorch's does.
+    """
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        if input.ndim not in self._ranks:
+            self._check_input(input)  # raises, naming the layer and the ranks it accepts
+        # The channel axis: 0 for an unbatched input, 1 for a batch.
+        self.num_features = int(input.shape[input.ndim - self._ranks[0]])
+        for value in (self.weight, self.bias, self.running_mean, self.running_var):
+            if isinstance(value, (UninitializedParameter, UninitializedBuffer)):
+                value.materialize((self.num_features,))
+        self.reset_parameters()
+
+
+class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
+    """:class:`InstanceNorm1d` with ``num_features`` inferred from the first input's channels.
+
+    Shape:
+        - Input: ``(N, C, L)`` or ``(C, L)``.  - Output: the same shape.
+
+    Example::
+
+        >>> norm = nn.LazyInstanceNorm1d()
+        >>> norm(wally.randn(20, 100, 40)).shape, norm.num_features
+        ((20, 100, 40), 100)
+    """
+
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
+    """:class:`InstanceNorm2d` with ``num_features`` inferred from the first input's channels.
+
+    Shape:
+        - Input: ``(N, C, H, W)`` or ``(C, H, W)``.  - Output: the same shape.
+
+    Example::
+
+        >>> norm = nn.LazyInstanceNorm2d()
+        >>> norm(wally.randn(2, 3, 8, 8)).shape, norm
+        ((2, 3, 8, 8), InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, \
+track_running_stats=True))
+    """
+
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    """:class:`InstanceNorm3d` with ``num_features`` inferred from the first input's channels.
+
+    Shape:
+        - Input: ``(N, C, D, H, W)`` or ``(C, D, H, W)``.  - Output: the same shape.
+
+    Example::
+
+        >>> nn.LazyInstanceNorm3d()(wally.randn(1, 2, 4, 4, 4)).shape
+        (1, 2, 4, 4, 4)
+    """
+
+    cls_to_become = InstanceNorm3d
 
 
 class LocalResponseNorm(Module):
