@@ -128,10 +128,17 @@ def output_shape(
     dilation: Sequence[int],
     ceil_mode: bool = False,
 ) -> tuple[int, ...]:
-    """Per-axis :func:`output_size`; ``ValueError`` naming ``op`` when a window doesn't fit."""
+    """Per-axis :func:`output_size`; ``ValueError`` naming ``op`` when a window doesn't fit.
+
+    Without ``ceil_mode`` (convolution, ``unfold``, ``fold``, floor-mode pooling) every window
+    must lie inside the padded input.  With ``ceil_mode`` (pooling only) a window may hang over
+    the end of the padded input, even when the kernel is larger than it, as in PyTorch: only
+    an output size below 1 is refused.  The caller must then give its buffers room for the
+    overhang (see ``_Windows.padded`` in :mod:`wally.functional.pool`).
+    """
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, padding, strict=True))
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation, strict=True))
-    if any(e > p for e, p in zip(extent, padded, strict=True)):
+    if not ceil_mode and any(e > p for e, p in zip(extent, padded, strict=True)):
         dilated = "" if all(d == 1 for d in dilation) else f" (dilated to {extent})"
         raise ValueError(
             f"{op}: kernel size {tuple(kernel_size)}{dilated} can't be greater than the padded "

@@ -58,6 +58,15 @@ class _Windows:
     Window ``o`` along an axis covers ``o·s − p + t·d`` for taps ``t < k``.  Planes are padded
     (with ``fill``) far enough that every window of every tap is in bounds, so each tap is one
     strided slice of the padded planes.
+
+    The padded size of an axis is, by construction, the larger of ``n + p`` (the input after
+    its left padding) and ``(o − 1)·s + d·(k − 1) + 1`` (one past the last tap of the last
+    window).  So a ``ceil_mode`` window that hangs over the end of the padded input, or a
+    kernel larger than the whole input, reads the fill there (−∞ for max, 0 for the sum) and
+    its gradient lands in the scratch border, never in ``gx``; no slice is ever clipped.
+    Average pooling's divisor counts only cells inside the padded input (see
+    :func:`_divisor`).  The kernels use basic slices only (no ``as_strided``), so nothing can
+    read outside its buffer.
     """
 
     def __init__(
@@ -616,6 +625,12 @@ def _avg_pool(
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
     windows = _windows(op, nd, input, kernel_size, stride, padding, 1, ceil_mode)
+    if nd == 3 and any(n < k for n, k in zip(windows.spatial, windows.kernel, strict=True)):
+        # PyTorch's avg_pool3d (alone among the fixed-window pools) checks the unpadded input.
+        raise ValueError(
+            f"{op}: expected an input at least as large as the kernel size {windows.kernel} on "
+            f"every axis, got spatial size {windows.spatial}"
+        )
     if divisor_override is not None and (
         isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
     ):

@@ -90,8 +90,8 @@ class GoogLeNet(nn.Module):
     0.5) / 0.5`` normalisation that torchvision's original weights expect.
 
     Shape:
-        ``(N, 3, H, W) → (N, num_classes)`` for ``H, W ≥ 31`` (torchvision takes 15: its
-        ``ceil_mode`` max pools accept a 2×2 map under a 3×3 window, wally's refuse it).
+        ``(N, 3, H, W) → (N, num_classes)`` for ``H, W ≥ 15``, as torchvision's: its
+        ``ceil_mode`` max pools take a 2×2 map under a 3×3 window (one output).
     """
 
     def __init__(self, num_classes: int = 1000, aux_logits: bool = True,
