@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 class _GradState(threading.local):
     grad_enabled = True  # the class attributes are every new thread's defaults
     inference = False
+    # Set only by wally.onnx's tracer: every op records a node, those whose operands need no
+    # gradient and those with integer results included (no gradient flows through them).
+    record_all = False
 
 
 _state = _GradState()
@@ -348,7 +351,7 @@ class Function:
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         if _state.grad_enabled:
             needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
-            record = True in needs
+            record = True in needs or _state.record_all
         else:  # inference: nothing to record (and no generator to run per op)
             needs = _NOTHING[len(inputs)] if len(inputs) < len(_NOTHING) else (False,) * len(inputs)
             record = False
@@ -378,7 +381,8 @@ class Function:
             if not isinstance(y, ndarray):
                 y = xp.asarray(y)
             differentiable = record and y.dtype.kind in "fc"
-            outputs.append(Tensor._make(y, differentiable, self if differentiable else None, index))
+            node = self if differentiable or (record and _state.record_all) else None
+            outputs.append(Tensor._make(y, differentiable, node, index))
         _share_versions(outputs, inputs)
         if record:
             # Where each input's gradient goes (its producer and output index, and the tensor),

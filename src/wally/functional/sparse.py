@@ -33,9 +33,11 @@ class Embedding(Function):
     """y[i…] = W[idx[i…]]; ∂W[r] = Σ_{i: idx[i] = r} ∂y[i] (divided by the count of ``r`` with
     ``scale_grad_by_freq``), the ``padding_idx`` row excepted."""
 
-    def __init__(self, padding_idx: int | None, scale_grad_by_freq: bool) -> None:
+    def __init__(self, padding_idx: int | None, scale_grad_by_freq: bool,
+                 max_norm: float | None = None) -> None:
         self.padding_idx = padding_idx
         self.scale_grad_by_freq = scale_grad_by_freq
+        self.max_norm = max_norm  # applied before the lookup; kept for the ONNX exporter
 
     def forward(self, indices: ndarray, weight: ndarray) -> ndarray:
         if self.needs_input_grad[1]:
@@ -130,7 +132,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
             )
     if max_norm is not None:
         _renorm(weight, indices, float(max_norm), float(norm_type))
-    return Embedding(padding, bool(scale_grad_by_freq))(input, weight)
+        max_norm = float(max_norm)
+    return Embedding(padding, bool(scale_grad_by_freq), max_norm)(input, weight)
 
 
 def _padding_idx(name: str, padding_idx: int | None, rows: int) -> int | None:
@@ -160,8 +163,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         >>> F.one_hot(wally.tensor([0, 2]), 3).tolist()
         [[1, 0, 0], [0, 0, 1]]
     """
-    from wally.tensor import Tensor
-
     if tensor.dtype.kind not in "iu":
         raise TypeError(
             f"one_hot: expected a tensor of integer class indices, got dtype {tensor.dtype}"
@@ -185,5 +186,18 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                 f"one_hot: class values must be smaller than num_classes={num_classes}, got "
                 f"{int(values.max())}"
             )
-    out = (values[..., None] == xp.arange(num_classes)).astype(xp.int64)
-    return Tensor(out)
+    return OneHot(num_classes)(tensor)
+
+
+class OneHot(Function):
+    """y[i…, c] = [x[i…] = c], int64; nothing to differentiate (a Function so that the ONNX
+    tracer, which records integer results, sees it)."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+
+    def forward(self, values: ndarray) -> ndarray:
+        return (values[..., None] == xp.arange(self.num_classes)).astype(xp.int64)
+
+    def backward(self, gy: ndarray) -> None:
+        return None

@@ -37,7 +37,15 @@ def converts(*types: type[Function]) -> Callable[[Converter], Converter]:
 
 def _loaded() -> dict[type[Function], Converter]:
     # The converters register themselves when their modules are first imported.
-    from wally.onnx import layers, layers_b, layersA, opinfo, tensor_ops, tensorops  # noqa: F401
+    from wally.onnx import (  # noqa: F401
+        layers,
+        layers_b,
+        layersA,
+        opinfo,
+        sparse,
+        tensor_ops,
+        tensorops,
+    )
 
     return CONVERTERS
 

@@ -88,6 +88,8 @@ def _build(
         results = [traced.results[key].array if key in traced.results else None for key in keys]
         step = Step(fn, inputs, outputs, results, _where(scope),
                     batched=any(v.batched for v in inputs if v is not None))
+        if traced.input.array.dtype.kind == "i":
+            _check_promotion(step)
         convert(g, step)
         for key, name in zip(keys, outputs, strict=True):
             slots[key] = (name, step.batched)
@@ -99,6 +101,30 @@ def _build(
             g.node("Identity", [source.name], name)
         values.append(Value(name, t.array, source.batched))
     return values
+
+
+_FROM_INTEGERS = ("Embedding", "Cast", "OneHot")
+"""The nodes that may turn integer operands into a float result: every other one would need
+the implicit promotion (``ids + 0.5``) that ONNX's operators do not make."""
+
+
+def _check_promotion(step: Step) -> None:
+    integer = [(i, v) for i, v in enumerate(step.inputs)
+               if v is not None and v.dtype.kind in "iu"]
+    if not integer or step.fn.name in _FROM_INTEGERS:
+        return
+    index, operand = integer[0]
+    result = step.results[0] if step.results else None
+    if result is not None and result.dtype.kind in "fc":
+        from wally.onnx.converters import unsupported
+
+        raise unsupported(step, f"it mixes the integer operand {index} "
+                          f"({operand.dtype}) into a {result.dtype} result; ONNX "
+                          "does not promote types implicitly: convert it first (x.float())")
+
+
+def _reads_input(traced: Trace) -> bool:
+    return any(t is traced.input for fn in traced.nodes for t in fn.inputs or ())
 
 
 def _shape(value: Value) -> list[int | str]:
@@ -126,8 +152,14 @@ def export(
     normalisation with its running statistics, linear layers (``Gemm``), activations
     (ReLU, LeakyReLU, Sigmoid, Tanh, GELU as ``Gelu`` from opset 20 and through ``Erf``
     before, Softplus, Softmax, LogSoftmax), reshapes, concatenations and elementwise
-    arithmetic. Dropout is the identity. Parameters and buffers are stored as initializers
+    arithmetic, embedding lookups (``Gather``) and ``one_hot`` (``OneHot``). Dropout is the
+    identity. Parameters and buffers are stored as initializers
     under their ``state_dict`` keys (``0.weight``, ``b2.0.bn1.running_mean``, ...).
+
+    The example input is a float tensor, or an int64 or int32 one (token ids, class indices)
+    for a model that reads it through ``nn.Embedding``, ``F.one_hot`` or a cast; the graph
+    input then has that integer type. Integers mixed into float arithmetic without a cast are
+    refused, as is ``Embedding(max_norm=...)`` (it renormalises rows in place at each call).
 
     With ``dynamic_batch`` the first axis of the input and outputs is the symbolic ``N``, so
     the file runs on any batch size. The graph is checked with ``onnx.checker`` (full check,
@@ -161,6 +193,9 @@ def export(
                         f"{type(model).__name__}")
     example = example_input if isinstance(example_input, Tensor) else Tensor(
         xp.asarray(example_input))
+    if example.array.dtype not in (xp.float16, xp.float32, xp.float64, xp.int32, xp.int64):
+        raise TypeError(f"wally.onnx.export: expected a float (float16, float32, float64) or "
+                        f"integer (int64, int32) example input, got dtype {example.array.dtype}")
     if dynamic_batch and example.ndim < 1:
         raise ValueError("wally.onnx.export: dynamic_batch needs an example input with a batch "
                          f"axis, got shape {tuple(example.shape)}")
@@ -176,6 +211,13 @@ def export(
         traced = trace(model, example)
     finally:
         model.train(training)
+    if example.array.dtype.kind == "i" and not _reads_input(traced):
+        raise ValueError(
+            f"wally.onnx.export: the integer example input ({example.array.dtype}, shape "
+            f"{tuple(example.shape)}) reaches no operation wally recorded, so the graph would "
+            "not depend on it; an integer input must be read by an op such as nn.Embedding, "
+            "F.one_hot or .float()"
+        )
     if len(outputs) == 1 and len(traced.outputs) > 1:
         outputs = [f"{outputs[0]}_{i}" for i in range(len(traced.outputs))]
     if len(outputs) != len(traced.outputs):

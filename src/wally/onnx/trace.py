@@ -5,6 +5,10 @@ The input is given ``requires_grad=True``, so every op of the forward pass is re
 and the constants: the layers' ops, but also the ``+``, ``wally.cat`` and ``F.relu`` written
 in ``forward`` code, which module hooks alone would miss. Forward hooks on every module only
 label each node with the module it ran in, for node names and error messages.
+
+An integer input (token ids, class indices) cannot require gradients; the forward pass then
+runs with autograd recording every op, so ``embedding`` and ``one_hot`` of the input are
+nodes too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wally import autograd
 from wally.autograd import Function, enable_grad
 from wally.backend import ndarray
 from wally.nn.module import Module
@@ -106,10 +111,16 @@ def _run(model: Module, x: Tensor) -> tuple[Any, dict[int, tuple[str, str, Funct
 
     for name, module in model.named_modules():
         handles.append(module.register_forward_hook(label(name)))
+    # An integer input cannot require gradients: every op then records a node (those of
+    # frozen tables and integer results too), so the graph still leads back to the input.
+    record_all = x.array.dtype.kind not in "fc"
+    previous = autograd._state.record_all
     try:
         with enable_grad():
+            autograd._state.record_all = record_all or previous
             output = model(x)
     finally:
+        autograd._state.record_all = previous
         for handle in handles:
             handle.remove()
     return output, scopes
@@ -142,7 +153,7 @@ def trace(model: Module, example: Tensor) -> Trace:
     """Run ``model`` on ``example`` and record the graph of its forward pass, each node
     labelled with the innermost module that ran it (the ``+`` of a residual block with the
     block, the ReLU inside a block's forward with the block, not with the next layer)."""
-    x = Tensor(example.array.copy(), requires_grad=True)
+    x = Tensor(example.array.copy(), requires_grad=example.array.dtype.kind in "fc")
     output, labels = _run(model, x)
     outputs = _tensors(output)
     if not outputs or (not isinstance(output, Tensor) and len(outputs) != len(output)):
