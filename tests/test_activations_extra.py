@@ -281,7 +281,7 @@ def test_prelu_module_learns_its_slopes():
 # ----- bad arguments ----------------------------------------------------------------------------
 @pytest.mark.parametrize(("call", "error", "pattern"), [
     (lambda: F.elu(wally.tensor([1, 2])), TypeError,
-     r"elu: expected a floating-point input, got dtype int64"),
+     r"elu: expected a floating-point input, got dtype wally\.int64"),
     (lambda: F.celu(wally.tensor([1.0]), 0.0), ValueError, r"celu: alpha cannot be 0"),
     (lambda: F.hardtanh(wally.tensor([1.0]), 2.0, 1.0), ValueError,
      r"hardtanh: min_val cannot be greater than max_val, got min_val=2.0 and max_val=1.0"),

@@ -167,7 +167,7 @@ def test_modules(torch, name, args):
     (lambda: F.feature_alpha_dropout(wally.ones(5), 0.5, training=True), ValueError,
      r"feature_alpha_dropout: feature dropout requires at least 2 dimensions"),
     (lambda: F.dropout3d(wally.tensor(np.ones((1, 2, 2, 2, 2), dtype=np.int64))), TypeError,
-     r"dropout3d: expected a floating-point input, got dtype int64"),
+     r"dropout3d: expected a floating-point input, got dtype wally\.int64"),
     (lambda: nn.Dropout2d(2.0), ValueError,
      r"Dropout2d: dropout probability has to be between 0 and 1, but got 2.0"),
     (lambda: nn.AlphaDropout("x"), ValueError, r"AlphaDropout: dropout probability"),

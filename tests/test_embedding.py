@@ -143,7 +143,7 @@ def test_one_hot_matches_torch(torch):
     (lambda: nn.Embedding(4, 2)(wally.tensor([4])), IndexError,
      r"embedding: index 4 is out of range for an embedding of 4 rows"),
     (lambda: F.embedding(wally.tensor([0.0]), wally.zeros(5, 2)), TypeError,
-     r"embedding: expected integer indices \(int64 or int32\), got dtype float32"),
+     r"embedding: expected integer indices \(int64 or int32\), got dtype wally\.float32"),
     (lambda: F.embedding(wally.tensor([0]), wally.zeros(5)), ValueError,
      r"embedding: expected a 2-D weight .* got shape \(5,\)"),
     (lambda: F.embedding(wally.tensor([0]), wally.zeros(5, 2), sparse=True), ValueError,

@@ -280,7 +280,7 @@ def _x(*shape):
          r"interpolate: antialias=True is restricted to the bilinear and bicubic modes \(4-D "
          r"input\), got mode 'nearest'"),
         (lambda: F.interpolate(wally.ones(1, 1, 2, 2, dtype=wally.int64), size=3), TypeError,
-         r"interpolate: expected a floating-point input, got dtype int64"),
+         r"interpolate: expected a floating-point input, got dtype wally\.int64"),
     ],
 )
 def test_bad_arguments(call, error, match):

@@ -37,7 +37,7 @@ COSTS = [  # (layer, input (C, *spatial), MACs, FLOPs) for a batch of 2
 @pytest.mark.parametrize(("layer", "shape", "macs", "flops"), COSTS,
                          ids=[type(c[0]).__name__ for c in COSTS])
 def test_summary_costs(layer, shape, macs, flops):
-    row = wally.summary(nn.Sequential(layer), shape, batch_size=2).layers[1]
+    row = wally.summary(nn.Sequential(layer), (2, *shape)).layers[1]
     assert (row.macs, row.flops) == (macs, flops), row.rule
 
 
@@ -48,7 +48,7 @@ def test_summary_costs_in_training_and_as_functional_calls():
             x = nn.functional.local_response_norm(x, 3)
             return nn.functional.alpha_dropout(x, 0.5, training=True)
 
-    row = wally.summary(Net(), (4, 3, 3), batch_size=2).layers[0]  # the ops count in forward's row
+    row = wally.summary(Net(), (2, 4, 3, 3)).layers[0]  # the ops count in forward's row
     assert row.flops == 5 * 72 + 7 * 72 + 2 * 72
     assert "local response norm" in row.rule and "dropout: 2 FLOPs" in row.rule
     # The summary runs in evaluation; in training the dropout layers count their arithmetic.
@@ -71,7 +71,7 @@ def test_embedding_costs_nothing():
 ])
 def test_normalisation_over_the_plane_sees_the_whole_input(norm, size):
     model = nn.Sequential(nn.Conv2d(1, 4, 3), norm, nn.Conv2d(4, 4, 1))
-    rows = wally.summary(model, (1, 8, 8)).layers
+    rows = wally.summary(model, (1, 1, 8, 8)).layers
     assert rows[1].receptive_field.size == (3, 3)
     assert rows[2].receptive_field.size == size
     assert rows[3].receptive_field.size == size  # a 1x1 convolution adds nothing
@@ -82,7 +82,7 @@ def test_normalisation_over_the_plane_sees_the_whole_input(norm, size):
 def test_the_rule_agrees_with_the_gradient_probe(norm):
     """The measured field (where the centre unit's input gradient is non-zero) is the rule's."""
     model = nn.Sequential(nn.Conv2d(1, 4, 3), norm, nn.Conv2d(4, 4, 1))
-    field = wally.summary(model, (1, 8, 8)).layers[-1].receptive_field
+    field = wally.summary(model, (1, 1, 8, 8)).layers[-1].receptive_field
     centre = [(n - 1) // 2 for n in (6, 6)]
     expected = tuple(axis.box(0 if axis.jump == 0 else c) for axis, c in zip(field.axes, centre))
     assert probe_receptive_field(model, (1, 8, 8)) == expected
@@ -91,7 +91,7 @@ def test_the_rule_agrees_with_the_gradient_probe(norm):
 def test_pointwise_layers_keep_the_field():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.LocalResponseNorm(3), nn.Hardswish(),
                           nn.PReLU(4), nn.Dropout2d())
-    rows = wally.summary(model, (1, 8, 8)).layers
+    rows = wally.summary(model, (1, 1, 8, 8)).layers
     assert all(r.receptive_field.size == (3, 3) for r in rows[1:])
 
 

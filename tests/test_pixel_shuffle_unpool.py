@@ -191,7 +191,7 @@ def _pooled():
         (lambda: F.max_unpool2d(_pooled()[0], _pooled()[1], 2, output_size=(4,)), ValueError,
          r"max_unpool2d: output_size should have 2 or 4 elements, got \(4,\)"),
         (lambda: F.max_unpool2d(_pooled()[0], _pooled()[1].float(), 2), TypeError,
-         r"max_unpool2d: expected indices of dtype int64, got dtype float32"),
+         r"max_unpool2d: expected indices of dtype int64, got dtype wally\.float32"),
         (lambda: F.max_unpool2d(_pooled()[0], wally.zeros(1, 1, 3, 2, dtype=wally.int64), 2),
          ValueError, r"max_unpool2d: expected indices of the input's shape \(1, 1, 2, 2\), got "
                      r"shape \(1, 1, 3, 2\)"),

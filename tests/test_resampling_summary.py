@@ -15,7 +15,7 @@ from wally.nn import functional as F
 
 
 def _rows(model, input_size, batch_size=1):
-    result = summary(model, input_size, batch_size=batch_size)
+    result = summary(model, (batch_size, *input_size))
     return {row.name: row for row in result.layers if row.kind == "layer"}, result
 
 
@@ -142,7 +142,7 @@ class _Unpool(nn.Module):
 def test_field_contains_the_probe(name):
     build, size = MODELS[name]
     model = build()
-    result = summary(model, (1, 24, 24))
+    result = summary(model, (1, 1, 24, 24))
     last = [r for r in result.layers if r.kind == "layer"][-1]
     field = last.receptive_field
     if size is not None:

@@ -405,7 +405,7 @@ def test_image_folder_refusals(tmp_path):
 def test_summary_of_torchvision_resnet18():
     """torchvision's weights table says ResNet-18 has 11,689,512 parameters and 1.814 G
     operations (multiply-adds of its convolutions and linear layer) at 224×224."""
-    text = str(wally.summary(models.resnet18(), input_size=(3, 224, 224)))
+    text = str(wally.summary(models.resnet18(), input_size=(1, 3, 224, 224)))
     assert "Parameters: 11,689,512" in text
     macs = re.search(r"MACs: [\d,]+ \(Conv2d ([\d,]+), BatchNorm2d [\d,]+, Linear ([\d,]+)\)",
                      text)

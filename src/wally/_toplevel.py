@@ -64,7 +64,7 @@ def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
     (:func:`wally.nn.functional.feature_alpha_dropout`). **Shape:** ``(N, C, *)``; the input's.
 
     >>> wally.feature_alpha_dropout(wally.ones(1, 2, 3), 0.5, False).shape
-    (1, 2, 3)
+    wally.Size([1, 2, 3])
     """
     return _feature_alpha_dropout(input, p, train)
 
@@ -75,7 +75,7 @@ def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:
     **Shape:** ``(N, C, *)``; the input's.
 
     >>> wally.feature_dropout(wally.ones(1, 2, 3), 0.5, False).shape
-    (1, 2, 3)
+    wally.Size([1, 2, 3])
     """
     p = _check_p("feature_dropout", p)
     return _masked("feature_dropout", input, p, train, False, False, True)
@@ -134,7 +134,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     \beta_c` (:func:`wally.nn.functional.group_norm`). **Shape:** ``(N, C, *)``; the input's.
 
     >>> wally.group_norm(wally.randn(2, 4, 3), 2).shape
-    (2, 4, 3)
+    wally.Size([2, 4, 3])
     """
     return _group_norm(input, num_groups, weight, bias, eps)
 
@@ -176,7 +176,7 @@ def max_pool2d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple = (),
     kernel size. **Shape:** ``(N, C, H, W)`` or ``(C, H, W)`` -> ``(N, C, H_out, W_out)``.
 
     >>> wally.max_pool2d(wally.ones(1, 1, 4, 4), 2).shape
-    (1, 1, 2, 2)
+    wally.Size([1, 1, 2, 2])
     """
     out: Tensor = _max_pool2d(input, kernel_size, _stride(stride), padding, dilation,
                               ceil_mode)
@@ -191,7 +191,7 @@ def max_pool3d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple = (),
     **Shape:** ``(N, C, D, H, W)`` or ``(C, D, H, W)`` -> ``(N, C, D_out, H_out, W_out)``.
 
     >>> wally.max_pool3d(wally.ones(1, 1, 4, 4, 4), 2).shape
-    (1, 1, 2, 2, 2)
+    wally.Size([1, 1, 2, 2, 2])
     """
     out: Tensor = _max_pool3d(input, kernel_size, _stride(stride), padding, dilation,
                               ceil_mode)

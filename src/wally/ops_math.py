@@ -454,7 +454,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     **Shape:** (B, n, m) @ (B, m, p) -> (B, n, p).
 
     >>> wally.bmm(wally.ones(2, 3, 4), wally.ones(2, 4, 5)).shape
-    (2, 3, 5)
+    wally.Size([2, 3, 5])
     """
     for name, t in (("batch1", input), ("batch2", mat2)):
         _tensor("bmm", t)
@@ -477,7 +477,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
     batch1 (B, n, m), batch2 (B, m, p).
 
     >>> wally.baddbmm(wally.zeros(2, 3, 5), wally.ones(2, 3, 4), wally.ones(2, 4, 5)).shape
-    (2, 3, 5)
+    wally.Size([2, 3, 5])
     """
     product = bmm(batch1, batch2)
     input = _tensor("baddbmm", input)
@@ -591,7 +591,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
 
     >>> a, b = wally.ones(2, 3), wally.ones(3, 4)
     >>> wally.einsum("ij,jk->ik", a, b).shape
-    (2, 4)
+    wally.Size([2, 4])
     """
     if not isinstance(equation, str):
         raise TypeError(f"einsum: expected the equation to be a str, got "

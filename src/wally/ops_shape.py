@@ -28,7 +28,7 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
 
     >>> xs, ys = wally.meshgrid(wally.arange(3), wally.arange(2), indexing="ij")
     >>> xs.shape
-    (3, 2)
+    wally.Size([3, 2])
     """
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])

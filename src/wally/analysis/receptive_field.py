@@ -621,7 +621,7 @@ def input_gradient(
 
         >>> g = input_gradient(net, wally.randn(1, 1, 28, 28), layer="5")
         >>> g.shape
-        (1, 1, 28, 28)
+        wally.Size([1, 1, 28, 28])
     """
     nd = x.ndim - 2
     leaf = Tensor(xp.array(x.array), requires_grad=True)

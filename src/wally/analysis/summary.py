@@ -912,7 +912,7 @@ def summary(
     result = ModelSummary(
         model=type(model).__name__,
         input_shape=[tuple(x.shape) for x in every_input],
-        dtype=str(every_input[0].dtype),
+        dtype=every_input[0].dtype.name,
         layers=rows,
         totals=_totals(model, rows, every_input),
         max_depth=depth,

@@ -10,7 +10,7 @@ global generator, or inside a DataLoader its per-epoch generator.
 >>> transform = Compose([RandomCrop(28, padding=4), ToTensor(), Normalize((0.5,), (0.5,))])
 >>> image = wally.backend.xp.zeros((28, 28), dtype="uint8")
 >>> transform(image).shape
-(1, 28, 28)
+wally.Size([1, 28, 28])
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ class Resize(Transform):
         ``(H, W)`` → ``(h, w)`` with ``(h, w)`` as above (channel axes unchanged).
 
     >>> Resize(14)(xp.zeros((28, 56), dtype="uint8")).shape
-    (14, 28)
+    wally.Size([14, 28])
     """
 
     def __init__(self, size: int | Sequence[int], interpolation: Any = InterpolationMode.BILINEAR,
@@ -424,7 +424,7 @@ class RandomCrop(Transform):
         ``(H, W[, C])`` or ``(..., H, W)`` → the same with ``H, W = size``.
 
     >>> RandomCrop(24, padding=2)(xp.zeros((28, 28, 3), dtype="uint8")).shape
-    (24, 24, 3)
+    wally.Size([24, 24, 3])
     """
 
     _MODES = ("constant", "edge", "reflect", "symmetric")

@@ -1334,7 +1334,7 @@ def conv1d(
 
         >>> x = wally.randn(8, 4, 100)           # 8 sequences, 4 channels, length 100
         >>> F.conv1d(x, wally.randn(16, 4, 5), padding="same").shape
-        (8, 16, 100)
+        wally.Size([8, 16, 100])
     """
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
@@ -1375,7 +1375,7 @@ def conv2d(
         >>> x = wally.randn(256, 1, 28, 28)      # a batch of MNIST digits
         >>> w = wally.randn(6, 1, 5, 5)          # LeNet's first layer
         >>> F.conv2d(x, w, padding=2).shape
-        (256, 6, 28, 28)
+        wally.Size([256, 6, 28, 28])
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
@@ -1405,7 +1405,7 @@ def conv3d(
 
         >>> x = wally.randn(2, 3, 8, 32, 32)     # two 8-frame clips
         >>> F.conv3d(x, wally.randn(4, 3, 3, 3, 3), padding=1).shape
-        (2, 4, 8, 32, 32)
+        wally.Size([2, 4, 8, 32, 32])
     """
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
@@ -1540,7 +1540,7 @@ def unfold(
     Example::
 
         >>> F.unfold(wally.randn(2, 3, 5, 5), kernel_size=3).shape
-        (2, 27, 9)
+        wally.Size([2, 27, 9])
     """
     _check_tensor("unfold", "input", input)
     _check_float("unfold", "input", input)

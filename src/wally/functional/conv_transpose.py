@@ -268,7 +268,7 @@ def conv_transpose1d(
     Example::
 
         >>> F.conv_transpose1d(wally.randn(2, 4, 10), wally.randn(4, 3, 4), stride=2).shape
-        (2, 3, 22)
+        wally.Size([2, 3, 22])
     """
     return _conv_transpose(
         "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,

@@ -20,7 +20,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str | None = Non
     **Shape:** (*, P, M) and (*, R, M) -> (*, P, R), the batch dims broadcast.
 
     >>> wally.cdist(wally.zeros(2, 3), wally.ones(4, 3)).shape
-    (2, 4)
+    wally.Size([2, 4])
     """
     x1, x2 = _tensor("cdist", x1), _tensor("cdist", x2)
     if x1.ndim < 2 or x2.ndim < 2:

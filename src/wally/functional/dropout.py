@@ -117,7 +117,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
     Example::
 
         >>> F.dropout1d(wally.ones(2, 4, 3), 0.5).shape
-        (2, 4, 3)
+        wally.Size([2, 4, 3])
     """
     p = _check_p("dropout1d", p)
     if input.ndim not in (2, 3):
@@ -146,7 +146,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     Example::
 
         >>> F.dropout2d(wally.ones(2, 4, 3, 3), 0.25).shape
-        (2, 4, 3, 3)
+        wally.Size([2, 4, 3, 3])
     """
     p = _check_p("dropout2d", p)
     if input.ndim not in (3, 4):
@@ -183,7 +183,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
     Example::
 
         >>> F.dropout3d(wally.ones(2, 4, 2, 2, 2)).shape
-        (2, 4, 2, 2, 2)
+        wally.Size([2, 4, 2, 2, 2])
     """
     p = _check_p("dropout3d", p)
     if input.ndim not in (4, 5):
@@ -232,7 +232,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     Example::
 
         >>> F.feature_alpha_dropout(wally.randn(4, 8, 5), 0.2, training=True).shape
-        (4, 8, 5)
+        wally.Size([4, 8, 5])
     """
     p = _check_p("feature_alpha_dropout", p)
     return _masked("feature_alpha_dropout", input, p, training, inplace, True, True)

@@ -61,7 +61,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
         >>> x, w, b = wally.randn(64, 784), wally.randn(10, 784), wally.zeros(10)
         >>> F.linear(x, w, b).shape
-        (64, 10)
+        wally.Size([64, 10])
     """
     if weight.ndim != 2:
         raise ValueError(
@@ -105,7 +105,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     Example::
 
         >>> flatten(wally.zeros(2, 3, 4, 5), 1).shape
-        (2, 60)
+        wally.Size([2, 60])
     """
     ndim = input.ndim
     if ndim == 0:

@@ -241,7 +241,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
 
         >>> a, pos, neg = wally.randn(4, 8), wally.randn(4, 8), wally.randn(4, 8)
         >>> F.triplet_margin_loss(a, pos, neg, margin=0.5, swap=True).shape
-        ()
+        wally.Size([])
     """
     name = "triplet_margin_loss"
     reduction = _reduction(name, reduction, size_average, reduce)

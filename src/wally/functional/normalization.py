@@ -215,7 +215,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     Example::
 
         >>> F.group_norm(wally.randn(2, 6, 5, 5), 3).shape
-        (2, 6, 5, 5)
+        wally.Size([2, 6, 5, 5])
     """
     if input.ndim < 2:
         raise ValueError(
@@ -262,7 +262,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     Example::
 
         >>> F.instance_norm(wally.randn(2, 3, 8, 8)).shape
-        (2, 3, 8, 8)
+        wally.Size([2, 3, 8, 8])
     """
     shape = tuple(input.shape)
     if input.ndim < 2:
@@ -386,7 +386,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     Example::
 
         >>> F.local_response_norm(wally.ones(1, 4, 2, 2), size=2).shape
-        (1, 4, 2, 2)
+        wally.Size([1, 4, 2, 2])
     """
     if input.ndim < 3:
         raise ValueError(

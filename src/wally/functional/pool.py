@@ -521,7 +521,7 @@ def max_pool3d(
     Example::
 
         >>> F.max_pool3d(wally.randn(2, 3, 8, 8, 8), 2).shape
-        (2, 3, 4, 4, 4)
+        wally.Size([2, 3, 4, 4, 4])
     """
     return _max_pool(
         "max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
@@ -728,7 +728,7 @@ def avg_pool3d(
     Example::
 
         >>> F.avg_pool3d(wally.randn(2, 3, 8, 8, 8), 2).shape
-        (2, 3, 4, 4, 4)
+        wally.Size([2, 3, 4, 4, 4])
     """
     return _avg_pool(
         "avg_pool3d",
@@ -970,7 +970,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     Example::
 
         >>> F.adaptive_avg_pool2d(wally.randn(8, 512, 7, 7), 1).shape
-        (8, 512, 1, 1)
+        wally.Size([8, 512, 1, 1])
     """
     return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size)
 
@@ -985,7 +985,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     Example::
 
         >>> F.adaptive_avg_pool3d(wally.randn(2, 3, 5, 7, 9), (1, 2, 3)).shape
-        (2, 3, 1, 2, 3)
+        wally.Size([2, 3, 1, 2, 3])
     """
     return _adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
 
@@ -1018,7 +1018,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     Example::
 
         >>> F.adaptive_max_pool2d(wally.randn(8, 64, 13, 13), (6, 6)).shape
-        (8, 64, 6, 6)
+        wally.Size([8, 64, 6, 6])
     """
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
 
@@ -1033,7 +1033,7 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = 
     Example::
 
         >>> F.adaptive_max_pool3d(wally.randn(2, 3, 5, 7, 9), 2).shape
-        (2, 3, 2, 2, 2)
+        wally.Size([2, 3, 2, 2, 2])
     """
     return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
 
@@ -1193,7 +1193,7 @@ def max_unpool2d(
         >>> x = wally.randn(1, 1, 5, 5)
         >>> y, i = F.max_pool2d(x, 2, return_indices=True)
         >>> F.max_unpool2d(y, i, 2, output_size=x.shape).shape
-        (1, 1, 5, 5)
+        wally.Size([1, 1, 5, 5])
     """
     return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
                        output_size)
@@ -1218,7 +1218,7 @@ def max_unpool3d(
 
         >>> y, i = F.max_pool3d(wally.randn(1, 2, 4, 4, 4), 2, return_indices=True)
         >>> F.max_unpool3d(y, i, 2).shape
-        (1, 2, 4, 4, 4)
+        wally.Size([1, 2, 4, 4, 4])
     """
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
                        output_size)

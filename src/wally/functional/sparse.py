@@ -103,7 +103,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 
         >>> table = wally.arange(12.0).reshape(4, 3)
         >>> F.embedding(wally.tensor([[0, 3], [3, 1]]), table).shape
-        (2, 2, 3)
+        wally.Size([2, 2, 3])
     """
     if sparse:
         raise ValueError(

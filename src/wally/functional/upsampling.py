@@ -489,7 +489,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     Example::
 
         >>> F.pixel_shuffle(wally.randn(1, 8, 3, 3), 2).shape
-        (1, 2, 6, 6)
+        wally.Size([1, 2, 6, 6])
     """
     op = "pixel_shuffle"
     _check_tensor(op, "input", input)
@@ -518,7 +518,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     Example::
 
         >>> F.pixel_unshuffle(wally.randn(1, 2, 6, 6), 2).shape
-        (1, 8, 3, 3)
+        wally.Size([1, 8, 3, 3])
     """
     op = "pixel_unshuffle"
     _check_tensor(op, "input", input)

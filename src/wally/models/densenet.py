@@ -53,7 +53,7 @@ class DenseBlock(nn.Module):
 
         >>> block = DenseBlock(2, 10, in_channels=3)
         >>> block(wally.randn(4, 3, 8, 8)).shape
-        (4, 23, 8, 8)
+        wally.Size([4, 23, 8, 8])
     """
 
     def __init__(self, num_convs: int, num_channels: int, in_channels: int | None = None) -> None:

@@ -41,7 +41,7 @@ class Inception(nn.Module):
 
         >>> block = Inception(64, (96, 128), (16, 32), 32, in_channels=192)
         >>> block(wally.randn(2, 192, 12, 12)).shape
-        (2, 256, 12, 12)
+        wally.Size([2, 256, 12, 12])
     """
 
     def __init__(

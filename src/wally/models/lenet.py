@@ -44,7 +44,7 @@ def lenet(
 
         >>> net = lenet()
         >>> net(wally.randn(2, 1, 28, 28)).shape
-        (2, 10)
+        wally.Size([2, 10])
     """
     size = image_size("lenet", input_size)
     height, width = feature_size("lenet", size, [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)])

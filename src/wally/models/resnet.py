@@ -42,7 +42,7 @@ class Residual(nn.Module):
 
         >>> block = Residual(6, use_1x1conv=True, strides=2, in_channels=3)
         >>> block(wally.randn(4, 3, 6, 6)).shape
-        (4, 6, 3, 3)
+        wally.Size([4, 6, 3, 3])
     """
 
     conv3: nn.Module | None

@@ -85,7 +85,7 @@ def wally_finder(
     Example::
 
         >>> wally_finder()(wally.randn(1, 3, 64, 96)).shape
-        (1, 1, 9, 17)
+        wally.Size([1, 1, 9, 17])
         >>> wally_finder()(wally.randn(1, 3, 32, 32)).shape     # a training patch
         (1, 1, 1, 1)
     """

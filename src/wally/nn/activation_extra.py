@@ -322,7 +322,7 @@ class GLU(Module):
     Example::
 
         >>> nn.GLU()(wally.zeros(2, 4)).shape
-        (2, 2)
+        wally.Size([2, 2])
     """
 
     def __init__(self, dim: int = -1) -> None:

@@ -200,7 +200,7 @@ class Conv1d(_ConvNd):
 
         >>> conv = nn.Conv1d(4, 16, kernel_size=5, padding="same")
         >>> conv(wally.randn(8, 4, 100)).shape
-        (8, 16, 100)
+        wally.Size([8, 16, 100])
     """
 
     _nd = 1
@@ -227,7 +227,7 @@ class Conv2d(_ConvNd):
 
         >>> conv = nn.Conv2d(1, 6, kernel_size=5, padding=2)    # LeNet's first layer
         >>> conv(wally.randn(256, 1, 28, 28)).shape
-        (256, 6, 28, 28)
+        wally.Size([256, 6, 28, 28])
     """
 
     _nd = 2
@@ -247,7 +247,7 @@ class Conv3d(_ConvNd):
 
         >>> conv = nn.Conv3d(3, 8, kernel_size=3, padding=1)
         >>> conv(wally.randn(2, 3, 8, 32, 32)).shape
-        (2, 8, 8, 32, 32)
+        wally.Size([2, 8, 8, 32, 32])
     """
 
     _nd = 3
@@ -365,7 +365,7 @@ class LazyConv3d(_LazyConvNd, Conv3d):
 
         >>> conv = nn.LazyConv3d(8, kernel_size=3)
         >>> conv(wally.randn(2, 3, 8, 16, 16)).shape
-        (2, 8, 6, 14, 14)
+        wally.Size([2, 8, 6, 14, 14])
     """
 
     cls_to_become = Conv3d

@@ -233,7 +233,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     Example::
 
         >>> nn.ConvTranspose1d(4, 2, kernel_size=4, stride=2, padding=1)(wally.randn(1, 4, 8)).shape
-        (1, 2, 16)
+        wally.Size([1, 2, 16])
     """
 
     _nd = 1
@@ -256,7 +256,7 @@ class ConvTranspose2d(_ConvTransposeNd):
 
         >>> up = nn.ConvTranspose2d(16, 8, kernel_size=3, stride=2, padding=1)
         >>> up(wally.randn(1, 16, 7, 7), output_size=(14, 14)).shape
-        (1, 8, 14, 14)
+        wally.Size([1, 8, 14, 14])
     """
 
     _nd = 2
@@ -273,7 +273,7 @@ class ConvTranspose3d(_ConvTransposeNd):
     Example::
 
         >>> nn.ConvTranspose3d(2, 4, kernel_size=2, stride=2)(wally.randn(1, 2, 3, 4, 4)).shape
-        (1, 4, 6, 8, 8)
+        wally.Size([1, 4, 6, 8, 8])
     """
 
     _nd = 3
@@ -352,7 +352,7 @@ class LazyConvTranspose1d(_LazyConvTransposeNd, ConvTranspose1d):
     Example::
 
         >>> nn.LazyConvTranspose1d(2, kernel_size=3)(wally.randn(1, 5, 8)).shape
-        (1, 2, 10)
+        wally.Size([1, 2, 10])
     """
 
     cls_to_become = ConvTranspose1d
@@ -379,7 +379,7 @@ class LazyConvTranspose3d(_LazyConvTransposeNd, ConvTranspose3d):
     Example::
 
         >>> nn.LazyConvTranspose3d(4, kernel_size=2, stride=2)(wally.randn(1, 2, 3, 4, 4)).shape
-        (1, 4, 6, 8, 8)
+        wally.Size([1, 4, 6, 8, 8])
     """
 
     cls_to_become = ConvTranspose3d

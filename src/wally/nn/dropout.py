@@ -65,7 +65,7 @@ class Dropout1d(_DropoutNd):
     Example::
 
         >>> nn.Dropout1d(0.2)(wally.randn(20, 16, 32)).shape
-        (20, 16, 32)
+        wally.Size([20, 16, 32])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -83,7 +83,7 @@ class Dropout2d(_DropoutNd):
     Example::
 
         >>> nn.Dropout2d(0.2)(wally.randn(20, 16, 32, 32)).shape
-        (20, 16, 32, 32)
+        wally.Size([20, 16, 32, 32])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -100,7 +100,7 @@ class Dropout3d(_DropoutNd):
     Example::
 
         >>> nn.Dropout3d(0.2)(wally.randn(2, 4, 3, 8, 8)).shape
-        (2, 4, 3, 8, 8)
+        wally.Size([2, 4, 3, 8, 8])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -118,7 +118,7 @@ class AlphaDropout(_DropoutNd):
     Example::
 
         >>> nn.AlphaDropout(0.2)(wally.randn(20, 16)).shape
-        (20, 16)
+        wally.Size([20, 16])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -135,7 +135,7 @@ class FeatureAlphaDropout(_DropoutNd):
     Example::
 
         >>> nn.FeatureAlphaDropout(0.2)(wally.randn(20, 16, 4, 4)).shape
-        (20, 16, 4, 4)
+        wally.Size([20, 16, 4, 4])
     """
 
     def forward(self, input: Tensor) -> Tensor:

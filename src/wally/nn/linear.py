@@ -49,7 +49,7 @@ class Identity(Module):
     Example::
 
         >>> nn.Identity()(wally.ones(2, 3)).shape
-        (2, 3)
+        wally.Size([2, 3])
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -74,7 +74,7 @@ class Linear(Module):
 
         >>> layer = nn.Linear(20, 30)
         >>> layer(wally.randn(128, 20)).shape
-        (128, 30)
+        wally.Size([128, 30])
     """
 
     in_features: int
@@ -191,7 +191,7 @@ class Flatten(Module):
     Example::
 
         >>> nn.Flatten()(wally.zeros(32, 16, 5, 5)).shape
-        (32, 400)
+        wally.Size([32, 400])
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
@@ -218,7 +218,7 @@ class Unflatten(Module):
     Example::
 
         >>> nn.Unflatten(1, (16, 5, 5))(wally.zeros(32, 400)).shape
-        (32, 16, 5, 5)
+        wally.Size([32, 16, 5, 5])
     """
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:

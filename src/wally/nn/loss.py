@@ -81,7 +81,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
         >>> loss = nn.CrossEntropyLoss()
         >>> loss(wally.randn(3, 5, requires_grad=True), wally.tensor([1, 0, 4])).shape
-        ()
+        wally.Size([])
     """
 
     def __init__(self, weight: Tensor | None = None, size_average: Any = None,
@@ -115,7 +115,7 @@ class NLLLoss(_WeightedLoss):
 
         >>> logp = nn.LogSoftmax(dim=1)(wally.randn(3, 5))
         >>> nn.NLLLoss()(logp, wally.tensor([1, 0, 4])).shape
-        ()
+        wally.Size([])
     """
 
     def __init__(self, weight: Tensor | None = None, size_average: Any = None,

@@ -232,7 +232,7 @@ class TripletMarginLoss(_Loss):
 
         >>> loss = nn.TripletMarginLoss(margin=1.0, p=2)
         >>> loss(wally.randn(4, 8), wally.randn(4, 8), wally.randn(4, 8)).shape
-        ()
+        wally.Size([])
     """
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,

@@ -158,7 +158,7 @@ class BatchNorm1d(_BatchNorm):
 
         >>> bn = nn.BatchNorm1d(100)
         >>> bn(wally.randn(20, 100)).shape
-        (20, 100)
+        wally.Size([20, 100])
     """
 
     _ranks = (2, 3)
@@ -181,7 +181,7 @@ class BatchNorm2d(_BatchNorm):
 
         >>> bn = nn.BatchNorm2d(16)
         >>> bn(wally.randn(8, 16, 28, 28)).shape
-        (8, 16, 28, 28)
+        wally.Size([8, 16, 28, 28])
     """
 
     _ranks = (4,)
@@ -204,7 +204,7 @@ class BatchNorm3d(_BatchNorm):
 
         >>> bn = nn.BatchNorm3d(4)
         >>> bn(wally.randn(2, 4, 3, 8, 8)).shape
-        (2, 4, 3, 8, 8)
+        wally.Size([2, 4, 3, 8, 8])
     """
 
     _ranks = (5,)
@@ -297,7 +297,7 @@ class LazyBatchNorm3d(_LazyBatchNorm, BatchNorm3d):
 
         >>> bn = nn.LazyBatchNorm3d()
         >>> bn(wally.randn(2, 4, 3, 8, 8)).shape
-        (2, 4, 3, 8, 8)
+        wally.Size([2, 4, 3, 8, 8])
     """
 
     cls_to_become = BatchNorm3d

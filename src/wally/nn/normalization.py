@@ -39,7 +39,7 @@ class LayerNorm(Module):
     Example::
 
         >>> nn.LayerNorm(16)(wally.randn(4, 10, 16)).shape
-        (4, 10, 16)
+        wally.Size([4, 10, 16])
     """
 
     normalized_shape: tuple[int, ...]
@@ -103,7 +103,7 @@ class GroupNorm(Module):
     Example::
 
         >>> nn.GroupNorm(3, 6)(wally.randn(20, 6, 10, 10)).shape
-        (20, 6, 10, 10)
+        wally.Size([20, 6, 10, 10])
     """
 
     weight: Parameter | None
@@ -210,7 +210,7 @@ class InstanceNorm1d(_InstanceNorm):
     Example::
 
         >>> nn.InstanceNorm1d(100)(wally.randn(20, 100, 40)).shape
-        (20, 100, 40)
+        wally.Size([20, 100, 40])
     """
 
     _ranks = (2, 3)
@@ -227,7 +227,7 @@ class InstanceNorm2d(_InstanceNorm):
     Example::
 
         >>> nn.InstanceNorm2d(3, affine=True)(wally.randn(2, 3, 8, 8)).shape
-        (2, 3, 8, 8)
+        wally.Size([2, 3, 8, 8])
     """
 
     _ranks = (3, 4)
@@ -244,7 +244,7 @@ class InstanceNorm3d(_InstanceNorm):
     Example::
 
         >>> nn.InstanceNorm3d(2)(wally.randn(1, 2, 4, 4, 4)).shape
-        (1, 2, 4, 4, 4)
+        wally.Size([1, 2, 4, 4, 4])
     """
 
     _ranks = (4, 5)
@@ -315,7 +315,7 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
     Example::
 
         >>> nn.LazyInstanceNorm3d()(wally.randn(1, 2, 4, 4, 4)).shape
-        (1, 2, 4, 4, 4)
+        wally.Size([1, 2, 4, 4, 4])
     """
 
     cls_to_become = InstanceNorm3d
@@ -335,7 +335,7 @@ class LocalResponseNorm(Module):
     Example::
 
         >>> nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)(wally.randn(1, 8, 4, 4)).shape
-        (1, 8, 4, 4)
+        wally.Size([1, 8, 4, 4])
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:

@@ -172,7 +172,7 @@ class UninitializedBuffer(_UninitializedMixin, Tensor):
         >>> b = nn.UninitializedBuffer()
         >>> b.materialize(5)
         >>> b.shape
-        (5,)
+        wally.Size([5])
     """
 
     __slots__ = ()

@@ -124,7 +124,7 @@ class MaxPool1d(_MaxPoolNd):
     Example::
 
         >>> nn.MaxPool1d(2)(wally.randn(8, 16, 100)).shape
-        (8, 16, 50)
+        wally.Size([8, 16, 50])
     """
 
     _nd = 1
@@ -144,7 +144,7 @@ class MaxPool2d(_MaxPoolNd):
 
         >>> pool = nn.MaxPool2d(kernel_size=2, stride=2)        # LeNet's pooling
         >>> pool(wally.randn(256, 6, 28, 28)).shape
-        (256, 6, 14, 14)
+        wally.Size([256, 6, 14, 14])
     """
 
     _nd = 2
@@ -160,7 +160,7 @@ class MaxPool3d(_MaxPoolNd):
     Example::
 
         >>> nn.MaxPool3d(2)(wally.randn(2, 3, 8, 8, 8)).shape
-        (2, 3, 4, 4, 4)
+        wally.Size([2, 3, 4, 4, 4])
     """
 
     _nd = 3
@@ -230,7 +230,7 @@ class AvgPool1d(_AvgPoolNd):
     Example::
 
         >>> nn.AvgPool1d(2)(wally.randn(8, 16, 100)).shape
-        (8, 16, 50)
+        wally.Size([8, 16, 50])
     """
 
     _nd = 1
@@ -261,7 +261,7 @@ class AvgPool2d(_AvgPoolNd):
     Example::
 
         >>> nn.AvgPool2d(2)(wally.randn(256, 6, 28, 28)).shape
-        (256, 6, 14, 14)
+        wally.Size([256, 6, 14, 14])
     """
 
     _nd = 2
@@ -278,7 +278,7 @@ class AvgPool3d(_AvgPoolNd):
     Example::
 
         >>> nn.AvgPool3d(2)(wally.randn(2, 3, 8, 8, 8)).shape
-        (2, 3, 4, 4, 4)
+        wally.Size([2, 3, 4, 4, 4])
     """
 
     _nd = 3
@@ -321,7 +321,7 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     Example::
 
         >>> nn.AdaptiveAvgPool1d(5)(wally.randn(8, 16, 100)).shape
-        (8, 16, 5)
+        wally.Size([8, 16, 5])
     """
 
     _nd = 1
@@ -337,7 +337,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     Example::
 
         >>> nn.AdaptiveAvgPool2d((1, 1))(wally.randn(8, 512, 7, 7)).shape
-        (8, 512, 1, 1)
+        wally.Size([8, 512, 1, 1])
     """
 
     _nd = 2
@@ -353,7 +353,7 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     Example::
 
         >>> nn.AdaptiveAvgPool3d(1)(wally.randn(2, 3, 4, 5, 6)).shape
-        (2, 3, 1, 1, 1)
+        wally.Size([2, 3, 1, 1, 1])
     """
 
     _nd = 3
@@ -380,7 +380,7 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     Example::
 
         >>> nn.AdaptiveMaxPool1d(5)(wally.randn(8, 16, 100)).shape
-        (8, 16, 5)
+        wally.Size([8, 16, 5])
     """
 
     _nd = 1
@@ -396,7 +396,7 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     Example::
 
         >>> nn.AdaptiveMaxPool2d((6, 6))(wally.randn(8, 64, 13, 13)).shape
-        (8, 64, 6, 6)
+        wally.Size([8, 64, 6, 6])
     """
 
     _nd = 2
@@ -412,7 +412,7 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     Example::
 
         >>> nn.AdaptiveMaxPool3d(2)(wally.randn(2, 3, 4, 5, 6)).shape
-        (2, 3, 2, 2, 2)
+        wally.Size([2, 3, 2, 2, 2])
     """
 
     _nd = 3
@@ -454,7 +454,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
 
         >>> pool, unpool = nn.MaxPool1d(2, return_indices=True), nn.MaxUnpool1d(2)
         >>> unpool(*pool(wally.randn(1, 1, 6))).shape
-        (1, 1, 6)
+        wally.Size([1, 1, 6])
     """
 
     _nd = 1
@@ -474,7 +474,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
         >>> pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
         >>> x = wally.randn(1, 1, 5, 5)
         >>> unpool(*pool(x), output_size=x.size()).shape
-        (1, 1, 5, 5)
+        wally.Size([1, 1, 5, 5])
     """
 
     _nd = 2
@@ -491,7 +491,7 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
         >>> pool, unpool = nn.MaxPool3d(2, return_indices=True), nn.MaxUnpool3d(2)
         >>> unpool(*pool(wally.randn(1, 1, 4, 4, 4))).shape
-        (1, 1, 4, 4, 4)
+        wally.Size([1, 1, 4, 4, 4])
     """
 
     _nd = 3

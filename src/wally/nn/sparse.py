@@ -32,7 +32,7 @@ class Embedding(Module):
 
         >>> table = nn.Embedding(10, 3, padding_idx=0)
         >>> table(wally.tensor([[1, 2, 0], [4, 3, 9]])).shape
-        (2, 3, 3)
+        wally.Size([2, 3, 3])
     """
 
     weight: Parameter

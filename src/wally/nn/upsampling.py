@@ -32,7 +32,7 @@ class Upsample(Module):
     Example::
 
         >>> nn.Upsample(scale_factor=2, mode="bilinear")(wally.randn(1, 3, 4, 4)).shape
-        (1, 3, 8, 8)
+        wally.Size([1, 3, 8, 8])
     """
 
     def __init__(
@@ -79,7 +79,7 @@ class UpsamplingNearest2d(Upsample):
     Example::
 
         >>> nn.UpsamplingNearest2d(scale_factor=2)(wally.randn(1, 1, 2, 2)).shape
-        (1, 1, 4, 4)
+        wally.Size([1, 1, 4, 4])
     """
 
     def __init__(
@@ -100,7 +100,7 @@ class UpsamplingBilinear2d(Upsample):
     Example::
 
         >>> nn.UpsamplingBilinear2d(size=(3, 3))(wally.ones(1, 1, 2, 2)).shape
-        (1, 1, 3, 3)
+        wally.Size([1, 1, 3, 3])
     """
 
     def __init__(
@@ -121,7 +121,7 @@ class PixelShuffle(Module):
     Example::
 
         >>> nn.PixelShuffle(3)(wally.randn(1, 9, 4, 4)).shape
-        (1, 1, 12, 12)
+        wally.Size([1, 1, 12, 12])
     """
 
     def __init__(self, upscale_factor: int) -> None:
@@ -145,7 +145,7 @@ class PixelUnshuffle(Module):
     Example::
 
         >>> nn.PixelUnshuffle(2)(wally.randn(1, 1, 4, 4)).shape
-        (1, 4, 2, 2)
+        wally.Size([1, 4, 2, 2])
     """
 
     def __init__(self, downscale_factor: int) -> None:
@@ -169,7 +169,7 @@ class ChannelShuffle(Module):
     Example::
 
         >>> nn.ChannelShuffle(2)(wally.randn(1, 4, 2, 2)).shape
-        (1, 4, 2, 2)
+        wally.Size([1, 4, 2, 2])
     """
 
     def __init__(self, groups: int) -> None:

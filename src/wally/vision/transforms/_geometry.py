@@ -114,7 +114,7 @@ class RandomResizedCrop(Transform):
         ``(H, W[, C])`` or ``(..., H, W)`` → the same with ``H, W = size``.
 
     >>> RandomResizedCrop(8)(xp.zeros((20, 30, 3), dtype="uint8")).shape
-    (8, 8, 3)
+    wally.Size([8, 8, 3])
     """
 
     def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
@@ -269,7 +269,7 @@ class RandomRotation(Transform):
         ``(H, W[, C])`` or ``(..., H, W)`` → the same, or larger with ``expand=True``.
 
     >>> RandomRotation(30)(xp.zeros((8, 8), dtype="uint8")).shape
-    (8, 8)
+    wally.Size([8, 8])
     """
 
     def __init__(self, degrees: Any, interpolation: Any = InterpolationMode.NEAREST,

@@ -2,7 +2,7 @@
 
 >>> image = wally.backend.xp.zeros((4, 6), dtype="uint8")
 >>> center_crop(hflip(image), 2).shape
-(2, 2)
+wally.Size([2, 2])
 """
 
 from __future__ import annotations
