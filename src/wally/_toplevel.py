@@ -107,7 +107,7 @@ def instance_norm(input: Tensor, weight: Tensor | None, bias: Tensor | None,
 
     >>> wally.instance_norm(wally.ones(1, 2, 3), None, None, None, None, True, 0.1, 1e-5,
     ...                     False).shape
-    (1, 2, 3)
+    wally.Size([1, 2, 3])
     """
     return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
                           momentum, eps)

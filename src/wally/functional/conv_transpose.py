@@ -306,7 +306,7 @@ def conv_transpose2d(
         >>> x = wally.randn(1, 16, 7, 7)
         >>> F.conv_transpose2d(x, wally.randn(16, 8, 3, 3), stride=2, padding=1,
         ...                    output_padding=1).shape        # doubles the resolution
-        (1, 8, 14, 14)
+        wally.Size([1, 8, 14, 14])
     """
     return _conv_transpose(
         "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
@@ -337,7 +337,7 @@ def conv_transpose3d(
 
         >>> F.conv_transpose3d(wally.randn(1, 2, 3, 4, 4), wally.randn(2, 5, 2, 2, 2),
         ...                    stride=2).shape
-        (1, 5, 6, 8, 8)
+        wally.Size([1, 5, 6, 8, 8])
     """
     return _conv_transpose(
         "conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,

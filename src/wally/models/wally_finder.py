@@ -11,9 +11,9 @@ convolution.
 
 >>> finder = wally_finder()
 >>> finder(wally.randn(8, 3, 32, 32)).shape          # a batch of patches: one logit each
-(8, 1, 1, 1)
+wally.Size([8, 1, 1, 1])
 >>> finder(wally.randn(1, 3, 192, 256)).shape        # a scene: a heatmap
-(1, 1, 41, 57)
+wally.Size([1, 1, 41, 57])
 >>> detection = find_wally(finder, scene_image)      # the peak of the heatmap, as a box
 """
 
@@ -87,7 +87,7 @@ def wally_finder(
         >>> wally_finder()(wally.randn(1, 3, 64, 96)).shape
         wally.Size([1, 1, 9, 17])
         >>> wally_finder()(wally.randn(1, 3, 32, 32)).shape     # a training patch
-        (1, 1, 1, 1)
+        wally.Size([1, 1, 1, 1])
     """
     if len(channels) != 3 or any(int(c) < 1 for c in channels):
         raise ValueError(f"wally_finder: channels must be three positive ints, got {channels!r}")

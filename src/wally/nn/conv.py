@@ -9,6 +9,7 @@ its arguments when built and its input when called, and computes in one line wit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from wally import functional as F
@@ -113,13 +114,17 @@ class _ConvNd(Module):
         pairs = conv_padding(name, self.padding, self.kernel_size, self.dilation, self.stride)
         self._reversed_padding_repeated_twice = [v for pair in reversed(pairs) for v in pair]
         self.weight = Parameter(
-            empty((out_channels, in_channels // groups, *self.kernel_size), dtype=dtype)
+            empty(self._weight_shape(in_channels), dtype=dtype)
         )
         if bias:
             self.bias = Parameter(empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self, in_channels: int) -> tuple[int, ...]:
+        """(out_channels, in_channels/groups, *kernel_size), PyTorch's OIHW layout."""
+        return (self.out_channels, in_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
         # PyTorch's default: kaiming_uniform_ with a = √5, i.e. gain = √(2/(1 + a²)) = √(1/3)
@@ -253,7 +258,54 @@ class Conv3d(_ConvNd):
     _nd = 3
 
 
-class _LazyConvNd(LazyModuleMixin, _ConvNd):
+class _LazyInChannels(LazyModuleMixin):
+    """``in_channels`` read from the first input, for convolutions and transposed ones alike:
+    the weight takes the shape the layer's ``_weight_shape(in_channels)`` gives."""
+
+    in_channels: int
+    out_channels: int
+    groups: int
+    kernel_size: tuple[int, ...]
+    _nd: int
+    weight: UninitializedParameter
+    bias: UninitializedParameter | None
+    _get_name: Callable[[], str]
+
+    def _lazy_name(self) -> str:
+        return f"{self._get_name()}({self.out_channels}, kernel_size={self.kernel_size})"
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()  # type: ignore[misc]
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        nd = self._nd
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
+                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
+            )
+        channels = int(input.shape[-nd - 1])
+        if channels == 0:
+            raise ValueError(
+                f"{self._lazy_name()}: can't infer in_channels from an input with 0 channels "
+                f"(input shape {tuple(input.shape)}); expected at least one channel"
+            )
+        if channels % self.groups:
+            raise ValueError(
+                f"{self._lazy_name()}: input channels ({channels}, input shape "
+                f"{tuple(input.shape)}) must be divisible by groups ({self.groups})"
+            )
+        self.in_channels = channels
+        self.weight.materialize(self._weight_shape(channels))  # type: ignore[attr-defined]
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+
+class _LazyConvNd(_LazyInChannels, _ConvNd):
     """A convolution whose ``in_channels`` is read from the first input (d2l's layers)."""
 
     weight: UninitializedParameter
@@ -288,39 +340,6 @@ class _LazyConvNd(LazyModuleMixin, _ConvNd):
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
             self.bias = UninitializedParameter(dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        if not self.has_uninitialized_params() and self.in_channels != 0:
-            super().reset_parameters()
-
-    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
-        if not self.has_uninitialized_params():
-            return
-        nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
-                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
-            )
-        channels = int(input.shape[-nd - 1])
-        if channels == 0:
-            raise ValueError(
-                f"{self._lazy_name()}: can't infer in_channels from an input with 0 channels "
-                f"(input shape {tuple(input.shape)}); expected at least one channel"
-            )
-        if channels % self.groups:
-            raise ValueError(
-                f"{self._lazy_name()}: input channels ({channels}, input shape "
-                f"{tuple(input.shape)}) must be divisible by groups ({self.groups})"
-            )
-        self.in_channels = channels
-        self.weight.materialize((self.out_channels, channels // self.groups, *self.kernel_size))
-        if self.bias is not None:
-            self.bias.materialize((self.out_channels,))
-        self.reset_parameters()
-
-    def _lazy_name(self) -> str:
-        return f"{self._get_name()}({self.out_channels}, kernel_size={self.kernel_size})"
 
     def _lazy_sizes_from_parameters(self) -> None:
         self.in_channels = int(self.weight.shape[1]) * self.groups

@@ -17,8 +17,9 @@ from wally._windows import check_positive, ntuple
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
+from wally.nn.conv import _LazyInChannels
 from wally.nn.linear import _dtype_message
-from wally.nn.module import LazyModuleMixin, Module
+from wally.nn.module import Module
 from wally.nn.parameter import Parameter, UninitializedParameter
 from wally.tensor import Tensor
 
@@ -120,13 +121,18 @@ class _ConvTransposeNd(Module):
         self.padding_mode = padding_mode
         self.transposed = True
         self.weight = Parameter(
-            empty((in_channels, out_channels // groups, *self.kernel_size), dtype=dtype)
+            empty(self._weight_shape(in_channels), dtype=dtype)
         )
         if bias:
             self.bias = Parameter(empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self, in_channels: int) -> tuple[int, ...]:
+        """(in_channels, out_channels/groups, *kernel_size), PyTorch's layout for the
+        transposed convolution (the weight of the convolution it is the gradient of)."""
+        return (in_channels, self.out_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
         # PyTorch's default, as for Conv2d: kaiming_uniform_ with a = √5 (bound 1/√fan_in),
@@ -279,7 +285,7 @@ class ConvTranspose3d(_ConvTransposeNd):
     _nd = 3
 
 
-class _LazyConvTransposeNd(LazyModuleMixin, _ConvTransposeNd):
+class _LazyConvTransposeNd(_LazyInChannels, _ConvTransposeNd):
     """A transposed convolution whose ``in_channels`` is read from the first input."""
 
     weight: UninitializedParameter
@@ -306,41 +312,6 @@ class _LazyConvTransposeNd(LazyModuleMixin, _ConvTransposeNd):
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
             self.bias = UninitializedParameter(dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        if not self.has_uninitialized_params() and self.in_channels != 0:
-            super().reset_parameters()
-
-    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
-        if not self.has_uninitialized_params():
-            return
-        nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
-                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
-            )
-        channels = int(input.shape[-nd - 1])
-        if channels == 0:
-            raise ValueError(
-                f"{self._lazy_name()}: can't infer in_channels from an input with 0 channels "
-                f"(input shape {tuple(input.shape)}); expected at least one channel"
-            )
-        if channels % self.groups:
-            raise ValueError(
-                f"{self._lazy_name()}: input channels ({channels}, input shape "
-                f"{tuple(input.shape)}) must be divisible by groups ({self.groups})"
-            )
-        self.in_channels = channels
-        self.weight.materialize(
-            (channels, self.out_channels // self.groups, *self.kernel_size)
-        )
-        if self.bias is not None:
-            self.bias.materialize((self.out_channels,))
-        self.reset_parameters()
-
-    def _lazy_name(self) -> str:
-        return f"{self._get_name()}({self.out_channels}, kernel_size={self.kernel_size})"
 
     def _lazy_sizes_from_parameters(self) -> None:
         self.in_channels = int(self.weight.shape[0])

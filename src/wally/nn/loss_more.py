@@ -207,7 +207,7 @@ class CosineEmbeddingLoss(_Loss):
 
         >>> nn.CosineEmbeddingLoss(margin=0.2)(wally.randn(4, 8), wally.randn(4, 8),
         ...                                    wally.tensor([1.0, -1.0, 1.0, -1.0])).shape
-        ()
+        wally.Size([])
     """
 
     def __init__(self, margin: float = 0.0, size_average: Any = None, reduce: Any = None,

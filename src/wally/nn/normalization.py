@@ -8,12 +8,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from wally.creation import empty
 from wally.device import device as _check_device
 from wally.functional import normalization as N
-from wally.nn import init
 from wally.nn.module import Module
-from wally.nn.norm import _BatchNorm, _LazyBatchNorm
+from wally.nn.norm import _BatchNorm, _LazyBatchNorm, register_affine, reset_affine
 from wally.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 from wally.tensor import Tensor
 
@@ -61,23 +59,11 @@ class LayerNorm(Module):
             )
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(empty(*self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(*self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # γ = 1 and β = 0: the layer starts as pure standardisation.
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return N.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -124,23 +110,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(empty(num_channels, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(num_channels, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # γ = 1 and β = 0: the layer starts as pure standardisation.
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim >= 2 and input.shape[1] != self.num_channels:

@@ -10,6 +10,28 @@ from wally.optim.optimizer import Optimizer, ParamsT
 __all__ = ["Adam", "AdamW"]
 
 
+def adam_step(param: ndarray, grad: ndarray, state: dict[str, Any], group: dict[str, Any],
+              **extra: Any) -> tuple[ndarray, int]:
+    """What every Adam-family step starts with: the state (step 0, m = v = 0, and ``extra``
+    entries) on the first call, the step count, and the gradient to follow, ``g`` (negated
+    with ``maximize``), with weight decay either added to it (L2, ``g + λθ``) or applied to
+    the weights themselves (decoupled, ``θ ← θ(1 − ηλ)``, AdamW's). Returns ``(g, step)``."""
+    if not state:
+        state["step"] = 0
+        state.update(extra)
+        state["exp_avg"] = xp.zeros_like(param)
+        state["exp_avg_sq"] = xp.zeros_like(param)
+    state["step"] += 1
+    g = -grad if group["maximize"] else grad
+    weight_decay = float(group["weight_decay"])
+    if weight_decay != 0:
+        if group["decoupled_weight_decay"]:
+            param *= 1 - float(group["lr"]) * weight_decay
+        else:
+            g = g + weight_decay * param
+    return g, state["step"]
+
+
 def check_adam_group(optimizer: Optimizer, group: dict[str, Any]) -> None:
     """The checks of lr, eps, weight_decay and betas that the Adam family shares."""
     lr, eps = optimizer._number(group, "lr"), optimizer._number(group, "eps")
@@ -81,23 +103,10 @@ class Adam(Optimizer):
                 group: dict[str, Any]) -> None:
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay = float(group["weight_decay"])
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(param)
-            state["exp_avg_sq"] = xp.zeros_like(param)
+        g, step = adam_step(param, grad, state, group)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = xp.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * param
 
         scratch = xp.empty_like(param)  # with out=, ufuncs keep 0-d arrays arrays
         xp.subtract(g, exp_avg, out=scratch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wally.backend import ndarray, xp
-from wally.optim.adam import check_adam_group
+from wally.optim.adam import adam_step, check_adam_group
 from wally.optim.optimizer import Optimizer, ParamsT
 from wally.tensor import Tensor
 
@@ -86,23 +86,9 @@ class NAdam(Optimizer):
                 group: dict[str, Any]) -> None:
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay, momentum_decay = float(group["weight_decay"]), float(
-            group["momentum_decay"])
-        if not state:
-            state["step"] = 0
-            state["mu_product"] = 1.0
-            state["exp_avg"] = xp.zeros_like(param)
-            state["exp_avg_sq"] = xp.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
+        momentum_decay = float(group["momentum_decay"])
+        g, step = adam_step(param, grad, state, group, mu_product=1.0)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * param
         bias_correction2 = 1 - beta2 ** step
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wally.backend import ndarray, xp
-from wally.optim.adam import check_adam_group
+from wally.optim.adam import adam_step, check_adam_group
 from wally.optim.nadam import lerp_
 from wally.optim.optimizer import Optimizer, ParamsT
 
@@ -65,21 +65,8 @@ class RAdam(Optimizer):
                 group: dict[str, Any]) -> None:
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay = float(group["weight_decay"])
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(param)
-            state["exp_avg_sq"] = xp.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
+        g, step = adam_step(param, grad, state, group)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * param
         scratch = xp.empty_like(param)
         lerp_(exp_avg, g, 1 - beta1, scratch)   # m ← β1 m + (1-β1) g
         exp_avg_sq *= beta2
