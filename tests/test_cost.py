@@ -11,7 +11,7 @@ import pytest
 import wally
 from wally import nn
 from wally.analysis import cost as cost_module
-from wally.analysis.cost_formula import cost_formula, note_conv_macs
+from wally.analysis.note_cost import cost_formula, note_conv_macs
 from wally.cli import main
 
 
@@ -109,6 +109,7 @@ def test_conv1d_and_valid_padding():
 
 def test_note_formula_and_the_fixed_wording():
     assert note_conv_macs((5, 5), 6, 16, 196) == 25 * 6 * 16 * 196
+    assert wally.analysis.cost_formula is cost_formula
     assert "the study note's ``k·k·c_in·c_out·m_out``" not in (cost_module.__doc__ or "")
     assert "true count" in (cost_module.__doc__ or "")
 
@@ -146,3 +147,48 @@ def test_cli_failures_are_one_line(capsys):
     assert main(["explain", "cost", "lenet", "--input-size", "3"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--input-size: expected C H W" in err
+
+
+# ----- the note's other slips: the evidence the module docstring gives ------------------------
+NOTE = "/work/shared/seed/000_0cbea978ded2702b.txt"
+
+
+def test_the_corrected_slips_hold():
+    import torch
+
+    from wally.analysis import parameter_counts
+
+    # 4th-order weights for colour images (the note's line 47 says 2nd-order)
+    assert nn.Conv2d(3, 16, 3).weight.ndim == 4
+    # (2Δ+1)² taps, not Δ² (line 32): the reduction factor at Δ = 10
+    counts = parameter_counts(1000, delta=10)
+    assert counts.convolutional.weights == 21**2 != 10**2
+    # output size: ⌊(i + 2p − k)/s⌋ + 1 = ⌈(i + 2p − k + 1)/s⌉, not ⌊(i + 2p − k + 1)/s⌋
+    i, k, s = 27, 5, 2
+    out = nn.Conv2d(1, 1, k, stride=s)(wally.randn(1, 1, i, i)).shape[-1]
+    assert out == torch.nn.Conv2d(1, 1, k, stride=s)(torch.randn(1, 1, i, i)).shape[-1]
+    assert out == -(-(i - k + 1) // s) == 12 and (i - k + 1) // s == 11
+    # equivariance, not invariance: a circular convolution's output shifts with its input
+    conv = nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular", bias=False)
+    x = wally.randn(1, 1, 8, 8)
+    shifted = conv(wally.roll(x, 2, 3)).detach().numpy()
+    assert abs(shifted - wally.roll(conv(x), 2, 3).detach().numpy()).max() < 1e-5
+    assert abs(shifted - conv(x).detach().numpy()).max() > 1e-3
+
+
+def test_quoted_lines_are_the_notes():
+    import os
+
+    if not os.path.exists(NOTE):
+        pytest.skip("the study note is not in this checkout")
+    from wally.analysis import note_cost as module
+
+    lines = open(NOTE, encoding="utf-8").read().splitlines()
+    doc = (module.__doc__ or "").lower()
+    for number, quote in ((5, "적은 파라미터를 활용하기"), (32, "103×103Δ2"), (38, "g(i−a)dz"),
+                          (47, "가중치만이 2차텐서로"), (74, "oh=Floor(shih+2ph−kh+1)"),
+                          (87, "이전 피처맵 크기"), (95, "k⋅k⋅cl⋅cl−1⋅ml−1"),
+                          (112, "oh=Floor(shih−kh+1)")):
+        assert quote in lines[number - 1], number
+        assert f"line {number}" in doc or f"lines {number}" in doc or f"and {number}" in doc, \
+            number

@@ -5,6 +5,8 @@
 * :mod:`~wally.analysis.receptive_field` — the receptive field arithmetic
   (``r_out = r_in + (k − 1)·d·j_in``, ``j_out = j_in·s``) and a gradient probe that checks it.
 * :mod:`~wally.analysis.cost` — the MAC and FLOP counting rules.
+* :func:`cost_formula` — the study note's conv cost ``k·k·c_l·c_{l−1}·m_{l−1}`` beside the true
+  count, why they differ, the conv shares of parameters and MACs, and the note's other slips.
 * :func:`parameter_counts` — the study note's argument: fully connected 10¹² weights,
   translation invariance 10⁶, locality too (2Δ+1)².
 * :func:`equivariance` — how far ``f(shift(x))`` is from ``shift(f(x))``, layer by layer, and
@@ -20,6 +22,7 @@ from wally.analysis.equivariance import (
     shift,
     symmetrize_kernels,
 )
+from wally.analysis.note_cost import ConvCostRow, CostFormulaReport, cost_formula
 from wally.analysis.params import LayerCount, ParameterCounts, parameter_counts
 from wally.analysis.receptive_field import (
     AxisField,
@@ -37,6 +40,9 @@ __all__ = [
     "LayerCost",
     "CONVENTION",
     "conv_macs",
+    "cost_formula",
+    "CostFormulaReport",
+    "ConvCostRow",
     "AxisField",
     "ReceptiveField",
     "receptive_field",

@@ -41,7 +41,7 @@ max unpooling
 
 ``m_out`` is the number of output positions: this is the true count, not the study note's
 ``k·k·c_l·c_(l−1)·m_(l−1)``, which takes the *previous* map's positions and ignores groups
-(:mod:`wally.analysis.cost_formula` sets the two side by side); ``∏k`` is the product of the
+(:mod:`wally.analysis.note_cost` sets the two side by side); ``∏k`` is the product of the
 window's sides. A MAC is one ``a·b + c``; a FLOP is one addition, multiplication, comparison
 or elementary function (exp, log, tanh, erf), so a MAC is 2 FLOPs. Any op not in the table
 counts 1 FLOP per output element, and the summary says so (``rule`` ends in
@@ -198,7 +198,7 @@ def conv_macs(
     """Multiply-accumulates of a convolution: ``∏k · (c_in/groups) · c_out · m_out`` per image,
     each output position of each output channel being one dot product of length
     ``∏k·c_in/groups`` (the true count; the study note's ``k·k·c_l·c_(l−1)·m_(l−1)`` uses the
-    input's positions: :func:`wally.analysis.cost_formula.note_conv_macs`).
+    input's positions: :func:`wally.analysis.note_cost.note_conv_macs`).
 
     Example::
 

@@ -1,6 +1,6 @@
 """``wally explain cost MODEL``: the study note's cost formula beside the true count, per
 convolution, and the shares of parameters and multiply-adds in the convolutions (see
-:mod:`wally.analysis.cost_formula`)."""
+:mod:`wally.analysis.note_cost`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def register_topic(topics: Any) -> None:
 
 
 def run_cost(args: argparse.Namespace) -> int:
-    from wally.analysis.cost_formula import cost_formula
+    from wally.analysis.note_cost import cost_formula
 
     if args.input_size is not None and len(args.input_size) < 2:
         raise CommandError(f"--input-size: expected C H W (no batch axis), got "
