@@ -177,6 +177,10 @@ def test_bad_arguments_name_the_op_and_the_value():
         effective_field(model, (2, 12, 12), "3", unit=(9, 9))
     with pytest.raises(ValueError, match=r"gradient_map: expected an input .* got shape \(4, 4\)"):
         gradient_map(model, np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="effective_field: the model has no layer named 'x'"):
+        effective_field(model, (2, 12, 12), "x")
+    with pytest.raises(ValueError, match="effective_field: images must be a positive int, got 0"):
+        effective_field(model, (2, 12, 12), images=0)
     with pytest.raises(ValueError, match="give inputs x or an input_size"):
         effective_field(model)
     with pytest.raises(ValueError, match="radius_holding: the map must be non-negative"):
@@ -236,3 +240,18 @@ def test_cli_stack_and_errors(capsys, tmp_path):
         assert main(argv) != 0
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_radius_follows_the_weights_trained_versus_fresh():
+    """Weights concentrated on the kernels' centre taps (as if trained to look locally) give a
+    smaller radius than the reinitialised copy, inside the same analytic box."""
+    wally.manual_seed(5)
+    model = nn.Sequential(*[nn.Conv2d(2, 2, 3, padding=1, bias=False) for _ in range(4)])
+    for conv in model:
+        conv.weight.array[...] *= 0.05
+        conv.weight.array[:, :, 1, 1] += 1.0
+    fields = effective_fields(model, (2, 15, 15), images=2)
+    trained, fresh = fields["trained"], fields["untrained"]
+    assert trained.box == fresh.box == ((3, 11), (3, 11))
+    assert trained.analytic_radius == fresh.analytic_radius == 4.5
+    assert trained.radius < 1.0 < 2.0 < fresh.radius < 4.5

@@ -259,6 +259,8 @@ def effective_field(
     share = _check_share(share, "effective_field")
     if metric not in _METRICS:
         raise ValueError(f"effective_field: metric must be one of {_METRICS}, got {metric!r}")
+    if layer is not None and layer not in dict(model.named_modules()):
+        raise ValueError(f"effective_field: the model has no layer named {layer!r}")
     array, kind = _inputs(model, x, input_size, images, seed)
     spatial = tuple(array.shape[2:])
     G, used = gradient_map(model, array, layer, unit, channel)
