@@ -9,11 +9,14 @@
   count, why they differ, the conv shares of parameters and MACs, and the note's other slips.
 * :func:`parameter_counts` — the study note's argument: fully connected 10¹² weights,
   translation invariance 10⁶, locality too (2Δ+1)².
+* :func:`effective_field` — the effective receptive field (Luo et al. 2016): the share of
+  the gradient mass inside the analytic box and the radius holding 95 % of it.
 * :func:`equivariance` — how far ``f(shift(x))`` is from ``shift(f(x))``, layer by layer, and
   the same for rotations.
 """
 
 from wally.analysis.cost import CONVENTION, LayerCost, conv_macs
+from wally.analysis.effective_field import EffectiveField, effective_field, stack_radii
 from wally.analysis.equivariance import (
     EquivarianceReport,
     EquivarianceRow,
@@ -57,4 +60,7 @@ __all__ = [
     "shift",
     "rotate",
     "symmetrize_kernels",
+    "EffectiveField",
+    "effective_field",
+    "stack_radii",
 ]

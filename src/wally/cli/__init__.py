@@ -146,8 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        if not hasattr(module, "register"):  # a helper, such as explain_*'s topics
-            continue
         module.register(sub)
     return parser
 

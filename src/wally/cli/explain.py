@@ -14,6 +14,8 @@ import json
 from typing import Any
 
 from wally.cli import CommandError
+from wally.cli._explain_cost import register_topic as register_cost
+from wally.cli._explain_erf import register_topic as register_erf
 from wally.cli.summary import _positive_int, build_model
 
 
@@ -62,7 +64,8 @@ def register(subparsers: Any) -> None:
                        help="compare every unit, not only those whose field is inside the image")
     equiv.add_argument("--json", action="store_true", help="print JSON")
     equiv.set_defaults(func=run_equivariance)
-    __import__("wally.cli.explain_cost", fromlist=["register_topic"]).register_topic(topics)
+    register_cost(topics)
+    register_erf(topics)
 
 
 def run_params(args: argparse.Namespace) -> int:
