@@ -62,6 +62,7 @@ def register(subparsers: Any) -> None:
                        help="compare every unit, not only those whose field is inside the image")
     equiv.add_argument("--json", action="store_true", help="print JSON")
     equiv.set_defaults(func=run_equivariance)
+    __import__("wally.cli._explain_locality", fromlist=["_"]).register_topic(topics)
 
 
 def run_params(args: argparse.Namespace) -> int:
