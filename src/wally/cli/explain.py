@@ -5,6 +5,12 @@
   note's 1000×1000-pixel argument).
 * ``wally explain equivariance MODEL``: layer by layer, how far ``f(shift(x))`` is from
   ``shift(f(x))`` (and the same for rotations).
+* ``wally explain cost MODEL``: per convolution, the note's cost formula (previous map's
+  positions) beside the true count (output positions), with the reason they differ.
+* ``wally explain erf MODEL`` / ``--stack N``: the effective receptive field (Luo et al. 2016),
+  its share inside the analytic box and its radius; √n against n for a stack of convolutions.
+* ``wally explain locality``: an MLP and a CNN on images and on the same images with their
+  pixels permuted: the MLP does not notice, the CNN does.
 """
 
 from __future__ import annotations
@@ -16,14 +22,17 @@ from typing import Any
 from wally.cli import CommandError
 from wally.cli._explain_cost import register_topic as register_cost
 from wally.cli._explain_erf import register_topic as register_erf
+from wally.cli._explain_locality import register_topic as register_locality
 from wally.cli.summary import _positive_int, build_model
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "explain", help="the study note's arguments: parameter counts, equivariance",
+        "explain", help="the study note's arguments: parameters, equivariance, cost, effective "
+                        "receptive field, locality",
         description="Compute the study note's arguments: why a convolution has so few "
-                    "parameters, and how translation equivariance holds layer by layer.",
+                    "parameters, how translation equivariance holds layer by layer, what a "
+                    "layer costs, how far a unit really sees, and why locality matters.",
     )
     topics = parser.add_subparsers(dest="topic", metavar="TOPIC")
     topics.required = True
@@ -66,6 +75,7 @@ def register(subparsers: Any) -> None:
     equiv.set_defaults(func=run_equivariance)
     register_cost(topics)
     register_erf(topics)
+    register_locality(topics)
 
 
 def run_params(args: argparse.Namespace) -> int:
