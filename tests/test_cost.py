@@ -163,7 +163,8 @@ def test_the_corrected_slips_hold():
     # (2Δ+1)² taps, not Δ² (line 32): the reduction factor at Δ = 10
     counts = parameter_counts(1000, delta=10)
     assert counts.convolutional.weights == 21**2 != 10**2
-    # output size: ⌊(i + 2p − k)/s⌋ + 1 = ⌈(i + 2p − k + 1)/s⌉, not ⌊(i + 2p − k + 1)/s⌋
+    # output size: ⌊(i + 2p − k)/s⌋ + 1 = ⌈(i + 2p − k + 1)/s⌉; the other reading of the
+    # note's flattened fraction, ⌊(i + 2p − k + 1)/s⌋, is one short here
     i, k, s = 27, 5, 2
     out = nn.Conv2d(1, 1, k, stride=s)(wally.randn(1, 1, i, i)).shape[-1]
     assert out == torch.nn.Conv2d(1, 1, k, stride=s)(torch.randn(1, 1, i, i)).shape[-1]

@@ -43,11 +43,14 @@ The note's other slips, which wally's code corrects (line numbers of the note; q
   ``[H]_{i,j} = u + Σ_a Σ_b [V]_{a,b} [X]_{i+a,j+b}`` (line 27) moves with its input (shift
   ``X`` and ``H`` shifts by as much): equivariance. Only a pooling over all positions makes an
   output invariant. ``wally explain equivariance MODEL`` measures it layer by layer.
-* **The output size is a ceiling (or floor + 1), not this floor.** Lines 74 and 112:
-  "oh=Floor(shih+2ph−kh+1)", i.e. ``⌊(i_h + 2p_h − k_h + 1)/s_h⌋``. The number of window
-  positions is ``⌊(i + 2p − k)/s⌋ + 1 = ⌈(i + 2p − k + 1)/s⌉``; the note's floor is right
-  only when ``s`` divides ``i + 2p − k + 1`` (a 27-wide input, k = 5, s = 2: 12 positions,
-  the note's formula gives 11). wally's layers (and torch's) use the correct size.
+* **The output size: which floor, and where the ceiling comes in.** Lines 74 and 112 give it
+  as "oh=Floor(shih+2ph−kh+1)", a fraction flattened in the text. Read as
+  ``⌊(i_h + 2p_h − k_h)/s_h + 1⌋`` (as ``DESIGN.md`` reads it) it is the number of window
+  positions that fit, PyTorch's and wally's; read as ``⌊(i_h + 2p_h − k_h + 1)/s_h⌋`` it is
+  wrong whenever ``s`` does not divide ``i + 2p − k + 1`` (27 pixels, k = 5, s = 2: 12
+  positions, that reading gives 11). The note leaves out pooling's ``ceil_mode=True``,
+  ``⌈(i + 2p − k)/s⌉ + 1`` (less a last window that would start in the right padding), which
+  keeps a partial window at the end; wally's pooling has both.
 
 Example::
 
