@@ -100,14 +100,16 @@ class EffectiveField:
 
     def __str__(self) -> str:
         name = self.layer or "(output)"
-        inside = "?" if self.share_inside is None else f"{100 * self.share_inside:.1f} %"
-        analytic = "?" if self.analytic_radius is None else f"{self.analytic_radius:g}"
+        head = f"layer {name}, unit {self.unit}, {self.images} {self.inputs} input(s): "
+        radius = f"{100 * self.share:g} % within {self.metric} radius {self.radius:.2f} px"
+        if self.box is None or self.share_inside is None or self.analytic_radius is None:
+            # a global unit (after a flatten or a global pooling): no box to compare with
+            return head + f"{radius} (the analytic field is the whole input)"
         area = "" if self.area_share is None else \
             f", {100 * self.area_share:.1f} % of the box's pixels"
-        return (f"layer {name}, unit {self.unit}, {self.images} {self.inputs} input(s): "
-                f"{inside} of the gradient mass inside the analytic box {self.box}; "
-                f"{100 * self.share:g} % within {self.metric} radius {self.radius:.2f} px "
-                f"(analytic radius {analytic}{area})")
+        return (head + f"{100 * self.share_inside:.1f} % of the gradient mass inside the "
+                f"analytic box {self.box}; {radius} (analytic radius "
+                f"{self.analytic_radius:g}{area})")
 
 
 def _check_share(share: float, op: str) -> float:
