@@ -1202,17 +1202,11 @@ def _check_tensor(op: str, name: str, t: Any, optional: bool = False) -> None:
         )
 
 
-def _conv(
-    op: str,
-    nd: int,
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: int | Sequence[int],
-    padding: str | int | Sequence[int],
-    dilation: int | Sequence[int],
-    groups: int,
-) -> Tensor:
+def check_operands(op: str, nd: int, input: Any, weight: Any, bias: Any,
+                   weight_layout: str) -> None:
+    """What every convolution (plain or transposed) asks of its operands: tensors, a
+    ``(N, C, *spatial)`` or unbatched input, an ``nd + 2``-D weight laid out as
+    ``weight_layout``, floating point, and one dtype for input, weight and bias."""
     _check_tensor(op, "input", input)
     _check_tensor(op, "weight", weight)
     _check_tensor(op, "bias", bias, optional=True)
@@ -1223,8 +1217,8 @@ def _conv(
         )
     if weight.ndim != nd + 2:
         raise ValueError(
-            f"{op}: expected a {nd + 2}-D weight (out_channels, in_channels/groups, "
-            f"{_KERNELS[nd]}), got shape {tuple(weight.shape)}"
+            f"{op}: expected a {nd + 2}-D weight ({weight_layout}, {_KERNELS[nd]}), got shape "
+            f"{tuple(weight.shape)}"
         )
     _check_float(op, "input", input)
     _check_float(op, "weight", weight)
@@ -1238,6 +1232,21 @@ def _conv(
             raise TypeError(
                 f"{op}: input dtype {input.dtype} and bias dtype {bias.dtype} should be the same"
             )
+
+
+def _conv(
+    op: str,
+    nd: int,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: int | Sequence[int],
+    padding: str | int | Sequence[int],
+    dilation: int | Sequence[int],
+    groups: int,
+) -> Tensor:
+    check_operands(op, nd, input, weight, bias, "out_channels, in_channels/groups")
+    if bias is not None:
         if tuple(bias.shape) != (weight.shape[0],):
             raise ValueError(
                 f"{op}: expected a bias of shape ({weight.shape[0]},), one per output channel, "

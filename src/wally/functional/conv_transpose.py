@@ -30,9 +30,9 @@ from wally._windows import Pairs, check_positive, ntuple
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.functional.conv import (
-    _check_float,
-    _check_tensor,
+    _KERNELS,
     _volume,
+    check_operands,
     correlate,
     input_grad,
     weight_grad,
@@ -42,13 +42,6 @@ if TYPE_CHECKING:
     from wally.tensor import Tensor
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
-
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
-_KERNELS = {1: "kL", 2: "kH, kW", 3: "kD, kH, kW"}
 
 
 def transposed_output_size(n: int, k: int, s: int, p: int, op: int, d: int) -> int:
@@ -152,25 +145,7 @@ def _conv_transpose(
     groups: int,
     dilation: int | Sequence[int],
 ) -> Tensor:
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "weight", weight)
-    _check_tensor(op, "bias", bias, optional=True)
-    if input.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
-            f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-            f"{tuple(input.shape)}"
-        )
-    if weight.ndim != nd + 2:
-        raise ValueError(
-            f"{op}: expected a {nd + 2}-D weight (in_channels, out_channels/groups, "
-            f"{_KERNELS[nd]}), got shape {tuple(weight.shape)}"
-        )
-    _check_float(op, "input", input)
-    _check_float(op, "weight", weight)
-    if weight.dtype != input.dtype:
-        raise TypeError(
-            f"{op}: input dtype {input.dtype} and weight dtype {weight.dtype} should be the same"
-        )
+    check_operands(op, nd, input, weight, bias, "in_channels, out_channels/groups")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
     in_channels = input.shape[-nd - 1]
@@ -192,11 +167,6 @@ def _conv_transpose(
             f"{tuple(weight.shape)}"
         )
     if bias is not None:
-        _check_float(op, "bias", bias)
-        if bias.dtype != input.dtype:
-            raise TypeError(
-                f"{op}: input dtype {input.dtype} and bias dtype {bias.dtype} should be the same"
-            )
         if tuple(bias.shape) != (out_channels,):
             raise ValueError(
                 f"{op}: expected a bias of shape ({out_channels},), one per output channel "

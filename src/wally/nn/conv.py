@@ -33,6 +33,36 @@ _LAYOUTS = {
 _FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
+def check_channels(name: str, in_channels: Any, out_channels: Any, groups: Any) -> None:
+    """A convolution layer's (plain or transposed) channel counts: non-negative integers, both
+    divisible by a positive integer ``groups``; ``ValueError`` naming the layer otherwise."""
+    for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+    if in_channels % groups:
+        raise ValueError(
+            f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
+        )
+    if out_channels % groups:
+        raise ValueError(
+            f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
+        )
+
+
+def window_settings(name: str, nd: int, kernel_size: Any, stride: Any,
+                    dilation: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """``kernel_size``, ``stride`` and ``dilation`` as positive ``nd``-tuples."""
+    settings = []
+    for arg, value in (("kernel_size", kernel_size), ("stride", stride),
+                       ("dilation", dilation)):
+        items = ntuple(value, nd, arg, name)
+        check_positive(items, arg, name)
+        settings.append(items)
+    return settings[0], settings[1], settings[2]
+
+
 class _ConvNd(Module):
     """What Conv1d, Conv2d and Conv3d share; ``_nd`` is the number of spatial axes."""
 
@@ -66,25 +96,9 @@ class _ConvNd(Module):
         if device is not None:
             _check_device(device)
         name, nd = type(self).__name__, self._nd
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
-        if in_channels % groups:
-            raise ValueError(
-                f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
-            )
-        if out_channels % groups:
-            raise ValueError(
-                f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
-            )
-        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
-        check_positive(self.kernel_size, "kernel_size", name)
-        self.stride = ntuple(stride, nd, "stride", name)
-        check_positive(self.stride, "stride", name)
-        self.dilation = ntuple(dilation, nd, "dilation", name)
-        check_positive(self.dilation, "dilation", name)
+        check_channels(name, in_channels, out_channels, groups)
+        self.kernel_size, self.stride, self.dilation = window_settings(
+            name, nd, kernel_size, stride, dilation)
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(

@@ -17,7 +17,7 @@ from wally._windows import check_positive, ntuple
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
-from wally.nn.conv import _LazyInChannels
+from wally.nn.conv import _LAYOUTS, _LazyInChannels, check_channels, window_settings
 from wally.nn.linear import _dtype_message
 from wally.nn.module import Module
 from wally.nn.parameter import Parameter, UninitializedParameter
@@ -32,11 +32,6 @@ __all__ = [
     "LazyConvTranspose3d",
 ]
 
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
 _FUNCTIONS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
@@ -75,19 +70,7 @@ class _ConvTransposeNd(Module):
         if device is not None:
             _check_device(device)
         name, nd = type(self).__name__, self._nd
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
-        if in_channels % groups:
-            raise ValueError(
-                f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
-            )
-        if out_channels % groups:
-            raise ValueError(
-                f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
-            )
+        check_channels(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(
                 f"{name}: only padding_mode='zeros' is supported for transposed convolutions, "
@@ -97,12 +80,8 @@ class _ConvTransposeNd(Module):
             raise ValueError(
                 f"{name}: padding must be an int or a tuple of {nd} ints, got {padding!r}"
             )
-        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
-        check_positive(self.kernel_size, "kernel_size", name)
-        self.stride = ntuple(stride, nd, "stride", name)
-        check_positive(self.stride, "stride", name)
-        self.dilation = ntuple(dilation, nd, "dilation", name)
-        check_positive(self.dilation, "dilation", name)
+        self.kernel_size, self.stride, self.dilation = window_settings(
+            name, nd, kernel_size, stride, dilation)
         self.padding = ntuple(padding, nd, "padding", name)
         check_positive(self.padding, "padding", name, minimum=0)
         self.output_padding = ntuple(output_padding, nd, "output_padding", name)
