@@ -391,15 +391,19 @@ def test_unsupported_operation_names_the_op_and_the_module(tmp_path):
     assert issubclass(UnsupportedOperatorError, ValueError)
 
 
-def test_lost_python_constant_is_named(tmp_path):
-    class AddOne(nn.Module):
-        def forward(self, x):
-            return x + 1.0
+def test_python_numbers_export_as_constants(tmp_path):
+    """``x + 1.0`` and ``2 ** x``: the node records the number (``Function.constants``), and the
+    exporter writes it as an initializer in the result's dtype."""
 
-    message = r"wally\.ops\.Add in the forward of the model \(AddOne\).*Python number"
-    with pytest.raises(UnsupportedOperatorError, match=message):
-        export(AddOne(), np.zeros((1, 3), np.float32), tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+    class Numbers(nn.Module):
+        def forward(self, x):
+            return (1.0 - (x + 1.5) * 3.0 / 2.0) ** 2 + 2.0**x
+
+    proto = assert_runs_like_wally(Numbers(), (4,), tmp_path)
+    assert {"Add", "Sub", "Mul", "Div", "Pow"} <= set(op_types(proto))
+    arrays = [onnx.numpy_helper.to_array(init) for init in proto.graph.initializer]
+    values = sorted(float(a.reshape(-1)[0]) for a in arrays if a.size == 1)
+    assert values == [1.0, 1.5, 2.0, 2.0, 2.0, 3.0]
 
 
 def test_reshape_across_the_batch_needs_a_static_batch(tmp_path):

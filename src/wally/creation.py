@@ -1,7 +1,8 @@
-"""dtypes, the random generator and the tensor factories (``zeros``, ``randn``, ``arange`` ...).
+"""The tensor factories (``zeros``, ``randn``, ``arange`` ...).
 
 Names, arguments and defaults follow PyTorch: factories make float32 unless ``dtype=`` says
-otherwise, Python integers make int64, and ``manual_seed`` seeds one global generator.
+otherwise, Python integers make int64, and the random ones draw from the global generator of
+:mod:`wally.random` (``manual_seed``, ``get_rng_state``; imported here too, as before).
 """
 
 from __future__ import annotations
@@ -16,43 +17,8 @@ from typing import Any
 
 from wally.backend import ndarray, xp
 from wally.dtypes import float32, float64, int64
+from wally.random import generator, get_rng_state, manual_seed, set_rng_state
 from wally.tensor import Tensor, to_array
-
-_generator = xp.random.default_rng()
-
-
-def manual_seed(seed: Any) -> Any:
-    """Seed the global generator used by ``rand``, ``randn``, initialisers and dropout.
-
-    As in PyTorch, ``seed`` is any integer from ``-2**63`` to ``2**64 - 1``; a negative one is
-    taken modulo ``2**64`` (``-1`` seeds as ``2**64 - 1``), and others raise ``ValueError``.
-    """
-    global _generator
-    try:
-        value = int(seed)
-    except (TypeError, ValueError, OverflowError):
-        raise TypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} "
-                        f"{str(seed)[:40]}") from None
-    if not -(1 << 63) <= value < 1 << 64:
-        shown = str(value) if abs(value) < 10**40 else f"an integer of {value.bit_length()} bits"
-        raise ValueError(f"manual_seed: the seed must be from -2**63 to 2**64 - 1 (as in "
-                         f"PyTorch), got {shown}")
-    _generator = xp.random.default_rng(value % (1 << 64))
-    return _generator
-
-
-def generator() -> Any:
-    """The global ``numpy.random.Generator`` (reseeded by :func:`manual_seed`)."""
-    return _generator
-
-
-def get_rng_state() -> dict[str, Any]:
-    """The global generator's state, JSON-serialisable (for checkpoints)."""
-    return dict(_generator.bit_generator.state)
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    _generator.bit_generator.state = state
 
 
 def _size(size: Sequence[Any], op: str = "size", keyword: Any = None) -> tuple[int, ...]:
@@ -284,13 +250,13 @@ def _sample(draw: Any, op: str, size: Sequence[Any], keywords: dict[str, Any], d
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
          **keywords: Any) -> Tensor:
     """Uniform samples on [0, 1), sized as :func:`zeros` is (``rand(size=(8, 8))`` too)."""
-    return _sample(_generator.random, "rand", size, keywords, dtype, device, requires_grad)
+    return _sample(generator().random, "rand", size, keywords, dtype, device, requires_grad)
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any = False,
           **keywords: Any) -> Tensor:
     """Standard normal samples, sized as :func:`zeros` is."""
-    return _sample(_generator.standard_normal, "randn", size, keywords, dtype, device,
+    return _sample(generator().standard_normal, "randn", size, keywords, dtype, device,
                    requires_grad)
 
 
@@ -331,7 +297,7 @@ def randint(*args: Any, dtype: Any = None, device: Any = None, requires_grad: An
     low, high = values.get("low", 0), values["high"]
     if not low < high:
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
-    array = _generator.integers(low, high, size=_size((values["size"],), "randint"),
+    array = generator().integers(low, high, size=_size((values["size"],), "randint"),
                                 dtype=xp.int64)
     return _wrap(array.astype(int64 if dtype is None else dtype, copy=False), requires_grad)
 
@@ -342,7 +308,7 @@ def randperm(n: Any, dtype: Any = None, device: Any = None, requires_grad: Any =
     _keywords("randperm", keywords)
     _check_device(device)
     (count,) = _size((n,), "randperm")
-    return _wrap(_generator.permutation(count).astype(int64 if dtype is None else dtype),
+    return _wrap(generator().permutation(count).astype(int64 if dtype is None else dtype),
                  requires_grad)
 
 
@@ -363,7 +329,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, dtype: Any = None,
         floats = [to_array(m).dtype for m in operands if to_array(m).dtype.kind == "f"]
         dtype = xp.result_type(*floats) if floats else float32
     dtype = _random_dtype(dtype, "normal")
-    noise = _generator.standard_normal(_size((size,), "normal"),
+    noise = generator().standard_normal(_size((size,), "normal"),
                                        dtype=float32 if dtype == float32 else float64)
     return _wrap((mean_array + std_array * noise).astype(dtype, copy=False), requires_grad)
 

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from wally import _alias, autograd, dtypes
 from wally.backend import ndarray, xp
+from wally.random import generator
 from wally.size import Size
 
 _DEFAULT_FLOAT = xp.dtype("float32")
@@ -481,14 +482,10 @@ class Tensor:
         return self._in_place(ops.copy_into, src)
 
     def normal_(self, mean: Any = 0.0, std: Any = 1.0) -> Tensor:
-        from wally.creation import generator
-
         noise = generator().standard_normal(self.shape)
         return self.copy_(mean + std * noise)
 
     def uniform_(self, a: Any = 0.0, b: Any = 1.0) -> Tensor:
-        from wally.creation import generator
-
         return self.copy_(generator().uniform(a, b, self.shape))
 
     # ----- arithmetic -------------------------------------------------------------------------

@@ -80,19 +80,19 @@ def input_value(step: Step, index: int = 0) -> Value:
     return value
 
 
-def operand_names(g: GraphBuilder, step: Step, kept: Sequence[Any] | None) -> list[str]:
-    """Input names of an elementwise node; an operand given as a Python number or array is
-    rebuilt from what the node kept (``kept[i]``), in the dtype of the result."""
+def operand_names(g: GraphBuilder, step: Step) -> list[str]:
+    """Input names of an elementwise node; an operand given as a Python number or array
+    (``x + 1.0``) becomes a constant, from what the node recorded in ``fn.constants``, in the
+    dtype of the result."""
     names = []
     for index, value in enumerate(step.inputs):
         if value is not None:
             names.append(value.name)
-        elif kept is None:
-            raise unsupported(step, f"operand {index} is a Python number or array, and "
-                              f"{type(step.fn).__name__} keeps no copy of it to export; make "
-                              "it a tensor (wally.tensor(...)) or a registered buffer")
-        else:
-            names.append(g.constant(kept[index], "operand", dtype=step.result().dtype))
+            continue
+        constant = step.fn.constants[index]
+        if constant is None:
+            raise unsupported(step, f"its operand {index} is None, not a tensor or a number")
+        names.append(g.constant(xp.asarray(constant), "operand", dtype=step.result().dtype))
     return names
 
 

@@ -36,20 +36,20 @@ def _unary(g: GraphBuilder, step: Step) -> None:
 
 @converts(ops.Add, ops.Sub)
 def _add(g: GraphBuilder, step: Step) -> None:
-    g.node(type(step.fn).__name__, operand_names(g, step, None), step.outputs[0])
+    g.node(type(step.fn).__name__, operand_names(g, step), step.outputs[0])
 
 
 @converts(ops.Mul, ops.Div, ops.Pow, ops.MatMul)
-def _keptoperands(g: GraphBuilder, step: Step) -> None:
+def _binary(g: GraphBuilder, step: Step) -> None:
     fn: Any = step.fn
-    g.node(type(fn).__name__, operand_names(g, step, (fn.a, fn.b)), step.outputs[0])
+    g.node(type(fn).__name__, operand_names(g, step), step.outputs[0])
 
 
 @converts(ops.Maximum)
 def _maximum(g: GraphBuilder, step: Step) -> None:
     fn: Any = step.fn
     op_type = "Max" if fn.pick is xp.maximum else "Min"
-    g.node(op_type, operand_names(g, step, None), step.outputs[0])
+    g.node(op_type, operand_names(g, step), step.outputs[0])
 
 
 @converts(ops.PowScalar)
@@ -107,7 +107,7 @@ def _cat(g: GraphBuilder, step: Step) -> None:
     if fn.axis == 0 and step.batched:
         raise unsupported(step, "it concatenates along the batch axis, so the batch size "
                           "cannot be left free: export with dynamic_batch=False")
-    g.node("Concat", operand_names(g, step, None), step.outputs[0], axis=fn.axis)
+    g.node("Concat", operand_names(g, step), step.outputs[0], axis=fn.axis)
 
 
 @converts(ops.Mean, ops.Sum)
