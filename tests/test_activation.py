@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 import wally
 import wally.functional as F
-from wally.functional.activation import _ERFC_BLOCK, _erfc, _erfc_block
+from wally._erf import _ERFC_BLOCK, _erfc, _erfc_block
 from wally.testing import gradcheck
 
 EXAMPLES = 40

@@ -341,6 +341,6 @@ def test_docstring_examples_run(module):
     import importlib
 
     mod = importlib.import_module(f"wally.{module}")
-    result = doctest.testmod(mod, extraglobs={"wally": wally},
+    result = doctest.testmod(mod, extraglobs={"wally": wally, "F": wally.nn.functional},
                              optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

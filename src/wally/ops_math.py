@@ -8,20 +8,22 @@ function at PyTorch's name. Integer-valued results (``isinf``, ``isclose``) neve
 from __future__ import annotations
 
 import builtins
+import math
 import string
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from wally import ops
+from wally._erf import _ERF_A, _ERF_B, _erfc, _rational
 from wally.autograd import Function
 from wally.backend import ndarray, xp
-from wally.functional.activation import _ERF_A, _ERF_B, _erfc, _rational
 from wally.tensor import Tensor, to_array
 
 __all__ = [
     "sinh", "cosh", "erf", "square", "floor", "ceil", "round", "trunc", "clamp_min",
     "clamp_max", "isnan", "isinf", "isfinite", "isclose", "cumsum", "cumprod", "prod",
-    "logsumexp", "bmm", "baddbmm", "einsum",
+    "logsumexp", "bmm", "baddbmm", "einsum", "softmax", "log_softmax", "prelu",
 ]
 
 _DEFAULT_FLOAT = xp.dtype("float32")
@@ -618,3 +620,225 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     if len(dtypes) > 1:
         raise TypeError(f"einsum: expected operands of one dtype, got {sorted(map(str, dtypes))}")
     return Einsum(terms, output)(*tensors)
+
+
+# ----- helpers of the activation family (softmax here; the rest in wally.functional) ----------
+def _activation_axis(name: str, dim: Any, ndim: int) -> int:
+    """Normalise ``dim`` for an ``ndim``-D input; a 0-d input behaves as 1-D, as in PyTorch
+    (the activations' wording of the range error)."""
+    size = max(ndim, 1)
+    if not isinstance(dim, (int, xp.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__} {dim!r}")
+    if not -size <= dim < size:
+        # IndexError, as PyTorch and wally.ops raise for a dimension out of range.
+        raise IndexError(
+            f"{name}: dim {dim} is out of range for a {ndim}-D input "
+            f"(expected {-size} <= dim <= {size - 1})"
+        )
+    return int(dim) % size
+
+
+def _check_float(name: str, input: Tensor) -> None:
+    if input.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point input, got dtype {input.dtype}")
+
+
+def _implicit_softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. "
+        "Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+# ----- softmax and log-softmax ---------------------------------------------------------------
+class Softmax(Function):
+    """y_i = exp(x_i − max x) / Σ_j exp(x_j − max x) along one axis."""
+
+    def __init__(self, axis: int, dtype: Any = None) -> None:
+        self.axis = axis
+        self.dtype = dtype
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.in_dtype = x.dtype
+        if self.dtype is not None:
+            x = x.astype(self.dtype, copy=False)
+        if not x.size:  # nothing to normalise (max of an empty axis has no value)
+            self.y = x
+            return x.copy()
+        with xp.errstate(over="ignore"):  # x − max overflowing to −inf only means exp → 0
+            y = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        if self.needs_input_grad[0]:
+            self.y = y
+        return y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        y = self.y
+        gx = gy - (gy * y).sum(axis=self.axis, keepdims=True)
+        gx *= y
+        return gx.astype(self.in_dtype, copy=False)
+
+
+class LogSoftmax(Function):
+    """y_i = x_i − max x − log Σ_j exp(x_j − max x) along one axis."""
+
+    def __init__(self, axis: int, dtype: Any = None) -> None:
+        self.axis = axis
+        self.dtype = dtype
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.in_dtype = x.dtype
+        if self.dtype is not None:
+            x = x.astype(self.dtype, copy=False)
+        if not x.size:  # nothing to normalise (max of an empty axis has no value)
+            self.y = x
+            return x.copy()
+        with xp.errstate(over="ignore"):
+            y = x - x.max(axis=self.axis, keepdims=True)
+        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
+        if self.needs_input_grad[0]:
+            self.y = y
+        return y
+
+    def backward(self, gy: ndarray) -> ndarray:
+        gx = gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        return gx.astype(self.in_dtype, copy=False)
+
+
+def _softmax_args(name: str, input: Tensor, dim: Any, dtype: Any) -> tuple[int, Any]:
+    ndim = input.ndim
+    axis = _implicit_softmax_dim(name, ndim) if dim is None else _activation_axis(name, dim, ndim)
+    cast = None if dtype is None else xp.dtype(dtype)
+    if (input.dtype if cast is None else cast).kind != "f":
+        raise TypeError(
+            f"{name}: expected a floating-point input (or a floating dtype= to cast it to), got "
+            f"dtype {input.dtype if cast is None else cast}"
+        )
+    return axis, cast
+
+
+def _along_axis(fn: Function, input: Tensor) -> Tensor:
+    if input.ndim == 0:  # a scalar is a 1-element vector along dim 0
+        return ops.reshape(fn(ops.reshape(input, (1,))), ())
+    return fn(input)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: Any = None) -> Tensor:
+    r"""Softmax along ``dim``: :math:`\mathrm{softmax}(x)_i = \exp(x_i) / \sum_j \exp(x_j)`.
+
+    Computed as :math:`\exp(x_i - m) / \sum_j \exp(x_j - m)` with :math:`m = \max_j x_j`, so
+    logits of any size stay finite. The backward is fused:
+    :math:`\partial x = y \odot (\partial y - \sum_j \partial y_j\, y_j)`. ``dtype``, if given,
+    casts the input first (the gradient comes back in the input's dtype). Leaving ``dim`` out
+    picks PyTorch's deprecated implicit dimension, with its warning.
+
+    Shape:
+        - Input: ``(*)``.  - Output: ``(*)``, the same shape; slices along ``dim`` sum to 1.
+
+    Example::
+
+        >>> F.softmax(wally.tensor([[1.0, 1.0], [0.0, 1e4]]), dim=1)
+        tensor([[0.5000, 0.5000],
+                [0.0000, 1.0000]])
+    """
+    axis, cast = _softmax_args("softmax", input, dim, dtype)
+    return _along_axis(Softmax(axis, cast), input)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None) -> Tensor:
+    r"""Log-softmax along ``dim``: :math:`x_i - \log \sum_j \exp(x_j)`.
+
+    Computed as :math:`x_i - m - \log \sum_j \exp(x_j - m)`, :math:`m = \max_j x_j`, which
+    is finite for logits of any size (better than ``log(softmax(x))``, which gives ``-inf``
+    once a probability underflows). Backward:
+    :math:`\partial x = \partial y - \mathrm{softmax}(x) \sum_j \partial y_j`.
+
+    Shape:
+        - Input: ``(*)``.  - Output: ``(*)``, the same shape.
+
+    Example::
+
+        >>> F.log_softmax(wally.tensor([0.0, 0.0]), dim=0)
+        tensor([-0.6931, -0.6931])
+    """
+    axis, cast = _softmax_args("log_softmax", input, dim, dtype)
+    return _along_axis(LogSoftmax(axis, cast), input)
+
+
+# ----- PReLU ---------------------------------------------------------------------------------
+class PReLU(Function):
+    """y = x if x > 0 else a·x, ``a`` one slope per channel (axis 1) or one for all.
+
+    ∂y/∂x = 1 for x > 0 else a (``a`` at x = 0, as PyTorch); ∂y/∂a = Σ x·gy over x ≤ 0."""
+
+    def forward(self, x: ndarray, weight: ndarray) -> ndarray:
+        slope = weight.reshape(self._shape(x, weight))
+        positive = x > 0
+        need_x, need_w = self.needs_input_grad
+        if need_x or need_w:
+            self.positive = positive
+        if need_x:
+            self.slope = slope
+        if need_w:
+            self.x, self.w_shape = x, weight.shape
+        return xp.where(positive, x, x * slope)
+
+    @staticmethod
+    def _shape(x: ndarray, weight: ndarray) -> tuple[int, ...]:
+        if weight.size == 1 or x.ndim < 2:
+            return ()
+        return (x.shape[1],) + (1,) * (x.ndim - 2)
+
+    def backward(self, gy: ndarray) -> tuple[ndarray | None, ndarray | None]:
+        need_x, need_w = self.needs_input_grad
+        gx = gw = None
+        if need_x:
+            gx = xp.where(self.positive, gy, gy * self.slope)
+        if need_w:
+            part = xp.where(self.positive, 0, gy * self.x)
+            if math.prod(self.w_shape) == 1 or part.ndim < 2:
+                gw = xp.asarray(part.sum(), dtype=gy.dtype).reshape(self.w_shape)
+            else:
+                axes = (0,) + tuple(range(2, part.ndim))
+                gw = part.sum(axis=axes).reshape(self.w_shape)
+        return gx, gw
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    r"""Parametric ReLU (He et al., 2015): :math:`\mathrm{PReLU}(x) = \max(0, x) + a \min(0, x)`,
+    with one learnt slope :math:`a` per channel (axis 1) or one shared by all.
+
+    Shape:
+        - Input: ``(*)``; the channel axis is 1 (a 0-D or 1-D input has one channel).
+        - Weight: ``(1,)`` or ``(C,)`` (a 0-D weight is one slope too).
+        - Output: ``(*)``, the input's shape.
+
+    Example::
+
+        >>> F.prelu(wally.tensor([-2.0, 3.0]), wally.tensor([0.25]))
+        tensor([-0.5000,  3.0000])
+    """
+    if weight.ndim > 1:
+        raise ValueError(
+            f"prelu: expected a 0-D or 1-D weight (one slope, or one per channel), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != channels:
+        raise ValueError(
+            f"prelu: expected 1 or {channels} slopes for an input with {channels} channels on "
+            f"axis 1 (shape {tuple(input.shape)}), got a weight with {weight.numel()}"
+        )
+    _check_float("prelu", input)
+    if weight.dtype != input.dtype:
+        raise TypeError(
+            f"prelu: expected input and weight of the same dtype, got input {input.dtype} and "
+            f"weight {weight.dtype}"
+        )
+    return PReLU()(input, weight)

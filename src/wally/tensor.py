@@ -600,18 +600,18 @@ class Tensor:
         return ops.tanh(self)
 
     def softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
-        from wally.functional import softmax
+        from wally.ops_math import softmax
 
         return softmax(self, dim, dtype=dtype)
 
     def log_softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
-        from wally.functional import log_softmax
+        from wally.ops_math import log_softmax
 
         return log_softmax(self, dim, dtype=dtype)
 
     # ----- layersB: activation methods that torch.Tensor has -----
     def prelu(self, weight: Tensor) -> Tensor:
-        from wally.functional import prelu
+        from wally.ops_math import prelu
 
         return prelu(self, weight)
 

@@ -9,13 +9,19 @@ version counters refuse a backward through an op that kept the old values.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
 from wally.autograd import Function
 from wally.backend import ndarray, xp
-from wally.functional.activation import Softmax, _along_axis, _axis, _check_float, _softmax_args
+from wally.ops_math import (
+    Softmax,
+    _activation_axis,
+    _along_axis,
+    _check_float,
+    _softmax_args,
+    prelu,
+)
 
 if TYPE_CHECKING:
     from wally.tensor import Tensor
@@ -433,79 +439,6 @@ def logsigmoid(input: Tensor) -> Tensor:
     return LogSigmoid()(input)
 
 
-# ----- PReLU ---------------------------------------------------------------------------------
-class PReLU(Function):
-    """y = x if x > 0 else a·x, ``a`` one slope per channel (axis 1) or one for all.
-
-    ∂y/∂x = 1 for x > 0 else a (``a`` at x = 0, as PyTorch); ∂y/∂a = Σ x·gy over x ≤ 0."""
-
-    def forward(self, x: ndarray, weight: ndarray) -> ndarray:
-        slope = weight.reshape(self._shape(x, weight))
-        positive = x > 0
-        need_x, need_w = self.needs_input_grad
-        if need_x or need_w:
-            self.positive = positive
-        if need_x:
-            self.slope = slope
-        if need_w:
-            self.x, self.w_shape = x, weight.shape
-        return xp.where(positive, x, x * slope)
-
-    @staticmethod
-    def _shape(x: ndarray, weight: ndarray) -> tuple[int, ...]:
-        if weight.size == 1 or x.ndim < 2:
-            return ()
-        return (x.shape[1],) + (1,) * (x.ndim - 2)
-
-    def backward(self, gy: ndarray) -> tuple[ndarray | None, ndarray | None]:
-        need_x, need_w = self.needs_input_grad
-        gx = gw = None
-        if need_x:
-            gx = xp.where(self.positive, gy, gy * self.slope)
-        if need_w:
-            part = xp.where(self.positive, 0, gy * self.x)
-            if math.prod(self.w_shape) == 1 or part.ndim < 2:
-                gw = xp.asarray(part.sum(), dtype=gy.dtype).reshape(self.w_shape)
-            else:
-                axes = (0,) + tuple(range(2, part.ndim))
-                gw = part.sum(axis=axes).reshape(self.w_shape)
-        return gx, gw
-
-
-def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    r"""Parametric ReLU (He et al., 2015): :math:`\mathrm{PReLU}(x) = \max(0, x) + a \min(0, x)`,
-    with one learnt slope :math:`a` per channel (axis 1) or one shared by all.
-
-    Shape:
-        - Input: ``(*)``; the channel axis is 1 (a 0-D or 1-D input has one channel).
-        - Weight: ``(1,)`` or ``(C,)`` (a 0-D weight is one slope too).
-        - Output: ``(*)``, the input's shape.
-
-    Example::
-
-        >>> F.prelu(wally.tensor([-2.0, 3.0]), wally.tensor([0.25]))
-        tensor([-0.5000,  3.0000])
-    """
-    if weight.ndim > 1:
-        raise ValueError(
-            f"prelu: expected a 0-D or 1-D weight (one slope, or one per channel), got shape "
-            f"{tuple(weight.shape)}"
-        )
-    channels = input.shape[1] if input.ndim >= 2 else 1
-    if weight.numel() != 1 and weight.numel() != channels:
-        raise ValueError(
-            f"prelu: expected 1 or {channels} slopes for an input with {channels} channels on "
-            f"axis 1 (shape {tuple(input.shape)}), got a weight with {weight.numel()}"
-        )
-    _check_float("prelu", input)
-    if weight.dtype != input.dtype:
-        raise TypeError(
-            f"prelu: expected input and weight of the same dtype, got input {input.dtype} and "
-            f"weight {weight.dtype}"
-        )
-    return PReLU()(input, weight)
-
-
 # ----- GLU -----------------------------------------------------------------------------------
 class GLU(Function):
     """(a, b) = the halves of x along ``axis``; y = a σ(b);
@@ -545,7 +478,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     if input.ndim == 0:
         raise ValueError("glu: expected an input with at least 1 dimension (glu halves one), "
                          "got a 0-D tensor")
-    axis = _axis("glu", dim, input.ndim)
+    axis = _activation_axis("glu", dim, input.ndim)
     if input.shape[axis] % 2:
         raise ValueError(
             f"glu: halving dimension must be even, but dimension {axis} is size "

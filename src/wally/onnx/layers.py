@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wally.backend import xp
-from wally.functional.activation import GELU, LeakyReLU, LogSoftmax, Softmax, Softplus
+from wally.functional.activation import GELU, LeakyReLU, Softplus
 from wally.functional.conv import ConvNd
 from wally.functional.linear import Linear
 from wally.functional.norm import BatchNorm
@@ -25,6 +25,7 @@ from wally.onnx.converters import (
 )
 from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step
+from wally.ops_math import LogSoftmax, Softmax
 
 
 # ----- convolution and padding ----------------------------------------------------------------

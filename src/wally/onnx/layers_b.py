@@ -20,7 +20,6 @@ from wally.functional.activation_extra import (
     Hardtanh,
     LogSigmoid,
     Mish,
-    PReLU,
     SiLU,
     Softmin,
     Softsign,
@@ -37,6 +36,7 @@ from wally.onnx.converters import (
 )
 from wally.onnx.graph import GraphBuilder
 from wally.onnx.trace import Step
+from wally.ops_math import PReLU
 
 
 # ----- normalisation ----------------------------------------------------------------------------
