@@ -219,7 +219,7 @@ def hparams(hparam_dict: dict[str, Any], metric_dict: dict[str, Any],
     """The hparams plugin's three summaries: the experiment (the names of the
     hyper-parameters and metrics), the session start (their values) and the session end."""
     summary_pb2 = require_tensorboard("SummaryWriter.add_hparams").summary_pb2
-    from tensorboard.compat.proto import struct_pb2
+    from google.protobuf import struct_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     if type(hparam_dict) is not dict or type(metric_dict) is not dict:
