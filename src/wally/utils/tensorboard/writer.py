@@ -216,6 +216,9 @@ class SummaryWriter:
         """The graph of ``model(input_to_model)``, traced by wally, for the graph tab: a box
         per module, opened on a click, with every op's output shape.
 
+        Unlike torch's, the model is traced in eval mode (its mode is put back), so that
+        logging the graph leaves batch norm's running statistics and the random state as they
+        were, and a batch of one works; dropout is then the identity and has no node.
         ``use_strict_trace`` is accepted for torch's signature; wally's trace has no strict
         mode. ``verbose`` prints the nodes.
         """
