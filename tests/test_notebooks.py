@@ -129,7 +129,7 @@ def test_receptive_fields_notebook(kernel_home, tmp_path, monkeypatch):
     assert_png(png)
 
 
-# ----- the rich displays themselves, without a kernel ----------------------------------------------
+# ----- the rich displays themselves, without a kernel --------------------------------------------
 def test_a_summary_shows_as_an_html_table_of_its_rows():
     import html as html_module
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import wally
 from wally import nn
 
-pytest.importorskip("tensorboard", reason="SummaryWriter needs tensorboard: pip install tensorboard")
+pytest.importorskip("tensorboard", reason="SummaryWriter needs it: pip install tensorboard")
 PIL = pytest.importorskip("PIL.Image")
 
 from google.protobuf.json_format import MessageToDict  # noqa: E402
@@ -46,7 +46,7 @@ def decode(encoded):
     return np.asarray(PIL.open(io.BytesIO(encoded)))
 
 
-# ----- scalars ---------------------------------------------------------------------------------
+# ----- scalars -----------------------------------------------------------------------------------
 def test_scalars_hold_their_values_and_steps_from_tensors_arrays_and_numbers(tmp_path):
     with SummaryWriter(tmp_path) as writer:
         writer.add_scalar("loss", 0.5, 0)
@@ -88,7 +88,7 @@ def test_bad_scalars_are_refused_with_the_tag():
         _summary.scalar("loss", "blob_name")
 
 
-# ----- histograms ------------------------------------------------------------------------------
+# ----- histograms --------------------------------------------------------------------------------
 def test_histograms_hold_the_statistics_and_the_counts(tmp_path):
     values = np.random.default_rng(0).standard_normal(1000)
     with SummaryWriter(tmp_path) as writer:
@@ -271,7 +271,7 @@ def test_bad_hparams_are_refused():
         _summary.hparams({"shape": (1, 2)}, {})
 
 
-# ----- the graph --------------------------------------------------------------------------------------
+# ----- the graph ---------------------------------------------------------------------------------
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
@@ -354,7 +354,7 @@ def test_add_graph_needs_one_input(tmp_path):
             writer.add_graph(nn.Linear(2, 2), (wally.randn(1, 2), wally.randn(1, 2)))
 
 
-# ----- the writer itself ---------------------------------------------------------------------------
+# ----- the writer itself -------------------------------------------------------------------------
 def test_the_default_log_dir_is_runs_datetime_host_comment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     writer = SummaryWriter(comment="_lr0.1")

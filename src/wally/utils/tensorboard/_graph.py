@@ -74,7 +74,10 @@ def graph(model: Any, example: Any) -> tuple[Any, Any]:
     nodes.append(_node(proto, "input/input.1", "IO Node", [], tuple(traced.input.shape)))
     taken = {"input/input.1"}
     memory: list[tuple[str, int]] = []
-    produced: dict[tuple[int, int], str] = {}
+    produced: dict[tuple[int, int], str] = {}  # (node id, output index) → node name
+    outputs_of: dict[int, list[int]] = {}
+    for fn_id, index in traced.results:
+        outputs_of.setdefault(fn_id, []).append(index)
     for number, fn in enumerate(traced.nodes):
         path, _ = traced.scopes.get(id(fn), ("", type(model).__name__))
         scope = scopes.get(path, root)
@@ -101,14 +104,13 @@ def graph(model: Any, example: Any) -> tuple[Any, Any]:
         shape = None if result is None else tuple(result.shape)
         nodes.append(_node(proto, name, f"wally::{type(fn).__name__}", inputs, shape,
                            f"{type(fn).__module__}.{type(fn).__qualname__}"))
-        for (key_fn, index), _tensor in traced.results.items():
-            if key_fn == id(fn):
-                produced[(key_fn, index)] = name
+        for index in outputs_of.get(id(fn), ()):
+            produced[(id(fn), index)] = name
         if result is not None:
             memory.append((name, int(result.array.nbytes)))
     for index, output in enumerate(traced.outputs):
-        source = produced.get((id(output._ctx), output._out_idx)) if output._ctx is not None \
-            else names.get(id(output), "input/input.1")
+        source = (produced[(id(output._ctx), output._out_idx)] if output._ctx is not None
+                  else names.get(id(output), "input/input.1"))
         nodes.append(_node(proto, f"output/output.{index + 1}", "IO Node", [source],
                            tuple(output.shape)))
     graph_def = proto.graph_pb2.GraphDef(
