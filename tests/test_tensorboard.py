@@ -422,3 +422,38 @@ def test_add_graph_leaves_the_model_and_the_random_state_as_they_were(tmp_path):
     assert model.training and all(m.training for m in model.modules())
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
+
+
+# ----- torch's API, name for name ------------------------------------------------------------------
+METHODS = ["__init__", "add_scalar", "add_scalars", "add_histogram", "add_image", "add_images",
+           "add_figure", "add_text", "add_hparams", "add_graph", "flush", "close",
+           "get_logdir", "__enter__", "__exit__"]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_has_torchs_parameters_and_defaults(name):
+    pytest.importorskip("torch")
+    import inspect
+
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    ours = inspect.signature(getattr(SummaryWriter, name)).parameters
+    theirs = inspect.signature(getattr(TorchWriter, name)).parameters
+    if name == "__exit__":  # torch names the three exception arguments; wally takes *exc_info
+        assert len(theirs) == 4
+        return
+    assert [(p.name, p.default, p.kind) for p in ours.values()] == \
+        [(p.name, p.default, p.kind) for p in theirs.values()]
+
+
+@pytest.mark.parametrize("new_style", [False, True])
+@pytest.mark.parametrize("double_precision", [False, True])
+def test_scalars_equal_torch_summaries(new_style, double_precision):
+    summary = torch_summary()
+    import torch
+
+    for value in (0.1, 3, np.float32(2.5)):
+        ours = _summary.scalar("s", wally.tensor(value), new_style, double_precision)
+        theirs = summary.scalar("s", torch.tensor(value), new_style=new_style,
+                                double_precision=double_precision)
+        assert MessageToDict(ours) == MessageToDict(theirs)
