@@ -136,6 +136,8 @@ def test_bad_histograms_are_refused():
         _summary.histogram("h", np.zeros(0), 10)
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         _summary.histogram("h", np.array([1.0, np.nan]), 10)
+    with pytest.raises(ValueError, match="no value lies within the bins"):
+        _summary.histogram("h", np.array([5.0]), [0, 1, 2])
 
 
 # ----- images ------------------------------------------------------------------------------------

@@ -95,6 +95,9 @@ def histogram(tag: str, values: Any, bins: Any, max_bins: int | None = None) -> 
         limits = xp.concatenate([limits[:-1:group], limits[-1:]])
     # Keep one empty bucket before the first full one; drop the empty ones after the last.
     filled = xp.flatnonzero(counts)
+    if filled.size == 0:
+        raise ValueError(f"SummaryWriter.add_histogram({tag!r}): no value lies within the bins "
+                         f"({float(limits[0]):g} to {float(limits[-1]):g})")
     first, last = int(filled[0]), int(filled[-1])
     counts = (counts[first - 1:last + 1] if first > 0
               else xp.concatenate([[0], counts[:last + 1]]))
