@@ -141,6 +141,16 @@ def test_a_missing_tensorboard_is_one_line(tmp_path, monkeypatch, capsys):
                  "--tensorboard", str(tmp_path / "tb")]) == 1
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "pip install tensorboard" in error and "Traceback" not in error
+    assert not (tmp_path / "r").exists()  # no half-made run is left behind
+
+
+def test_an_unwritable_log_dir_is_one_line_and_leaves_no_run(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["train", "lenet", *QUICK, "--out", str(tmp_path / "r"),
+                 "--tensorboard", str(tmp_path / "file" / "tb")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("wally train: error: --tensorboard: cannot write to ")
+    assert "\n" not in error and not (tmp_path / "r").exists()
 
 
 def test_the_callback_logs_what_fit_reports(tmp_path):

@@ -519,6 +519,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
 
+    # Made before any file is written, so that a bad --tensorboard DIR leaves no run behind.
+    writer = _tensorboard_writer(args, out, model, input_size) if main_process else None
     config = {"settings": settings, "model_config": model_config(model),
               "input_size": input_size, "classes": train_set.classes,
               "wally_version": wally.__version__}
@@ -527,6 +529,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
             atomic_write(out / "config.json",
                          (json.dumps(config, indent=2) + "\n").encode("utf-8"))
         except OSError as error:  # a read-only folder, a full disk
+            if writer is not None:
+                writer.close()
             raise CommandError(_unwritable(out, error)) from None
         ranks = f" on {world_size()} ranks" if world_size() > 1 else ""
         print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
@@ -537,7 +541,6 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
 
     bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     callbacks = [] if bar_shown or not main_process else [_epoch_line(settings["epochs"])]
-    writer = _tensorboard_writer(args, out, model, input_size) if main_process else None
     if writer is not None:
         from wally.utils.tensorboard import TensorBoardCallback
 
