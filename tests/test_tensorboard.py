@@ -426,7 +426,7 @@ def test_add_graph_leaves_the_model_and_the_random_state_as_they_were(tmp_path):
         np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
 
 
-# ----- torch's API, name for name ------------------------------------------------------------------
+# ----- torch's API, name for name ---------------------------------------------------------------
 METHODS = ["__init__", "add_scalar", "add_scalars", "add_histogram", "add_image", "add_images",
            "add_figure", "add_text", "add_hparams", "add_graph", "flush", "close",
            "get_logdir", "__enter__", "__exit__"]

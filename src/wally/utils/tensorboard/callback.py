@@ -26,9 +26,10 @@ _MAX_KERNELS = 64
 
 def first_conv(model: Any) -> tuple[str, Any] | None:
     """The first 2-D convolution of ``model`` in module order, ``(name, module)``, or None."""
+    from wally.nn import Conv2d
+
     for name, module in model.named_modules():
-        weight = getattr(module, "weight", None)
-        if type(module).__name__.startswith("Conv") and weight is not None and weight.ndim == 4:
+        if isinstance(module, Conv2d):
             return name, module
     return None
 
@@ -76,8 +77,10 @@ class TensorBoardCallback:
         if kernels is None:
             self.kernels = first_conv(model)
         elif kernels is not False:
+            from wally.nn import Conv2d
+
             modules = dict(model.named_modules())
-            if kernels not in modules or getattr(modules[kernels], "weight", None) is None:
+            if not isinstance(modules.get(kernels), Conv2d):
                 raise ValueError(f"TensorBoardCallback: {type(model).__name__} has no "
                                  f"convolution named {kernels!r}")
             self.kernels = (str(kernels), modules[kernels])
