@@ -45,6 +45,7 @@ def kernel_home(tmp_path_factory):
 def execute(name, kernel_home, workdir, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_home))
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(kernel_home / "runtime"))  # connection files
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=300,
                                      resources={"metadata": {"path": str(workdir)}})
