@@ -175,3 +175,28 @@ def test_the_callback_logs_what_fit_reports(tmp_path):
     assert pixels.shape == expected.transpose(1, 2, 0).shape == (37, 2 + 4 * 35, 3)
     with pytest.raises(ValueError, match="has no convolution named 'conv9'"):
         TensorBoardCallback(writer, model, kernels="conv9")
+
+
+@pytest.mark.parametrize("epoch", ["x", True, -1, 10**40, None])
+def test_a_hostile_checkpoint_epoch_does_not_break_the_purge_step(epoch, tmp_path, monkeypatch):
+    import wally.io.checkpoint as checkpoint
+
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    args = ["train", "lenet", *QUICK[:-4], "--epochs", "1", "--optimizer", "adam", "--out",
+            str(out), "--tensorboard", str(tb)]
+    assert main(args) == 0
+    real = checkpoint.read_metadata
+    monkeypatch.setattr(checkpoint, "read_metadata",
+                        lambda path, *a: {**real(path, *a), "epoch": epoch})
+    from wally.utils.tensorboard import writer as writer_module
+
+    made = []
+    original = writer_module.SummaryWriter.__init__
+
+    def spy(self, *a, **k):
+        made.append(k.get("purge_step"))
+        original(self, *a, **k)
+
+    monkeypatch.setattr(writer_module.SummaryWriter, "__init__", spy)
+    main([*args, "--resume"])  # whatever fit makes of the checkpoint, no traceback here
+    assert made == [None]

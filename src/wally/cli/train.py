@@ -394,9 +394,15 @@ def _tensorboard_writer(args: argparse.Namespace, out: Path, model: Any,
     purge_step = None
     checkpoint_path = out / "checkpoint.safetensors"
     if args.resume and checkpoint_path.exists():
-        from wally.io.checkpoint import read_metadata
+        from wally.io.checkpoint import CheckpointError, read_metadata
 
-        purge_step = int(read_metadata(checkpoint_path).get("epoch") or 0) + 1
+        try:
+            epoch = read_metadata(checkpoint_path).get("epoch")
+        except CheckpointError as error:
+            raise CommandError(str(error)) from None
+        # Anything but a plain count is left to fit, which refuses the checkpoint clearly.
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch < 1 << 62:
+            purge_step = epoch + 1
     try:
         writer = SummaryWriter(args.tensorboard, purge_step=purge_step)
     except ImportError as error:
