@@ -384,7 +384,8 @@ def _remove_if_unused(created: list[Path], lock: Any) -> None:
 def _tensorboard_writer(args: argparse.Namespace, out: Path, model: Any,
                         input_size: list[int]) -> Any:
     """``--tensorboard DIR``'s writer, with the model's graph logged; None without the flag.
-    A resumed run purges, in TensorBoard, what a killed run logged after its checkpoint."""
+    A resumed run sets ``purge_step`` to its first epoch, so that TensorBoard hides whatever
+    DIR holds from that epoch on (an earlier run's), and each epoch shows once."""
     if args.tensorboard is None:
         return None
     try:
