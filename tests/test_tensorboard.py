@@ -459,3 +459,43 @@ def test_scalars_equal_torch_summaries(new_style, double_precision):
         theirs = summary.scalar("s", torch.tensor(value), new_style=new_style,
                                 double_precision=double_precision)
         assert MessageToDict(ours) == MessageToDict(theirs)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace, inside torch's
+def test_the_graph_has_torchs_scopes_and_shapes_for_the_same_model(tmp_path):
+    """torch.utils.tensorboard's add_graph of the same network: each computing op (aten::)
+    sits in the same module scope, in the same order, with the same output shape."""
+    pytest.importorskip("torch")
+    import torch
+    from torch.utils.tensorboard._pytorch_graph import graph as torch_graph
+
+    from wally.utils.tensorboard._graph import graph
+
+    class TorchBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x) + x
+
+    class TorchNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(1, 2, 3, padding=1)
+            self.block = TorchBlock()
+            self.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 3))
+
+        def forward(self, x):
+            return self.head(self.block(torch.relu(self.stem(x))))
+
+    TorchNet.__name__, TorchBlock.__name__ = "Net", "Block"
+
+    def ops(graph_def, prefix):
+        return [(node.name.rpartition("/")[0],
+                 [d.size for d in node.attr["_output_shapes"].list.shape[0].dim])
+                for node in graph_def.node if node.op.startswith(prefix)]
+
+    theirs = ops(torch_graph(TorchNet(), torch.randn(2, 1, 4, 4))[0], "aten::")
+    ours = ops(graph(Net(), wally.randn(2, 1, 4, 4))[0], "wally::")
+    assert ours == theirs
