@@ -262,6 +262,34 @@ class ModelSummary:
         return "\n".join(header + lines + notes + totals) + "\n"
 
 
+    def _repr_html_(self) -> str:
+        """The table as HTML, which Jupyter shows when a summary ends a cell: one ``<tr>`` per
+        row, nested rows indented, numbers right-aligned; the totals as a list below."""
+        from html import escape
+
+        left = self._left_aligned()
+
+        def cells(tag: str, values: list[str], depth: int = 0) -> str:
+            out = []
+            for i, value in enumerate(values):
+                style = "text-align:left" if left[i] else "text-align:right"
+                if i == 0 and depth:
+                    style += f";padding-left:{1 + 1.5 * depth:g}em"
+                out.append(f'<{tag} style="{style}">{escape(value)}</{tag}>')
+            return "<tr>" + "".join(out) + "</tr>"
+
+        caption = (f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} "
+                   f"{self.dtype}, evaluation mode")
+        rows = [cells("td", self._cells(row, ""), row.depth) for row in self._visible()]
+        notes = "".join(f"<li>{escape(f'{key}: {text}')}</li>"
+                        for key, text in conventions().items())
+        totals = "".join(f"<li>{escape(line)}</li>" for line in self._total_lines())
+        return (f'<div class="wally-summary"><table><caption style="text-align:left">'
+                f"{escape(caption)}</caption><thead>{cells('th', self._headers())}</thead>"
+                f"<tbody>{''.join(rows)}</tbody></table><ul>{totals}</ul>"
+                f"<details><summary>conventions</summary><ul>{notes}</ul></details></div>")
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of the table: its header, alignment and the text of one row's cell."""

@@ -26,6 +26,7 @@ files written to --out (default runs/MODEL-DATASET):
                             and every --checkpoint-every steps)
   metrics.jsonl             one JSON object per epoch (loss, accuracy, examples/s, lr)
   curves.png                loss and accuracy per epoch (needs matplotlib)
+with --tensorboard DIR, TensorBoard event files in DIR (tensorboard --logdir DIR)
 
 The test split is evaluated after every epoch, as d2l's train_ch6 does. Images are scaled to
 [0, 1] and shaped to the model's input (digits: 8x8 upsampled x3 and padded to 28x28 for LeNet;
@@ -148,6 +149,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="use only the first N training (and at most N test) examples, for "
                              "quick runs")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also log to TensorBoard event files in DIR each epoch: loss, "
+                             "accuracy, lr, weight and gradient histograms, the first conv's "
+                             "kernels, and the model's graph (pip install tensorboard; view "
+                             "with tensorboard --logdir DIR)")
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -375,6 +381,42 @@ def _remove_if_unused(created: list[Path], lock: Any) -> None:
             return
 
 
+def _tensorboard_writer(args: argparse.Namespace, out: Path, model: Any,
+                        input_size: list[int]) -> Any:
+    """``--tensorboard DIR``'s writer, with the model's graph logged; None without the flag.
+    A resumed run sets ``purge_step`` to its first epoch, so that TensorBoard hides whatever
+    DIR holds from that epoch on (an earlier run's), and each epoch shows once."""
+    if args.tensorboard is None:
+        return None
+    try:
+        from wally.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise CommandError(f"--tensorboard: {error}") from None
+    purge_step = None
+    checkpoint_path = out / "checkpoint.safetensors"
+    if args.resume and checkpoint_path.exists():
+        from wally.io.checkpoint import CheckpointError, read_metadata
+
+        try:
+            epoch = read_metadata(checkpoint_path).get("epoch")
+        except CheckpointError as error:
+            raise CommandError(str(error)) from None
+        # Anything but a plain count is left to fit, which refuses the checkpoint clearly.
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch < 1 << 62:
+            purge_step = epoch + 1
+    try:
+        writer = SummaryWriter(args.tensorboard, purge_step=purge_step)
+    except ImportError as error:
+        raise CommandError(f"--tensorboard: {error}") from None
+    except OSError as error:
+        raise CommandError(f"--tensorboard: cannot write to {args.tensorboard}: "
+                           f"{error.strerror or error}") from None
+    import wally
+
+    writer.add_graph(model, wally.zeros(1, *input_size))  # traced in eval mode: no side effects
+    return writer
+
+
 def _has_batch_norm(model: Any) -> bool:
     return any(type(m).__name__.startswith("BatchNorm") for m in model.modules())
 
@@ -484,6 +526,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
 
+    # Made before any file is written, so that a bad --tensorboard DIR leaves no run behind.
+    writer = _tensorboard_writer(args, out, model, input_size) if main_process else None
     config = {"settings": settings, "model_config": model_config(model),
               "input_size": input_size, "classes": train_set.classes,
               "wally_version": wally.__version__}
@@ -492,6 +536,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
             atomic_write(out / "config.json",
                          (json.dumps(config, indent=2) + "\n").encode("utf-8"))
         except OSError as error:  # a read-only folder, a full disk
+            if writer is not None:
+                writer.close()
             raise CommandError(_unwritable(out, error)) from None
         ranks = f" on {world_size()} ranks" if world_size() > 1 else ""
         print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
@@ -502,6 +548,10 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
 
     bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     callbacks = [] if bar_shown or not main_process else [_epoch_line(settings["epochs"])]
+    if writer is not None:
+        from wally.utils.tensorboard import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(writer, model))
     try:
         history = fit(
             model, train_loader, test_loader, optimizer=optimizer, epochs=settings["epochs"],
@@ -513,6 +563,9 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
         )
     except OSError as error:  # atomic writes leave the last checkpoint as it was
         raise CommandError(_unwritable(out, error)) from None
+    finally:
+        if writer is not None:
+            writer.close()
 
     if not main_process:
         return 0

@@ -66,6 +66,10 @@ class Picture:
     panels: dict[str, Panel] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
+    def _repr_png_(self) -> bytes:
+        """The PNG's bytes, so that a picture ending a Jupyter cell is shown inline."""
+        return self.path.read_bytes()
+
 
 def _panel(axes: Any, height: int) -> Panel:
     box = axes.get_window_extent()
