@@ -21,7 +21,8 @@ Columns (the header of the printed table repeats them):
 * **Output**: bytes of the output, what the forward pass stores (summed over all layers, the
   activations that training keeps; inference frees each once its consumers have run).
 * **Saved**: bytes of the arrays the layer's autograd nodes keep for backward (a convolution
-  keeps its im2col matrix, a ReLU its output, a max-pooling its argmax): what training needs
+  keeps its input for the weight gradient, never an im2col matrix, which the backward rebuilds
+  chunk by chunk; a ReLU its output, a max-pooling its argmax): what training needs
   beyond the parameters, measured on wally's own ops. Each array is counted once, at the
   first layer holding it; parameters and buffers are left out. Measured in evaluation mode,
   so dropout masks are not in it (batch norm keeps an input-sized array either way).
