@@ -350,11 +350,12 @@ class Explorer:
         x = _padded(layer.input[0, in_channel:in_channel + 1].astype(xp.float64), padding)
         v = weight[out_channel, in_channel - channels.start].astype(xp.float64)
         rows, cols = layer.output.shape[2:]
-        partial = xp.empty((rows, cols))
-        for i in range(rows):
-            for j in range(cols):
-                window, _, _ = _window(x, i, j, kernel, stride, dilation)
-                partial[i, j] = float((window[0] * v).sum())
+        partial = xp.zeros((rows, cols))
+        for a in range(kernel[0]):  # one tap of the kernel at a time, over every position
+            for b in range(kernel[1]):
+                r, c = dilation[0] * a, dilation[1] * b
+                partial += v[a, b] * x[0, r:r + stride[0] * (rows - 1) + 1:stride[0],
+                                       c:c + stride[1] * (cols - 1) + 1:stride[1]]
         return {"layer": index, "name": layer.name, "out_channel": out_channel,
                 "in_channel": in_channel, "kernel_size": list(kernel), "stride": list(stride),
                 "padding": list(padding), "dilation": list(dilation),

@@ -47,6 +47,7 @@ function bytes(base64) {
 }
 
 const fmt = (v) => (v === null || v === undefined ? "—" : Number(v).toPrecision(6));
+const full = (v) => (v === null || v === undefined ? "—" : String(v));  // every digit
 const count = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString("en"));
 
 // A colour for a byte b of a map scaled to [lo, hi]: red for positive values, blue for negative
@@ -210,7 +211,7 @@ function drawFields(field) {
     const pctx = patch.getContext("2d");
     const image = pctx.createImageData(width, height);
     for (let k = 0; k < width * height; k++) {
-      image.data.set([0, 200, 255, Math.round(0.85 * Math.sqrt(data[k] / 255) * 255)], 4 * k);
+      image.data.set([0, 200, 255, Math.round(0.6 * Math.sqrt(data[k] / 255) * 255)], 4 * k);
     }
     pctx.putImageData(image, 0, 0);
     ctx.imageSmoothingEnabled = false;
@@ -255,8 +256,8 @@ function resultLine(unit) {
   const diff = unit.computed === null ? null : Math.abs(unit.computed - unit.value);
   return el("p", {},
     el("span", { class: "result" },
-      "computed here: ", el("span", { id: "unit-computed", text: fmt(unit.computed) }),
-      "   wally's activation: ", el("span", { id: "unit-value", text: fmt(unit.value) }),
+      "computed here: ", el("span", { id: "unit-computed", text: full(unit.computed) }),
+      "   wally's activation: ", el("span", { id: "unit-value", text: full(unit.value) }),
       "   |difference|: ", el("span", { id: "unit-diff", text: diff === null ? "—" : diff.toExponential(2) })));
 }
 
