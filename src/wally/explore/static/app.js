@@ -443,18 +443,24 @@ function setUpDrawing() {
   const ctx = canvas.getContext("2d");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, 28, 28); };
   clear();
-  let down = false;
+  let last = null;  // the pointer's previous point while a button is down: strokes, not dots
+  const point = (event) => [(event.offsetX / canvas.clientWidth) * 28,
+    (event.offsetY / canvas.clientHeight) * 28];
   const paint = (event) => {
-    const x = (event.offsetX / canvas.clientWidth) * 28;
-    const y = (event.offsetY / canvas.clientHeight) * 28;
-    ctx.fillStyle = "#fff";
+    const [x, y] = point(event);
+    const [x0, y0] = last || [x, y];
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2.6;
+    ctx.lineCap = "round";
     ctx.beginPath();
-    ctx.arc(x, y, 1.4, 0, 2 * Math.PI);
-    ctx.fill();
+    ctx.moveTo(x0, y0);
+    ctx.lineTo(x, y);
+    ctx.stroke();
+    last = [x, y];
   };
-  canvas.addEventListener("pointerdown", (e) => { down = true; paint(e); });
-  canvas.addEventListener("pointermove", (e) => { if (down) paint(e); });
-  window.addEventListener("pointerup", () => { down = false; });
+  canvas.addEventListener("pointerdown", (e) => { last = null; paint(e); });
+  canvas.addEventListener("pointermove", (e) => { if (last) paint(e); });
+  window.addEventListener("pointerup", () => { last = null; });
   document.getElementById("draw-clear").addEventListener("click", clear);
   document.getElementById("draw-use").addEventListener("click", () => {
     canvas.toBlob((blob) => upload(blob), "image/png");
