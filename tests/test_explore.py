@@ -420,3 +420,55 @@ def test_the_command_refuses_an_image_too_small_for_the_finder(tmp_path):
     result = _cli("wally_finder", "--image", str(path), "--no-browser")
     assert result.returncode == 1 and "tiny.png" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("lenet_modern", {"conv", "batchnorm", "maxpool", "linear", "flatten", "elementwise"}),
+    ("resnet18_cifar", {"conv", "batchnorm", "adaptive", "linear", "elementwise", "flatten"}),
+])
+def test_other_models_explain_every_layer(name, expected):
+    """Batch norm on vectors, max pooling, adaptive pooling, a residual network's layers (not a
+    Sequential: the hooks find them): every unit's equation gives wally's value (the equation
+    alone: a receptive field per layer of ResNet would take a minute)."""
+    from wally.explore import Explorer
+    from wally.explore._model import explain
+
+    wally.manual_seed(0)
+    explorer = Explorer(wally.models.get_model(name).eval())
+    explorer.set_image(explorer.default_image())
+    kinds = set()
+    for layer in explorer.layers:
+        out = layer.output[0]
+        position = (out.shape[0] // 2, out.shape[1] // 2, out.shape[2] // 2) if out.ndim == 3 \
+            else (out.shape[0] // 2,)
+        unit = explain(layer, position)
+        kinds.add(unit["kind"])
+        assert unit["kind"] != "other", layer.type
+        assert abs(unit["computed"] - float(out[position])) <= 1e-5, (layer.name, layer.type)
+    assert kinds == expected
+
+
+def test_the_command_opens_a_checkpoint_with_its_class_names(tmp_path):
+    from wally.io import save_checkpoint
+
+    model = _lenet()
+    path = tmp_path / "lenet.safetensors"
+    names = [f"class {k}" for k in range(10)]
+    save_checkpoint(path, model, extra={"classes": names})
+    process = subprocess.Popen([sys.executable, "-m", "wally", "explore", str(path),
+                                "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": SRC})
+    try:
+        line = process.stdout.readline()
+        assert " at http://127.0.0.1:" in line, process.stderr.read() if not line else line
+        url = line.split(" at ", 1)[1].strip()
+        port, token = int(url.split(":")[2].split("/")[0]), url.split("token=")[1]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", f"/api/state?token={token}")
+        prediction = json.loads(connection.getresponse().read())["prediction"]
+        assert prediction["classes"] == names
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -191,17 +191,25 @@ class Explorer:
             self._attach_summary()
 
     def default_image(self) -> ndarray:
-        """What the page shows first: a test image of the ``synthetic`` set for a model with a
-        fixed input size, a generated crowd scene for a fully convolutional one."""
+        """What the page shows first: a generated crowd scene (160 × 120, or the model's input
+        size if larger) for a fully convolutional RGB model such as the finder, else the first
+        test image of the ``synthetic`` set, resized to the model's input size."""
+        from wally.io.images import pil_image
+
         size = getattr(self.model, "input_size", None) or (3, 32, 32)
+        height, width = (min(int(n), MAX_SIDE) for n in size[1:3])
         if self.fully_convolutional and int(size[0]) == 3:
             from wally.data.wally_scenes import make_scene
 
-            return make_scene(xp.random.default_rng(0), 120, 160).image
+            return make_scene(xp.random.default_rng(0), max(height, 120), max(width, 160)).image
         from wally.cli._images import synthetic
 
-        images, _ = synthetic(train=False)
-        return images[0]
+        digit = synthetic(train=False)[0][0]
+        if digit.shape != (height, width):
+            pil = pil_image()
+            digit = xp.asarray(pil.fromarray(digit).resize((width, height),
+                                                           pil.Resampling.BILINEAR))
+        return digit
 
     def _attach_summary(self) -> None:
         from wally.analysis.summary import summary
@@ -381,8 +389,8 @@ def explain(layer: Layer, position: tuple[int, ...]) -> dict[str, Any]:
         return _explain_conv(module, x, position)
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d) and len(position) == 3:
         return _explain_pool(module, x, position)
-    if isinstance(module, nn.BatchNorm2d) and len(position) == 3 and not module.training \
-            and module.running_mean is not None:
+    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d) and not module.training \
+            and module.running_mean is not None and module.running_var is not None:
         d = position[0]
         mean, var = float(module.running_mean.array[d]), float(module.running_var.array[d])
         gamma = float(module.weight.array[d]) if module.weight is not None else 1.0
@@ -392,6 +400,16 @@ def explain(layer: Layer, position: tuple[int, ...]) -> dict[str, Any]:
         return {"kind": "batchnorm", "equation": "y = (x − μ) / √(σ² + ε) · γ + β",
                 "x": value, "mean": mean, "var": var, "eps": module.eps, "gamma": gamma,
                 "beta": beta, "computed": computed}
+    if isinstance(module, nn.AdaptiveAvgPool2d) and len(position) == 3:
+        d, i, j = position
+        (height, width), (rows, cols) = x.shape[1:], layer.output.shape[2:]
+        r0, r1 = i * height // rows, -(-(i + 1) * height // rows)
+        c0, c1 = j * width // cols, -(-(j + 1) * width // cols)
+        window = x[d, r0:r1, c0:c1].astype(xp.float64)
+        return {"kind": "adaptive", "equation": "[H]d,i,j = the mean of the window rows "
+                "⌊i·H/h⌋…⌈(i+1)·H/h⌉ − 1, columns ⌊j·W/w⌋…⌈(j+1)·W/w⌉ − 1",
+                "rows": [r0, r1 - 1], "cols": [c0, c1 - 1], "count": int(window.size),
+                "computed": float(window.mean())}
     if isinstance(module, nn.Linear) and len(position) == 1:
         d = position[0]
         inputs = x.reshape(-1).astype(xp.float64)

@@ -273,6 +273,9 @@ function showUnit(unit) {
   else if (unit.kind === "batchnorm") {
     body.append(el("p", { class: "mono",
       text: `(${fmt(unit.x)} − ${fmt(unit.mean)}) / √(${fmt(unit.var)} + ${unit.eps}) · ${fmt(unit.gamma)} + ${fmt(unit.beta)}` }));
+  } else if (unit.kind === "adaptive") {
+    body.append(el("p", { class: "mono",
+      text: `the mean of ${unit.count} inputs: rows ${unit.rows.join("…")}, columns ${unit.cols.join("…")}` }));
   } else if (unit.kind === "elementwise") {
     body.append(el("p", { class: "mono", text: `x = ${fmt(unit.x)}` }));
   } else if (unit.kind === "linear") {
