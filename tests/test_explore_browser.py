@@ -183,17 +183,18 @@ def test_lenet_page_draws_every_layer_and_explains_a_unit(browser, artifacts):
             unit, computed, shown, activation = _click_unit(browser, handle, layer, channel)
             assert abs(computed - activation) <= 1e-5, (layer, unit)
             assert shown == pytest.approx(activation, abs=1e-7)
-        # the last click: LeNet's conv2 (layer 3) again, for the box and the sliding kernel
-        unit, computed, _, activation = _click_unit(browser, handle, 3, 7)
+        # the last click: LeNet's conv1 (padding 2) again, for the box and the sliding kernel
+        unit, computed, _, activation = _click_unit(browser, handle, 0, 4)
         assert abs(computed - activation) <= 1e-5
-        assert unit[0] == 7 and _drawn_pixels(browser, "overlay-canvas") > 0
+        assert unit[0] == 4 and _drawn_pixels(browser, "overlay-canvas") > 0
         assert browser.find_element(By.ID, "unit-body").get_attribute("data-kind") == "conv"
         slide = browser.find_element(By.ID, "slide")
         assert slide.is_displayed()
         before = browser.find_element(By.ID, "slide-text").text
         browser.find_element(By.ID, "slide-step").click()
         after = browser.find_element(By.ID, "slide-text").text
-        assert before != after and "stride" in browser.find_element(By.ID, "slide-title").text
+        assert before != after
+        assert "stride 1×1, padding 2×2" in browser.find_element(By.ID, "slide-title").text
         browser.save_screenshot(str(artifacts / "lenet-unit.png"))
         browser.execute_script("document.getElementById('slide').scrollIntoView()")
         browser.save_screenshot(str(artifacts / "lenet-slide.png"))

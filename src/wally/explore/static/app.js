@@ -168,7 +168,7 @@ function drawPrediction(prediction) {
     drawMap(canvas, bytes(prediction.heatmap), prediction.width, prediction.height, 0, 1);
     box.append(canvas, el("p", { class: "small",
       text: "the finder's heatmap: the sigmoid of each window's logit (white: Wally)" }));
-    if (prediction.box) drawBox(prediction.box, "#ffd400");
+    box.append(el("p", { class: "small", text: "yellow on the input: the best window" }));
   } else {
     box.append(el("p", { text: `output of shape ${prediction.shape.join("×")}` }));
   }
@@ -188,9 +188,12 @@ function overlayContext() {
   return ctx;
 }
 
+// The overlay holds the finder's best window (yellow) under whatever a click draws.
 function clearOverlay() {
   const ctx = overlayContext();
   ctx.clearRect(0, 0, explore.state.image.width, explore.state.image.height);
+  const prediction = explore.state.prediction;
+  if (prediction.kind === "heatmap" && prediction.box) drawBox(prediction.box, "#ffd400");
 }
 
 function drawBox([x0, y0, x1, y1], colourName) {
