@@ -94,14 +94,18 @@ def test_the_token_opens_the_page_and_becomes_a_cookie(lenet_server):
     status, data, response = request(lenet_server, f"/?token={token}")
     assert status == 200 and b"<canvas" in data
     cookie = response.getheader("Set-Cookie")
-    assert f"wally_explore_token={token}" in cookie and "HttpOnly" in cookie
+    name = f"wally_explore_token_{lenet_server.port}"
+    assert f"{name}={token}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     # the cookie alone, or the Authorization header, opens the rest
     assert request(lenet_server, "/static/app.js",
-                   headers={"Cookie": f"wally_explore_token={token}"})[0] == 200
+                   headers={"Cookie": f"{name}={token}"})[0] == 200
     assert request(lenet_server, "/api/state",
                    headers={"Authorization": f"token {token}"})[0] == 200
     assert request(lenet_server, "/static/app.js",
-                   headers={"Cookie": "wally_explore_token=nope"})[0] == 403
+                   headers={"Cookie": f"{name}=nope"})[0] == 403
+    other = f"wally_explore_token_{lenet_server.port + 1}"  # another explorer's cookie
+    assert request(lenet_server, "/static/app.js",
+                   headers={"Cookie": f"{other}={token}"})[0] == 403
 
 
 def test_a_foreign_host_is_refused(lenet_server):

@@ -8,7 +8,8 @@ Jupyter uses, would be a new required package for this one command).
 What it refuses, as Jupyter's server does:
 
 * any request without the token (``?token=…`` in the address, or the cookie the first page
-  sets, or an ``Authorization: token …`` header): **403**, static files and API alike;
+  sets, ``HttpOnly`` and ``SameSite=Strict``, or an ``Authorization: token …`` header):
+  **403**, static files and API alike;
 * a ``Host`` other than ``127.0.0.1:PORT`` or ``localhost:PORT`` (a DNS-rebinding page): 403;
 * a path that is not ``/``, ``/static/NAME`` for a file that was in the static folder when the
   server started, or an API route: 404; one that holds ``..``, a backslash, a NUL or an absolute
@@ -37,6 +38,8 @@ from wally.explore._model import Explorer
 MAX_UPLOAD_BYTES = 8 << 20
 """The largest image upload accepted (8 MiB); larger ones are refused with 413 unread."""
 COOKIE = "wally_explore_token"
+"""The cookie's name, followed by ``_PORT``: browsers keep cookies per host, not per port, so
+two explorers on 127.0.0.1 each need their own."""
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -119,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
             cookie.load(self.headers.get("Cookie", ""))
         except Exception:  # a malformed cookie header carries no token
             return False, False
-        morsel = cookie.get(COOKIE)
+        morsel = cookie.get(f"{COOKIE}_{self.server.port}")
         return (morsel is not None and hmac.compare_digest(morsel.value.encode(), expected),
                 False)
 
@@ -161,7 +164,8 @@ class Handler(BaseHTTPRequestHandler):
                 body, kind = self.server.files["index.html"]
                 headers = {}
                 if in_query:  # as Jupyter: the token from the address becomes a cookie
-                    headers["Set-Cookie"] = (f"{COOKIE}={self.server.token}; HttpOnly; "
+                    headers["Set-Cookie"] = (f"{COOKIE}_{self.server.port}="
+                                             f"{self.server.token}; HttpOnly; "
                                              "SameSite=Strict; Path=/")
                 self._send(200, body, kind, headers)
             elif path.startswith("/static/"):
