@@ -476,3 +476,13 @@ def test_the_command_opens_a_checkpoint_with_its_class_names(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_an_upload_can_be_inverted(lenet_server):
+    token = lenet_server.token
+    white = np.full((28, 28), 255, np.uint8)
+    status, data, _ = request(lenet_server, f"/api/image?token={token}&invert=1", "POST",
+                              png(white))
+    assert status == 200 and float(lenet_server.explorer.x.max()) == 0.0
+    status, data, _ = request(lenet_server, f"/api/image?token={token}", "POST", png(white))
+    assert status == 200 and float(lenet_server.explorer.x.min()) == 1.0

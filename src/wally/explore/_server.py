@@ -14,7 +14,8 @@ What it refuses, as Jupyter's server does:
 * a path that is not ``/``, ``/static/NAME`` for a file that was in the static folder when the
   server started, or an API route: 404; one that holds ``..``, a backslash, a NUL or an absolute
   path after decoding: 403. No file is opened by a name taken from a request;
-* an upload over :data:`MAX_UPLOAD_BYTES`: 413, before its body is read; it is decoded by
+* an upload (``POST /api/image``, the file's bytes as the body; ``?invert=1`` inverts its grey
+  levels) over :data:`MAX_UPLOAD_BYTES`: 413, before its body is read; it is decoded by
   :func:`wally.io.images.read_image` (its format allow-list and pixel cap), never unpickled.
 """
 
@@ -193,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
         route = self._route()
         if route is None:
             return
-        path = route[0]
+        path, query = route[0], route[1]
         if path != "/api/image":
             self._error(HTTPStatus.NOT_FOUND, f"explore: nothing to post at {path!r}")
             return
@@ -212,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         try:
             image = read_upload(data)
+            if query.get("invert", ["0"])[-1] == "1":  # dark digits on white paper, for MNIST
+                image = 255 - image
             self.server.explorer.set_image(image)
         except ImportError as error:
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(error))

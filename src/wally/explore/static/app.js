@@ -430,10 +430,10 @@ function stepSlide(delta) {
 }
 
 // ----- new inputs -------------------------------------------------------------------------------
-async function upload(blob) {
+async function upload(blob, invert = false) {
   setStatus("computing…");
   try {
-    const response = await fetch(api("image"), { method: "POST", body: blob,
+    const response = await fetch(api("image", invert ? { invert: 1 } : {}), { method: "POST", body: blob,
       headers: { "Content-Type": "application/octet-stream" } });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || response.statusText);
@@ -476,7 +476,8 @@ function setUpDrawing() {
 async function start() {
   document.getElementById("upload").addEventListener("change", (event) => {
     const file = event.target.files[0];
-    if (file) upload(file);
+    if (file) upload(file, document.getElementById("invert").checked);
+    event.target.value = "";  // the same file chosen again is a new upload
   });
   document.getElementById("slide-step").addEventListener("click", () => stepSlide(1));
   document.getElementById("slide-back").addEventListener("click", () => stepSlide(-1));
