@@ -143,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
         ok, in_query = self._token_ok(query)
         if not ok:
             self._error(HTTPStatus.FORBIDDEN, "explore: this address needs the token that "
-                        "`wally explore` printed (…/?token=…)")
+                        "`wally explore` printed (.../?token=...)")
             return None
         if ".." in path or "\\" in path or "\x00" in path or "//" in path \
                 or not path.startswith("/"):
