@@ -5,6 +5,17 @@ for one user on one machine; ``http.server.ThreadingHTTPServer`` parses HTTP for
 hand-written parsing here), ships with every Python and adds no dependency (tornado, what
 Jupyter uses, would be a new required package for this one command).
 
+Routes (every one needs the token):
+
+* ``GET /`` the page; ``GET /static/NAME`` its script and style sheet;
+* ``GET /api/state``: the input, every layer's maps (bytes scaled to the layer's range, base64),
+  shapes, parameters and MACs, and the prediction;
+* ``GET /api/unit?layer=K&c=D&i=I&j=J``: unit ``(D, I, J)`` of layer ``K`` (``(D,)`` of a
+  vector): its value, its equation with the numbers, its receptive field and effective field;
+* ``GET /api/slide?layer=K&d=D&c=C``: convolution ``K``'s kernel ``(D, C)`` sliding over input
+  channel ``C``, padded, with each position's share of the output;
+* ``POST /api/image``: a new input; answers as ``/api/state``.
+
 What it refuses, as Jupyter's server does:
 
 * any request without the token (``?token=…`` in the address, or the cookie the first page
