@@ -486,3 +486,18 @@ def test_an_upload_can_be_inverted(lenet_server):
     assert status == 200 and float(lenet_server.explorer.x.max()) == 0.0
     status, data, _ = request(lenet_server, f"/api/image?token={token}", "POST", png(white))
     assert status == 200 and float(lenet_server.explorer.x.min()) == 1.0
+
+
+def test_a_hand_built_model_without_an_input_size():
+    """No ``input_size``: its first convolution's one input channel makes the input grey."""
+    from wally import nn
+    from wally.explore import Explorer
+
+    wally.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    explorer = Explorer(model)
+    explorer.set_image(explorer.default_image())
+    assert explorer.x.shape == (1, 1, 32, 32)
+    unit = explorer.unit(0, 1, 5, 6)
+    assert abs(unit["computed"] - unit["value"]) <= 1e-5
+    assert explorer.state()["prediction"]["kind"] == "output"

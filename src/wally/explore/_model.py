@@ -178,6 +178,11 @@ class Explorer:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = xp.asarray(pil.fromarray(image).resize(size, pil.Resampling.BILINEAR))
         x = image_for_model(self.model, image)
+        first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
+        if getattr(self.model, "input_size", None) is None and first is not None \
+                and first.in_channels == 1:  # a model built by hand: its first convolution says
+            luma = xp.asarray([0.299, 0.587, 0.114], dtype=xp.float32).reshape(1, 3, 1, 1)
+            x = (x * luma).sum(axis=1, keepdims=True, dtype=xp.float32)
         with self.lock:
             try:
                 layers, output = run_layers(self.model, x)
@@ -196,7 +201,9 @@ class Explorer:
         test image of the ``synthetic`` set, resized to the model's input size."""
         from wally.io.images import pil_image
 
-        size = getattr(self.model, "input_size", None) or (3, 32, 32)
+        first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
+        size = getattr(self.model, "input_size", None) or \
+            (first.in_channels if first is not None else 3, 32, 32)
         height, width = (min(int(n), MAX_SIDE) for n in size[1:3])
         if self.fully_convolutional and int(size[0]) == 3:
             from wally.data.wally_scenes import make_scene
