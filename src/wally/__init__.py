@@ -165,6 +165,8 @@ def __getattr__(name: str) -> object:
 
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"wally.{name}")
+    if name == "explore":  # the package, callable as its function wally.explore(model)
+        return importlib.import_module("wally.explore")
     if name == "summary":
         return importlib.import_module("wally.analysis").summary
     if name in ("save", "load"):
