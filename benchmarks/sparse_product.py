@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
             theirs = "—"
             if torch is not None:
                 try:
-                    theirs = f"{_median_ms(_torch_case(index, weight, x, backward), args.repeat):.2f}"
+                    case = _torch_case(index, weight, x, backward)
+                    theirs = f"{_median_ms(case, args.repeat):.2f}"
                 except RuntimeError:  # the values' gradient is made dense: N² floats
                     theirs = "out of memory"
             step = "fwd+bwd" if backward else "fwd"
