@@ -20,7 +20,7 @@ Two kernels compute a CSR product, listed in :data:`KERNELS` in the order they a
 
 =========  =================================================================================
 ``scipy``  ``scipy.sparse.csr_matrix @ X``: a compiled loop over the non-zeros (optional)
-``numpy``  gather ``v_e X[col_e]`` into an (E, F) array, then ``numpy.add.reduceat`` per row
+``numpy``  a loop over the k-th entry of every row, vectorised over the rows       
 =========  =================================================================================
 
 Both add each row's entries in the same (CSR) order, so they give the same numbers.
@@ -48,13 +48,21 @@ def _csr_layout(row: ndarray, n_rows: int) -> tuple[ndarray, ndarray]:
 
 
 def _product_numpy(indptr: ndarray, cols: ndarray, values: ndarray, x: ndarray) -> ndarray:
-    """CSR ``A @ x`` in NumPy: ``reduceat`` sums each non-empty row's gathered entries."""
+    """CSR ``A @ x`` in NumPy: step ``k`` adds every row's ``k``-th entry, vectorised over rows.
+
+    The loop runs max-degree times; each row still adds its entries one by one in CSR order,
+    as scipy's compiled loop does, so the two give the same bits (``numpy.add.reduceat`` would
+    add them in another order). The rows are visited by falling degree, so the rows that still
+    have a ``k``-th entry are a prefix.
+    """
     out = xp.zeros((len(indptr) - 1, x.shape[1]), dtype=x.dtype)
-    starts = indptr[:-1]
-    filled = indptr[1:] > starts  # reduceat of an empty row would return a neighbour's entry
-    if cols.size:
-        products = x[cols] * values[:, None]
-        out[filled] = xp.add.reduceat(products, starts[filled], axis=0)
+    counts = xp.diff(indptr)
+    rows = xp.argsort(-counts, kind="stable")
+    starts, sorted_counts = indptr[:-1][rows], counts[rows]
+    for k in range(int(counts.max()) if counts.size else 0):
+        active = int(xp.count_nonzero(sorted_counts > k))
+        entries = starts[:active] + k
+        out[rows[:active]] += x[cols[entries]] * values[entries, None]
     return out
 
 

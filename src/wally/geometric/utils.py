@@ -103,7 +103,8 @@ def add_remaining_self_loops(edge_index: Any, edge_weight: Tensor | None = None,
     """Give every node exactly one self loop (PyG's ``add_remaining_self_loops``).
 
     The loops already in the graph are moved to the end, one per node, keeping their weight
-    (where a node has several, the last one's, as PyG's indexed write leaves it); a node without
+    (where a node has several, the last one's, as PyG's indexed write leaves it; and as in
+    PyTorch every one of them gets the loop's gradient); a node without
     one gets ``fill_value``. The other edges keep their order. Without ``edge_weight`` no weights
     are made, so ``fill_value`` is unused (GCN then weighs every loop 1, as PyG does).
 

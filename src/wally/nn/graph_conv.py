@@ -83,6 +83,8 @@ class GCNConv(Module):
     ``lin.weight`` :math:`\Theta` is ``(out_channels, in_channels)`` (Glorot uniform), ``bias``
     ``(out_channels,)`` (zeros): PyG's keys and shapes, so weights load both ways. ``cached``
     keeps the normalised graph from the first call (transductive learning on one graph).
+    ``add_self_loops=None`` means ``normalize``, as in PyG 2.8; ``normalize=False`` uses the
+    graph (and ``edge_weight``) as given.
 
     Shape:
         - ``x``: ``(N, in_channels)``; ``edge_index``: ``(2, E)``; ``edge_weight``: ``(E,)``.
@@ -96,12 +98,19 @@ class GCNConv(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, improved: bool = False,
-                 cached: bool = False, add_self_loops: bool = True, normalize: bool = True,
+                 cached: bool = False, add_self_loops: bool | None = None,
+                 normalize: bool = True,
                  bias: bool = True, **kwargs: Any) -> None:
         super().__init__()
         _check_channels("GCNConv", in_channels=in_channels, out_channels=out_channels)
         if kwargs:
             raise TypeError(f"GCNConv: unsupported keyword arguments {sorted(kwargs)}")
+        if add_self_loops is None:  # PyG 2.8: self loops go with the normalisation
+            add_self_loops = normalize
+        if add_self_loops and not normalize:
+            raise ValueError("GCNConv: add_self_loops=True needs normalize=True (the loops are "
+                             "added on the fly by the normalisation, as in PyG); got "
+                             "normalize=False")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.improved, self.cached = improved, cached
         self.add_self_loops, self.normalize = add_self_loops, normalize
