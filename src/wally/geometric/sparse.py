@@ -20,7 +20,7 @@ Two kernels compute a CSR product, listed in :data:`KERNELS` in the order they a
 
 =========  =================================================================================
 ``scipy``  ``scipy.sparse.csr_matrix @ X``: a compiled loop over the non-zeros (optional)
-``numpy``  a loop over the k-th entry of every row, vectorised over the rows       
+``numpy``  a loop over the k-th entry of every row, vectorised over the rows
 =========  =================================================================================
 
 Both add each row's entries in the same (CSR) order, so they give the same numbers.
