@@ -50,6 +50,7 @@ class GCN(nn.Module):
         self.dropout = dropout
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [self.out_channels]
         self.convs = nn.ModuleList([nn.GCNConv(a, b) for a, b in zip(widths, widths[1:])])
+        self.input_size = None  # any number of nodes: no fixed input, unlike the image models
 
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
         for i, conv in enumerate(self.convs):
