@@ -36,6 +36,10 @@ class Data:
             self._keys.append(key)
         super().__setattr__(key, value)
 
+    def __getattr__(self, key: str) -> Any:
+        # only called for a missing attribute: name the ones there are
+        raise AttributeError(f"Data has no attribute {key!r}; it has {self.__dict__.get('_keys')}")
+
     def keys(self) -> list[str]:
         return list(self._keys)
 

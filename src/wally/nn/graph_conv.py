@@ -220,10 +220,8 @@ class SAGEConv(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.aggr, self.normalize, self.root_weight = aggr, normalize, root_weight
         self.lin_l = Linear(in_channels, out_channels, bias=bias)
-        if root_weight:
-            self.lin_r = Linear(in_channels, out_channels, bias=False)
-        else:
-            self.lin_r = None
+        self.lin_r: Linear | None = (Linear(in_channels, out_channels, bias=False)
+                                     if root_weight else None)
 
     def reset_parameters(self) -> None:
         self.lin_l.reset_parameters()
