@@ -2,7 +2,7 @@
 ``wally.models``; this module gathers them under PyG's name)."""
 
 from wally.geometric.utils import gcn_norm
-from wally.models.gcn import GCN
+from wally.models.gcn import GCN, LightGCN
 from wally.nn.graph_conv import GCNConv, LGConv, SAGEConv
 
-__all__ = ["GCN", "GCNConv", "LGConv", "SAGEConv", "gcn_norm"]
+__all__ = ["GCN", "LightGCN", "GCNConv", "LGConv", "SAGEConv", "gcn_norm"]

@@ -19,7 +19,7 @@ from wally import nn
 from wally.models.registry import register_model
 from wally.tensor import Tensor
 
-__all__ = ["GCN", "gcn"]
+__all__ = ["GCN", "LightGCN", "gcn"]
 
 
 class GCN(nn.Module):
@@ -72,3 +72,74 @@ def gcn(in_channels: int = 34, hidden_channels: int = 16, num_classes: int = 2,
     Parameters: 34·16 + 16 + 16·2 + 2 = 594 at the defaults.
     """
     return GCN(in_channels, hidden_channels, num_layers, num_classes, dropout)
+
+
+class LightGCN(nn.Module):
+    r"""LightGCN (He et al. 2020; PyG's ``models.LightGCN``): one learnt embedding per node,
+    propagated by ``num_layers`` :class:`~wally.nn.LGConv` layers without weights or
+    nonlinearity, and averaged over the layers,
+
+    .. math::  e = \sum_{l=0}^{L} \alpha_l \, e^{(l)}, \quad e^{(l+1)} = \hat A e^{(l)},
+               \quad \alpha_l = \tfrac{1}{L+1}.
+
+    A pair's score is the dot product of its two embeddings. Keys ``alpha`` (a buffer) and
+    ``embedding.weight`` (Xavier uniform), as in PyG.
+
+    Shape:
+        - ``edge_index``: ``(2, E)`` over ``num_nodes`` nodes (users and items numbered
+          together); output: one score per pair of ``edge_label_index`` ``(2, P)``, ``(P,)``.
+    """
+
+    def __init__(self, num_nodes: int, embedding_dim: int, num_layers: int,
+                 alpha: float | None = None) -> None:
+        super().__init__()
+        from wally.creation import full
+
+        self.num_nodes, self.embedding_dim, self.num_layers = num_nodes, embedding_dim, num_layers
+        value = 1.0 / (num_layers + 1) if alpha is None else float(alpha)
+        self.register_buffer("alpha", full((num_layers + 1,), value))
+        self.embedding = nn.Embedding(num_nodes, embedding_dim)
+        self.convs = nn.ModuleList([nn.LGConv() for _ in range(num_layers)])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.embedding.weight)
+
+    def get_embedding(self, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
+        x = self.embedding.weight
+        out = x * self.alpha[0]
+        for i, conv in enumerate(self.convs):
+            x = conv(x, edge_index, edge_weight)
+            out = out + x * self.alpha[i + 1]
+        return out
+
+    def forward(self, edge_index: Any, edge_label_index: Any = None,
+                edge_weight: Tensor | None = None) -> Tensor:
+        pairs = edge_index if edge_label_index is None else edge_label_index
+        pairs = pairs if isinstance(pairs, Tensor) else Tensor(pairs)
+        out = self.get_embedding(edge_index, edge_weight)
+        return (out[pairs[0]] * out[pairs[1]]).sum(dim=-1)
+
+    def recommend(self, edge_index: Any, edge_weight: Tensor | None = None,
+                  src_index: Tensor | None = None, dst_index: Tensor | None = None,
+                  k: int = 1) -> Tensor:
+        """The top ``k`` of ``dst_index`` (default: all nodes) for each of ``src_index``."""
+        out_src = out_dst = self.get_embedding(edge_index, edge_weight)
+        if src_index is not None:
+            out_src = out_src[src_index]
+        if dst_index is not None:
+            out_dst = out_dst[dst_index]
+        top = (out_src @ out_dst.t()).topk(k, dim=-1).indices
+        return top if dst_index is None else dst_index[top.reshape(-1)].reshape(tuple(top.shape))
+
+    def recommendation_loss(self, pos_edge_rank: Tensor, neg_edge_rank: Tensor,
+                            node_id: Tensor | None = None, lambda_reg: float = 1e-4) -> Tensor:
+        """BPR on the scores, with the L2 penalty on the (``node_id``) embeddings, as PyG."""
+        from wally.geometric.metrics import bpr_loss
+
+        embedding = self.embedding.weight
+        embedding = embedding if node_id is None else embedding[node_id]
+        return bpr_loss(pos_edge_rank, neg_edge_rank, embedding, lambda_reg)
+
+    def __repr__(self) -> str:
+        return f"LightGCN({self.num_nodes}, {self.embedding_dim}, num_layers={self.num_layers})"
