@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import wally
@@ -88,6 +88,8 @@ def _loops(top, labels, k):
 @settings(max_examples=40, derandomize=True)
 @given(users=st.integers(1, 6), items=st.integers(2, 9), held=st.integers(0, 15),
        k=st.integers(1, 5), seed=st.integers(0, 999))
+@example(users=1, items=9, held=15, k=2, seed=0)  # more held-out items than k
+@example(users=3, items=4, held=0, k=3, seed=1)  # nothing held out
 def test_recall_and_ndcg_match_pyg_and_loops(torch, users, items, held, k, seed):
     from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 
