@@ -81,8 +81,10 @@ def _scipy_available() -> bool:
     return True
 
 
-# The kernels in the order they are tried: scipy where it is installed (it is faster at every
-# size measured in benchmarks/sparse_product.py), NumPy always.
+# The kernels in the order they are tried: scipy where it is installed, NumPy always. Forward
+# product, one thread, benchmarks/sparse_product.py on the shared 2-core machine (noisy):
+# Cora-sized (2,708 nodes, 13,264 entries) 16 features 6.3 ms NumPy vs 0.9 ms scipy, 1,433
+# features 223 vs 44 ms; 100k nodes, 1.1M entries, 64 features 3.7 s vs 0.64 s.
 KERNELS: dict[str, Any] = {"scipy": _product_scipy, "numpy": _product_numpy}
 _AVAILABLE = {"scipy": _scipy_available, "numpy": lambda: True}
 _forced: list[str | None] = [None]
