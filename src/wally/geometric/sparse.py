@@ -145,7 +145,12 @@ class SparseDenseProduct(Function):
         if self.needs_input_grad[0]:
             flat_g = gy.reshape(gy.shape[0], -1)
             flat_x = self.x.reshape(self.x.shape[0], -1)
-            grad_values = (flat_g[m.row] * flat_x[m.col]).sum(axis=1).astype(self.values_dtype)
+            # dL/dv_e = G[row_e] · X[col_e], in blocks of edges so the gathered rows stay small
+            grad_values = xp.empty(m.nnz, dtype=self.values_dtype)
+            block = max(1, (1 << 20) // max(flat_x.shape[1], 1))
+            for start in range(0, m.nnz, block):
+                rows, cols = m.row[start:start + block], m.col[start:start + block]
+                grad_values[start:start + block] = (flat_g[rows] * flat_x[cols]).sum(axis=1)
         if self.needs_input_grad[1]:
             order, indptr = m._csr_transposed()
             grad_x = _product(indptr, m.row[order], self.values[order], gy)
