@@ -105,3 +105,20 @@ def test_plot_graph_rings_the_wrong_nodes(tmp_path):
     image = read_image(picture.path)
     column, row = picture.panels["graph"].to_pixel(*picture.info["positions"][5])
     assert image[row, column - 6, :3].tolist() == [0x1F, 0x77, 0xB4]
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_receptive_field_of_k_layers_is_the_k_hop_ball(layers):
+    """Locality on a graph: after k layers a node's output depends on exactly the members
+    within k hops (a gradient probe on the real graph, against networkx's distances)."""
+    data = karate_club()
+    convs = [wally.nn.GCNConv(34 if i == 0 else 4, 4) for i in range(layers)]
+    x = wally.tensor(data.x.numpy(), requires_grad=True)
+    node = 16  # a member on the edge of the club: its balls grow slowly
+    out = x
+    for conv in convs:
+        out = conv(out, data.edge_index)
+    out[node].sum().backward()
+    reached = set(np.flatnonzero(np.abs(x.grad.numpy()).sum(axis=1) > 0).tolist())
+    distances = networkx.single_source_shortest_path_length(networkx.karate_club_graph(), node)
+    assert reached == {v for v, d in distances.items() if d <= layers}
