@@ -190,5 +190,11 @@ def test_bad_features_and_weights():
         nn.GCNConv(0, 2)
     with pytest.raises(ValueError, match="SAGEConv: aggr must be one of"):
         nn.SAGEConv(3, 2, aggr="lstm")
+    with pytest.raises(ValueError, match=r"SparseMatrix: col indices must be in \[0, 2\) for "
+                                         r"shape \(2, 2\), got 0 to 5"):
+        SparseMatrix([0, 1], [0, 5], None, (2, 2))
+    with pytest.raises(ValueError, match=r"SparseMatrix: expected values as a Tensor of shape "
+                                         r"\(2,\)"):
+        SparseMatrix([0, 1], [0, 1], wally.ones(3), (2, 2))
     with pytest.raises(ValueError, match=r"spmm: the dense operand must have 3 rows"):
         SparseMatrix([0], [1], None, (2, 3)) @ wally.ones(2, 1)

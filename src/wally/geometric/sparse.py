@@ -179,8 +179,20 @@ class SparseMatrix:
         self.row = xp.ascontiguousarray(row, dtype=xp.int64)
         self.col = xp.ascontiguousarray(col, dtype=xp.int64)
         self.shape = (int(shape[0]), int(shape[1]))
+        if self.row.ndim != 1 or self.row.shape != self.col.shape:
+            raise ValueError(f"SparseMatrix: expected row and col of one shape (nnz,), got "
+                             f"{self.row.shape} and {self.col.shape}")
+        for what, index, bound in (("row", self.row, self.shape[0]),
+                                   ("col", self.col, self.shape[1])):
+            if index.size and (index.min() < 0 or index.max() >= bound):
+                raise ValueError(f"SparseMatrix: {what} indices must be in [0, {bound}) for "
+                                 f"shape {self.shape}, got {int(index.min())} to "
+                                 f"{int(index.max())}")
         if values is None:
             values = Tensor(xp.ones(self.row.shape[0], dtype=xp.float32))
+        if not isinstance(values, Tensor) or tuple(values.shape) != self.row.shape:
+            raise ValueError(f"SparseMatrix: expected values as a Tensor of shape "
+                             f"{self.row.shape}, got {getattr(values, 'shape', type(values))}")
         self.values = values
         self._layouts: dict[str, tuple[ndarray, ndarray]] = {}
 
