@@ -198,3 +198,19 @@ def test_bad_features_and_weights():
         SparseMatrix([0, 1], [0, 1], wally.ones(3), (2, 2))
     with pytest.raises(ValueError, match=r"spmm: the dense operand must have 3 rows"):
         SparseMatrix([0], [1], None, (2, 3)) @ wally.ones(2, 1)
+
+
+def test_without_scipy_the_numpy_kernel_runs(monkeypatch):
+    from wally.geometric import sparse
+
+    assert kernel() == "scipy"  # the table's first entry, scipy being installed here
+    monkeypatch.setitem(sparse._AVAILABLE, "scipy", lambda: False)
+    monkeypatch.setattr(sparse, "_scipy_available", lambda: False)
+    assert kernel() == "numpy"
+    out = SparseMatrix([0, 0, 1], [1, 2, 0], wally.tensor([1.0, 2.0, 3.0]), (2, 3)) @ \
+        wally.tensor([[1.0], [10.0], [100.0]])
+    assert out.tolist() == [[210.0], [3.0]]
+    with pytest.raises(ImportError, match=r"use_kernel\('scipy'\) needs scipy.*pip install scipy"):
+        use_kernel("scipy")
+    with pytest.raises(ValueError, match=r"use_kernel: expected one of \['numpy', 'scipy'\]"):
+        use_kernel("cuda")
