@@ -43,7 +43,7 @@ def _load_into_pyg(torch, ours, theirs):
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 
 
-def _compare(torch, ours, theirs, index, weight, x, with_weight=True):
+def _compare(torch, ours, theirs, index, weight, x, with_weight=True, zero_grads=False):
     wx = wally.tensor(x, requires_grad=True)
     tx = torch.tensor(x, requires_grad=True)
     args_w, args_t = [wally.tensor(index)], [torch.tensor(index)]
@@ -58,6 +58,11 @@ def _compare(torch, ours, theirs, index, weight, x, with_weight=True):
     probe = np.random.default_rng(1).standard_normal(out_w.shape).astype(np.float32)
     (out_w * wally.tensor(probe)).sum().backward()
     (out_t * torch.tensor(probe)).sum().backward()
+    if zero_grads:  # x / |x| of one channel is ±1: the true gradient is 0, as wally's is;
+        # PyTorch's rounding leaves up to ~1e-4 there (more, the smaller |x|)
+        assert not wx.grad.numpy().any()
+        assert np.abs(tx.grad.numpy()).max() < 1e-2
+        return
     np.testing.assert_allclose(wx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
     if ww is not None:
         np.testing.assert_allclose(ww.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-5)
@@ -104,7 +109,7 @@ def test_sageconv_matches_pyg(torch, graph, aggr, normalize, root_weight, bias, 
     ours = nn.SAGEConv(x.shape[1], out, **flags)
     theirs = pyg.nn.SAGEConv(x.shape[1], out, **flags)
     _load_into_pyg(torch, ours, theirs)
-    _compare(torch, ours, theirs, index, None, x)
+    _compare(torch, ours, theirs, index, None, x, zero_grads=normalize and out == 1)
 
 
 @settings(max_examples=40, derandomize=True)
