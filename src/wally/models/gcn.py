@@ -137,8 +137,9 @@ class LightGCN(nn.Module):
         """BPR on the scores, with the L2 penalty on the (``node_id``) embeddings, as PyG."""
         from wally.geometric.metrics import bpr_loss
 
-        embedding = self.embedding.weight
-        embedding = embedding if node_id is None else embedding[node_id]
+        embedding: Tensor = self.embedding.weight
+        if node_id is not None:
+            embedding = embedding[node_id]
         return bpr_loss(pos_edge_rank, neg_edge_rank, embedding, lambda_reg)
 
     def __repr__(self) -> str:
