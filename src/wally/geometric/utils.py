@@ -159,7 +159,9 @@ def gcn_norm(edge_index: Any, edge_weight: Tensor | None = None, num_nodes: int 
     Example::
 
         >>> index, weight = gcn_norm(wally.tensor([[0, 1], [1, 0]]))
-        >>> weight.tolist()
+        >>> index.tolist()                          # the self loops appended
+        [[0, 1, 0, 1], [1, 0, 0, 1]]
+        >>> [round(w, 6) for w in weight.tolist()]  # 1 / sqrt(2 · 2)
         [0.5, 0.5, 0.5, 0.5]
     """
     if flow not in ("source_to_target", "target_to_source"):
