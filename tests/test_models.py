@@ -546,6 +546,7 @@ ROUND_TRIPS = [
     ("resnet18", {"cifar": True}),
     ("resnet18_cifar", {}),
     ("densenet", {"growth_rate": 8, "arch": (2, 2)}),
+    ("gcn", {"hidden_channels": 4, "num_layers": 3}),
 ]
 
 

@@ -456,7 +456,8 @@ ZOO = {
 
 
 def test_the_zoo_is_covered():
-    assert sorted(ZOO) == wally.models.list_models()
+    graph_models = ["gcn"]  # forward(x, edge_index): no ONNX export of sparse products yet
+    assert sorted(ZOO) == [m for m in wally.models.list_models() if m not in graph_models]
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))

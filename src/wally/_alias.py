@@ -46,9 +46,13 @@ COUNTERPARTS = {
     "torchvision.transforms": "wally.vision.transforms",
     "torchvision.utils": "wally.vision.utils",
     "torchvision.models": "wally.vision.models",
+    "torch_geometric": "wally.geometric",
+    "torch_geometric.nn": "wally.geometric.nn",
+    "torch_geometric.utils": "wally.geometric.utils",
+    "torch_geometric.data": "wally.geometric.data",
 }
 
-_ROOTS = ("torch", "torchvision")
+_ROOTS = ("torch", "torchvision", "torch_geometric")
 
 
 class AliasError(ImportError):

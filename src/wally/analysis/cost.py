@@ -469,6 +469,9 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
         inner = inputs[0].shape[-1] if inputs else 1
         macs = _numel(out_shape) * inner
         return LayerCost(macs, 2 * macs, "matmul: inner·outputs MACs")
+    if name == "SparseDenseProduct":  # wally.geometric: one MAC per non-zero and feature
+        macs = node.matrix.nnz * (_numel(out_shape) // max(out_shape[0], 1) if out_shape else 1)
+        return LayerCost(macs, 2 * macs, "sparse @ dense: non-zeros·features MACs")
     if name in ("MaxPoolNd", "AvgPoolNd"):
         return _pool("max" if name == "MaxPoolNd" else "avg", node.windows.kernel, out_shape)
     if name in ("AdaptiveMaxPoolNd", "AdaptiveAvgPoolNd") and inputs:

@@ -24,3 +24,6 @@ DATASETS = {
     "synthetic": DatasetInfo("synthetic", 1, 28, "generated 10-class 28x28 figures (offline)"),
 }
 DATASET_NAMES = list(DATASETS)
+
+# Graphs for node classification (wally.data.graphs): trained by wally.cli._graphs.
+GRAPH_DATASETS = {"karate": "Zachary's karate club, 34 members, 2 factions (networkx; gcn)"}

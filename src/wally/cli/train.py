@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS
+from wally.cli._datasets import DATASET_NAMES, DATASETS, GRAPH_DATASETS
 
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
 SCHEDULERS = ["none", "step", "cosine", "onecycle"]
@@ -38,6 +38,7 @@ examples:
   wally train lenet --dataset fashion-mnist --download --lr 0.9 --batch-size 256
   wally train resnet18 --dataset cifar10 --scheduler onecycle --lr 0.05 --out runs/r18
   mpiexec -n 4 wally train lenet --dataset fashion-mnist --lr 0.9   # data-parallel, 4 ranks
+  wally train gcn --dataset karate    # a graph: full-batch Adam (lr 0.01, decay 5e-4), 200 epochs
 
 Under mpiexec -n K (pip install 'wally-cnn[mpi]'), --batch-size is the global batch, split
 evenly over the K ranks; only rank 0 prints and writes files. --resume needs the same K.
@@ -109,11 +110,12 @@ def register(subparsers: Any) -> None:
                         help="a model of wally.models: lenet, lenet_modern, alexnet, vgg11, nin, "
                              "googlenet, resnet18, resnet18_cifar, densenet (wally demo trains "
                              "wally_finder)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
-                        help="one of: " + ", ".join(
-                            f"{name} ({info.description})" for name, info in DATASETS.items()))
-    parser.add_argument("--epochs", type=non_negative_int, default=10,
-                        help="epochs in all, counting resumed ones (default 10)")
+    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES + list(GRAPH_DATASETS),
+                        metavar="NAME", help="one of: " + ", ".join(
+                            [f"{name} ({info.description})" for name, info in DATASETS.items()]
+                            + [f"{name} ({text})" for name, text in GRAPH_DATASETS.items()]))
+    parser.add_argument("--epochs", type=non_negative_int, default=None,
+                        help="epochs in all, counting resumed ones (default 10; 200 for a graph)")
     parser.add_argument("--batch-size", type=positive_int, default=256,
                         help="default 256, as in d2l")
     parser.add_argument("--lr", type=positive_float, default=None,
@@ -425,9 +427,18 @@ def run(args: argparse.Namespace) -> int:
     from wally.models import list_models
     from wally.models.registry import suggest
 
+    if args.dataset in GRAPH_DATASETS:
+        from wally.cli._graphs import train_graph
+
+        return train_graph(args)
+    if args.epochs is None:
+        args.epochs = 10
+
     trainable = list_models(classifiers=True)
     if args.model not in trainable:
         why = (" (a detector: `wally demo` trains it)" if args.model == "wally_finder" else
+               " (a graph model: --dataset " + ", ".join(GRAPH_DATASETS) + ")"
+               if args.model == "gcn" else
                " (it needs an arch, so build it in Python)" if args.model in list_models()
                else suggest(args.model, trainable))
         args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "
