@@ -29,7 +29,8 @@ DEBUG_ENV = "WALLY_DEBUG"
 
 # The optional packages and the extra of wally-cnn that installs each.
 EXTRAS = {"safetensors": "train", "tqdm": "train", "matplotlib": "train", "PIL": "data",
-          "sklearn": "data", "onnx": "onnx", "onnxruntime": "onnx", "mpi4py": "mpi"}
+          "sklearn": "data", "onnx": "onnx", "onnxruntime": "onnx", "mpi4py": "mpi",
+          "networkx": "graph", "scipy": "graph", "tensorboard": "tensorboard"}
 _PACKAGE_NAMES = {"PIL": "pillow", "sklearn": "scikit-learn"}
 MAX_LINE = 1000
 
