@@ -36,7 +36,11 @@ def test_every_pass_starts_with_the_reference_and_ends_with_a_rule_that_always_a
         g = dispatch.Geometry((1, 1, 1), (1, 1, 1), (1,), ((0, 0),), (1,), 1, np.dtype("f4"))
         assert rules[-1].fits(g) and rules[-1].pays(g)
     assert [r.name for r in dispatch.algorithms("input-grad")] == [
-        "reference", "flipped", "depthwise", "rows", "im2col"
+        "reference",
+        "flipped",
+        "depthwise",
+        "rows",
+        "im2col",
     ]
 
 
@@ -112,12 +116,27 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
         ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("im2col", "im2col", "flipped")),
         # too deep for rows; strided; depthwise
         ((4, 256, 8, 8), (256, 256, 3, 3), {"padding": 1}, 2, ("im2col", "im2col", "flipped")),
-        ((8, 16, 20, 20), (32, 16, 3, 3), {"stride": 2, "padding": 1}, 2,
-         ("im2col", "im2col", "im2col")),
-        ((4, 8, 16, 16), (8, 1, 3, 3), {"padding": 1, "groups": 8}, 2,
-         ("depthwise", "depthwise", "flipped")),
-        ((4, 8, 16, 16), (8, 1, 3, 3), {"stride": 2, "groups": 8}, 2,
-         ("depthwise", "depthwise", "depthwise")),
+        (
+            (8, 16, 20, 20),
+            (32, 16, 3, 3),
+            {"stride": 2, "padding": 1},
+            2,
+            ("im2col", "im2col", "im2col"),
+        ),
+        (
+            (4, 8, 16, 16),
+            (8, 1, 3, 3),
+            {"padding": 1, "groups": 8},
+            2,
+            ("depthwise", "depthwise", "flipped"),
+        ),
+        (
+            (4, 8, 16, 16),
+            (8, 1, 3, 3),
+            {"stride": 2, "groups": 8},
+            2,
+            ("depthwise", "depthwise", "depthwise"),
+        ),
     ],
 )
 def test_the_automatic_choice(x_shape, w_shape, kwargs, threads, expected):
@@ -137,8 +156,9 @@ def test_the_automatic_choice(x_shape, w_shape, kwargs, threads, expected):
 def test_deterministic_algorithms_skip_the_rules_that_depend_on_the_thread_count():
     """The table's one-thread rules (Winograd) are not chosen under deterministic algorithms,
     at any thread count: the kernel is that of several threads."""
-    g = dispatch.Geometry((2, 64, 32, 32), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1,
-                          np.dtype("f4"))
+    g = dispatch.Geometry(
+        (2, 64, 32, 32), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.dtype("f4")
+    )
     assert [r.name for r in dispatch.algorithms() if r.single_thread] == ["winograd"]
     previous = get_num_threads()
     try:
@@ -166,8 +186,9 @@ def test_the_budget_and_its_old_names_are_one():
 
 def test_tuning_constants_are_read_at_call_time(monkeypatch):
     """A changed constant changes the choice at once (the rules read ``tuning.X``)."""
-    g = dispatch.Geometry((8, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1,
-                          np.dtype("f4"))
+    g = dispatch.Geometry(
+        (8, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, np.dtype("f4")
+    )
     assert dispatch.choose("forward", g, record=False) == "rows"
     monkeypatch.setattr(tuning, "ROWS_MIN_POSITIONS", 10**9)
     assert dispatch.choose("forward", g, record=False) == "im2col"
@@ -212,8 +233,15 @@ def geometries(draw, kernel):
     for n, r, p in zip(spatial, reach, padding, strict=True):
         assume(n + 2 * p - r >= 1)
     budget = draw(st.sampled_from([None, 256, 4096]))  # small: chunks of rows of one image
-    return ((batch, channels, *spatial), (out_channels, channels // groups, *k), stride,
-            tuple((p, p) for p in padding), dilation, groups, budget)
+    return (
+        (batch, channels, *spatial),
+        (out_channels, channels // groups, *k),
+        stride,
+        tuple((p, p) for p in padding),
+        dilation,
+        groups,
+        budget,
+    )
 
 
 def _run(pass_, case, rng):
@@ -224,8 +252,7 @@ def _run(pass_, case, rng):
     if pass_ == "forward":
         b = rng.standard_normal(w_shape[0])
         return conv_module.correlate(x, w, b, stride, padding, dilation, groups)
-    out = dispatch.Geometry(x_shape, w_shape, stride, padding, dilation, groups,
-                            x.dtype).plan().out
+    out = dispatch.Geometry(x_shape, w_shape, stride, padding, dilation, groups, x.dtype).plan().out
     gy = rng.standard_normal((x_shape[0], w_shape[0], *out))
     if pass_ == "weight-grad":
         return conv_module.weight_grad(x, gy, w_shape, stride, padding, dilation, groups)
@@ -237,8 +264,11 @@ def _check_against_reference(pass_, name, case):
     with dispatch.algorithm("reference", passes=pass_), dispatch.trace() as ran:
         expected = _run(pass_, case, np.random.default_rng(0))
     assert ran == [(pass_, "reference")]
-    with (dispatch.algorithm(name, passes=pass_), dispatch.trace() as ran,
-          dispatch.im2col_budget(budget or tuning.DEFAULT_MEMORY_BUDGET)):
+    with (
+        dispatch.algorithm(name, passes=pass_),
+        dispatch.trace() as ran,
+        dispatch.im2col_budget(budget or tuning.DEFAULT_MEMORY_BUDGET),
+    ):
         got = _run(pass_, case, np.random.default_rng(0))
     assert ran[0] == (pass_, name), ran  # the forced kernel is the one that ran
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
