@@ -59,6 +59,9 @@ def test_the_documentation_shows_the_table_as_it_is():
     found = re.search(r"<!-- table: start -->\n(.*?)<!-- table: end -->", text, re.S)
     assert found, "docs/CONVOLUTION.md lost its table markers"
     assert found.group(1) == dispatch.algorithms().markdown()
+    found = re.search(r"<!-- plans: start -->\n(.*?)<!-- plans: end -->", text, re.S)
+    assert found, "docs/CONVOLUTION.md lost its plan markers"
+    assert found.group(1) == dispatch.plans_markdown()  # python -m wally.backends plans
 
 
 def test_forcing_refuses_unknown_names_passes_and_geometries():

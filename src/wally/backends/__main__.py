@@ -1,6 +1,9 @@
-"""``python -m wally.backends``: print the convolution's dispatch table in Markdown (the copy in
-``docs/CONVOLUTION.md`` is this output)."""
+"""``python -m wally.backends``: print the convolution's dispatch table in Markdown, or with
+``plans`` the choices made inside its kernels (the copies in ``docs/CONVOLUTION.md`` are this
+output)."""
 
-from wally.backends.conv import algorithms
+import sys
 
-print(algorithms().markdown(), end="")
+from wally.backends.conv import algorithms, plans_markdown
+
+print(plans_markdown() if sys.argv[1:] == ["plans"] else algorithms().markdown(), end="")

@@ -500,6 +500,115 @@ def _check_pass(where: str, pass_: str) -> None:
         raise ValueError(f"wally.backends.conv.{where}: expected a pass in {PASSES}, got {pass_!r}")
 
 
+# ----- plans: how a kernel lays out its work (memory and speed, never the arithmetic) ---------
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A choice made inside a kernel: ``name`` applies to ``kernels`` ``where``, and changes
+    the chunks, copies or GEMM blocks, never the sum each output is (only its order, fixed)."""
+
+    name: str
+    kernels: str
+    where: str
+    why: str
+    measured: str
+
+
+def _first_chunk_splits_an_image(plan: Any, chunks: Sequence[tuple[slice, slice]]) -> bool:
+    return bool(plan.out) and chunks[0][1].stop - chunks[0][1].start < plan.out[0]
+
+
+def pads_rows(
+    plan: Any, chunks: Sequence[tuple[slice, slice]], channels: int, itemsize: int
+) -> bool:
+    """im2col forward and weight-grad: whether the chunks split single images by rows and one
+    padded image is over :func:`padding_limit` (then each chunk pads only its rows)."""
+    return (
+        plan.needs_copy
+        and _first_chunk_splits_an_image(plan, chunks)
+        and channels * (plan.plane + plan.tail) * itemsize > padding_limit()
+    )
+
+
+def gathers_rows(
+    plan: Any, chunks: Sequence[tuple[slice, slice]], channels: int, itemsize: int
+) -> bool:
+    """im2col input-grad: whether a large image's gradient is gathered one chunk of output
+    rows at a time (added into a zeroed ``dX``) instead of in a zero-bordered copy."""
+    return (
+        _first_chunk_splits_an_image(plan, chunks)
+        and channels * (plan.plane + plan.tail) * itemsize > padding_limit()
+    )
+
+
+def depthwise_by_rows(plan: Any, channels: int, itemsize: int) -> bool:
+    """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
+    :func:`padding_limit`: then the depthwise kernels work on blocks of rows of one image,
+    so that a huge convolution needs its input, its output and the budget."""
+    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
+    return _volume(plan.out) > 0 and per_image > padding_limit()
+
+
+def skinny(depth: int, width: int) -> bool:
+    """Whether a GEMM over ``depth × width`` columns should run ``SKINNY_COLUMNS`` columns at
+    a time (OpenBLAS is slow on long products by few rows)."""
+    return depth < tuning.SKINNY_ROWS and width > 2 * tuning.SKINNY_COLUMNS
+
+
+PLANS: tuple[Plan, ...] = (
+    Plan(
+        name="wide rows",
+        kernels="im2col (every pass)",
+        where=f"stride 1 and padded rows at most {tuning.MAX_JUNK}x the output rows; "
+        "weight-grad: a finite input; input-grad: finite weights (any padding)",
+        why="each tap one contiguous run of the flat image; the junk columns are dropped",
+        measured="ResNet-18's 4-, 8- and 16-pixel stages 15% faster with exact columns",
+    ),
+    Plan(
+        name="chunks",
+        kernels="im2col, rows, depthwise",
+        where=f"columns of a few images, or of output rows of one image, up to "
+        f"min({tuning.CACHE_BYTES >> 20} MiB, budget / threads)",
+        why="the columns stay in cache between the copy and the GEMM",
+        measured="LeNet's and ResNet's layers about 1.7x faster than the whole matrix",
+    ),
+    Plan(
+        name="padding by rows",
+        kernels="im2col, depthwise",
+        where="one image's padded copy over half a thread's share of the budget",
+        why="a huge image needs its input, its output and the budget, never a padded copy",
+        measured="a 20000×20000 RGB image's padded copy would take 4.5 GiB",
+    ),
+    Plan(
+        name="short-column blocks",
+        kernels="im2col",
+        where=f"C·∏k < {tuning.SKINNY_ROWS} and over {2 * tuning.SKINNY_COLUMNS} columns: "
+        f"{tuning.SKINNY_COLUMNS} columns at a time",
+        why="OpenBLAS is 1.6-2.5x slower on long products by few rows",
+        measured="25 rows × 20608 columns against 4096 at a time",
+    ),
+    Plan(
+        name="dot for small results",
+        kernels="im2col weight-grad",
+        where=f"a result of at most {tuning.GIL_HELD_ENTRIES} entries",
+        why="NumPy's matmul keeps the GIL for such results; dot releases it",
+        measured="two threads: 0.7-1.0x for a 30 × 16 result, 1.8x for 30 × 17",
+    ),
+)
+
+
+def plans() -> tuple[Plan, ...]:
+    """The choices made inside the kernels (:class:`Plan`), for the documentation."""
+    return PLANS
+
+
+def plans_markdown() -> str:
+    """:func:`plans` in Markdown (``docs/CONVOLUTION.md``)."""
+    rows = ["| plan | in | where | why | measured |", "|---|---|---|---|---|"]
+    for p in PLANS:
+        rows.append("| " + " | ".join((p.name, p.kernels, p.where, p.why, p.measured)) + " |")
+    return "\n".join(rows) + "\n"
+
+
 # ----- forcing, and what ran --------------------------------------------------------------------
 _forced: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "forced", default=None

@@ -220,10 +220,7 @@ def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> lis
     return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit())
 
 
-def _skinny(depth: int, width: int) -> bool:
-    """Whether a GEMM over ``depth × width`` columns should run 4096 columns at a time
-    (``tuning.SKINNY_ROWS``: OpenBLAS is slow on long products by few rows)."""
-    return depth < tuning.SKINNY_ROWS and width > 2 * tuning.SKINNY_COLUMNS
+_skinny = dispatch.skinny
 
 
 def _spans(rows: slice, width: int) -> list[slice]:
@@ -270,15 +267,7 @@ def _padding_scratch(
     return plan.scratch(images, channels, dtype, workspace("padded", size, dtype))
 
 
-def _pads_rows(plan: ColumnPlan, chunks: list[Chunk], channels: int, itemsize: int) -> bool:
-    """Whether the chunks split single images by rows and one padded image is over
-    :func:`_padding_limit`."""
-    return (
-        plan.needs_copy
-        and bool(plan.out)
-        and chunks[0][1].stop - chunks[0][1].start < plan.out[0]
-        and channels * (plan.plane + plan.tail) * itemsize > _padding_limit()
-    )
+_pads_rows = dispatch.pads_rows
 
 
 class _Padding:
@@ -546,10 +535,7 @@ def _scatter_input_grad(
     # A large image's gradient is gathered one chunk of output rows at a time, each chunk's
     # padded rows added into gx (zeroed; neighbouring chunks share kernel-overlap rows) instead
     # of a zero-bordered copy of the whole image.
-    by_rows = (
-        chunks[0][1].stop - chunks[0][1].start < plan.out[0]
-        and channels * (plan.plane + plan.tail) * gy.itemsize > _padding_limit()
-    )
+    by_rows = dispatch.gathers_rows(plan, chunks, channels, gy.itemsize)
     gx = allocate(op, "input gradient", input_shape, gy.dtype, zeros=by_rows)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
@@ -814,12 +800,7 @@ def _tap_weights(w: ndarray, nd: int) -> ndarray:
     )
 
 
-def _depthwise_by_rows(plan: ColumnPlan, channels: int, itemsize: int) -> bool:
-    """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
-    :func:`_padding_limit`: then the depthwise kernels work on blocks of rows of one image,
-    so that a huge convolution needs its input, its output and the budget."""
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
-    return _volume(plan.out) > 0 and per_image > _padding_limit()
+_depthwise_by_rows = dispatch.depthwise_by_rows
 
 
 def _depthwise_row_step(plan: ColumnPlan, channels: int, itemsize: int) -> int:
@@ -1117,6 +1098,28 @@ def check_operands(op: str, nd: int, input: Any, weight: Any, bias: Any,
             )
 
 
+def check_groups(op: str, groups: Any) -> None:
+    """``groups``: a positive integer (layers at construction, functions at the call)."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+
+
+def check_settings(op: str, nd: int, **settings: Any) -> tuple[tuple[int, ...], ...]:
+    """Window settings (``kernel_size``, ``stride``, ``dilation``) as positive ``nd``-tuples,
+    in the order given: the one check that layers (at construction, :mod:`wally.nn.conv`) and
+    functions (at the call) share; one ``ValueError`` naming ``op`` otherwise.
+
+    >>> check_settings("Conv2d", 2, stride=2, dilation=(1, 2))
+    ((2, 2), (1, 2))
+    """
+    checked = []
+    for arg, value in settings.items():
+        items = ntuple(value, nd, arg, op)
+        check_positive(items, arg, op)
+        checked.append(items)
+    return tuple(checked)
+
+
 def _conv(
     op: str,
     nd: int,
@@ -1135,8 +1138,7 @@ def _conv(
                 f"{op}: expected a bias of shape ({weight.shape[0]},), one per output channel, "
                 f"got shape {tuple(bias.shape)}"
             )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    check_groups(op, groups)
     out_channels = weight.shape[0]
     in_channels = input.shape[-nd - 1]
     if out_channels == 0:
@@ -1192,10 +1194,7 @@ def _geometry(
     dilation: Any,
 ) -> tuple[tuple[int, ...], Pairs, tuple[int, ...]]:
     """Checked ``(stride, padding pairs, dilation)``."""
-    strides = ntuple(stride, nd, "stride", op)
-    check_positive(strides, "stride", op)
-    dilations = ntuple(dilation, nd, "dilation", op)
-    check_positive(dilations, "dilation", op)
+    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
     pairs = conv_padding(op, padding, kernel, dilations, strides)
     output_shape(op, spatial, kernel, strides, pairs, dilations)
     return strides, pairs, dilations

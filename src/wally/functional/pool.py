@@ -257,16 +257,18 @@ def _windows(
     return windows
 
 
-def _check_windows(
+def check_settings(
     op: str,
     nd: int,
-    spatial: tuple[int, ...],
     kernel_size: IntOrTuple,
     stride: IntOrTuple | None,
     padding: IntOrTuple,
-    dilation: IntOrTuple,
-    ceil_mode: bool,
-) -> _Windows:
+    dilation: IntOrTuple = 1,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A pooling's window settings as ``nd``-tuples ``(kernel, stride, padding, dilation)``,
+    checked once for layers (at construction, :mod:`wally.nn.pool`) and functions alike:
+    positive kernel, stride (``None`` or empty: the kernel) and dilation, padding from 0 to
+    half the kernel; one ``ValueError`` naming ``op`` otherwise."""
     kernel = ntuple(kernel_size, nd, "kernel_size", op)
     check_positive(kernel, "kernel_size", op)
     if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
@@ -283,6 +285,21 @@ def _check_windows(
         )
     dilations = ntuple(dilation, nd, "dilation", op)
     check_positive(dilations, "dilation", op)
+    return kernel, strides, pads, dilations
+
+
+def _check_windows(
+    op: str,
+    nd: int,
+    spatial: tuple[int, ...],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+) -> _Windows:
+    kernel, strides, pads, dilations = check_settings(op, nd, kernel_size, stride, padding,
+                                                      dilation)
     pairs = tuple((p, p) for p in pads)
     out = output_shape(op, spatial, kernel, strides, pairs, dilations, ceil_mode)
     return _Windows(spatial, kernel, strides, pads, dilations, out)
