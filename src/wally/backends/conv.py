@@ -188,37 +188,54 @@ def _volume(shape: Sequence[int]) -> int:
     return size
 
 
-@dataclasses.dataclass(frozen=True)
 class Geometry:
     """One convolution as the rules see it: the input ``x (N, C, *spatial)`` (the image, also
     for the gradient passes), the weight ``(O, C/groups, *k)``, stride, padding (one
-    ``(left, right)`` pair per axis), dilation, groups and the dtype."""
+    ``(left, right)`` pair per axis), dilation, groups and the dtype.  (A plain class with
+    its derived sizes computed once: every pass of every call builds one.)"""
 
-    input_shape: tuple[int, ...]
-    weight_shape: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: Pairs
-    dilation: tuple[int, ...]
-    groups: int
-    dtype: Any
+    __slots__ = (
+        "input_shape",
+        "weight_shape",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "dtype",
+        "kernel",
+        "channels",
+        "itemsize",
+        "_plans",
+    )
 
-    @property
-    def kernel(self) -> tuple[int, ...]:
-        return tuple(self.weight_shape[2:])
-
-    @property
-    def channels(self) -> int:
-        return int(self.input_shape[1])
-
-    @property
-    def itemsize(self) -> int:
-        return int(self.dtype.itemsize)
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        weight_shape: Sequence[int],
+        stride: tuple[int, ...],
+        padding: Pairs,
+        dilation: tuple[int, ...],
+        groups: int,
+        dtype: Any,
+    ) -> None:
+        self.input_shape = tuple(input_shape)
+        self.weight_shape = tuple(weight_shape)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.groups, self.dtype = groups, dtype
+        self.kernel = self.weight_shape[2:]
+        self.channels = int(self.input_shape[1])
+        self.itemsize = int(dtype.itemsize)
+        self._plans: dict[bool | None, Any] = {}
 
     def plan(self, wide: bool | None = None) -> Any:
         """The :class:`~wally._windows.ColumnPlan` of this geometry (cached)."""
-        return column_plan(
-            tuple(self.input_shape[2:]), self.kernel, self.stride, self.padding, self.dilation, wide
-        )
+        plan = self._plans.get(wide)
+        if plan is None:
+            plan = column_plan(
+                self.input_shape[2:], self.kernel, self.stride, self.padding, self.dilation, wide
+            )
+            self._plans[wide] = plan
+        return plan
 
     def __str__(self) -> str:
         return (
@@ -652,13 +669,16 @@ def algorithm(name: str, passes: str | Sequence[str] | None = None) -> Iterator[
         _forced.reset(token)
 
 
+_BY_PASS = {p: tuple(r for r in TABLE if r.pass_ == p) for p in PASSES}
+
+
 def choose(pass_: str, g: Geometry, *, record: bool = True) -> str:
     """The kernel that runs ``pass_`` of geometry ``g``: the forced one (if it can), or the
     first rule of the pass whose condition holds.  Recorded for :func:`last_algorithm` and
     :func:`trace` unless ``record`` is false (a question, not a call)."""
     forced = (_forced.get() or {}).get(pass_)
     if forced is not None:
-        rule = next(r for r in TABLE if r.pass_ == pass_ and r.name == forced)
+        rule = next(r for r in _BY_PASS[pass_] if r.name == forced)
         if not rule.fits(g):
             raise ValueError(
                 f"wally.backends.conv: the forced algorithm {forced!r} cannot run "
@@ -666,7 +686,7 @@ def choose(pass_: str, g: Geometry, *, record: bool = True) -> str:
             )
     else:
         threads, deterministic = get_num_threads(), are_deterministic_algorithms_enabled()
-        rule = next(r for r in TABLE if r.pass_ == pass_ and r.chosen(g, threads, deterministic))
+        rule = next(r for r in _BY_PASS[pass_] if r.chosen(g, threads, deterministic))
     if not record:
         return rule.name
     _last[pass_] = rule.name
