@@ -9,10 +9,15 @@ of one large image), so that it stays in cache, and backward rebuilds it instead
 Three layer shapes take other routes to the same result: depthwise layers multiply-add per
 kernel tap, shallow 2-D stride-1 layers on small maps use the row layout (:class:`_Rows`:
 shifted copies and one GEMM per kernel row, no im2col), and wide 3×3 stride-1 layers on large
-maps use Winograd's F(2×2, 3×3) (:mod:`wally._winograd`).
+maps use Winograd's F(2×2, 3×3) (:mod:`wally._winograd`).  Which one runs each pass
+(forward, weight gradient, input gradient) is decided in one place, the ordered table of
+:mod:`wally.backends.conv` (``algorithms()`` prints it; ``algorithm(name)`` forces one); its
+first entry, the reference, is im2col of the whole batch, one GEMM and col2im
+(:func:`_reference_correlate`).
 A chunk's columns never take more than the **memory budget**: 256 MiB unless the environment
 variable ``WALLY_CONV_MEMORY_BUDGET`` (bytes, or with a ``K``/``M``/``G`` suffix, powers of
-1024) says otherwise at import, or :func:`set_memory_budget` / :func:`im2col_budget` change it.
+1024) says otherwise at import, or :func:`set_memory_budget` / :func:`im2col_budget` change it
+(they live in :mod:`wally.backends.conv`; the names here are the same functions).
 The smallest chunk is one output row of one image, so a budget below that row's columns is
 exceeded by that much.
 """
