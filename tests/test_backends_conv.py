@@ -313,3 +313,25 @@ def test_the_reference_matches_the_loops():
     with dispatch.algorithm("reference"):
         y = conv_module.correlate(x, w, b, (2, 1), ((1, 1), (0, 0)), (1, 2), 2)
     np.testing.assert_allclose(y, reference.conv_nd_loops(x, w, b, **kwargs), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=geometries("im2col"))
+def test_the_reference_matches_torch(torch, case):
+    """The reference (every pass), against PyTorch's convolution and its two gradients."""
+    x_shape, w_shape, stride, padding, dilation, groups, _ = case
+    rng = np.random.default_rng(1)
+    x, w, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[0]))
+    pads = tuple(lo for lo, _ in padding)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
+    ty = conv[len(stride) - 1](tx, tw, tb, stride, pads, dilation, groups)
+    gy = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gy))
+    with dispatch.algorithm("reference"), dispatch.trace() as ran:
+        y = conv_module.correlate(x, w, b, stride, padding, dilation, groups)
+        gw = conv_module.weight_grad(x, gy, w_shape, stride, padding, dilation, groups)
+        gx = conv_module.input_grad(gy, w, x_shape, stride, padding, dilation, groups)
+    assert {name for _, name in ran} == {"reference"}
+    for ours, theirs in ((y, ty.detach()), (gw, tw.grad), (gx, tx.grad)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
