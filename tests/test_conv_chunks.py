@@ -22,6 +22,8 @@ import wally.nn.functional as F
 from wally import reference
 from wally._parallel import get_num_threads, set_num_threads
 from wally._windows import ColumnPlan, column_plan, im2col
+from wally.backends import conv as dispatch
+from wally.backends import tuning
 from wally.functional import conv as conv_module
 
 CONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -81,13 +83,13 @@ def arrays(x_shape, w_shape, seed=0):
 @contextlib.contextmanager
 def chunk_bytes(limit):
     """Chunks of at most ``limit`` bytes of columns (the cache-sized default lifted)."""
-    saved = conv_module._CACHE_BYTES
-    conv_module._CACHE_BYTES = 1 << 40
+    saved = tuning.CACHE_BYTES
+    tuning.CACHE_BYTES = 1 << 40
     try:
         with conv_module.im2col_budget(limit):
             yield
     finally:
-        conv_module._CACHE_BYTES = saved
+        tuning.CACHE_BYTES = saved
 
 
 @pytest.fixture
@@ -104,25 +106,33 @@ def one_chunk():
 
 
 @pytest.fixture(params=["auto", "im2col"])
-def layout(request, monkeypatch):
-    """Each test twice: with the row layout where it applies, and with im2col everywhere."""
+def layout(request):
+    """Each test twice: with the kernels the table chooses (the row layout where it applies),
+    and with im2col forced on every pass."""
     if request.param == "im2col":
-        monkeypatch.setattr(conv_module, "_rows", lambda *args: None)
-    return request.param
+        with dispatch.algorithm("im2col"):
+            yield request.param
+    else:
+        yield request.param
 
 
-def uses_rows(x_shape, w_shape, kwargs):
+def geometry(x_shape, w_shape, kwargs, dtype=np.float64):
+    """The :class:`wally.backends.conv.Geometry` of a ``CASES`` entry."""
     nd = len(x_shape) - 2
     pad = kwargs.get("padding", 0)
     pads = (pad,) * nd if isinstance(pad, int) else pad
     stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
-    rows = conv_module._rows(
-        x_shape, w_shape[2:], (stride,) * nd if isinstance(stride, int) else tuple(stride),
+    return dispatch.Geometry(
+        tuple(x_shape), tuple(w_shape),
+        (stride,) * nd if isinstance(stride, int) else tuple(stride),
         tuple((p, p) for p in pads),
         (dilation,) * nd if isinstance(dilation, int) else tuple(dilation),
-        kwargs.get("groups", 1), 8,
+        kwargs.get("groups", 1), np.dtype(dtype),
     )
-    return rows is not None
+
+
+def uses_rows(x_shape, w_shape, kwargs):
+    return dispatch.choose("forward", geometry(x_shape, w_shape, kwargs), record=False) == "rows"
 
 
 # ----- the column plan ---------------------------------------------------------------------------
@@ -236,15 +246,13 @@ def test_row_layout_one_image_per_chunk(torch, name, threads):
     x_shape, w_shape, kwargs = CASES[name]
     assert uses_rows(x_shape, w_shape, kwargs)
     x, w, b = arrays(x_shape, w_shape)
-    per_image = conv_module._rows(
-        x_shape, w_shape[2:], *_geometry(kwargs), kwargs.get("groups", 1), 8
-    ).per_image
+    per_image = conv_module._rows(geometry(x_shape, w_shape, kwargs)).per_image
     previous = get_num_threads()
     set_num_threads(threads)
     try:
         with chunk_bytes(per_image * threads):  # the budget is shared by the threads
-            assert len(conv_module._rows(
-                x_shape, w_shape[2:], *_geometry(kwargs), 1, 8).chunks) == x_shape[0]
+            assert len(conv_module._rows(geometry(x_shape, w_shape, kwargs)).chunks) == x_shape[0]
+            assert uses_rows(x_shape, w_shape, kwargs)
             y, gx, gw, gb = run(x, w, b, kwargs)
     finally:
         set_num_threads(previous)
@@ -266,17 +274,6 @@ def assert_matches_loops_and_torch(torch, x, w, b, kwargs, results):
     ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(tuple(ty.shape))))
     for ours, theirs in ((y, ty.detach()), (gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
-
-
-def _geometry(kwargs):
-    pad = kwargs.get("padding", 0)
-    pads = (pad, pad) if isinstance(pad, int) else pad
-    stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
-    return (
-        (stride, stride) if isinstance(stride, int) else tuple(stride),
-        tuple((p, p) for p in pads),
-        (dilation, dilation) if isinstance(dilation, int) else tuple(dilation),
-    )
 
 
 def test_the_cases_cover_the_row_layout():

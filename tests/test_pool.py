@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import wally
 import wally.functional as F
 from wally import reference
+from wally.backends import tuning
 from wally.testing import gradcheck
 
 MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -386,7 +387,6 @@ def test_adaptive_output_size():
 def test_plane_chunks_change_nothing(case, chunk):
     """Pooling works through a few planes at a time (padding them in a reused scratch buffer);
     any chunk size gives the loops' values and the same gradients."""
-    import wally.functional.pool as pool
 
     nd, x, kwargs, average = case
     fn = AVG[nd] if average else MAX[nd]
@@ -394,14 +394,14 @@ def test_plane_chunks_change_nothing(case, chunk):
     y = fn(whole, **kwargs)
     g = wally.tensor(np.random.default_rng(1).standard_normal(y.shape))
     y.backward(g)
-    saved = pool._CHUNK_BYTES
-    pool._CHUNK_BYTES = chunk  # bytes: 1 means one plane at a time
+    saved = tuning.POOL_CHUNK_BYTES
+    tuning.POOL_CHUNK_BYTES = chunk  # bytes: 1 means one plane at a time
     try:
         chunked = t64(x)
         y = fn(chunked, **kwargs)
         y.backward(g)
     finally:
-        pool._CHUNK_BYTES = saved
+        tuning.POOL_CHUNK_BYTES = saved
     if average:
         expected = reference.avg_pool_nd_loops(batched(x, nd), **kwargs)
     else:

@@ -27,6 +27,7 @@ import wally
 import wally.nn.functional as F
 from wally import reference
 from wally._parallel import get_num_threads, set_num_threads
+from wally.backends import tuning
 from wally.functional import pool as pool_module
 from wally.testing import gradcheck
 
@@ -201,14 +202,14 @@ def compare_with_torch():
               database=None)
     @given(ceil_cases())
     def run(case):
-        previous_bytes, previous_threads = pool_module._CHUNK_BYTES, get_num_threads()
+        previous_bytes, previous_threads = tuning.POOL_CHUNK_BYTES, get_num_threads()
         if case["chunked"]:
-            pool_module._CHUNK_BYTES = 64
+            tuning.POOL_CHUNK_BYTES = 64
             set_num_threads(3)
         try:
             outcome = check_case(case, torch)
         finally:
-            pool_module._CHUNK_BYTES = previous_bytes
+            tuning.POOL_CHUNK_BYTES = previous_bytes
             set_num_threads(previous_threads)
         seen[outcome] = seen.get(outcome, 0) + 1
 

@@ -9,6 +9,7 @@ import wally
 import wally.nn.functional as F
 from wally import reference
 from wally._parallel import get_num_threads, set_num_threads
+from wally.backends import tuning
 from wally.functional import pool as pool_module
 
 CASES = [
@@ -22,7 +23,7 @@ CASES = [
 
 @pytest.fixture
 def many_chunks(monkeypatch):
-    monkeypatch.setattr(pool_module, "_CHUNK_BYTES", 64)  # one plane per chunk
+    monkeypatch.setattr(tuning, "POOL_CHUNK_BYTES", 64)  # one plane per chunk
     previous = get_num_threads()
     set_num_threads(3)
     yield
@@ -96,7 +97,7 @@ def test_small_average_pooling_matches_the_chunked_path_and_torch(
     small = pool(ours, **kwargs)
     assert not np.shares_memory(small.array, x)
     with monkeypatch.context() as patch:
-        patch.setattr(pool_module, "_CHUNK_BYTES", 64)  # the chunked path, a plane at a time
+        patch.setattr(tuning, "POOL_CHUNK_BYTES", 64)  # the chunked path, a plane at a time
         assert not windows.small(x.reshape(-1, *x.shape[-nd:]))
         chunked = pool(wally.tensor(x), **kwargs)
     np.testing.assert_array_equal(small.array, chunked.array)

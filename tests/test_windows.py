@@ -18,6 +18,7 @@ from wally._windows import (
     output_shape,
     output_size,
 )
+from wally.backends import tuning
 
 
 def count_windows(n, k, s, p, d, ceil_mode):
@@ -237,18 +238,17 @@ def test_output_shape_errors_name_the_op():
 @given(geometry=geometries(), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 100, 400]))
 def test_channel_chunks_change_nothing(geometry, seed, chunk):
     """im2col and col2im work through the channels a few at a time; any chunking is exact."""
-    import wally._windows as windows
 
     shape, k, s, pairs, d = geometry
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     g = rng.standard_normal(naive_im2col(x, k, s, pairs, d).shape)
-    saved = windows._CHUNK_BYTES
-    windows._CHUNK_BYTES = chunk  # bytes: 1 means one channel at a time
+    saved = tuning.SLAB_BYTES
+    tuning.SLAB_BYTES = chunk  # bytes: 1 means one channel at a time
     try:
         cols = im2col(x, k, s, pairs, d)
         back = col2im(g, shape, k, s, pairs, d)
     finally:
-        windows._CHUNK_BYTES = saved
+        tuning.SLAB_BYTES = saved
     np.testing.assert_array_equal(cols, naive_im2col(x, k, s, pairs, d))
     np.testing.assert_allclose(back, col2im(g, shape, k, s, pairs, d), rtol=1e-12, atol=1e-12)

@@ -134,6 +134,7 @@ def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, th
     im2col.  Values and all three gradients match PyTorch's either way."""
     import wally.nn.functional as F
     from wally._parallel import get_num_threads, set_num_threads
+    from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
 
     calls = []
@@ -153,11 +154,15 @@ def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, th
     set_num_threads(threads)
     try:
         xs, ws, bs = (wally.tensor(a, requires_grad=True) for a in (x, w, b))
-        y = F.conv2d(xs, ws, bs, padding=1)
-        y.backward(wally.tensor(g))
+        with dispatch.trace() as ran:
+            y = F.conv2d(xs, ws, bs, padding=1)
+            y.backward(wally.tensor(g))
     finally:
         set_num_threads(previous)
     assert len(calls) == (2 if threads == 1 else 0)  # forward, and the input gradient
+    kernel = "winograd" if threads == 1 else "im2col"
+    assert ran == [("forward", kernel), ("weight-grad", "im2col"), ("input-grad", "flipped"),
+                   ("forward", kernel)]
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
     ty.backward(torch.from_numpy(g))
@@ -170,6 +175,7 @@ def test_small_budgets_and_layers_keep_im2col(monkeypatch):
     """On one thread (where Winograd is used): narrow layers, small maps, strides and a memory
     budget under 1 MiB per thread take im2col (which honours the budget exactly)."""
     from wally._parallel import get_num_threads, set_num_threads
+    from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
 
     def refuse(*args, **kwargs):
@@ -181,7 +187,8 @@ def test_small_budgets_and_layers_keep_im2col(monkeypatch):
     previous = get_num_threads()
     set_num_threads(1)
     try:
-        assert conv_module._winograd(x.shape, w.shape, (1, 1), same, (1, 1), 1, x.dtype)
+        g = dispatch.Geometry(x.shape, w.shape, (1, 1), same, (1, 1), 1, x.dtype)
+        assert dispatch.choose("forward", g, record=False) == "winograd"
         monkeypatch.setattr(conv_module, "winograd_correlate", refuse)
         with conv_module.im2col_budget(256 << 10):
             conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)

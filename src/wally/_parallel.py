@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from wally.backend import ndarray, xp
+from wally.backends import tuning
 
 __all__ = [
     "get_num_threads",
@@ -176,13 +177,6 @@ def run_chunks(
     return results
 
 
-# sum_chunks: partials of at most this many bytes in all are summed after the threads are done
-# (folding them costs ~0.5 µs each, a lock per chunk more); larger ones as they come, with
-# at most _PARKED_BYTES of them (at least one per thread) waiting for their turn.
-_GATHERED_BYTES = 256 << 10
-_PARKED_BYTES = 16 << 20
-
-
 class _Aborted(Exception):
     """Raised in the other threads of a :func:`sum_chunks` whose ``work`` failed."""
 
@@ -261,10 +255,10 @@ def sum_chunks(
     the caller's total; it is called once per partial, in index order, one call at a time,
     so the total is the one a single thread computes chunk after chunk, bit for bit, at any
     number of threads (the partials themselves must not depend on the thread computing them).
-    Small partials (``parts × partial_bytes`` up to ``_GATHERED_BYTES``) are kept, each in its
+    Small partials (``parts × partial_bytes`` up to ``tuning.GATHERED_BYTES``) are kept, each in its
     own slot, and folded once every thread is done: no lock per chunk (that cost LeNet's first
     layer 5% at 2 threads, measured).  Larger ones are folded as they come: a partial handed
-    over early waits for its turn, as many as ``_PARKED_BYTES`` hold and at least one per
+    over early waits for its turn, as many as ``tuning.PARKED_BYTES`` hold and at least one per
     thread.  A thread that finds no room waits for the partials before its own; there is room
     enough that a thread the OS holds back rarely stalls the others (room for two per thread
     stalled a 64-channel layer's weight gradient for a third of its time on a loaded two-core
@@ -278,7 +272,7 @@ def sum_chunks(
 
         run_chunks(lambda items: work(items, in_order), jobs, workers=workers)
         return
-    if parts * partial_bytes <= _GATHERED_BYTES:
+    if parts * partial_bytes <= tuning.GATHERED_BYTES:
         slots: list[Any] = [None] * parts
 
         def keep(index: int, partial: Any) -> None:
@@ -288,7 +282,7 @@ def sum_chunks(
         for partial in slots:
             fold(partial)
         return
-    room = max(threads, _PARKED_BYTES // max(1, partial_bytes))
+    room = max(threads, tuning.PARKED_BYTES // max(1, partial_bytes))
     total = _OrderedSum(fold, min(room, parts))
 
     def guarded(items: Iterator[T]) -> None:
@@ -307,11 +301,6 @@ def sum_chunks(
 
 # ----- per-thread scratch buffers ---------------------------------------------------------------
 _local = threading.local()
-# A fresh multi-MiB buffer costs a page fault per 4 KiB page on every call (about a third of a
-# LeNet layer's time at batch 256, measured); buffers up to this size are kept per thread.
-_WORKSPACE_BYTES = 32 << 20
-
-
 def workspace(tag: str, size: int, dtype: Any) -> ndarray:
     """A flat array of ``size`` elements for this thread's scratch work, reused across calls.
 
@@ -323,19 +312,12 @@ def workspace(tag: str, size: int, dtype: Any) -> ndarray:
     buffer = buffers.get(key)
     if buffer is None or buffer.size < size:
         buffer = xp.empty(size, dtype=dtype)
-        if buffer.nbytes <= _WORKSPACE_BYTES:
+        if buffer.nbytes <= tuning.WORKSPACE_BYTES:
             buffers[key] = buffer
     return buffer[:size]
 
 
 # ----- large allocations, refused up front -------------------------------------------------------
-# Allocations from this size on are checked against the memory the system has left: Linux hands
-# out address space it may not be able to back (overcommit), so an array that cannot fit would
-# not fail at ``empty`` but kill the process when its pages are touched.  Smaller ones are not
-# checked (reading /proc/meminfo costs ~30 µs, more than a small layer).
-_CHECKED_BYTES = 64 << 20
-
-
 def available_memory() -> int | None:
     """Bytes the system can still hand out: ``MemAvailable`` from ``/proc/meminfo``, or the
     room left under this process's cgroup (v2) limit where that is less; ``None`` where
@@ -380,7 +362,7 @@ def allocate(
     fit in :func:`available_memory`; NumPy's own ``MemoryError`` is given the same message."""
     dtype = xp.dtype(dtype)
     nbytes = math.prod(int(n) for n in shape) * dtype.itemsize
-    if nbytes + extra >= _CHECKED_BYTES:
+    if nbytes + extra >= tuning.CHECKED_BYTES:
         available = available_memory()
         if available is not None and nbytes + extra > available:
             raise MemoryError(_refusal(op, what, shape, dtype, nbytes, extra, available))
@@ -408,12 +390,6 @@ def _refusal(
 
 
 # ----- GEMMs split by rows ----------------------------------------------------------------------
-# Below this many multiply-adds a GEMM runs on the calling thread alone: splitting costs more.
-_SPLIT_MACS = 1 << 20
-# Row blocks of a split GEMM under use_deterministic_algorithms, at any thread count.
-_DETERMINISTIC_BLOCKS = 8
-
-
 def matmul(a: ndarray, b: ndarray) -> ndarray:
     """``a @ b`` for 2-D arrays, its rows split among the chunked kernels' threads.
 
@@ -424,7 +400,7 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     its convolutions).
     """
     rows = a.shape[0]
-    if rows * a.shape[1] * b.shape[1] < _SPLIT_MACS:  # checked first: batch-1 layers end here
+    if rows * a.shape[1] * b.shape[1] < tuning.SPLIT_MACS:  # checked first: batch-1 layers end here
         return a @ b
     threads = min(get_num_threads(), rows)
     if not _blas() or (threads <= 1 and not _state["deterministic"]):
@@ -432,7 +408,7 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     out = xp.empty((rows, b.shape[1]), dtype=xp.result_type(a, b))
     # Two blocks per thread, so a late thread takes fewer; deterministic, a fixed number of
     # blocks (OpenBLAS may sum a block of other rows in another order, measured).
-    count = _DETERMINISTIC_BLOCKS if _state["deterministic"] else 2 * threads
+    count = tuning.DETERMINISTIC_BLOCKS if _state["deterministic"] else 2 * threads
     step = -(-rows // count)
 
     def work(blocks: Iterator[slice]) -> None:

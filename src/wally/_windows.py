@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wally.backend import ndarray, xp
+from wally.backends import tuning
 
 __all__ = [
     "ntuple",
@@ -41,6 +42,7 @@ __all__ = [
     "col2im",
     "ColumnPlan",
     "column_plan",
+    "adaptive_windows",
 ]
 
 Pairs = tuple[tuple[int, int], ...]
@@ -158,6 +160,19 @@ def output_shape(
     return out
 
 
+def adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows over ``n`` cells for ``o`` outputs: output ``i``
+    covers ``[⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)``.  The one formula that pooling, the receptive-field and
+    cost analyses and the ONNX exporter use.
+
+    **Shape:** ``o`` ``(start, stop)`` pairs.
+
+    >>> adaptive_windows(5, 3)
+    [(0, 2), (1, 4), (3, 5)]
+    """
+    return [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(o)]
+
+
 def conv_padding(
     op: str,
     padding: object,
@@ -240,18 +255,12 @@ def _geometry(
     return k, s, tuple(pairs), d
 
 
-# Bytes of input (all images, a few channels) that im2col and col2im work through at a time: a
-# slab that stays in cache while all ∏k taps read or add it, instead of streaming the whole
-# input from memory once per tap (about 1.5x faster for ResNet's 64x64x32x32).
-_CHUNK_BYTES = 1 << 20
-
-
 def _channel_chunks(shape: Sequence[int], itemsize: int) -> list[slice]:
     batch, channels = shape[0], shape[1]
     per_channel = batch * itemsize
     for n in shape[2:]:
         per_channel *= n
-    step = max(1, _CHUNK_BYTES // max(per_channel, 1))
+    step = max(1, tuning.SLAB_BYTES // max(per_channel, 1))
     return [slice(c, min(c + step, channels)) for c in range(0, channels, step)]
 
 
@@ -363,9 +372,6 @@ def col2im(
     return x
 
 
-_MAX_JUNK = 1.15
-
-
 def _volume(shape: Sequence[int]) -> int:
     size = 1
     for n in shape:
@@ -428,11 +434,9 @@ class ColumnPlan:
         )
         self.padded = tuple(n + lo + hi for n, (lo, hi) in zip(self.spatial, self.padding))
         if wide is None:
-            # Wide rows make each tap one contiguous copy, but multiply the GEMM's columns by
-            # padded/out width: worth it only while that is small (ResNet-18 on 32×32 images
-            # ran 15% faster with exact columns for its 4-, 8- and 16-pixel stages; measured).
+            # Wide rows only while the junk columns are few (tuning.MAX_JUNK, measured).
             junk = _volume(self.padded[1:]) / max(1, _volume(self.out[1:]))
-            wide = all(s == 1 for s in self.stride) and junk <= _MAX_JUNK
+            wide = all(s == 1 for s in self.stride) and junk <= tuning.MAX_JUNK
         elif wide and any(s != 1 for s in self.stride):
             raise ValueError(f"ColumnPlan: wide rows need stride 1, got stride {self.stride}")
         self.wide = wide

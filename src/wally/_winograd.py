@@ -41,18 +41,12 @@ from wally._parallel import (
     workspace,
 )
 from wally.backend import ndarray, xp
+from wally.backends import tuning
 
 __all__ = ["winograd_correlate", "transform_weights", "worth_it"]
 
 Pairs = tuple[tuple[int, int], ...]  # ((top, bottom), (left, right))
 Chunk = tuple[slice, slice]  # (images, tile rows)
-
-# Transformed tiles per chunk, in bytes of V (16·tiles·C values): small enough that V, M and
-# the scratch between the transforms stay in cache, but at least _MIN_TILES tiles, the rows of
-# each GEMM, so that wide channels don't stream all 16·C·O of U for a few tiles (measured at
-# 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512 channels).
-_TILE_BYTES = 1 << 20
-_MIN_TILES = 128
 
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
@@ -96,7 +90,7 @@ def worth_it(
     (measured at 1 thread, float32: 32×32 at batch 1 wins by 1.2×, 16×16 at batch 1 loses
     1.2× unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4×, 512 channels at 4×4
     lose up to 5× at batch 1) and enough channels (32 channels break even, 16 lose 1.7×).
-    (The convolution uses it at one thread only: see ``wally.functional.conv._winograd``.)
+    (The convolution uses it at one thread only: see ``wally.backends.conv.algorithms()``.)
     """
     if len(x_shape) != 4 or len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
         return False
@@ -106,7 +100,8 @@ def worth_it(
     out_h = x_shape[2] + top + bottom - 2
     out_w = x_shape[3] + left + right - 2
     pixels = x_shape[0] * max(out_h, 0) * max(out_w, 0)
-    return min(x_shape[1], w_shape[0]) >= 48 and pixels >= (256 if cached_weights else 1024)
+    least = tuning.WINOGRAD_MIN_PIXELS_CACHED if cached_weights else tuning.WINOGRAD_MIN_PIXELS
+    return min(x_shape[1], w_shape[0]) >= tuning.WINOGRAD_MIN_CHANNELS and pixels >= least
 
 
 def winograd_correlate(
@@ -194,15 +189,8 @@ def winograd_correlate(
     return y
 
 
-# Buffers up to this size are kept per thread between calls, as im2col's are: a fresh one pays
-# a page fault per 4 KiB on every call (a batch-1 64-channel layer ran 2.5x slower).  Larger
-# ones are allocated per call: kept, they came to ~60 MiB in ResNet-18 and lifted its training
-# step's peak memory above PyTorch's (899 against 848 MiB, measured).
-_KEEP_BYTES = 1 << 20
-
-
 def _buffer(tag: str, size: int, dtype: Any) -> ndarray:
-    if size * xp.dtype(dtype).itemsize <= _KEEP_BYTES:
+    if size * xp.dtype(dtype).itemsize <= tuning.WINOGRAD_KEEP_BYTES:
         return workspace("winograd-" + tag, size, dtype)
     return xp.empty(size, dtype=dtype)
 
@@ -255,11 +243,11 @@ def _scatter(blocks: ndarray, y: ndarray, row0: int, out_h: int, out_w: int) -> 
 
 
 def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int) -> list[Chunk]:
-    """Chunks of whole images, or of tile rows of one image, of about ``_TILE_BYTES`` of
-    transformed tiles but at least ``_MIN_TILES`` tiles; one image is split so that every
+    """Chunks of whole images, or of tile rows of one image, of about ``tuning.TILE_BYTES`` of
+    transformed tiles but at least ``tuning.MIN_TILES`` tiles; one image is split so that every
     thread gets work (under :func:`wally.use_deterministic_algorithms`, as for one thread: the
     chunks, and so the GEMMs' shapes and bits, do not depend on the thread count)."""
-    per_chunk = max(_TILE_BYTES // (16 * channels * itemsize), _MIN_TILES)  # tiles
+    per_chunk = max(tuning.TILE_BYTES // (16 * channels * itemsize), tuning.MIN_TILES)  # tiles
     per_image = tiles_h * tiles_w
     threads = 1 if are_deterministic_algorithms_enabled() else get_num_threads()
     if per_image <= per_chunk and batch >= threads:

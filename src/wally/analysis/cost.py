@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wally import nn
+from wally._windows import adaptive_windows
 from wally.nn.module import Module
 from wally.tensor import Tensor
 
@@ -234,7 +235,7 @@ def _linear(in_features: int, out_shape: Sequence[int], bias: bool) -> LayerCost
 
 def _adaptive_windows(n: int, o: int) -> int:
     """Total length of the ``o`` adaptive windows ``[⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)`` over ``n``."""
-    return sum(-(-(i + 1) * n // o) - (i * n) // o for i in range(o))
+    return sum(stop - start for start, stop in adaptive_windows(n, o))
 
 
 def _adaptive(kind: str, in_shape: Sequence[int], out_shape: Sequence[int]) -> LayerCost:

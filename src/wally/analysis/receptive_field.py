@@ -43,7 +43,7 @@ from fractions import Fraction
 from typing import Any
 
 from wally import nn
-from wally._windows import conv_padding, output_size
+from wally._windows import adaptive_windows, conv_padding, output_size
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
 from wally.nn import functional as F
@@ -282,7 +282,8 @@ def _adaptive(field: ReceptiveField, spatial: Sequence[int], out: Sequence[int])
             stride.append(n // o)
         else:
             step = max(n // o, 1)
-            kernel.append(max(-(-(i + 1) * n // o) - i * step for i in range(o)))
+            windows = adaptive_windows(n, o)
+            kernel.append(max(stop - i * step for i, (_, stop) in enumerate(windows)))
             stride.append(step)
             exact = False
     pooled = field.window(kernel, stride, (0,) * len(out), (1,) * len(out), out)

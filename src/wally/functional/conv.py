@@ -9,27 +9,27 @@ of one large image), so that it stays in cache, and backward rebuilds it instead
 Three layer shapes take other routes to the same result: depthwise layers multiply-add per
 kernel tap, shallow 2-D stride-1 layers on small maps use the row layout (:class:`_Rows`:
 shifted copies and one GEMM per kernel row, no im2col), and wide 3×3 stride-1 layers on large
-maps use Winograd's F(2×2, 3×3) (:mod:`wally._winograd`).
+maps use Winograd's F(2×2, 3×3) (:mod:`wally._winograd`).  Which one runs each pass
+(forward, weight gradient, input gradient) is decided in one place, the ordered table of
+:mod:`wally.backends.conv` (``algorithms()`` prints it; ``algorithm(name)`` forces one); its
+first entry, the reference, is im2col of the whole batch, one GEMM and col2im
+(:func:`_reference_correlate`).
 A chunk's columns never take more than the **memory budget**: 256 MiB unless the environment
 variable ``WALLY_CONV_MEMORY_BUDGET`` (bytes, or with a ``K``/``M``/``G`` suffix, powers of
-1024) says otherwise at import, or :func:`set_memory_budget` / :func:`im2col_budget` change it.
+1024) says otherwise at import, or :func:`set_memory_budget` / :func:`im2col_budget` change it
+(they live in :mod:`wally.backends.conv`; the names here are the same functions).
 The smallest chunk is one output row of one image, so a budget below that row's columns is
 exceeded by that much.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wally._parallel import (
     allocate,
-    are_deterministic_algorithms_enabled,
-    get_num_threads,
     run_chunks,
     sum_chunks,
     workspace,
@@ -47,9 +47,10 @@ from wally._windows import (
     output_size,
 )
 from wally._winograd import winograd_correlate
-from wally._winograd import worth_it as winograd_worth_it
 from wally.autograd import Function
 from wally.backend import ndarray, xp
+from wally.backends import conv as dispatch
+from wally.backends import tuning
 
 _ALL = slice(None)
 
@@ -67,107 +68,19 @@ __all__ = [
     "im2col_budget",
 ]
 
-DEFAULT_MEMORY_BUDGET = 256 << 20
-# Columns built per chunk when the budget allows more: small enough to stay in cache between
-# the copy that fills them and the GEMM that reads them (LeNet's and ResNet's layers run about
-# 1.7x faster than with the whole matrix at once, measured).
-_CACHE_BYTES = 2 << 20
-
-
-def _parse_budget(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    scale = units.get(text[-1:], 1)
-    value = int(float(text[:-1] if text[-1:] in units else text) * scale)
-    if value <= 0:
-        raise ValueError(value)
-    return value
-
-
-def _budget_from_environment() -> int:
-    text = os.environ.get("WALLY_CONV_MEMORY_BUDGET")
-    if not text:
-        return DEFAULT_MEMORY_BUDGET
-    try:
-        return _parse_budget(text)
-    except (ValueError, IndexError):
-        warnings.warn(
-            f"WALLY_CONV_MEMORY_BUDGET={text!r} is not a positive number of bytes (such as "
-            f"268435456 or 256M); using the default of {DEFAULT_MEMORY_BUDGET} bytes",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return DEFAULT_MEMORY_BUDGET
-
-
-_budget = {"bytes": _budget_from_environment()}
-
-
-def set_memory_budget(nbytes: int) -> None:
-    """Cap the im2col buffer of one convolution chunk at ``nbytes`` bytes.
-
-    A convolution whose column matrix would be larger runs over the batch in chunks (and over
-    the output rows of one image, when one image alone is too large) with the same results.
-
-    Example::
-
-        >>> F.conv.set_memory_budget(64 << 20)   # 64 MiB
-    """
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
-        raise ValueError(f"set_memory_budget: expected a positive number of bytes, got {nbytes!r}")
-    _budget["bytes"] = nbytes
-
-
-def get_memory_budget() -> int:
-    """The im2col budget in bytes (see :func:`set_memory_budget`)."""
-    return _budget["bytes"]
-
-
-@contextlib.contextmanager
-def im2col_budget(nbytes: int) -> Iterator[None]:
-    """Within the ``with`` block, cap im2col buffers at ``nbytes`` (see
-    :func:`set_memory_budget`); the previous budget is restored on exit.
-
-    Example::
-
-        >>> with F.conv.im2col_budget(1 << 20):
-        ...     y = F.conv2d(x, w, padding=1)      # the same y, built 1 MiB at a time
-    """
-    previous = get_memory_budget()
-    set_memory_budget(nbytes)
-    try:
-        yield
-    finally:
-        _budget["bytes"] = previous
-
-
-# The threads the budget is planned for under use_deterministic_algorithms, whatever the thread
-# count (so that the chunks, and the bits, do not depend on it).
-_DETERMINISTIC_SHARES = 4
-
-
-def _shares() -> int:
-    """The threads the budget is planned for: all of them, or ``_DETERMINISTIC_SHARES`` under
-    :func:`wally.use_deterministic_algorithms` (where :func:`_workers` keeps more threads
-    within the budget)."""
-    if are_deterministic_algorithms_enabled():
-        return _DETERMINISTIC_SHARES
-    return max(1, get_num_threads())
-
-
-def _chunk_limit() -> int:
-    """Bytes of columns per chunk: each thread builds one chunk at a time, and all of them
-    together stay within the budget."""
-    return min(_CACHE_BYTES, max(1, _budget["bytes"] // _shares()))
-
-
-def _workers() -> int | None:
-    """At most this many threads per convolution: every thread (``None``), or under
-    deterministic algorithms as many as the budget holds chunks (at least
-    ``_DETERMINISTIC_SHARES``; a budget of 256 MiB holds 128 chunks of 2 MiB)."""
-    if not are_deterministic_algorithms_enabled():
-        return None
-    return max(1, _budget["bytes"] // _chunk_limit())
+# The memory budget and the threads it is planned for live in wally.backends.conv (with the
+# dispatch table); their old names here stay, as aliases.
+DEFAULT_MEMORY_BUDGET = dispatch.DEFAULT_MEMORY_BUDGET
+_parse_budget = dispatch._parse_budget
+_budget_from_environment = dispatch._budget_from_environment
+_budget = dispatch._budget
+set_memory_budget = dispatch.set_memory_budget
+get_memory_budget = dispatch.get_memory_budget
+im2col_budget = dispatch.im2col_budget
+_shares = dispatch.shares
+_chunk_limit = dispatch.chunk_limit
+_workers = dispatch.workers
+_padding_limit = dispatch.padding_limit
 
 
 _LAYOUTS = {
@@ -241,6 +154,59 @@ class ConvNd(Function):
         return gx, gw, gb
 
 
+# ----- the reference: im2col → one GEMM → col2im (the table's first entry) --------------------
+def _reference_columns(x: ndarray, g: dispatch.Geometry) -> ndarray:
+    """``cols (C·∏k, N·∏out)``: every window of the whole batch (:func:`wally._windows.im2col`)."""
+    return im2col(x, g.kernel, g.stride, g.padding, g.dilation)
+
+
+def _reference_correlate(
+    x: ndarray, w: ndarray, b: ndarray | None, g: dispatch.Geometry, op: str, what: str
+) -> ndarray:
+    """``Y (O × N·∏out) = W (O × C·∏k) @ cols (C·∏k × N·∏out)`` per group, plus ``b``.
+
+    **Shape:** ``x (N, C, *spatial)``, ``w (O, C/groups, *k)`` → ``(N, O, *out)``.  Example::
+
+        >>> with wally.backends.conv.algorithm("reference"):
+        ...     F.conv2d(wally.ones(1, 1, 3, 3), wally.ones(1, 1, 2, 2)).tolist()
+        [[[[4.0, 4.0], [4.0, 4.0]]]]
+    """
+    out = g.plan().out
+    cols = _reference_columns(x, g)
+    w2 = w.reshape(w.shape[0], -1)
+    y2 = xp.concatenate(
+        [w2[o] @ cols[c] for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)]
+    )
+    y = allocate(op, what, (x.shape[0], w.shape[0], *out), x.dtype)
+    y[...] = y2.reshape(w.shape[0], x.shape[0], *out).swapaxes(0, 1)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * len(out))
+    return y
+
+
+def _reference_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> ndarray:
+    """``dW (O × C·∏k) = dY (O × N·∏out) @ colsᵀ`` per group: the forward product, transposed."""
+    cols = _reference_columns(x, g)
+    out_channels = gy.shape[1]
+    gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
+    gw = xp.concatenate(
+        [gy2[o] @ cols[c].T for o, c in _group_rows(out_channels, cols.shape[0], g.groups)]
+    )
+    return xp.ascontiguousarray(gw.reshape(g.weight_shape))
+
+
+def _reference_input_grad(gy: ndarray, w: ndarray, g: dispatch.Geometry) -> ndarray:
+    """``dX = col2im(Wᵀ @ dY)``: each window's gradient added back where it was read."""
+    out_channels = w.shape[0]
+    w2 = w.reshape(out_channels, -1)
+    gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
+    rows = g.channels * _volume(g.kernel)
+    gcols = xp.concatenate(
+        [w2[o].T @ gy2[o] for o, _ in _group_rows(out_channels, rows, g.groups)]
+    )
+    return col2im(gcols, g.input_shape, g.kernel, g.stride, g.padding, g.dilation)
+
+
 # ----- the convolution on arrays, chunk by chunk ----------------------------------------------
 Chunk = tuple[slice, slice]  # (images, output rows of the first spatial axis)
 
@@ -259,16 +225,7 @@ def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> lis
     return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit())
 
 
-# OpenBLAS multiplies by a matrix of few rows (``C·∏k`` below ~512, as in LeNet's first layer)
-# 1.6-2.5x slower once the product runs past ~8192 columns, in every orientation the kernels
-# use (measured: 25 rows × 20608 columns against 4096 at a time): such products are split.
-_SKINNY_ROWS = 512
-_SKINNY_COLUMNS = 4096
-
-
-def _skinny(depth: int, width: int) -> bool:
-    """Whether a GEMM over ``depth × width`` columns should run 4096 columns at a time."""
-    return depth < _SKINNY_ROWS and width > 2 * _SKINNY_COLUMNS
+_skinny = dispatch.skinny
 
 
 def _spans(rows: slice, width: int) -> list[slice]:
@@ -276,14 +233,8 @@ def _spans(rows: slice, width: int) -> list[slice]:
     where the columns are short."""
     if not _skinny(rows.stop - rows.start, width):
         return [_ALL]
-    return [slice(s, min(s + _SKINNY_COLUMNS, width)) for s in range(0, width, _SKINNY_COLUMNS)]
-
-
-# NumPy's matmul keeps the GIL through the BLAS call when its result has at most 500 entries
-# (measured on two threads: 0.7-1.0x for a 30 × 16 result, 1.8x for 30 × 17), and a weight
-# gradient's result is that small in LeNet: the chunk threads took turns.  ``dot`` and larger
-# (batched) products release it.
-_GIL_HELD_ENTRIES = 500
+    step = tuning.SKINNY_COLUMNS
+    return [slice(s, min(s + step, width)) for s in range(0, width, step)]
 
 
 def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
@@ -292,11 +243,11 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
     ``(cols @ gy2ᵀ)`` rather than ``gy2 @ colsᵀ``: OpenBLAS runs this orientation several
     times faster for long, skinny chunks.  Short columns (``K`` below 512) multiply 4096
     columns at a time (see :func:`_spans`), here as one batched product whose blocks are
-    summed; small results go through ``dot`` (see ``_GIL_HELD_ENTRIES``).
+    summed; small results go through ``dot`` (see ``tuning.GIL_HELD_ENTRIES``).
     """
     depth, width = cols.shape
     out_channels = gy2.shape[0]
-    step = _SKINNY_COLUMNS
+    step = tuning.SKINNY_COLUMNS
     if _skinny(depth, width):
         blocks, main = width // step, width // step * step
         a = cols[:, :main].reshape(depth, blocks, step).swapaxes(0, 1)  # (blocks, K, step)
@@ -305,7 +256,7 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
         if main < width:
             total += _weight_product(cols[:, main:], gy2[:, main:])
         return total
-    if depth * out_channels <= _GIL_HELD_ENTRIES:
+    if depth * out_channels <= tuning.GIL_HELD_ENTRIES:
         return xp.dot(cols, gy2.T)
     return cols @ gy2.T
 
@@ -321,23 +272,7 @@ def _padding_scratch(
     return plan.scratch(images, channels, dtype, workspace("padded", size, dtype))
 
 
-def _padding_limit() -> int:
-    """Bytes of one padded image that a thread may copy whole: half its share of the budget.
-    A larger image is padded one chunk of output rows at a time (:meth:`ColumnPlan.pad_rows`),
-    so a convolution needs its input, its output and the budget, never a padded copy of the
-    input (a 20000×20000 RGB image's would take 4.5 GiB)."""
-    return _budget["bytes"] // (2 * _shares())
-
-
-def _pads_rows(plan: ColumnPlan, chunks: list[Chunk], channels: int, itemsize: int) -> bool:
-    """Whether the chunks split single images by rows and one padded image is over
-    :func:`_padding_limit`."""
-    return (
-        plan.needs_copy
-        and bool(plan.out)
-        and chunks[0][1].stop - chunks[0][1].start < plan.out[0]
-        and channels * (plan.plane + plan.tail) * itemsize > _padding_limit()
-    )
+_pads_rows = dispatch.pads_rows
 
 
 class _Padding:
@@ -421,13 +356,16 @@ def correlate(
         if b is not None:
             y += b.reshape((1, out_channels) + (1,) * len(plan.out))
         return y
-    if _depthwise(channels, w.shape, groups):
+    g = dispatch.Geometry(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+    kernel = dispatch.choose("forward", g)  # the table: wally.backends.conv.algorithms()
+    if kernel == "reference":
+        return _reference_correlate(x, w, b, g, op, what)
+    if kernel == "depthwise":
         return _depthwise_correlate(x, w, b, stride, padding, dilation, op, what)
-    if _winograd(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
+    if kernel == "winograd":
         return winograd_correlate(x, w, b, padding, op=op, what=what)
-    rows = _rows(x.shape, w.shape[2:], stride, padding, dilation, groups, x.itemsize)
-    if rows is not None:
-        return _rows_correlate(rows, x, w, b, op, what)
+    if kernel == "rows":
+        return _rows_correlate(_rows(g), x, w, b, op, what)
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation)
     y = allocate(op, what, (batch, out_channels, *plan.out), x.dtype)
     w2 = xp.ascontiguousarray(w).reshape(out_channels, -1)
@@ -478,11 +416,14 @@ def weight_grad(
     out_channels = gy.shape[1]
     if x.size == 0:
         return xp.zeros(weight_shape, dtype=gy.dtype)
-    if _depthwise(channels, weight_shape, groups):
+    g = dispatch.Geometry(x.shape, weight_shape, stride, padding, dilation, groups, x.dtype)
+    kernel = dispatch.choose("weight-grad", g)
+    if kernel == "reference":
+        return _reference_weight_grad(x, gy, g)
+    if kernel == "depthwise":
         return _depthwise_weight_grad(x, gy, weight_shape, stride, padding, dilation)
-    rows = _rows(x.shape, weight_shape[2:], stride, padding, dilation, groups, x.itemsize)
-    if rows is not None:
-        return _rows_weight_grad(rows, x, gy, weight_shape)
+    if kernel == "rows":
+        return _rows_weight_grad(_rows(g), x, gy, weight_shape)
     wide = None if bool(xp.isfinite(x.sum())) else False
     plan = column_plan(x.shape[2:], weight_shape[2:], stride, padding, dilation, wide)
     chunks = _plan_chunks(plan, x.shape, x.itemsize)
@@ -542,27 +483,27 @@ def input_grad(
     """
     if _volume(input_shape) == 0:
         return xp.zeros(input_shape, dtype=gy.dtype)
-    kernel = w.shape[2:]
-    reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
-    spatial = input_shape[2:]
-    depthwise = _depthwise(input_shape[1], w.shape, groups)
-    # The flipped convolution reads dY padded back to the input's size: worth it only where
-    # that adds little (padding about 'same'); a valid convolution of a small image adds back.
-    if (
-        all(s == 1 for s in stride)
-        and all(lo <= r and hi <= r for (lo, hi), r in zip(padding, reach, strict=True))
-        and (depthwise or _volume(spatial) <= 1.25 * _volume(gy.shape[2:]))
-    ):
+    g = dispatch.Geometry(input_shape, w.shape, stride, padding, dilation, groups, gy.dtype)
+    kernel = dispatch.choose("input-grad", g)
+    if kernel == "reference":
+        return _reference_input_grad(gy, w, g)
+    if kernel == "flipped":
+        # dY ⋆ flip(W)ᵀ, dY padded by d·(k − 1) − p: a forward convolution, whose kernel the
+        # forward rules choose.
+        size = w.shape[2:]
+        reach = tuple(d * (k - 1) for k, d in zip(size, dilation, strict=True))
         out_channels, per_group = w.shape[:2]
-        flipped = w.reshape(groups, out_channels // groups, per_group, *kernel).swapaxes(1, 2)
-        flipped = flipped.reshape(per_group * groups, out_channels // groups, *kernel)
-        flipped = flipped[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
+        flipped = w.reshape(groups, out_channels // groups, per_group, *size).swapaxes(1, 2)
+        flipped = flipped.reshape(per_group * groups, out_channels // groups, *size)
+        flipped = flipped[(Ellipsis,) + (slice(None, None, -1),) * len(size)]
         pads = tuple((r - lo, r - hi) for (lo, hi), r in zip(padding, reach, strict=True))
         return correlate(
             gy, flipped, None, stride, pads, dilation, groups, op=op, what="input gradient"
         )
-    if depthwise:
+    if kernel == "depthwise":
         return _depthwise_scatter_input_grad(gy, w, input_shape, stride, padding, dilation, op)
+    if kernel == "rows":
+        return _rows_input_grad(_rows(g), gy, w, op)
     return _scatter_input_grad(gy, w, input_shape, stride, padding, dilation, groups, op)
 
 
@@ -585,9 +526,6 @@ def _scatter_input_grad(
 ) -> ndarray:
     """``dX`` by columns ``Wᵀ @ dY`` added back per tap (col2im), chunk by chunk; wide rows
     (stride 1, finite weights: the junk columns are ``Wᵀ @ 0``) make each add contiguous."""
-    rows = _rows(input_shape, w.shape[2:], stride, padding, dilation, groups, gy.itemsize)
-    if rows is not None:
-        return _rows_input_grad(rows, gy, w, op)
     batch, channels = input_shape[:2]
     out_channels = w.shape[0]
     # Wide rows whenever they apply: they turn the per-tap adds into contiguous runs.
@@ -602,10 +540,7 @@ def _scatter_input_grad(
     # A large image's gradient is gathered one chunk of output rows at a time, each chunk's
     # padded rows added into gx (zeroed; neighbouring chunks share kernel-overlap rows) instead
     # of a zero-bordered copy of the whole image.
-    by_rows = (
-        chunks[0][1].stop - chunks[0][1].start < plan.out[0]
-        and channels * (plan.plane + plan.tail) * gy.itemsize > _padding_limit()
-    )
+    by_rows = dispatch.gathers_rows(plan, chunks, channels, gy.itemsize)
     gx = allocate(op, "input gradient", input_shape, gy.dtype, zeros=by_rows)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
@@ -663,45 +598,7 @@ def _scatter_input_grad(
     return gx
 
 
-def _winograd(
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
-    dtype: Any,
-) -> bool:
-    """Whether a 3×3, stride-1 layer goes to Winograd's F(2×2, 3×3) (:mod:`wally._winograd`):
-    where that measured faster (wide layers on large maps), on one thread, and while the memory
-    budget leaves at least 1 MiB (its chunks are about that size; im2col honours smaller
-    budgets).  On two threads im2col scaled and Winograd did not: the ResNet-18 training step
-    took 2.79 s with it against 2.57 s without (1 thread: 3.77 against 4.16 s)."""
-    return (
-        get_num_threads() == 1
-        and not are_deterministic_algorithms_enabled()
-        and groups == 1
-        and stride == (1, 1)
-        and dilation == (1, 1)
-        and _chunk_limit() >= 1 << 20
-        and winograd_worth_it(x_shape, w_shape, padding, dtype)
-    )
-
-
 # ----- 2-D, stride 1 down the rows: the batch inside each image row ----------------------------
-# Bytes of one chunk's shifted copies (below); measured on LeNet's conv2 (16 to 64 images).
-_ROWS_BYTES = 512 << 10
-# Deeper columns (C·k_h·k_w) make the GEMM, not the copies, the cost; there k_h GEMMs of depth
-# C·k_w run slower than im2col's one, and reordering W costs more than it saves (measured on
-# ResNet's 256- and 512-channel 3×3 layers: up to 2x slower; LeNet's 150 and a 32-channel 5×5's
-# 800: 1.2-2x faster).
-_ROWS_MAX_DEPTH = 1024
-# Fewer output positions (all images together) than this: im2col's one GEMM costs less than
-# reordering W and k_h GEMMs (LeNet's conv2 at batch 1: 34 against 38 µs; at batch 4, 72
-# against 66 µs).
-_ROWS_MIN_POSITIONS = 256
-
-
 class _Rows:
     """A 2-D convolution with vertical stride 1 and exact columns, by shifted copies instead of
     im2col.
@@ -729,7 +626,8 @@ class _Rows:
         self.out_rows, self.out_cols = plan.out
         self.row_step = plan.dilation[0]
         self.per_image = self.channels * self.kw * self.padded_rows * self.out_cols * itemsize
-        step = max(1, min(self.batch, min(_ROWS_BYTES, _chunk_limit()) // self.per_image))
+        limit = min(tuning.ROWS_BYTES, _chunk_limit())
+        step = max(1, min(self.batch, limit // self.per_image))
         self.chunks = [slice(n, min(n + step, self.batch)) for n in range(0, self.batch, step)]
         self.images = step
 
@@ -769,27 +667,9 @@ class _Rows:
         return g.reshape(o, -1)
 
 
-def _rows(
-    x_shape: Sequence[int],
-    kernel: Sequence[int],
-    stride: tuple[int, ...],
-    padding: Pairs,
-    dilation: tuple[int, ...],
-    groups: int,
-    itemsize: int,
-) -> _Rows | None:
-    """The :class:`_Rows` layout where it applies and pays: 2-D, vertical stride 1, one group,
-    a layer whose im2col would use exact (short) columns, and at least 256 output positions."""
-    if len(kernel) != 2 or stride[0] != 1 or groups != 1 or x_shape[0] * x_shape[1] == 0:
-        return None
-    if x_shape[1] * kernel[0] * kernel[1] > _ROWS_MAX_DEPTH:
-        return None
-    plan = column_plan(tuple(x_shape[2:]), tuple(kernel), stride, padding, dilation)
-    if plan.wide or x_shape[0] * plan.out[0] * plan.out[1] < _ROWS_MIN_POSITIONS:
-        return None
-    rows = _Rows(plan, x_shape, kernel, itemsize)
-    # Chunks are whole images: one image over the budget takes im2col, which splits its rows.
-    return rows if rows.per_image <= _chunk_limit() else None
+def _rows(g: dispatch.Geometry) -> _Rows:
+    """The :class:`_Rows` layout of ``g`` (where the table's ``rows`` rule fits)."""
+    return _Rows(g.plan(wide=False), g.input_shape, g.kernel, g.itemsize)
 
 
 def _rows_correlate(
@@ -908,12 +788,6 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
 
 
 # ----- depthwise: one multiply-add per kernel tap -----------------------------------------------
-def _depthwise(channels: int, weight_shape: Sequence[int], groups: int) -> bool:
-    """``groups = C_in = C_out``: each channel has its own ``k`` filter, and a GEMM per channel
-    would be a matrix-vector product; per-tap multiply-adds over the whole chunk are faster."""
-    return groups > 1 and groups == channels == weight_shape[0] and weight_shape[1] == 1
-
-
 def _image_chunks(batch: int, per_image: int) -> list[slice]:
     step = max(1, _chunk_limit() // max(1, per_image))
     return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
@@ -931,12 +805,7 @@ def _tap_weights(w: ndarray, nd: int) -> ndarray:
     )
 
 
-def _depthwise_by_rows(plan: ColumnPlan, channels: int, itemsize: int) -> bool:
-    """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
-    :func:`_padding_limit`: then the depthwise kernels work on blocks of rows of one image,
-    so that a huge convolution needs its input, its output and the budget."""
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
-    return _volume(plan.out) > 0 and per_image > _padding_limit()
+_depthwise_by_rows = dispatch.depthwise_by_rows
 
 
 def _depthwise_row_step(plan: ColumnPlan, channels: int, itemsize: int) -> int:
@@ -1234,6 +1103,28 @@ def check_operands(op: str, nd: int, input: Any, weight: Any, bias: Any,
             )
 
 
+def check_groups(op: str, groups: Any) -> None:
+    """``groups``: a positive integer (layers at construction, functions at the call)."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+
+
+def check_settings(op: str, nd: int, **settings: Any) -> tuple[tuple[int, ...], ...]:
+    """Window settings (``kernel_size``, ``stride``, ``dilation``) as positive ``nd``-tuples,
+    in the order given: the one check that layers (at construction, :mod:`wally.nn.conv`) and
+    functions (at the call) share; one ``ValueError`` naming ``op`` otherwise.
+
+    >>> check_settings("Conv2d", 2, stride=2, dilation=(1, 2))
+    ((2, 2), (1, 2))
+    """
+    checked = []
+    for arg, value in settings.items():
+        items = ntuple(value, nd, arg, op)
+        check_positive(items, arg, op)
+        checked.append(items)
+    return tuple(checked)
+
+
 def _conv(
     op: str,
     nd: int,
@@ -1252,8 +1143,7 @@ def _conv(
                 f"{op}: expected a bias of shape ({weight.shape[0]},), one per output channel, "
                 f"got shape {tuple(bias.shape)}"
             )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    check_groups(op, groups)
     out_channels = weight.shape[0]
     in_channels = input.shape[-nd - 1]
     if out_channels == 0:
@@ -1309,10 +1199,7 @@ def _geometry(
     dilation: Any,
 ) -> tuple[tuple[int, ...], Pairs, tuple[int, ...]]:
     """Checked ``(stride, padding pairs, dilation)``."""
-    strides = ntuple(stride, nd, "stride", op)
-    check_positive(strides, "stride", op)
-    dilations = ntuple(dilation, nd, "dilation", op)
-    check_positive(dilations, "dilation", op)
+    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
     pairs = conv_padding(op, padding, kernel, dilations, strides)
     output_shape(op, spatial, kernel, strides, pairs, dilations)
     return strides, pairs, dilations

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wally._parallel import run_chunks, workspace
-from wally._windows import check_positive, ntuple, output_shape
+from wally._windows import adaptive_windows, check_positive, ntuple, output_shape
 from wally.autograd import Function
 from wally.backend import ndarray, xp
+from wally.backends import tuning
 
 if TYPE_CHECKING:
     from wally.tensor import Tensor
@@ -40,9 +41,6 @@ __all__ = [
 ]
 
 _ALL = slice(None)
-# Bytes of (padded) input planes processed at a time: small enough to stay in cache while every
-# kernel tap reads them.
-_CHUNK_BYTES = 1 << 20
 _LAYOUTS = {
     1: "(C, L) or (N, C, L)",
     2: "(C, H, W) or (N, C, H, W)",
@@ -131,7 +129,7 @@ class _Windows:
         size = itemsize
         for n in self.padded:
             size *= n
-        step = max(1, _CHUNK_BYTES // size)
+        step = max(1, tuning.POOL_CHUNK_BYTES // size)
         return [slice(p, min(p + step, planes)) for p in range(0, planes, step)]
 
     def padded_chunks(
@@ -201,7 +199,7 @@ class _Windows:
     def small(self, planes: ndarray) -> bool:
         """Whether ``planes (P, *spatial)`` is one chunk that needs no padding: a batch-1
         layer, pooled directly on the calling thread (half the time of the chunked path)."""
-        return not self.needs_padding and planes.nbytes <= _CHUNK_BYTES
+        return not self.needs_padding and planes.nbytes <= tuning.POOL_CHUNK_BYTES
 
     def run(self, work: Any, planes: int, itemsize: int) -> None:
         """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
@@ -259,16 +257,18 @@ def _windows(
     return windows
 
 
-def _check_windows(
+def check_settings(
     op: str,
     nd: int,
-    spatial: tuple[int, ...],
     kernel_size: IntOrTuple,
     stride: IntOrTuple | None,
     padding: IntOrTuple,
-    dilation: IntOrTuple,
-    ceil_mode: bool,
-) -> _Windows:
+    dilation: IntOrTuple = 1,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A pooling's window settings as ``nd``-tuples ``(kernel, stride, padding, dilation)``,
+    checked once for layers (at construction, :mod:`wally.nn.pool`) and functions alike:
+    positive kernel, stride (``None`` or empty: the kernel) and dilation, padding from 0 to
+    half the kernel; one ``ValueError`` naming ``op`` otherwise."""
     kernel = ntuple(kernel_size, nd, "kernel_size", op)
     check_positive(kernel, "kernel_size", op)
     if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
@@ -285,6 +285,21 @@ def _check_windows(
         )
     dilations = ntuple(dilation, nd, "dilation", op)
     check_positive(dilations, "dilation", op)
+    return kernel, strides, pads, dilations
+
+
+def _check_windows(
+    op: str,
+    nd: int,
+    spatial: tuple[int, ...],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    padding: IntOrTuple,
+    dilation: IntOrTuple,
+    ceil_mode: bool,
+) -> _Windows:
+    kernel, strides, pads, dilations = check_settings(op, nd, kernel_size, stride, padding,
+                                                      dilation)
     pairs = tuple((p, p) for p in pads)
     out = output_shape(op, spatial, kernel, strides, pairs, dilations, ceil_mode)
     return _Windows(spatial, kernel, strides, pads, dilations, out)
@@ -745,9 +760,10 @@ def avg_pool3d(
 
 # ----- adaptive pooling -----------------------------------------------------------------------
 def _adaptive_bounds(n: int, o: int) -> tuple[ndarray, ndarray]:
-    """PyTorch's adaptive windows: output ``i`` covers ``[floor(i·n/o), ceil((i+1)·n/o))``."""
-    i = xp.arange(o)
-    return (i * n) // o, -((-(i + 1) * n) // o)
+    """PyTorch's adaptive windows (:func:`wally._windows.adaptive_windows`) as arrays of
+    starts and stops."""
+    windows = xp.asarray(adaptive_windows(n, o), dtype=xp.int64).reshape(o, 2)
+    return windows[:, 0], windows[:, 1]
 
 
 def _adaptive_size(
@@ -792,8 +808,8 @@ def _volume(shape: Sequence[int]) -> int:
 
 
 def _plane_chunks(planes: ndarray) -> list[slice]:
-    """Rows of ``planes (P, size)`` in chunks of about ``_CHUNK_BYTES``."""
-    step = max(1, _CHUNK_BYTES // max(1, planes.shape[1] * planes.itemsize))
+    """Rows of ``planes (P, size)`` in chunks of about ``tuning.POOL_CHUNK_BYTES``."""
+    step = max(1, tuning.POOL_CHUNK_BYTES // max(1, planes.shape[1] * planes.itemsize))
     return [slice(p, min(p + step, len(planes))) for p in range(0, len(planes), step)]
 
 

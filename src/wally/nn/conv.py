@@ -16,6 +16,7 @@ from wally import functional as F
 from wally._windows import check_positive, conv_padding, ntuple
 from wally.creation import empty
 from wally.device import device as _check_device
+from wally.functional.conv import check_groups, check_settings
 from wally.nn import init
 from wally.nn.linear import _dtype_message
 from wally.nn.module import LazyModuleMixin, Module
@@ -39,8 +40,7 @@ def check_channels(name: str, in_channels: Any, out_channels: Any, groups: Any) 
     for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+    check_groups(name, groups)
     if in_channels % groups:
         raise ValueError(
             f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})"
@@ -53,14 +53,12 @@ def check_channels(name: str, in_channels: Any, out_channels: Any, groups: Any) 
 
 def window_settings(name: str, nd: int, kernel_size: Any, stride: Any,
                     dilation: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """``kernel_size``, ``stride`` and ``dilation`` as positive ``nd``-tuples."""
-    settings = []
-    for arg, value in (("kernel_size", kernel_size), ("stride", stride),
-                       ("dilation", dilation)):
-        items = ntuple(value, nd, arg, name)
-        check_positive(items, arg, name)
-        settings.append(items)
-    return settings[0], settings[1], settings[2]
+    """``kernel_size``, ``stride`` and ``dilation`` as positive ``nd``-tuples
+    (:func:`wally.functional.conv.check_settings`, the functions' check)."""
+    kernel, strides, dilations = check_settings(
+        name, nd, kernel_size=kernel_size, stride=stride, dilation=dilation
+    )
+    return kernel, strides, dilations
 
 
 class _ConvNd(Module):

@@ -11,6 +11,7 @@ from typing import Any
 
 from wally import functional as F
 from wally._windows import check_positive, ntuple
+from wally.functional.pool import check_settings
 from wally.nn.module import Module
 from wally.tensor import Tensor
 
@@ -48,18 +49,8 @@ def _check_windows(
     padding: Any,
     dilation: Any = 1,
 ) -> None:
-    kernel = ntuple(kernel_size, nd, "kernel_size", name)
-    check_positive(kernel, "kernel_size", name)
-    if stride is not None:
-        check_positive(ntuple(stride, nd, "stride", name), "stride", name)
-    pads = ntuple(padding, nd, "padding", name)
-    check_positive(pads, "padding", name, minimum=0)
-    if any(2 * p > k for p, k in zip(pads, kernel, strict=True)):
-        raise ValueError(
-            f"{name}: padding should be at most half of kernel size, got padding={pads} and "
-            f"kernel_size={kernel}"
-        )
-    check_positive(ntuple(dilation, nd, "dilation", name), "dilation", name)
+    """The functions' checks (:func:`wally.functional.pool.check_settings`), at construction."""
+    check_settings(name, nd, kernel_size, stride, padding, dilation)
 
 
 class _PoolNd(Module):

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from wally._windows import adaptive_windows
 from wally.backend import xp
 from wally.functional.activation import GELU, LeakyReLU, Softplus
 from wally.functional.conv import ConvNd
@@ -159,7 +160,7 @@ def _avg_pool(g: GraphBuilder, step: Step) -> None:
 def _adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
     """PyTorch's adaptive windows, as :mod:`wally.functional.pool` draws them: output ``i``
     covers ``[floor(i·n/o), ceil((i+1)·n/o))``."""
-    return [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+    return adaptive_windows(n, o)
 
 
 @converts(AdaptiveAvgPoolNd)

@@ -1,0 +1,719 @@
+"""Which kernel runs a convolution, and why: one ordered table, in the spirit of
+``torch.backends.cudnn``.
+
+Every ``conv1d``/``conv2d``/``conv3d`` call runs three passes, each of which asks this table
+for a kernel: the **forward** pass ``y = W ⋆ x + b``, the **weight-grad** pass ``dW`` and the
+**input-grad** pass ``dX``.  The table's rules are tried in order and the first whose
+condition holds runs; the last rule of each pass always applies.  The first rule, the
+**reference**, is the note's equation written as code and never chosen by itself::
+
+    cols = im2col(x)                  # (C·∏k, N·∏out): every window of x, one per column
+    Y    = W (O × C·∏k) @ cols        # one GEMM per group
+    dW   = dY (O × N·∏out) @ colsᵀ    # backward: the same product, transposed
+    dX   = col2im(Wᵀ @ dY)            # and its adjoint, added back window by window
+
+Every other kernel computes the same thing faster for some geometry, and is tested against it
+(``tests/test_backends_conv.py``).  Print the table:
+
+    >>> import wally.backends.conv as conv
+    >>> print(conv.algorithms())                                  # doctest: +SKIP
+    pass         algorithm   runs where ...
+
+Force one kernel (for a test, a benchmark, or to rule one out), on every pass that has it or
+on the passes named::
+
+    >>> with conv.algorithm("im2col"):                            # doctest: +SKIP
+    ...     y = F.conv2d(x, w, padding=1)
+    >>> conv.last_algorithm("forward")                            # doctest: +SKIP
+    'im2col'
+
+A forced kernel that cannot compute this geometry is refused with one ``ValueError`` line
+(rather than replaced by another one with a warning: a test or benchmark that forces a kernel
+must not measure a different one without failing).  A forced kernel may exceed the memory
+budget (the budget is one of the reasons a rule is chosen, not one of what it can compute).
+
+**Determinism.**  Every kernel gives the same bits from run to run at a fixed thread count.
+Rules marked ``one thread`` (``Rule.single_thread``) are chosen automatically only on one
+thread; under :func:`wally.use_deterministic_algorithms` they are never chosen automatically,
+so the kernel, like the chunks, does not depend on the thread count.
+
+**The memory budget.**  A chunk's im2col columns never take more than the budget, all threads
+together: 256 MiB unless the environment variable ``WALLY_CONV_MEMORY_BUDGET`` (bytes, or with
+a ``K``/``M``/``G`` suffix, powers of 1024) says otherwise at import, or
+:func:`set_memory_budget` / :func:`im2col_budget` change it.  The smallest chunk is one output
+row of one image, so a budget below that row's columns is exceeded by that much.  (The same
+functions are in ``wally.nn.functional.conv`` under the same names.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from wally._parallel import are_deterministic_algorithms_enabled, get_num_threads
+from wally._windows import column_plan
+from wally._winograd import worth_it as winograd_worth_it
+from wally.backends import tuning
+
+__all__ = [
+    "PASSES",
+    "Geometry",
+    "Rule",
+    "algorithms",
+    "algorithm",
+    "last_algorithm",
+    "trace",
+    "choose",
+    "set_memory_budget",
+    "get_memory_budget",
+    "im2col_budget",
+]
+
+PASSES = ("forward", "weight-grad", "input-grad")
+Pairs = tuple[tuple[int, int], ...]
+
+# ----- the memory budget ------------------------------------------------------------------------
+DEFAULT_MEMORY_BUDGET = tuning.DEFAULT_MEMORY_BUDGET
+
+
+def _parse_budget(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(text[-1:], 1)
+    value = int(float(text[:-1] if text[-1:] in units else text) * scale)
+    if value <= 0:
+        raise ValueError(value)
+    return value
+
+
+def _budget_from_environment() -> int:
+    text = os.environ.get("WALLY_CONV_MEMORY_BUDGET")
+    if not text:
+        return DEFAULT_MEMORY_BUDGET
+    try:
+        return _parse_budget(text)
+    except (ValueError, IndexError):
+        warnings.warn(
+            f"WALLY_CONV_MEMORY_BUDGET={text!r} is not a positive number of bytes (such as "
+            f"268435456 or 256M); using the default of {DEFAULT_MEMORY_BUDGET} bytes",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_MEMORY_BUDGET
+
+
+_budget = {"bytes": _budget_from_environment()}
+
+
+def set_memory_budget(nbytes: int) -> None:
+    """Cap the im2col buffer of one convolution chunk at ``nbytes`` bytes.
+
+    A convolution whose column matrix would be larger runs over the batch in chunks (and over
+    the output rows of one image, when one image alone is too large) with the same results.
+
+    Example::
+
+        >>> F.conv.set_memory_budget(64 << 20)   # 64 MiB
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
+        raise ValueError(f"set_memory_budget: expected a positive number of bytes, got {nbytes!r}")
+    _budget["bytes"] = nbytes
+
+
+def get_memory_budget() -> int:
+    """The im2col budget in bytes (see :func:`set_memory_budget`)."""
+    return _budget["bytes"]
+
+
+@contextlib.contextmanager
+def im2col_budget(nbytes: int) -> Iterator[None]:
+    """Within the ``with`` block, cap im2col buffers at ``nbytes`` (see
+    :func:`set_memory_budget`); the previous budget is restored on exit.
+
+    Example::
+
+        >>> with F.conv.im2col_budget(1 << 20):
+        ...     y = F.conv2d(x, w, padding=1)      # the same y, built 1 MiB at a time
+    """
+    previous = get_memory_budget()
+    set_memory_budget(nbytes)
+    try:
+        yield
+    finally:
+        _budget["bytes"] = previous
+
+
+def shares() -> int:
+    """The threads the budget is planned for: all of them, or ``tuning.DETERMINISTIC_SHARES``
+    under :func:`wally.use_deterministic_algorithms` (where :func:`workers` keeps more threads
+    within the budget)."""
+    if are_deterministic_algorithms_enabled():
+        return tuning.DETERMINISTIC_SHARES
+    return max(1, get_num_threads())
+
+
+def chunk_limit() -> int:
+    """Bytes of columns per chunk: each thread builds one chunk at a time, and all of them
+    together stay within the budget."""
+    return min(tuning.CACHE_BYTES, max(1, _budget["bytes"] // shares()))
+
+
+def workers() -> int | None:
+    """At most this many threads per convolution: every thread (``None``), or under
+    deterministic algorithms as many as the budget holds chunks (at least
+    ``DETERMINISTIC_SHARES``; a budget of 256 MiB holds 128 chunks of 2 MiB)."""
+    if not are_deterministic_algorithms_enabled():
+        return None
+    return max(1, _budget["bytes"] // chunk_limit())
+
+
+def padding_limit() -> int:
+    """Bytes of one padded image that a thread may copy whole: half its share of the budget.
+    A larger image is padded one chunk of output rows at a time (:meth:`ColumnPlan.pad_rows`),
+    so a convolution needs its input, its output and the budget, never a padded copy of the
+    input (a 20000×20000 RGB image's would take 4.5 GiB)."""
+    return _budget["bytes"] // (2 * shares())
+
+
+# ----- the geometry a rule looks at -------------------------------------------------------------
+def _volume(shape: Sequence[int]) -> int:
+    size = 1
+    for n in shape:
+        size *= int(n)
+    return size
+
+
+class Geometry:
+    """One convolution as the rules see it: the input ``x (N, C, *spatial)`` (the image, also
+    for the gradient passes), the weight ``(O, C/groups, *k)``, stride, padding (one
+    ``(left, right)`` pair per axis), dilation, groups and the dtype.  (A plain class with
+    its derived sizes computed once: every pass of every call builds one.)"""
+
+    __slots__ = (
+        "input_shape",
+        "weight_shape",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "dtype",
+        "kernel",
+        "channels",
+        "itemsize",
+        "_plans",
+    )
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        weight_shape: Sequence[int],
+        stride: tuple[int, ...],
+        padding: Pairs,
+        dilation: tuple[int, ...],
+        groups: int,
+        dtype: Any,
+    ) -> None:
+        self.input_shape = tuple(input_shape)
+        self.weight_shape = tuple(weight_shape)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.groups, self.dtype = groups, dtype
+        self.kernel = self.weight_shape[2:]
+        self.channels = int(self.input_shape[1])
+        self.itemsize = int(dtype.itemsize)
+        self._plans: dict[bool | None, Any] = {}
+
+    def plan(self, wide: bool | None = None) -> Any:
+        """The :class:`~wally._windows.ColumnPlan` of this geometry (cached)."""
+        plan = self._plans.get(wide)
+        if plan is None:
+            plan = column_plan(
+                self.input_shape[2:], self.kernel, self.stride, self.padding, self.dilation, wide
+            )
+            self._plans[wide] = plan
+        return plan
+
+    def __str__(self) -> str:
+        return (
+            f"input {tuple(self.input_shape)}, weight {tuple(self.weight_shape)}, "
+            f"stride {self.stride}, padding {self.padding}, dilation {self.dilation}, "
+            f"groups {self.groups}"
+        )
+
+
+# ----- the conditions ---------------------------------------------------------------------------
+def _always(g: Geometry) -> bool:
+    return True
+
+
+def is_depthwise(g: Geometry) -> bool:
+    """``groups = C_in = C_out``, one filter per channel."""
+    w = g.weight_shape
+    return g.groups > 1 and g.groups == g.channels == w[0] and w[1] == 1
+
+
+def _winograd_fits(g: Geometry) -> bool:
+    if len(g.kernel) != 2 or g.kernel != (3, 3) or g.groups != 1:
+        return False
+    if g.stride != (1, 1) or g.dilation != (1, 1) or g.dtype.kind != "f":
+        return False
+    return all(n > 0 for n in g.plan().out)
+
+
+def _winograd_pays(g: Geometry) -> bool:
+    return chunk_limit() >= tuning.WINOGRAD_MIN_CHUNK_BYTES and winograd_worth_it(
+        g.input_shape, g.weight_shape, g.padding, g.dtype
+    )
+
+
+def _rows_fits(g: Geometry) -> bool:
+    return (
+        len(g.kernel) == 2
+        and g.stride[0] == 1
+        and g.groups == 1
+        and g.input_shape[0] * g.channels > 0
+        and all(n > 0 for n in g.plan().out)
+    )
+
+
+def rows_per_image(g: Geometry) -> int:
+    """Bytes of one image's shifted copies in the row layout: ``C·k_w·H_pad·OW``."""
+    plan = g.plan(wide=False)
+    return g.channels * g.kernel[1] * plan.padded[0] * plan.out[1] * g.itemsize
+
+
+def _rows_pays(g: Geometry) -> bool:
+    if g.channels * _volume(g.kernel) > tuning.ROWS_MAX_DEPTH:
+        return False
+    plan = g.plan()
+    if plan.wide or g.input_shape[0] * plan.out[0] * plan.out[1] < tuning.ROWS_MIN_POSITIONS:
+        return False
+    # Chunks are whole images: one image over the budget takes im2col, which splits its rows.
+    return rows_per_image(g) <= chunk_limit()
+
+
+def _reach(g: Geometry) -> tuple[int, ...]:
+    return tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True))
+
+
+def _flipped_fits(g: Geometry) -> bool:
+    return all(s == 1 for s in g.stride) and all(
+        lo <= r and hi <= r for (lo, hi), r in zip(g.padding, _reach(g), strict=True)
+    )
+
+
+def _flipped_pays(g: Geometry) -> bool:
+    out = g.plan().out
+    growth = _volume(g.input_shape[2:]) <= tuning.FLIPPED_MAX_GROWTH * _volume(out)
+    return is_depthwise(g) or growth
+
+
+# ----- the table --------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row of the table: kernel ``name`` for ``pass_`` runs where ``fits`` (it computes
+    this geometry) and, unless forced, ``pays`` (it is the fastest there; ``None``: only when
+    forced).  ``single_thread``: chosen automatically on one thread only (never under
+    deterministic algorithms).  ``needs`` says ``fits`` in words, ``where`` says ``pays``."""
+
+    name: str
+    pass_: str
+    fits: Callable[[Geometry], bool]
+    pays: Callable[[Geometry], bool] | None
+    needs: str
+    where: str
+    why: str
+    measured: str
+    single_thread: bool = False
+
+    def chosen(self, g: Geometry, threads: int, deterministic: bool) -> bool:
+        """Whether the automatic choice takes this rule for ``g``."""
+        if self.pays is None:
+            return False
+        if self.single_thread and (deterministic or threads != 1):
+            return False
+        return self.fits(g) and self.pays(g)
+
+    def __repr__(self) -> str:
+        return f"Rule({self.pass_!r}, {self.name!r}, where={self.where!r})"
+
+
+def _reference(pass_: str, formula: str) -> Rule:
+    return Rule(
+        name="reference",
+        pass_=pass_,
+        fits=_always,
+        pays=None,
+        needs="nothing",
+        where="only when forced",
+        why=f"the note's equation as code: {formula}, whole batch at once",
+        measured="the oracle every other kernel is tested against; memory ∝ C·∏k·N·∏out",
+    )
+
+
+_DEPTHWISE: dict[str, Any] = dict(
+    name="depthwise",
+    fits=is_depthwise,
+    pays=is_depthwise,
+    needs="groups = C_in = C_out and one filter per group",
+    where="groups = C_in = C_out",
+)
+_ROWS: dict[str, Any] = dict(
+    name="rows",
+    fits=_rows_fits,
+    pays=_rows_pays,
+    needs="2-D, vertical stride 1, one group, a non-empty input and output",
+    where=(
+        f"2-D, vertical stride 1, one group, C·kH·kW ≤ {tuning.ROWS_MAX_DEPTH}, exact im2col "
+        f"columns, N·OH·OW ≥ {tuning.ROWS_MIN_POSITIONS}, one image's copies within the chunk "
+        "limit"
+    ),
+    measured=(
+        "LeNet's conv2 and a 32-channel 5×5 1.2-2x faster than im2col; ResNet's 256/512-channel "
+        "3×3 up to 2x slower (so the depth limit)"
+    ),
+)
+_IM2COL: dict[str, Any] = dict(
+    name="im2col", fits=_always, pays=_always, needs="nothing", where="everything else"
+)
+_CHUNKED = (
+    "chunked im2col (a few images or output rows, ~2 MiB, in cache) and one GEMM per group; wide "
+    "rows (one contiguous run per tap) with stride 1 where the padded rows are at most 15% longer"
+)
+
+TABLE: tuple[Rule, ...] = (
+    # ----- forward: y = W ⋆ x + b
+    _reference("forward", "Y = W @ im2col(x)"),
+    Rule(
+        **_DEPTHWISE,
+        pass_="forward",
+        why="a GEMM per channel would be a matrix-vector product; per-tap multiply-adds over "
+        "the whole chunk are faster",
+        measured="MobileNet-style 3×3 depthwise layers (benchmarks: depthwise 3×3 forward)",
+    ),
+    Rule(
+        name="winograd",
+        pass_="forward",
+        fits=_winograd_fits,
+        pays=_winograd_pays,
+        needs="2-D 3×3, stride 1, dilation 1, one group, a non-empty output",
+        where=f"3×3 stride 1, ≥ {tuning.WINOGRAD_MIN_CHANNELS} channels in and out, N·OH·OW ≥ "
+        f"{tuning.WINOGRAD_MIN_PIXELS}, chunk limit ≥ 1 MiB",
+        why="F(2×2, 3×3): 16 multiplies per 2×2 output tile instead of 36",
+        measured="1 thread: wins 1.2-1.4x from 48 channels on ≥ 1024 output pixels; 2 threads: "
+        "ResNet-18 step 2.79 s with it, 2.57 s without (1 thread: 3.77 against 4.16 s)",
+        single_thread=True,
+    ),
+    Rule(
+        **_ROWS,
+        pass_="forward",
+        why="k_w shifted copies of the input and k_h GEMMs, instead of k_h·k_w short copies",
+    ),
+    Rule(
+        **_IM2COL,
+        pass_="forward",
+        why=_CHUNKED,
+        measured="ResNet's 64→64 layer 115 → 65 ms forward (chunked against whole)",
+    ),
+    # ----- weight gradient: dW
+    _reference("weight-grad", "dW = dY @ im2col(x)ᵀ"),
+    Rule(
+        **_DEPTHWISE,
+        pass_="weight-grad",
+        why="dW[c, t] = Σ dY[c] · x[c, tap t]: one multiply and one sum per tap",
+        measured="as the forward pass",
+    ),
+    Rule(
+        **_ROWS,
+        pass_="weight-grad",
+        why="every S_a @ dYᵀ in one batched product over the shifted copies",
+    ),
+    Rule(
+        **_IM2COL,
+        pass_="weight-grad",
+        why=_CHUNKED + "; a non-finite input takes exact columns (0·inf in the junk columns)",
+        measured="cols @ dYᵀ runs several times faster than dY @ colsᵀ for long chunks",
+    ),
+    # ----- input gradient: dX
+    _reference("input-grad", "dX = col2im(Wᵀ @ dY)"),
+    Rule(
+        name="flipped",
+        pass_="input-grad",
+        fits=_flipped_fits,
+        pays=_flipped_pays,
+        needs="stride 1 and padding at most d·(k − 1) on each side",
+        where=f"stride 1, padding ≤ d·(k − 1), and depthwise or the input at most "
+        f"{tuning.FLIPPED_MAX_GROWTH}x the output",
+        why="dX is itself a convolution, dY ⋆ flip(W)ᵀ: the forward rules choose its kernel",
+        measured="LeNet's conv2 input gradient: 16-25 ms flipped against 5-6 ms added back, so "
+        "only about 'same' padding",
+    ),
+    Rule(
+        **_DEPTHWISE,
+        pass_="input-grad",
+        why="dX[c, tap t] += w[c, t] · dY[c]: one strided slice-add per tap",
+        measured="as the forward pass",
+    ),
+    Rule(
+        **_ROWS,
+        pass_="input-grad",
+        why="the adjoint of the row layout: k_h GEMMs, then k_w strided slice-adds",
+    ),
+    Rule(
+        **_IM2COL,
+        pass_="input-grad",
+        why="Wᵀ @ dY per chunk added back per tap (col2im), contiguous on wide rows",
+        measured="strided and valid convolutions of small images (LeNet's conv2: 5-6 ms)",
+    ),
+)
+
+
+class Algorithms(tuple[Rule, ...]):
+    """The table as :func:`algorithms` returns it: a tuple of :class:`Rule` that prints as a
+    table, and :meth:`markdown` for ``docs/CONVOLUTION.md``."""
+
+    def __str__(self) -> str:
+        lines = []
+        for rule in self:
+            flag = " (one thread)" if rule.single_thread else ""
+            lines.append(f"{rule.pass_:<12} {rule.name:<10} where {rule.where}{flag}")
+            lines.append(f"{'':<23} why: {rule.why}")
+            lines.append(f"{'':<23} measured: {rule.measured}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return "algorithms(\n" + "".join(f"  {rule!r},\n" for rule in self) + ")"
+
+    def markdown(self) -> str:
+        """The table in Markdown, one row per rule, in the order they are tried."""
+        rows = [
+            "| pass | algorithm | runs where | can run | why | measured |",
+            "|---|---|---|---|---|---|",
+        ]
+        for rule in self:
+            where = rule.where + (" (one thread only)" if rule.single_thread else "")
+            cells = (rule.pass_, f"`{rule.name}`", where, rule.needs, rule.why, rule.measured)
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(rows) + "\n"
+
+
+def algorithms(pass_: str | None = None) -> Algorithms:
+    """The table, in the order its rules are tried (of one pass, or all of them).
+
+    >>> [rule.name for rule in algorithms("forward")]
+    ['reference', 'depthwise', 'winograd', 'rows', 'im2col']
+    """
+    if pass_ is not None:
+        _check_pass("algorithms", pass_)
+    return Algorithms(r for r in TABLE if pass_ is None or r.pass_ == pass_)
+
+
+def _check_pass(where: str, pass_: str) -> None:
+    if pass_ not in PASSES:
+        raise ValueError(f"wally.backends.conv.{where}: expected a pass in {PASSES}, got {pass_!r}")
+
+
+# ----- plans: how a kernel lays out its work (memory and speed, never the arithmetic) ---------
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A choice made inside a kernel: ``name`` applies to ``kernels`` ``where``, and changes
+    the chunks, copies or GEMM blocks, never the sum each output is (only its order, fixed)."""
+
+    name: str
+    kernels: str
+    where: str
+    why: str
+    measured: str
+
+
+def _first_chunk_splits_an_image(plan: Any, chunks: Sequence[tuple[slice, slice]]) -> bool:
+    return bool(plan.out) and chunks[0][1].stop - chunks[0][1].start < plan.out[0]
+
+
+def pads_rows(
+    plan: Any, chunks: Sequence[tuple[slice, slice]], channels: int, itemsize: int
+) -> bool:
+    """im2col forward and weight-grad: whether the chunks split single images by rows and one
+    padded image is over :func:`padding_limit` (then each chunk pads only its rows)."""
+    return (
+        plan.needs_copy
+        and _first_chunk_splits_an_image(plan, chunks)
+        and channels * (plan.plane + plan.tail) * itemsize > padding_limit()
+    )
+
+
+def gathers_rows(
+    plan: Any, chunks: Sequence[tuple[slice, slice]], channels: int, itemsize: int
+) -> bool:
+    """im2col input-grad: whether a large image's gradient is gathered one chunk of output
+    rows at a time (added into a zeroed ``dX``) instead of in a zero-bordered copy."""
+    return (
+        _first_chunk_splits_an_image(plan, chunks)
+        and channels * (plan.plane + plan.tail) * itemsize > padding_limit()
+    )
+
+
+def depthwise_by_rows(plan: Any, channels: int, itemsize: int) -> bool:
+    """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
+    :func:`padding_limit`: then the depthwise kernels work on blocks of rows of one image,
+    so that a huge convolution needs its input, its output and the budget."""
+    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
+    return _volume(plan.out) > 0 and per_image > padding_limit()
+
+
+def skinny(depth: int, width: int) -> bool:
+    """Whether a GEMM over ``depth × width`` columns should run ``SKINNY_COLUMNS`` columns at
+    a time (OpenBLAS is slow on long products by few rows)."""
+    return depth < tuning.SKINNY_ROWS and width > 2 * tuning.SKINNY_COLUMNS
+
+
+PLANS: tuple[Plan, ...] = (
+    Plan(
+        name="wide rows",
+        kernels="im2col (every pass)",
+        where=f"stride 1 and padded rows at most {tuning.MAX_JUNK}x the output rows; "
+        "weight-grad: a finite input; input-grad: finite weights (any padding)",
+        why="each tap one contiguous run of the flat image; the junk columns are dropped",
+        measured="ResNet-18's 4-, 8- and 16-pixel stages 15% faster with exact columns",
+    ),
+    Plan(
+        name="chunks",
+        kernels="im2col, rows, depthwise",
+        where=f"columns of a few images, or of output rows of one image, up to "
+        f"min({tuning.CACHE_BYTES >> 20} MiB, budget / threads)",
+        why="the columns stay in cache between the copy and the GEMM",
+        measured="LeNet's and ResNet's layers about 1.7x faster than the whole matrix",
+    ),
+    Plan(
+        name="padding by rows",
+        kernels="im2col, depthwise",
+        where="one image's padded copy over half a thread's share of the budget",
+        why="a huge image needs its input, its output and the budget, never a padded copy",
+        measured="a 20000×20000 RGB image's padded copy would take 4.5 GiB",
+    ),
+    Plan(
+        name="short-column blocks",
+        kernels="im2col",
+        where=f"C·∏k < {tuning.SKINNY_ROWS} and over {2 * tuning.SKINNY_COLUMNS} columns: "
+        f"{tuning.SKINNY_COLUMNS} columns at a time",
+        why="OpenBLAS is 1.6-2.5x slower on long products by few rows",
+        measured="25 rows × 20608 columns against 4096 at a time",
+    ),
+    Plan(
+        name="dot for small results",
+        kernels="im2col weight-grad",
+        where=f"a result of at most {tuning.GIL_HELD_ENTRIES} entries",
+        why="NumPy's matmul keeps the GIL for such results; dot releases it",
+        measured="two threads: 0.7-1.0x for a 30 × 16 result, 1.8x for 30 × 17",
+    ),
+)
+
+
+def plans() -> tuple[Plan, ...]:
+    """The choices made inside the kernels (:class:`Plan`), for the documentation."""
+    return PLANS
+
+
+def plans_markdown() -> str:
+    """:func:`plans` in Markdown (``docs/CONVOLUTION.md``)."""
+    rows = ["| plan | in | where | why | measured |", "|---|---|---|---|---|"]
+    for p in PLANS:
+        rows.append("| " + " | ".join((p.name, p.kernels, p.where, p.why, p.measured)) + " |")
+    return "\n".join(rows) + "\n"
+
+
+# ----- forcing, and what ran --------------------------------------------------------------------
+_forced: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "forced", default=None
+)
+_last: dict[str, str] = {}
+_traces: list[list[tuple[str, str]]] = []
+
+
+@contextlib.contextmanager
+def algorithm(name: str, passes: str | Sequence[str] | None = None) -> Iterator[None]:
+    """Within the ``with`` block, run kernel ``name`` on every pass that has one of that name
+    (or on ``passes``: one of ``"forward"``, ``"weight-grad"``, ``"input-grad"``, or several).
+    The other passes choose as usual.  A name the table doesn't have, or a pass without it,
+    is a ``ValueError``; so is a call whose geometry the forced kernel cannot compute.
+
+    >>> with algorithm("reference"):                              # doctest: +SKIP
+    ...     y = F.conv2d(x, w)       # im2col of the whole batch and one GEMM
+    """
+    names = sorted({r.name for r in TABLE})
+    if name not in names:
+        raise ValueError(
+            f"wally.backends.conv.algorithm: no algorithm {name!r}; expected one "
+            f"of {', '.join(names)}"
+        )
+    if passes is None:
+        chosen = [p for p in PASSES if any(r.name == name and r.pass_ == p for r in TABLE)]
+    else:
+        chosen = [passes] if isinstance(passes, str) else list(passes)
+        for p in chosen:
+            _check_pass("algorithm", p)
+            if not any(r.name == name and r.pass_ == p for r in TABLE):
+                have = [r.name for r in TABLE if r.pass_ == p]
+                raise ValueError(
+                    f"wally.backends.conv.algorithm: the {p} pass has no "
+                    f"algorithm {name!r}; it has {', '.join(have)}"
+                )
+    token = _forced.set({**(_forced.get() or {}), **dict.fromkeys(chosen, name)})
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+_BY_PASS = {p: tuple(r for r in TABLE if r.pass_ == p) for p in PASSES}
+
+
+def choose(pass_: str, g: Geometry, *, record: bool = True) -> str:
+    """The kernel that runs ``pass_`` of geometry ``g``: the forced one (if it can), or the
+    first rule of the pass whose condition holds.  Recorded for :func:`last_algorithm` and
+    :func:`trace` unless ``record`` is false (a question, not a call)."""
+    forced = (_forced.get() or {}).get(pass_)
+    if forced is not None:
+        rule = next(r for r in _BY_PASS[pass_] if r.name == forced)
+        if not rule.fits(g):
+            raise ValueError(
+                f"wally.backends.conv: the forced algorithm {forced!r} cannot run "
+                f"this {pass_} pass (it needs {rule.needs}; got {g})"
+            )
+    else:
+        threads, deterministic = get_num_threads(), are_deterministic_algorithms_enabled()
+        rule = next(r for r in _BY_PASS[pass_] if r.chosen(g, threads, deterministic))
+    if not record:
+        return rule.name
+    _last[pass_] = rule.name
+    for log in _traces:
+        log.append((pass_, rule.name))
+    return rule.name
+
+
+def last_algorithm(pass_: str = "forward") -> str | None:
+    """The kernel the last convolution's ``pass_`` ran (``None`` before the first one).  The
+    flipped input gradient is a forward convolution, and records its kernel as one."""
+    _check_pass("last_algorithm", pass_)
+    return _last.get(pass_)
+
+
+@contextlib.contextmanager
+def trace() -> Iterator[list[tuple[str, str]]]:
+    """Collect ``(pass, algorithm)`` for every choice made within the ``with`` block.
+
+    >>> with trace() as ran:                                      # doctest: +SKIP
+    ...     F.conv2d(x, w).sum().backward()
+    >>> ran
+    [('forward', 'im2col'), ('weight-grad', 'im2col'), ('input-grad', 'im2col')]
+    """
+    log: list[tuple[str, str]] = []
+    _traces.append(log)
+    try:
+        yield log
+    finally:
+        _traces.remove(log)

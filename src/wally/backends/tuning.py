@@ -1,0 +1,117 @@
+"""Every tuning constant of the convolution and pooling engine, in one place, each with the
+measurement behind it.
+
+The kernels read these at call time (``tuning.ROWS_BYTES``, not a copy taken at import), so
+an experiment can change one and measure, and a test can shrink one to reach a code path:
+
+    >>> from wally.backends import tuning
+    >>> tuning.ROWS_MIN_POSITIONS
+    256
+
+Where a constant decides *which kernel runs*, the rule that reads it is in
+:mod:`wally.backends.conv`'s table (``wally.backends.conv.algorithms()``); the others size the
+chunks a kernel works through, and never change its result beyond the order of its sums.
+Measurements are from the machine the commits were made on (2 cores, OpenBLAS); ``git log -S
+NAME`` finds the commit that set each one.
+"""
+
+from __future__ import annotations
+
+# ----- the memory budget (wally.backends.conv.set_memory_budget) --------------------------------
+# im2col columns of one chunk, all threads together, unless WALLY_CONV_MEMORY_BUDGET says else.
+DEFAULT_MEMORY_BUDGET = 256 << 20
+# Columns built per chunk when the budget allows more: small enough to stay in cache between
+# the copy that fills them and the GEMM that reads them (LeNet's and ResNet's layers run about
+# 1.7x faster than with the whole matrix at once, measured).
+CACHE_BYTES = 2 << 20
+# The threads the budget is planned for under use_deterministic_algorithms, whatever the thread
+# count (so that the chunks, and the bits, do not depend on it).
+DETERMINISTIC_SHARES = 4
+
+# ----- im2col GEMMs on short columns --------------------------------------------------------------
+# OpenBLAS multiplies by a matrix of few rows (``C·∏k`` below ~512, as in LeNet's first layer)
+# 1.6-2.5x slower once the product runs past ~8192 columns, in every orientation the kernels
+# use (measured: 25 rows × 20608 columns against 4096 at a time): such products are split.
+SKINNY_ROWS = 512
+SKINNY_COLUMNS = 4096
+# NumPy's matmul keeps the GIL through the BLAS call when its result has at most 500 entries
+# (measured on two threads: 0.7-1.0x for a 30 × 16 result, 1.8x for 30 × 17), and a weight
+# gradient's result is that small in LeNet: the chunk threads took turns.  ``dot`` and larger
+# (batched) products release it.
+GIL_HELD_ENTRIES = 500
+
+# ----- the row layout ("rows" in the table) -------------------------------------------------------
+# Bytes of one chunk's shifted copies; measured on LeNet's conv2 (16 to 64 images).
+ROWS_BYTES = 512 << 10
+# Deeper columns (C·k_h·k_w) make the GEMM, not the copies, the cost; there k_h GEMMs of depth
+# C·k_w run slower than im2col's one, and reordering W costs more than it saves (measured on
+# ResNet's 256- and 512-channel 3×3 layers: up to 2x slower; LeNet's 150 and a 32-channel 5×5's
+# 800: 1.2-2x faster).
+ROWS_MAX_DEPTH = 1024
+# Fewer output positions (all images together) than this: im2col's one GEMM costs less than
+# reordering W and k_h GEMMs (LeNet's conv2 at batch 1: 34 against 38 µs; at batch 4, 72
+# against 66 µs).
+ROWS_MIN_POSITIONS = 256
+
+# ----- the flipped input gradient ("flipped" in the table) ---------------------------------------
+# The flipped convolution reads dY padded back to the input's size: worth it only where that
+# adds little (padding about 'same'); LeNet's conv2 (valid 5×5 on 14×14, input 1.96x its output)
+# input gradient went from 16-25 ms flipped to 5-6 ms added back (benchmarks/README.md).
+FLIPPED_MAX_GROWTH = 1.25
+
+# ----- Winograd F(2×2, 3×3) ("winograd" in the table) ---------------------------------------------
+# Chunks of Winograd are about 1 MiB whatever the budget; below this chunk limit im2col, which
+# honours smaller budgets exactly, runs instead.
+WINOGRAD_MIN_CHUNK_BYTES = 1 << 20
+# Measured at 1 thread, float32: 32 channels break even, 16 lose 1.7x; 32×32 at batch 1 wins by
+# 1.2x, 16×16 at batch 1 loses 1.2x unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4x,
+# 512 channels at 4×4 lose up to 5x at batch 1.
+WINOGRAD_MIN_CHANNELS = 48
+WINOGRAD_MIN_PIXELS = 1024
+WINOGRAD_MIN_PIXELS_CACHED = 256
+# Transformed tiles per chunk, in bytes of V (16·tiles·C values): small enough that V, M and
+# the scratch between the transforms stay in cache, but at least MIN_TILES tiles, the rows of
+# each GEMM, so that wide channels don't stream all 16·C·O of U for a few tiles (measured at
+# 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512 channels).
+TILE_BYTES = 1 << 20
+MIN_TILES = 128
+# Buffers up to this size are kept per thread between calls, as im2col's are: a fresh one pays
+# a page fault per 4 KiB on every call (a batch-1 64-channel layer ran 2.5x slower).  Larger
+# ones are allocated per call: kept, they came to ~60 MiB in ResNet-18 and lifted its training
+# step's peak memory above PyTorch's (899 against 848 MiB, measured).
+WINOGRAD_KEEP_BYTES = 1 << 20
+
+# ----- im2col / col2im on whole arrays (wally._windows) -------------------------------------------
+# Bytes of input (all images, a few channels) that im2col and col2im work through at a time: a
+# slab that stays in cache while all ∏k taps read or add it, instead of streaming the whole
+# input from memory once per tap (about 1.5x faster for ResNet's 64x64x32x32).
+SLAB_BYTES = 1 << 20
+# Wide rows make each tap one contiguous copy, but multiply the GEMM's columns by padded/out
+# width: worth it only while that is small (ResNet-18 on 32×32 images ran 15% faster with exact
+# columns for its 4-, 8- and 16-pixel stages; measured).
+MAX_JUNK = 1.15
+
+# ----- pooling (wally.functional.pool) ---------------------------------------------------------
+# Bytes of (padded) input planes processed at a time: small enough to stay in cache while every
+# kernel tap reads them.
+POOL_CHUNK_BYTES = 1 << 20
+
+# ----- threads (wally._parallel) ------------------------------------------------------------------
+# sum_chunks: partials of at most this many bytes in all are summed after the threads are done
+# (folding them costs ~0.5 µs each, a lock per chunk more); larger ones as they come, with
+# at most PARKED_BYTES of them (at least one per thread) waiting for their turn.
+GATHERED_BYTES = 256 << 10
+PARKED_BYTES = 16 << 20
+# A fresh multi-MiB buffer costs a page fault per 4 KiB page on every call (about a third of a
+# LeNet layer's time at batch 256, measured); buffers up to this size are kept per thread.
+WORKSPACE_BYTES = 32 << 20
+# Allocations from this size on are checked against the memory the system has left: Linux hands
+# out address space it may not be able to back (overcommit), so an array that cannot fit would
+# not fail at ``empty`` but kill the process when its pages are touched.  Smaller ones are not
+# checked (reading /proc/meminfo costs ~30 µs, more than a small layer).
+CHECKED_BYTES = 64 << 20
+# Below this many multiply-adds a GEMM runs on the calling thread alone: splitting costs more.
+SPLIT_MACS = 1 << 20
+# Row blocks of a split GEMM under use_deterministic_algorithms, at any thread count (OpenBLAS
+# may sum a block of other rows in another order, measured).
+DETERMINISTIC_BLOCKS = 8
