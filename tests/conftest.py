@@ -24,6 +24,17 @@ def torch():
     )
 
 
+@pytest.fixture
+def num_threads():
+    """``num_threads(n)`` runs the rest of the test on ``n`` threads (``wally.set_num_threads``);
+    the count in force before is put back when the test ends, however it ends."""
+    from wally._parallel import get_num_threads, set_num_threads
+
+    previous = get_num_threads()
+    yield set_num_threads
+    set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import wally

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import wally
 import wally.nn.functional as F
-from wally._parallel import get_num_threads, set_num_threads, use_deterministic_algorithms
+from wally._parallel import use_deterministic_algorithms
 from wally.backends import conv as dispatch
 from wally.backends import tuning
 from wally.functional import conv as conv_module
@@ -142,40 +142,34 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
         ),
     ],
 )
-def test_the_automatic_choice(x_shape, w_shape, kwargs, threads, expected):
+def test_the_automatic_choice(num_threads, x_shape, w_shape, kwargs, threads, expected):
     x = wally.randn(*x_shape, requires_grad=True)
     w = wally.randn(*w_shape, requires_grad=True)
-    previous = get_num_threads()
-    set_num_threads(threads)
-    try:
-        with dispatch.trace() as ran:
-            F.conv2d(x, w, **kwargs).sum().backward()
-    finally:
-        set_num_threads(previous)
+    num_threads(threads)
+    with dispatch.trace() as ran:
+        F.conv2d(x, w, **kwargs).sum().backward()
     assert [name for pass_, name in ran[:3]] == list(expected)
     assert [pass_ for pass_, _ in ran[:3]] == list(dispatch.PASSES)
 
 
-def test_deterministic_algorithms_skip_the_rules_that_depend_on_the_thread_count():
+def test_deterministic_algorithms_skip_the_rules_that_depend_on_the_thread_count(num_threads):
     """The table's one-thread rules (Winograd) are not chosen under deterministic algorithms,
     at any thread count: the kernel is that of several threads."""
     g = dispatch.Geometry(
         (2, 64, 32, 32), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.dtype("f4")
     )
     assert [r.name for r in dispatch.algorithms() if r.single_thread] == ["winograd"]
-    previous = get_num_threads()
     try:
-        set_num_threads(1)
+        num_threads(1)
         assert dispatch.choose("forward", g, record=False) == "winograd"
         use_deterministic_algorithms(True)
         for threads in (1, 2, 3):
-            set_num_threads(threads)
+            num_threads(threads)
             assert dispatch.choose("forward", g, record=False) == "im2col"
         with dispatch.algorithm("winograd"):  # forcing still runs it
             assert dispatch.choose("forward", g, record=False) == "winograd"
     finally:
         use_deterministic_algorithms(False)
-        set_num_threads(previous)
 
 
 def test_the_budget_and_its_old_names_are_one():
@@ -285,7 +279,7 @@ def test_every_kernel_matches_the_reference(pass_, name, data):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_kernels_match_the_reference_on_several_threads(threads):
+def test_kernels_match_the_reference_on_several_threads(num_threads, threads):
     """One geometry per kernel that splits into several chunks, on several threads."""
     cases = {
         "depthwise": ((3, 4, 20, 20), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4, 4096),
@@ -294,13 +288,9 @@ def test_kernels_match_the_reference_on_several_threads(threads):
         "im2col": ((3, 4, 20, 20), (6, 2, 3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 2, 512),
         "flipped": ((3, 4, 20, 20), (6, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, 512),
     }
-    previous = get_num_threads()
-    set_num_threads(threads)
-    try:
-        for pass_, name in KERNELS:
-            _check_against_reference(pass_, name, cases[name])
-    finally:
-        set_num_threads(previous)
+    num_threads(threads)
+    for pass_, name in KERNELS:
+        _check_against_reference(pass_, name, cases[name])
 
 
 def test_the_reference_matches_the_loops():

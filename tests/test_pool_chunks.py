@@ -8,7 +8,6 @@ import pytest
 import wally
 import wally.nn.functional as F
 from wally import reference
-from wally._parallel import get_num_threads, set_num_threads
 from wally.backends import tuning
 from wally.functional import pool as pool_module
 
@@ -22,12 +21,9 @@ CASES = [
 
 
 @pytest.fixture
-def many_chunks(monkeypatch):
+def many_chunks(monkeypatch, num_threads):
     monkeypatch.setattr(tuning, "POOL_CHUNK_BYTES", 64)  # one plane per chunk
-    previous = get_num_threads()
-    set_num_threads(3)
-    yield
-    set_num_threads(previous)
+    num_threads(3)
 
 
 @pytest.mark.parametrize("kind, kwargs", CASES)

@@ -78,7 +78,7 @@ def test_non_contiguous_input():
     _check(winograd_correlate(x, w, None, padding), expected, np.float64)
 
 
-def test_precomputed_weights_and_threads():
+def test_precomputed_weights_and_threads(num_threads):
     """Chunks split over tile rows and images, several threads, ``u`` given beforehand."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 16, 41, 37)).astype(np.float32)
@@ -87,14 +87,10 @@ def test_precomputed_weights_and_threads():
     padding = ((1, 1), (2, 0))
     expected = reference.conv_nd_loops(x.astype(np.float64), w.astype(np.float64),
                                        b.astype(np.float64), padding=padding)
-    before = wally.get_num_threads()
-    try:
-        for threads in (1, 2, 3):
-            wally.set_num_threads(threads)
-            y = winograd_correlate(x, w, b, padding, u=transform_weights(w))
-            np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
-    finally:
-        wally.set_num_threads(before)
+    for threads in (1, 2, 3):
+        num_threads(threads)
+        y = winograd_correlate(x, w, b, padding, u=transform_weights(w))
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_float16_is_computed_in_float32():
@@ -128,12 +124,11 @@ def test_worth_it():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, threads):
+def test_conv2d_layers_take_winograd_forward_and_backward(num_threads, torch, monkeypatch, threads):
     """On one thread ``F.conv2d`` sends a wide 3×3 layer on a large map to Winograd, in the
     forward pass and in the input gradient (a convolution with the flipped kernel); on two, to
     im2col.  Values and all three gradients match PyTorch's either way."""
     import wally.nn.functional as F
-    from wally._parallel import get_num_threads, set_num_threads
     from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
 
@@ -150,15 +145,11 @@ def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, th
     w = (rng.standard_normal((96, 96, 3, 3)) / 30).astype(np.float32)
     b = rng.standard_normal(96).astype(np.float32)
     g = rng.standard_normal((2, 96, 24, 23)).astype(np.float32)
-    previous = get_num_threads()
-    set_num_threads(threads)
-    try:
-        xs, ws, bs = (wally.tensor(a, requires_grad=True) for a in (x, w, b))
-        with dispatch.trace() as ran:
-            y = F.conv2d(xs, ws, bs, padding=1)
-            y.backward(wally.tensor(g))
-    finally:
-        set_num_threads(previous)
+    num_threads(threads)
+    xs, ws, bs = (wally.tensor(a, requires_grad=True) for a in (x, w, b))
+    with dispatch.trace() as ran:
+        y = F.conv2d(xs, ws, bs, padding=1)
+        y.backward(wally.tensor(g))
     assert len(calls) == (2 if threads == 1 else 0)  # forward, and the input gradient
     kernel = "winograd" if threads == 1 else "im2col"
     assert ran == [("forward", kernel), ("weight-grad", "im2col"), ("input-grad", "flipped"),
@@ -171,10 +162,9 @@ def test_conv2d_layers_take_winograd_forward_and_backward(torch, monkeypatch, th
         np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-4, atol=1e-3)
 
 
-def test_small_budgets_and_layers_keep_im2col(monkeypatch):
+def test_small_budgets_and_layers_keep_im2col(num_threads, monkeypatch):
     """On one thread (where Winograd is used): narrow layers, small maps, strides and a memory
     budget under 1 MiB per thread take im2col (which honours the budget exactly)."""
-    from wally._parallel import get_num_threads, set_num_threads
     from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
 
@@ -184,18 +174,14 @@ def test_small_budgets_and_layers_keep_im2col(monkeypatch):
     x = np.random.default_rng(0).standard_normal((2, 96, 32, 32)).astype(np.float32)
     w = np.random.default_rng(1).standard_normal((96, 96, 3, 3)).astype(np.float32)
     same = ((1, 1), (1, 1))
-    previous = get_num_threads()
-    set_num_threads(1)
-    try:
-        g = dispatch.Geometry(x.shape, w.shape, (1, 1), same, (1, 1), 1, x.dtype)
-        assert dispatch.choose("forward", g, record=False) == "winograd"
-        monkeypatch.setattr(conv_module, "winograd_correlate", refuse)
-        with conv_module.im2col_budget(256 << 10):
-            conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)
-        conv_module.correlate(x, w, None, (2, 2), same, (1, 1), 1)
-        conv_module.correlate(x[:, :16], w[:16, :16], None, (1, 1), same, (1, 1), 1)
-        conv_module.correlate(x[:1, :, :8, :8], w, None, (1, 1), same, (1, 1), 1)
-        set_num_threads(2)
+    num_threads(1)
+    g = dispatch.Geometry(x.shape, w.shape, (1, 1), same, (1, 1), 1, x.dtype)
+    assert dispatch.choose("forward", g, record=False) == "winograd"
+    monkeypatch.setattr(conv_module, "winograd_correlate", refuse)
+    with conv_module.im2col_budget(256 << 10):
         conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)
-    finally:
-        set_num_threads(previous)
+    conv_module.correlate(x, w, None, (2, 2), same, (1, 1), 1)
+    conv_module.correlate(x[:, :16], w[:16, :16], None, (1, 1), same, (1, 1), 1)
+    conv_module.correlate(x[:1, :, :8, :8], w, None, (1, 1), same, (1, 1), 1)
+    num_threads(2)
+    conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)

@@ -92,15 +92,15 @@ _KERNELS = {1: "kL", 2: "kH, kW", 3: "kD, kH, kW"}
 
 
 class ConvNd(Function):
-    """``y = W ⋆ x + b`` over ``len(stride)`` spatial axes, by im2col and one GEMM per group.
+    """``y = W ⋆ x + b`` over ``len(stride)`` spatial axes, each pass by the kernel that
+    :mod:`wally.backends.conv`'s table picks for its geometry (the reference is im2col and one
+    GEMM per group; the others are tested against it).
 
     Inputs ``x (N, C, *spatial)`` (or unbatched ``(C, *spatial)``), ``w (O, C/groups, *k)``,
     ``b (O,)`` or ``None``; ``padding`` is one ``(left, right)`` pair per axis.  Forward keeps
-    ``x`` and ``w`` as far as the requested gradients need them, never the columns (``cols``
-    stays ``None``): backward rebuilds them chunk by chunk.
+    ``x`` and ``w`` as far as the requested gradients need them, never an im2col matrix: the
+    backward rebuilds the columns chunk by chunk.
     """
-
-    cols: ndarray | None = None
 
     def __init__(
         self,
