@@ -654,24 +654,34 @@ def _implicit_softmax_dim(name: str, ndim: int) -> int:
 
 
 # ----- softmax and log-softmax ---------------------------------------------------------------
-class Softmax(Function):
-    """y_i = exp(x_i − max x) / Σ_j exp(x_j − max x) along one axis."""
+class _AlongAxis(Function):
+    """What softmax and log-softmax share: the axis, the optional cast (``dtype=``), and the
+    logits shifted by their maximum, ``x − max x``, so that ``exp`` never overflows."""
 
     def __init__(self, axis: int, dtype: Any = None) -> None:
         self.axis = axis
         self.dtype = dtype
 
-    def forward(self, x: ndarray) -> ndarray:
+    def shifted(self, x: ndarray) -> ndarray:
+        """A fresh array ``x − max x`` along the axis (an empty copy of an empty ``x``, whose
+        maximum has no value)."""
         self.in_dtype = x.dtype
         if self.dtype is not None:
             x = x.astype(self.dtype, copy=False)
-        if not x.size:  # nothing to normalise (max of an empty axis has no value)
-            self.y = x
+        if not x.size:
             return x.copy()
         with xp.errstate(over="ignore"):  # x − max overflowing to −inf only means exp → 0
-            y = x - x.max(axis=self.axis, keepdims=True)
-        xp.exp(y, out=y)
-        y /= y.sum(axis=self.axis, keepdims=True)
+            return x - x.max(axis=self.axis, keepdims=True)
+
+
+class Softmax(_AlongAxis):
+    """y_i = exp(x_i − max x) / Σ_j exp(x_j − max x) along one axis."""
+
+    def forward(self, x: ndarray) -> ndarray:
+        y = self.shifted(x)
+        if y.size:
+            xp.exp(y, out=y)
+            y /= y.sum(axis=self.axis, keepdims=True)
         if self.needs_input_grad[0]:
             self.y = y
         return y
@@ -683,23 +693,13 @@ class Softmax(Function):
         return gx.astype(self.in_dtype, copy=False)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(_AlongAxis):
     """y_i = x_i − max x − log Σ_j exp(x_j − max x) along one axis."""
 
-    def __init__(self, axis: int, dtype: Any = None) -> None:
-        self.axis = axis
-        self.dtype = dtype
-
     def forward(self, x: ndarray) -> ndarray:
-        self.in_dtype = x.dtype
-        if self.dtype is not None:
-            x = x.astype(self.dtype, copy=False)
-        if not x.size:  # nothing to normalise (max of an empty axis has no value)
-            self.y = x
-            return x.copy()
-        with xp.errstate(over="ignore"):
-            y = x - x.max(axis=self.axis, keepdims=True)
-        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
+        y = self.shifted(x)
+        if y.size:
+            y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
         if self.needs_input_grad[0]:
             self.y = y
         return y
