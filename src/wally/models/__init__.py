@@ -32,6 +32,7 @@ from wally.models.densenet import DenseBlock, TransitionBlock, conv_block, dense
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
+from wally.models.p4cnn import p4cnn, z2cnn
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
@@ -52,6 +53,8 @@ __all__ = [
     "VGG11_ARCH",
     "nin_block",
     "nin",
+    "p4cnn",
+    "z2cnn",
     "Inception",
     "googlenet",
     "Residual",
