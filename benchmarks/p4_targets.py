@@ -6,7 +6,7 @@
    turned by a random multiple of 90° (``numpy.random.default_rng(seed + 1)``). Target: the p4
    CNN keeps its upright accuracy (it is invariant: the two figures are equal up to ties),
    the plain CNN drops.
-2. **The p4 finder in turned crowds.** ``wally_finder(p4=True)`` trains on
+2. **The p4 finder in turned crowds.** ``p4_wally_finder()`` trains on
    ``WallyPatches(cues="invariant")`` (upright patches only), then ``find_wally`` (``wally
    find``'s detection code) looks for Wally in ``--scenes`` fresh scenes
    ``WallyScenes(..., cues="invariant")``, seeds 2000…, each turned by 0°, 90°, 180° and 270°;
@@ -141,10 +141,10 @@ def find_in_turned_scenes(model: Any, scenes: int, first_seed: int = 2000,
 
 def train_finder(p4: bool, patches: int, epochs: int, seed: int, cues: str = "invariant"
                  ) -> tuple[Any, dict[str, Any]]:
-    from wally.models.wally_finder import train_wally_finder, wally_finder
+    from wally.models.wally_finder import p4_wally_finder, train_wally_finder, wally_finder
 
     start = time.perf_counter()
-    model, history = train_wally_finder(wally_finder(p4=p4), patches=patches, epochs=epochs,
+    model, history = train_wally_finder(p4_wally_finder() if p4 else wally_finder(), patches=patches, epochs=epochs,
                                         seed=seed, progress=False, log=None, cues=cues)
     last = history.records[-1]
     return model, {"train_seconds": round(time.perf_counter() - start, 1),
