@@ -36,7 +36,7 @@ from wally.models.p4cnn import p4cnn, z2cnn
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
-from wally.models.wally_finder import wally_finder
+from wally.models.wally_finder import p4_wally_finder, wally_finder
 
 __all__ = [
     "get_model",
@@ -67,4 +67,5 @@ __all__ = [
     "TransitionBlock",
     "densenet",
     "wally_finder",
+    "p4_wally_finder",
 ]
