@@ -144,8 +144,9 @@ def train_finder(p4: bool, patches: int, epochs: int, seed: int, cues: str = "in
     from wally.models.wally_finder import p4_wally_finder, train_wally_finder, wally_finder
 
     start = time.perf_counter()
-    model, history = train_wally_finder(p4_wally_finder() if p4 else wally_finder(), patches=patches, epochs=epochs,
-                                        seed=seed, progress=False, log=None, cues=cues)
+    finder = p4_wally_finder() if p4 else wally_finder()
+    model, history = train_wally_finder(finder, patches=patches, epochs=epochs, seed=seed,
+                                        progress=False, log=None, cues=cues)
     last = history.records[-1]
     return model, {"train_seconds": round(time.perf_counter() - start, 1),
                    "parameters": sum(p.numel() for p in model.parameters()),

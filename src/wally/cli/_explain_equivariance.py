@@ -108,8 +108,8 @@ def invariance_errors(model: Any, x: Any, rotations: Any, angles: Any) -> dict[s
 
     report = equivariance(model, x, shifts=[], rotations=rotations, angles=angles)
     output = report.rows[-1]  # the last layer's output is the model's
-    return {label: float(output.errors[label]) for label in report.transforms
-            if output.errors.get(label) is not None}
+    errors = {label: output.errors.get(label) for label in report.transforms}
+    return {label: float(error) for label, error in errors.items() if error is not None}
 
 
 def run_comparison(args: argparse.Namespace) -> int:

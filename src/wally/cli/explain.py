@@ -26,7 +26,7 @@ from wally.cli._explain_equivariance import register_topic as register_equivaria
 from wally.cli._explain_equivariance import run_equivariance, smooth_image  # noqa: F401
 from wally.cli._explain_erf import register_topic as register_erf
 from wally.cli._explain_locality import register_topic as register_locality
-from wally.cli.summary import _positive_int, build_model
+from wally.cli.summary import _positive_int
 
 
 def register(subparsers: Any) -> None:

@@ -62,7 +62,7 @@ ROTATIONS = 4
 """The rotations of p4: quarter turns by 0°, 90°, 180° and 270°."""
 
 
-def p4_filter_index(in_channels: int, stabilizer: int, kernel_size: tuple[int, int]) -> ndarray:
+def p4_filter_index(in_channels: int, stabilizer: int, kernel_size: tuple[int, ...]) -> ndarray:
     """Where each entry of the filter bank comes from: an int64 array ``(4, C_in·S·k_h·k_w)``
     whose row ``r`` lists, for the filter turned ``r`` times, the flat position in one output
     field's parameter ``(C_in, S, k_h, k_w)`` (``S = 1`` lifting, ``S = 4`` group).
@@ -104,7 +104,7 @@ def p4_filter_bank(weight: Tensor, index: ndarray | None = None) -> Tensor:
     stabilizer = weight.shape[2] if weight.ndim == 5 else 1
     kernel = tuple(weight.shape[-2:])
     if index is None:
-        index = p4_filter_index(in_channels, stabilizer, kernel)  # type: ignore[arg-type]
+        index = p4_filter_index(in_channels, stabilizer, kernel)
     flat = ops.reshape(weight, (out_channels, -1))
     bank = index_select(flat, 1, Tensor(index.reshape(-1)))  # (C_out, 4·C_in·S·k·k)
     return ops.reshape(bank, (out_channels * ROTATIONS, in_channels * stabilizer, *kernel))
