@@ -150,6 +150,11 @@ def test_explain_equivariance_compares_p4cnn_and_z2cnn(capsys):
         assert rows["p4cnn"][label] < 1e-12
         assert rows["z2cnn"][label] > 1e-4
     assert rows["p4cnn"]["rotate 15°"] > 1e-4  # no exact invariance off the quarter turns
+    layers = {row["model"]: row["p4_layers"] for row in data["rows"]}
+    assert layers["z2cnn"] == []
+    names = [name for name, _ in layers["p4cnn"]]
+    assert names[:2] == ["lift_conv: P4ConvZ2", "lift_bn: P4BatchNorm2d"]
+    assert all(error < 1e-12 for _, error in layers["p4cnn"])  # equivariant layer by layer
     assert main(["explain", "equivariance", "--input-size", "1", "12", "12",
                  "--angles"]) == 0
     out = capsys.readouterr().out

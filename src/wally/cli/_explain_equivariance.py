@@ -112,6 +112,40 @@ def invariance_errors(model: Any, x: Any, rotations: Any, angles: Any) -> dict[s
     return {label: float(error) for label, error in errors.items() if error is not None}
 
 
+def p4_layer_errors(model: Any, x: Any) -> list[tuple[str, float]]:
+    """For a ``Sequential`` with a :class:`~wally.nn.RotationPool`: every layer's relative
+    error ``‖f(rot x) − T' f(x)‖ / ‖T' f(x)‖`` under a 90° turn, with ``T'`` = turn the maps
+    and shift the rotation axis cyclically (p4 maps, before the rotation pool), or turn the
+    maps (after it, while they have spatial axes), or nothing (the logits)."""
+    from wally import nn
+    from wally.autograd import no_grad
+    from wally.backend import xp
+    from wally.tensor import Tensor
+
+    if not isinstance(model, nn.Sequential) or not any(
+            isinstance(m, nn.RotationPool) for m in model.children()):
+        return []
+    upright, turned = Tensor(x), Tensor(xp.ascontiguousarray(xp.rot90(x, 1, axes=(2, 3))))
+    rows, p4 = [], True
+    with no_grad():
+        for name, layer in model.named_children():
+            upright, turned = layer(upright), layer(turned)
+            p4 = p4 and not isinstance(layer, nn.RotationPool)
+            y, y_turned = upright.array, turned.array
+            if y.ndim == 4:
+                expected = xp.rot90(y, 1, axes=(2, 3))
+                if p4:
+                    n, channels, height, width = expected.shape
+                    fields = expected.reshape(n, channels // 4, 4, height, width)
+                    expected = xp.roll(fields, 1, axis=2).reshape(expected.shape)
+            else:
+                expected = y
+            scale = float(xp.linalg.norm(expected)) or 1.0
+            rows.append((f"{name}: {type(layer).__name__}",
+                         float(xp.linalg.norm(y_turned - expected)) / scale))
+    return rows
+
+
 def run_comparison(args: argparse.Namespace) -> int:
     from wally.creation import manual_seed
 
@@ -139,7 +173,8 @@ def run_comparison(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise CommandError(f"{name}: {error}") from None
         rows.append({"model": name, "parameters": sum(p.numel() for p in model.parameters()),
-                     "input_shape": list(x.shape), "errors": errors})
+                     "input_shape": list(x.shape), "errors": errors,
+                     "p4_layers": p4_layer_errors(model, x)})
     if args.json:
         print(json.dumps({"dtype": dtype, "seed": args.seed, "rows": rows}, indent=2))
         return 0
@@ -158,6 +193,14 @@ def run_comparison(args: argparse.Namespace) -> int:
     print("rot: an exact quarter turn (numpy.rot90); rotate: bilinear resampling about the "
           "centre (corners filled with 0)")
     print("\n".join([rule, lines[0], rule, *lines[1:], rule]))
+    for row in rows:
+        if row["p4_layers"]:
+            print(f"{row['model']} layer by layer at 90°: ‖f(rot x) − T' f(x)‖ / ‖T' f(x)‖, T' = "
+                  "turn the maps and shift each field's 4 rotation maps by one (before the "
+                  "rotation pool), turn the maps (after it), identity (logits)")
+            width = max(len(layer) for layer, _ in row["p4_layers"])
+            for layer, value in row["p4_layers"]:
+                print(f"  {layer.ljust(width)}  {value:.1e}")
     print("p4cnn: every layer before its rotation pool turns with the input and shifts its "
           "4 rotation maps cyclically; the pool over rotations and positions undoes both, so "
           "its logits do not move at 90°, 180°, 270° (0 to rounding), whatever the weights. "
