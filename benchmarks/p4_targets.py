@@ -141,9 +141,11 @@ def find_in_turned_scenes(model: Any, scenes: int, first_seed: int = 2000,
 
 def train_finder(p4: bool, patches: int, epochs: int, seed: int, cues: str = "invariant"
                  ) -> tuple[Any, dict[str, Any]]:
+    from wally.creation import manual_seed
     from wally.models.wally_finder import p4_wally_finder, train_wally_finder, wally_finder
 
     start = time.perf_counter()
+    manual_seed(seed)  # the initial weights too, whatever ran before
     finder = p4_wally_finder() if p4 else wally_finder()
     model, history = train_wally_finder(finder, patches=patches, epochs=epochs, seed=seed,
                                         progress=False, log=None, cues=cues)
