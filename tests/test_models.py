@@ -547,6 +547,9 @@ ROUND_TRIPS = [
     ("resnet18_cifar", {}),
     ("densenet", {"growth_rate": 8, "arch": (2, 2)}),
     ("gcn", {"hidden_channels": 4, "num_layers": 3}),
+    ("p4cnn", {"channels": (2, 3), "pool": "mean", "input_size": 12}),
+    ("z2cnn", {"channels": (4, 6), "kernel_size": 5}),
+    ("p4_wally_finder", {"patch_size": 40}),
 ]
 
 

@@ -452,6 +452,9 @@ ZOO = {
     "resnet18_cifar": dict(),
     "densenet": dict(),
     "wally_finder": dict(),
+    "p4cnn": dict(),
+    "z2cnn": dict(),
+    "p4_wally_finder": dict(),
 }
 
 
@@ -464,7 +467,7 @@ def test_the_zoo_is_covered():
 def test_zoo_model(name, tmp_path):
     model = _randomise(wally.models.get_model(name, **ZOO[name]))
     shape = model.input_size
-    if name == "wally_finder":  # fully convolutional: a scene gives a heatmap
+    if name in ("wally_finder", "p4_wally_finder"):  # fully convolutional: a heatmap
         shape = (3, 48, 40)
     assert_runs_like_wally(model, tuple(shape), tmp_path)
 

@@ -44,6 +44,8 @@ __all__ = [
     "FIGURE_HEIGHT",
     "FIGURE_WIDTH",
     "DECOY_KINDS",
+    "INVARIANT_DECOY_KINDS",
+    "CUES",
     "Look",
     "Figure",
     "WallyScene",
@@ -105,6 +107,22 @@ DECOY_KINDS: dict[str, float] = {
     "lookalike": 0.1,      # Wally's shirt, but no bobble hat and no blue trousers
 }
 """The decoys and how often each appears among them."""
+
+INVARIANT_DECOY_KINDS: dict[str, float] = {
+    "red": 0.2,            # a plain red shirt, sometimes a red cap
+    "striped": 0.2,        # stripes in two other colours, either way
+    "red-striped": 0.15,   # stripes, red and a colour other than white, either way
+    "hat": 0.15,           # Wally's bobble hat on someone else's shirt
+    "lookalike": 0.3,      # Wally's red and white stripes, either way, no hat, no blue trousers
+}
+"""The decoys of ``cues="invariant"`` scenes: no stripe orientation tells Wally from anyone
+(a decoy's stripes run either way), only what a quarter turn leaves as it is: the red and
+white of his shirt *together with* his bobble hat and blue trousers (and glasses)."""
+
+CUES = ("orientation", "invariant")
+"""What tells Wally from the decoys: ``"orientation"`` (the default scenes: his stripes are
+horizontal, the red and white decoys' vertical) or ``"invariant"`` (colour and parts only,
+:data:`INVARIANT_DECOY_KINDS`), which a rotation-invariant finder can use in turned scenes."""
 
 
 @dataclass(frozen=True)
@@ -294,8 +312,10 @@ def _render(look: Look, scale: float) -> tuple[ndarray, ndarray]:
     return coverage @ _palette(look), 1.0 - coverage[..., _EMPTY]
 
 
-def _crowd_look(rng: Any, kind: str = "crowd") -> Look:
-    """An ordinary person, or a decoy of ``kind`` (a key of :data:`DECOY_KINDS`)."""
+def _crowd_look(rng: Any, kind: str = "crowd", cues: str = "orientation") -> Look:
+    """An ordinary person, or a decoy of ``kind`` (a key of :data:`DECOY_KINDS`, or of
+    :data:`INVARIANT_DECOY_KINDS` with ``cues="invariant"``, whose striped decoys draw their
+    stripes' direction)."""
     skin = _jitter(rng, _SKINS[int(rng.integers(len(_SKINS)))], 8)
     hair = _pick(rng, _HAIRS)
     roll = rng.random()
@@ -333,6 +353,9 @@ def _crowd_look(rng: Any, kind: str = "crowd") -> Look:
     elif kind != "crowd":
         raise ValueError(f"WallyScenes: unknown figure kind {kind!r}; "
                          f"known: 'crowd', {', '.join(map(repr, DECOY_KINDS))}")
+    if cues == "invariant" and kind in ("striped", "red-striped", "lookalike") \
+            and rng.random() < 0.5:
+        pattern = "vertical"
     return Look(skin=skin, hair=hair, headwear=headwear, hat=hat, pompom=pompom,
                 pattern=pattern, shirt=shirt, trousers=_jitter(rng, trousers, 10),
                 shoes=_pick(rng, _SHOE_COLOURS), glasses=glasses)
@@ -411,6 +434,7 @@ def make_scene(
     wally: bool = True,
     center: tuple[float, float] | None = None,
     max_overlap: float = 0.15,
+    cues: str = "orientation",
 ) -> WallyScene:
     """Draw one scene with ``rng`` (a ``numpy.random.Generator``).
 
@@ -426,7 +450,13 @@ def make_scene(
         center: where Wally's box centre should be (default: anywhere he fits).
         max_overlap: people in front of Wally (other than the occluder) cover at most this
             share of his box; those who would cover more step out of the picture.
+        cues: ``"orientation"`` (the default scenes) or ``"invariant"``: decoys from
+            :data:`INVARIANT_DECOY_KINDS`, so that only rotation-invariant cues (colours,
+            hat, trousers, glasses) tell Wally apart (:data:`CUES`).
     """
+    if cues not in CUES:
+        raise ValueError(f"WallyScenes: cues must be one of {', '.join(map(repr, CUES))}, "
+                         f"got {cues!r}")
     low, high = _check_range("scale", scale, 0.2, 8.0)
     wally_scale = _draw_scale(rng, low, high)
     need_h, need_w = (n + 2 for n in _sprite_size(wally_scale))
@@ -438,14 +468,15 @@ def make_scene(
     # The crowd: figures anywhere, even half out of the picture, sorted by where they stand.
     count = int(rng.poisson(density * height * width / (FIGURE_WIDTH * FIGURE_HEIGHT * low * high)))
     people: list[tuple[int, int, Look, float, str]] = []   # (foot row, left, look, scale, kind)
-    kinds, weights = list(DECOY_KINDS), list(DECOY_KINDS.values())
+    table = INVARIANT_DECOY_KINDS if cues == "invariant" else DECOY_KINDS
+    kinds, weights = list(table), list(table.values())
     for _ in range(count):
         s = _draw_scale(rng, low, high)
         h, w = _sprite_size(s)
         top = int(rng.integers(-h // 2, height - h // 2))
         left = int(rng.integers(-w // 2, width - w // 2))
         kind = kinds[_choose(rng, weights)] if rng.random() < decoys else "crowd"
-        people.append((top + h, left, _crowd_look(rng, kind), s, kind))
+        people.append((top + h, left, _crowd_look(rng, kind, cues), s, kind))
 
     visible = xp.zeros((height, width), dtype=xp.float32)
     box = (0, 0, 0, 0)
@@ -514,6 +545,13 @@ def _image_output(image: ndarray, format: str) -> Any:
     return from_numpy(xp.ascontiguousarray(image.transpose(2, 0, 1), dtype=xp.float32) / 255.0)
 
 
+def _check_cues(cues: str) -> str:
+    if cues not in CUES:
+        raise ValueError(f"WallyScenes: cues must be one of {', '.join(map(repr, CUES))}, "
+                         f"got {cues!r}")
+    return cues
+
+
 def _check_format(format: str) -> str:
     if format not in ("chw", "hwc"):
         raise ValueError(f"WallyScenes: format must be 'chw' (float32 Tensor (3, H, W) in [0, 1]) "
@@ -536,6 +574,9 @@ class WallyScenes(Dataset[tuple[Any, ndarray]]):
         seed: scenes of different seeds are independent.
         scale, density, decoys, occlusion: as for :func:`make_scene`.
         transform: applied to the image (after the ``format`` conversion).
+        cues: ``"orientation"`` (default) or ``"invariant"``, as for :func:`make_scene`: in
+            ``"invariant"`` scenes no stripe direction tells Wally from a decoy, so a finder
+            that ignores orientation can find him in turned scenes.
 
     >>> image, box = WallyScenes((120, 160), length=10, seed=1)[3]
     >>> image.shape, box.tolist()
@@ -554,6 +595,7 @@ class WallyScenes(Dataset[tuple[Any, ndarray]]):
         occlusion: float = 0.3,
         format: str = "chw",
         transform: Any = None,
+        cues: str = "orientation",
     ) -> None:
         pair = (size, size) if isinstance(size, int) else tuple(int(n) for n in size)
         if len(pair) != 2 or min(pair) < 1:
@@ -566,7 +608,8 @@ class WallyScenes(Dataset[tuple[Any, ndarray]]):
         self.length = int(length)
         self.seed = int(seed)
         self.options: dict[str, Any] = {"scale": scale, "density": float(density),
-                                        "decoys": float(decoys), "occlusion": float(occlusion)}
+                                        "decoys": float(decoys), "occlusion": float(occlusion),
+                                        "cues": _check_cues(cues)}
         self.format = _check_format(format)
         self.transform = transform
 
@@ -591,8 +634,10 @@ class WallyScenes(Dataset[tuple[Any, ndarray]]):
         return image, xp.asarray(scene.box, dtype=xp.int64)
 
     def __repr__(self) -> str:
+        cues = self.options["cues"]
         return (f"WallyScenes(size={self.size}, length={self.length}, seed={self.seed}, "
-                f"format={self.format!r})")
+                f"format={self.format!r}" + (f", cues={cues!r})" if cues != "orientation"
+                                             else ")"))
 
 
 _NEGATIVES = {"decoy": 0.35, "near": 0.2, "figure": 0.2, "anywhere": 0.25}
@@ -614,6 +659,8 @@ class WallyPatches(Dataset[tuple[Any, int]]):
     ``patches[i]`` is ``(image, label)``: a float32 Tensor ``(3, size, size)`` in [0, 1]
     (or a uint8 ``(size, size, 3)`` array with ``format="hwc"``) and an int. :meth:`arrays`
     builds all of them at once, as arrays for a :class:`~wally.data.TensorDataset`.
+    ``cues="invariant"`` cuts them from :func:`make_scene`'s invariant scenes (decoys from
+    :data:`INVARIANT_DECOY_KINDS`).
 
     >>> patches = WallyPatches(32, length=4000, seed=0)
     >>> images, labels = patches.arrays()     # (4000, 3, 32, 32) float32, (4000,) int64
@@ -635,6 +682,7 @@ class WallyPatches(Dataset[tuple[Any, int]]):
         occlusion: float = 0.3,
         format: str = "chw",
         transform: Any = None,
+        cues: str = "orientation",
     ) -> None:
         if size < 8:
             raise ValueError(f"WallyPatches: size must be at least 8 pixels, got {size}")
@@ -652,7 +700,8 @@ class WallyPatches(Dataset[tuple[Any, int]]):
         self.near = int(near)
         self.edge_fraction = float(edge_fraction)
         self.options: dict[str, Any] = {"scale": scale, "density": float(density),
-                                        "decoys": float(decoys), "occlusion": float(occlusion)}
+                                        "decoys": float(decoys), "occlusion": float(occlusion),
+                                        "cues": _check_cues(cues)}
         self.format = _check_format(format)
         self.transform = transform
         self.context = self.size + 16   # the side of the small scene a patch is cut from
@@ -701,7 +750,8 @@ class WallyPatches(Dataset[tuple[Any, int]]):
             options["decoys"] = 1.0
         scene = make_scene(rng, side, side, wally=False, **options)
         candidates = [f for f in scene.figures
-                      if (kind == "decoy") == (f.kind in DECOY_KINDS)
+                      if (kind == "decoy") == (f.kind in DECOY_KINDS
+                                               or f.kind in INVARIANT_DECOY_KINDS)
                       and f.box[0] >= 0 and f.box[2] <= side]
         if kind == "anywhere" or not candidates:
             cx, cy = rng.uniform(0, side, 2)

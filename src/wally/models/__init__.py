@@ -33,10 +33,11 @@ from wally.models.gcn import GCN, LightGCN, gcn
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
+from wally.models.p4cnn import p4cnn, z2cnn
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
-from wally.models.wally_finder import wally_finder
+from wally.models.wally_finder import p4_wally_finder, wally_finder
 
 __all__ = [
     "get_model",
@@ -53,6 +54,8 @@ __all__ = [
     "VGG11_ARCH",
     "nin_block",
     "nin",
+    "p4cnn",
+    "z2cnn",
     "Inception",
     "googlenet",
     "Residual",
@@ -68,4 +71,5 @@ __all__ = [
     "GCN",
     "LightGCN",
     "gcn",
+    "p4_wally_finder",
 ]

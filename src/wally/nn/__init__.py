@@ -9,6 +9,7 @@ from wally.nn.conv_transpose import *  # noqa: F403
 from wally.nn.distance import *  # noqa: F403
 from wally.nn.dropout import *  # noqa: F403
 from wally.nn.graph_conv import *  # noqa: F403
+from wally.nn.group_conv import *  # noqa: F403
 from wally.nn.linear import *  # noqa: F403
 from wally.nn.loss import *  # noqa: F403
 from wally.nn.loss_more import *  # noqa: F403

@@ -118,3 +118,14 @@ def _reduce(g: GraphBuilder, step: Step) -> None:
     step.batched = step.batched and 0 not in axes
     op_type, since = ("ReduceMean", 18) if isinstance(fn, ops.Mean) else ("ReduceSum", 13)
     reduce_over(g, op_type, [x.name], axes, step.outputs[0], since, keepdims=int(fn.keepdim))
+
+
+@converts(ops.Amax)
+def _amax(g: GraphBuilder, step: Step) -> None:
+    """``amax``/``amin`` (a rotation pool's max over the four rotations, say)."""
+    fn: Any = step.fn
+    x = input_value(step)
+    axes = list(range(x.ndim)) if fn.axes is None else list(fn.axes)
+    step.batched = step.batched and 0 not in axes
+    op_type = "ReduceMax" if fn.largest else "ReduceMin"
+    reduce_over(g, op_type, [x.name], axes, step.outputs[0], 18, keepdims=int(fn.keepdim))
