@@ -19,3 +19,4 @@ from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403
 from wally.functional.sparse import *  # noqa: F403
 from wally.functional.upsampling import *  # noqa: F403
+from wally.functional.causal import *  # noqa: F403, E402

@@ -36,6 +36,8 @@ from wally.models.registry import get_model, list_models, model_config, register
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 from wally.models.wally_finder import wally_finder
+from wally.models.fcn1d import FCN1d, fcn1d
+from wally.models.tcn import TCN, TemporalBlock, tcn
 
 __all__ = [
     "get_model",
@@ -64,4 +66,9 @@ __all__ = [
     "TransitionBlock",
     "densenet",
     "wally_finder",
+    "FCN1d",
+    "fcn1d",
+    "TCN",
+    "TemporalBlock",
+    "tcn",
 ]
