@@ -1,0 +1,88 @@
+"""Issue 14's sequence targets on the real UCR test splits (aeon's copies of the archive files).
+
+    python benchmarks/sequence_targets.py                 # all three targets
+    python benchmarks/sequence_targets.py gunpoint        # fcn1d on GunPoint: test accuracy >= 0.97
+    python benchmarks/sequence_targets.py vowels          # fcn1d, JapaneseVowels speaker id >= 0.97
+    python benchmarks/sequence_targets.py tcn-field       # TCN field: analysis == probe, causal
+
+Each training run uses the default recipe of ``wally train`` for ``ucr/...`` datasets
+(:data:`wally.cli._sequences.RECIPE`): Adam, lr 1e-3, batch 16, cosine-free constant lr, the
+epochs below, seed 0. The data folder is ``--data-dir`` or aeon's ``datasets/data`` folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import wally
+from wally import optim
+from wally.data import UCR, DataLoader, pad_collate
+from wally.data.ucr import aeon_data_folder
+from wally.models import get_model
+from wally.train import evaluate, fit
+
+TARGETS = {
+    "gunpoint": ("fcn1d", "GunPoint", 0.97),
+    "vowels": ("fcn1d", "JapaneseVowels", 0.97),
+}
+
+
+def train_ucr(model_name: str, name: str, root: object, epochs: int, lr: float = 1e-3,
+              batch_size: int = 16, seed: int = 0, limit: int | None = None) -> dict:
+    """Train ``model_name`` on UCR ``name`` with Adam and return the test metrics."""
+    wally.manual_seed(seed)
+    train, test = UCR(name, root=root, train=True), UCR(name, root=root, train=False)
+    length = int(max(train.lengths.max(), test.lengths.max()))
+    model = get_model(model_name, in_channels=train.num_channels,
+                      num_classes=len(train.classes), input_size=length)
+    train_set = train if limit is None else wally.data.Subset(train, range(min(limit, len(train))))
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=pad_collate,
+                        drop_last=len(train_set) % batch_size == 1)
+    test_loader = DataLoader(test, batch_size=128, collate_fn=pad_collate)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    start = time.perf_counter()
+    fit(model, loader, None, optimizer=optimizer, epochs=epochs, progress=False)
+    result = evaluate(model, test_loader)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="*", default=["gunpoint", "vowels", "tcn-field"])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    args = parser.parse_args(argv)
+    root = args.data_dir or aeon_data_folder()
+    if root is None:
+        print("no --data-dir and aeon is not installed (pip install aeon==1.6.0 --no-deps)")
+        return 2
+    failed = False
+    for which in args.which:
+        if which == "tcn-field":
+            from wally.models.tcn import tcn_field_report
+
+            report = tcn_field_report(length=300)
+            print(f"tcn-field: analytic {report['analytic']} probe {report['probe']} "
+                  f"future-gradient max {report['future_max']:.1e} over {report['steps']} steps")
+            failed |= not report["ok"]
+            continue
+        from wally.cli._sequences import RECIPE
+
+        model_name, name, target = TARGETS[which]
+        epochs = args.epochs or RECIPE["epochs"]
+        result = train_ucr(model_name, name, root, epochs=epochs, lr=RECIPE["lr"],
+                           batch_size=RECIPE["batch_size"])
+        ok = result["accuracy"] >= target
+        failed |= not ok
+        print(f"{which}: {model_name} on {name}, {epochs} epochs: test accuracy "
+              f"{result['accuracy']:.4f} (target {target}) loss {result['loss']:.4f} "
+              f"{result['seconds']:.0f} s  {'ok' if ok else 'BELOW TARGET'}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
