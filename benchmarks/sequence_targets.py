@@ -49,6 +49,34 @@ def train_ucr(model_name: str, name: str, root: object, epochs: int, lr: float =
     return result
 
 
+def tcn_field_report(length: int = 300) -> dict:
+    """The default TCN's analytic receptive field of its blocks' output against the gradient
+    probe's, at every step ``t`` of a ``length``-step series, and the largest gradient any
+    output step receives from a later input step (must be exactly 0)."""
+    from wally.analysis.receptive_field import input_gradient, probe_receptive_fields
+    from wally.analysis.receptive_field import receptive_field as analytic_field
+
+    model = get_model("tcn", input_size=length)
+    field = analytic_field(model, (1, length), layer="blocks").axes[0]
+    analytic, probe, future_max, ok = [], [], 0.0, True
+    boxes = {t: probe_receptive_fields(model, (1, length), ["blocks"], {"blocks": (t,)})[
+        "blocks"][0] for t in range(length)}
+    probe_model = model.double().eval()
+    x = wally.randn(1, 1, length, dtype=wally.float64)
+    for t in range(length):
+        lo = max(0, field.start + field.jump * t)
+        hi = min(length - 1, field.start + field.jump * t + field.size - 1)
+        analytic.append((lo, hi))
+        probe.append(boxes[t])
+        ok &= (lo, hi) == boxes[t] and hi == t
+        grad = input_gradient(probe_model, x, layer="blocks", unit=(t,))
+        future_max = max(future_max, float(abs(grad[0, :, t + 1:]).max(initial=0.0)))
+    ok &= future_max == 0.0
+    return {"analytic": f"size {field.size}, step t sees t{field.start:+d}..t",
+            "probe": "equal at every step" if analytic == probe else "DIFFERENT",
+            "future_max": future_max, "steps": length, "ok": ok, "size": field.size}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for which in args.which:
         if which == "tcn-field":
-            from wally.models.tcn import tcn_field_report
-
             report = tcn_field_report(length=300)
             print(f"tcn-field: analytic {report['analytic']} probe {report['probe']} "
                   f"future-gradient max {report['future_max']:.1e} over {report['steps']} steps")
