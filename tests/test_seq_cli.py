@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from _seq_data import HEADER, MULTI, ROWS, write_ucr
 
+from _seq_data import HEADER, MULTI, write_ucr
 from wally.cli import main
 
 pytest.importorskip("safetensors", reason="checkpoints need safetensors: pip install safetensors")

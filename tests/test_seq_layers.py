@@ -17,7 +17,8 @@ from wally.testing import gradcheck
 
 
 def causal_loop(x, w, b, stride, dilation, groups):
-    """y[n, o, t] = b[o] + Σ_c Σ_a w[o, c, a] x[n, g·C/G + c, s·t − d·(k − 1 − a)], x = 0 before 0."""
+    """y[n, o, t] = b[o] + Σ_c Σ_a w[o, c, a] x[n, g·C/G + c, s·t − d·(k − 1 − a)] (x = 0
+    before step 0)."""
     n, c_in, length = x.shape
     c_out, per_group, k = w.shape
     out_per_group = c_out // groups

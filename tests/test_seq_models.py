@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _seq_data import aeon_root
 
 import wally
+from _seq_data import aeon_root
 from wally import optim
 from wally.analysis import summary
 from wally.analysis.receptive_field import (

@@ -8,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from _seq_data import HEADER, MULTI, ROWS, aeon_root, write_ucr
 
 import wally
+from _seq_data import HEADER, MULTI, ROWS, aeon_root, write_ucr
 from wally.data import UCR, ChecksumError, DataLoader, DatasetFormatError, pad_collate
 from wally.data import download as download_module
 from wally.data import ucr as ucr_module

@@ -150,5 +150,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         accuracy = result["accuracy"] if result["accuracy"] is not None else float("nan")
         print(f"{args.split} accuracy {accuracy:.4f}  loss {result['loss']:.4f}  "
-              f"({result['count']:,} {'series' if loader_kwargs else 'images'}, {result['examples_per_s']:,.0f} examples/s)")
+              f"({result['count']:,} {'series' if loader_kwargs else 'images'}, "
+              f"{result['examples_per_s']:,.0f} examples/s)")
     return 0

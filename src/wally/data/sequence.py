@@ -4,9 +4,9 @@ A series is a ``(C, T)`` tensor (PyTorch's ``Conv1d`` layout); series of one bat
 different ``T``. :func:`pad_collate` pads them on the right with zeros to ``(N, C, T_max)`` and
 returns their true lengths, an int64 ``(N,)`` tensor, beside them: the model receives both,
 ``model(x, lengths)`` (a batch's inputs ``(x, lengths)`` are passed to the model as its
-arguments by :func:`wally.train.fit` and :func:`wally.train.evaluate`). Models that take lengths
-mask the padding out of every statistic that could see it (:func:`wally.nn.functional.masked_avg_pool1d`,
-:func:`lengths_to_mask`).
+arguments by :func:`wally.train.fit` and :func:`wally.train.evaluate`). Models that take
+lengths mask the padding out of every statistic that could see it
+(:func:`wally.nn.functional.masked_global_avg_pool1d`, :func:`lengths_to_mask`).
 
 >>> loader = DataLoader(UCR("JapaneseVowels", root="data"), batch_size=32, collate_fn=pad_collate)
 >>> (x, lengths), y = next(iter(loader))

@@ -29,15 +29,15 @@ Every model records how it was built, so a checkpoint can rebuild it::
 from wally.models._layout import init_cnn
 from wally.models.alexnet import alexnet
 from wally.models.densenet import DenseBlock, TransitionBlock, conv_block, densenet
+from wally.models.fcn1d import FCN1d, fcn1d
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
+from wally.models.tcn import TCN, TemporalBlock, tcn
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 from wally.models.wally_finder import wally_finder
-from wally.models.fcn1d import FCN1d, fcn1d
-from wally.models.tcn import TCN, TemporalBlock, tcn
 
 __all__ = [
     "get_model",
