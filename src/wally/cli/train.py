@@ -126,9 +126,10 @@ def register(subparsers: Any) -> None:
                         help="SGD momentum (default 0, as in d2l)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=None,
                         help="L2 penalty (default 0; 0.01 for adamw, as in PyTorch)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="none",
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="step: lr x0.1 after each third of the epochs; cosine: to 0 over "
-                             "the epochs; onecycle: per batch, peaking at --lr")
+                             "the epochs; onecycle: per batch, peaking at --lr (default none; "
+                             "cosine for ucr/)")
     parser.add_argument("--warmup-epochs", type=non_negative_int, default=0,
                         help="raise the lr linearly over this many epochs first (onecycle: the "
                              "share of the cycle spent rising)")
