@@ -114,20 +114,23 @@ def _train(model, train, test, epochs, lr=1e-2, batch_size=16):
 
 
 def test_ci_sized_gunpoint_fcn():
-    """A narrow FCN (16-32-16 channels) for a few seconds on the real GunPoint split; the full
-    fcn1d target (>= 0.97) is in benchmarks/sequence_targets.py."""
+    """A narrow FCN (8-16-8 channels) for a few seconds on the real GunPoint split must beat
+    the majority class (0.507); the fcn1d target (>= 0.97 with the default recipe, minutes of
+    training) is benchmarks/sequence_targets.py's."""
     root = aeon_root("GunPoint")
     train, test = UCR("GunPoint", root=root), UCR("GunPoint", root=root, train=False)
-    model = FCN1d(1, 2, channels=(16, 32, 16))
-    assert _train(model, train, test, epochs=25) >= 0.85
+    model = FCN1d(1, 2, channels=(8, 16, 8))
+    assert _train(model, train, test, epochs=20, lr=1e-2, batch_size=10) >= 0.58
 
 
 def test_ci_sized_japanese_vowels_speaker_id():
+    """Nine speakers (majority class 0.238): a narrow FCN over padded batches with lengths,
+    three epochs."""
     root = aeon_root("JapaneseVowels")
     train = UCR("JapaneseVowels", root=root)
     test = UCR("JapaneseVowels", root=root, train=False)
-    model = FCN1d(12, 9, channels=(32, 64, 32))
-    assert _train(model, train, test, epochs=4) >= 0.9
+    model = FCN1d(12, 9, channels=(16, 32, 16))
+    assert _train(model, train, test, epochs=3) >= 0.8
 
 
 def test_ci_sized_tcn_learns_japanese_vowels():
