@@ -6,9 +6,9 @@
     python benchmarks/sequence_targets.py tcn-field       # TCN field: analysis == probe, causal
 
 Each training run uses the default recipe of ``wally train`` for ``ucr/...`` datasets
-(:data:`wally.cli._sequences.RECIPE`): Adam, lr 1e-3 with cosine annealing, batch 16, 150 epochs, seed 0;
-the test accuracy is printed every 10 epochs. The data folder is ``--data-dir`` or aeon's
-``datasets/data`` folder.
+(:data:`wally.cli._sequences.RECIPE`): Adam, lr 1e-3 with cosine annealing, batch 16,
+150 epochs, seed 0; the test accuracy is printed every 10 epochs. The data folder is
+``--data-dir`` or aeon's ``datasets/data`` folder.
 """
 
 from __future__ import annotations

@@ -181,8 +181,7 @@ def read_ts(path: str | os.PathLike[str]) -> TsFile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise _fail(path, line, "not UTF-8 text") from None
+        raise _fail(path, raw[: error.start].count(b"\n") + 1, "not UTF-8 text") from None
     header: dict[str, str] = {}
     header_line: dict[str, int] = {}
     lines = text.splitlines()
@@ -197,8 +196,8 @@ def read_ts(path: str | os.PathLike[str]) -> TsFile:
         tag, _, value = stripped[1:].partition(" ")
         key = tag.lower()
         if key not in _TAGS:
-            known = ", ".join("@" + t for t in sorted(_TAGS))
-            raise _fail(path, number, f"unknown header tag @{tag} (known: {known})")
+            tags = ", ".join("@" + t for t in sorted(_TAGS))
+            raise _fail(path, number, f"unknown header tag @{tag} (known: {tags})")
         if key in header:
             raise _fail(path, number, f"@{tag} given twice (first on line {header_line[key]})")
         header[key], header_line[key] = value.strip(), number
@@ -443,7 +442,7 @@ def extract_ts(archive: str | os.PathLike[str], folder: str | os.PathLike[str],
         except zipfile.BadZipFile as error:
             raise DatasetFormatError(f"{archive}: not a zip archive ({error})") from None
         with zipped:
-            members = {}
+            members: dict[str, zipfile.ZipInfo] = {}
             for info in zipped.infolist():
                 base = info.filename.replace("\\", "/").rsplit("/", 1)[-1]
                 if base in wanted and not info.is_dir():
