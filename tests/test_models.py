@@ -546,6 +546,8 @@ ROUND_TRIPS = [
     ("resnet18", {"cifar": True}),
     ("resnet18_cifar", {}),
     ("densenet", {"growth_rate": 8, "arch": (2, 2)}),
+    ("fcn1d", {"in_channels": 3, "num_classes": 4, "input_size": 20}),
+    ("tcn", {"in_channels": 2, "channels": [4, 4], "kernel_size": 2, "dropout": 0.0}),
 ]
 
 

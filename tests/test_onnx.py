@@ -448,6 +448,8 @@ ZOO = {
     "resnet18_cifar": dict(),
     "densenet": dict(),
     "wally_finder": dict(),
+    "fcn1d": dict(),
+    "tcn": dict(),
 }
 
 
