@@ -358,7 +358,7 @@ class UCR(Dataset[tuple[Any, int]]):
 
         >>> test = UCR("JapaneseVowels", root="data", train=False)
         >>> len(test), test.num_channels, test.classes[:3], test[0][0].shape
-        (370, 12, ['1', '2', '3'], wally.Size([12, 20]))
+        (370, 12, ['1', '2', '3'], wally.Size([12, 19]))
     """
 
     def __init__(self, name: str, root: str | os.PathLike[str] | None = None,
