@@ -550,6 +550,8 @@ ROUND_TRIPS = [
     ("p4cnn", {"channels": (2, 3), "pool": "mean", "input_size": 12}),
     ("z2cnn", {"channels": (4, 6), "kernel_size": 5}),
     ("p4_wally_finder", {"patch_size": 40}),
+    ("fcn1d", {"in_channels": 3, "num_classes": 4, "input_size": 20}),
+    ("tcn", {"in_channels": 2, "channels": [4, 4], "kernel_size": 2, "dropout": 0.0}),
 ]
 
 

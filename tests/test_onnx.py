@@ -455,6 +455,8 @@ ZOO = {
     "p4cnn": dict(),
     "z2cnn": dict(),
     "p4_wally_finder": dict(),
+    "fcn1d": dict(),
+    "tcn": dict(),
 }
 
 

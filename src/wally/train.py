@@ -132,6 +132,8 @@ def _unpack(batch: Any, where: str) -> tuple[Tensor, Tensor]:
             f" of {len(batch)}" if isinstance(batch, (tuple, list)) else "")
         raise TypeError(f"{where}: expected every batch to be a pair (inputs, targets), got {kind}")
     inputs, targets = batch
+    if isinstance(inputs, tuple):  # several model arguments, e.g. (series, lengths)
+        return (inputs, targets if isinstance(targets, Tensor) else as_tensor(targets))  # type: ignore[return-value]
     return (inputs if isinstance(inputs, Tensor) else as_tensor(inputs),
             targets if isinstance(targets, Tensor) else as_tensor(targets))
 
@@ -233,7 +235,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss: Callable[..., Tensor] | No
         with no_grad():
             for batch in loader:
                 inputs, targets = _unpack(batch, "evaluate")
-                output = model(inputs)
+                output = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
                 meter.add(float(loss_fn(output, targets).item()), _correct(output, targets),
                           int(targets.shape[0]))
                 if bar is not None:
@@ -474,7 +476,7 @@ def fit(
         try:
             for batch in batches:
                 inputs, targets = _unpack(batch, "fit")
-                output = model(inputs)
+                output = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
                 batch_loss = loss_fn(output, targets)
                 value = float(batch_loss.item())
                 if not math.isfinite(value):

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, missing_package, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS
+from wally.cli._datasets import DATASETS
+from wally.cli._sequences import dataset_name
 from wally.cli.train import positive_int
 
 
@@ -21,8 +22,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .safetensors checkpoint (pickles and .pt files are refused)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
-                        help="one of: " + ", ".join(DATASETS))
+    parser.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
+                        help="one of: " + ", ".join(DATASETS) + ", or ucr/<Name>")
     parser.add_argument("--split", choices=["test", "train"], default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -109,25 +110,37 @@ def check_classifier(model: Any, checkpoint: Any, dataset: Any, what: str) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    from wally.cli import _images
+    from wally.cli import _images, _sequences
     from wally.data import DataLoader, DatasetNotFoundError
     from wally.data.errors import DatasetFormatError
     from wally.train import evaluate
 
     model, checkpoint = load_model(args.checkpoint)
     input_size = input_size_of(model, checkpoint)
+    loader_kwargs: dict[str, Any] = {}
+    if _sequences.is_sequence(args.dataset):
+        from wally.data import pad_collate
+
+        dataset = _sequences.load(args.dataset, args.split == "train", args.data_dir,
+                                  args.download, args.limit)
+        loader_kwargs["collate_fn"] = pad_collate
+        if dataset.num_channels != input_size[0]:
+            raise CommandError(f"{args.checkpoint}: its model takes {input_size[0]} channels, "
+                               f"{args.dataset} has {dataset.num_channels}")
     try:
-        dataset = _images.load(args.dataset, args.split == "train", input_size,
-                                 data_dir=args.data_dir, download=args.download,
-                                 limit=args.limit)
+        if not loader_kwargs:
+            dataset = _images.load(args.dataset, args.split == "train", input_size,
+                                   data_dir=args.data_dir, download=args.download,
+                                   limit=args.limit)
     except ImportError as error:
         raise CommandError(missing_package(error)) from None
     except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:
         raise CommandError(str(error)) from None
-    if len(dataset):
+    if len(dataset) and not loader_kwargs:
         check_classifier(model, checkpoint, dataset, f"{args.dataset}'s classes")
     try:
-        result = evaluate(model, DataLoader(dataset, batch_size=args.batch_size), progress=True)
+        result = evaluate(model, DataLoader(dataset, batch_size=args.batch_size, **loader_kwargs),
+                          progress=True)
     except ValueError as error:  # e.g. a model trained for other classes than the dataset's
         raise CommandError(f"evaluating {args.checkpoint} on {args.dataset}: {error}") from None
     result = {"checkpoint": args.checkpoint, "dataset": args.dataset, "split": args.split,
@@ -137,5 +150,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         accuracy = result["accuracy"] if result["accuracy"] is not None else float("nan")
         print(f"{args.split} accuracy {accuracy:.4f}  loss {result['loss']:.4f}  "
-              f"({result['count']:,} images, {result['examples_per_s']:,.0f} examples/s)")
+              f"({result['count']:,} {'series' if loader_kwargs else 'images'}, "
+              f"{result['examples_per_s']:,.0f} examples/s)")
     return 0

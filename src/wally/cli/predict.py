@@ -20,7 +20,10 @@ def register(subparsers: Any) -> None:
                     "with their probabilities.",
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("images", metavar="IMAGE", nargs="+",
+                        help="image files; for a model trained on ucr/<Name>: series files "
+                             "(.ts: every case; .npy: one (T,) or (C, T) array; .csv: one row "
+                             "per channel)")
     parser.add_argument("--topk", type=positive_int, default=3, metavar="K",
                         help="how many classes to print per image (default 3)")
     parser.add_argument("--invert", action="store_true",
@@ -40,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     model, checkpoint = load_model(args.checkpoint)
     input_size = input_size_of(model, checkpoint)
     dataset = dataset_of(checkpoint)
+    from wally.cli import _sequences
+
+    if _sequences.is_sequence(dataset):
+        return _predict_series(args, model, checkpoint, input_size[0])
     batches = []
     for path in args.images:
         try:
@@ -69,4 +76,30 @@ def run(args: argparse.Namespace) -> int:
             print(printable(path))
             for rank, entry in enumerate(top, 1):  # names from a file: escapes shown, not run
                 print(f"  {rank}. {entry['probability']:.4f}  {printable(entry['name'])}")
+    return 0
+
+
+def _predict_series(args: argparse.Namespace, model: Any, checkpoint: Any, channels: int) -> int:
+    """``wally predict`` for a series model: one block of top-k lines per series."""
+    import wally
+    from wally.backend import xp
+    from wally.cli._sequences import read_series
+    from wally.cli.evaluate import classes_of
+
+    for path in args.images:
+        for index, series in enumerate(read_series(path, channels)):
+            with wally.no_grad():
+                logits = model(wally.from_numpy(xp.ascontiguousarray(series[None])))
+            row = wally.softmax(logits, dim=1).numpy()[0]
+            classes = classes_of(checkpoint, row.shape[0])
+            best = xp.argsort(-row, kind="stable")[: min(args.topk, row.shape[0])]
+            top = [{"class": int(i), "name": classes[i] if i < len(classes) else str(i),
+                    "probability": float(row[i])} for i in best]
+            if args.json:
+                print(json.dumps({"series": path, "index": index, "length": series.shape[1],
+                                  "top": top}))
+            else:
+                print(f"{printable(path)} [{index}] (length {series.shape[1]})")
+                for rank, entry in enumerate(top, 1):
+                    print(f"  {rank}. {entry['probability']:.4f}  {printable(entry['name'])}")
     return 0

@@ -113,6 +113,8 @@ def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int
     kwargs: dict[str, Any] = {}
     if input_size is not None and len(input_size) == 3:
         kwargs = {"in_channels": input_size[0], "input_size": tuple(input_size[1:])}
+    elif input_size is not None and len(input_size) == 2:  # a series model: C T
+        kwargs = {"in_channels": input_size[0], "input_size": input_size[1]}
     try:
         model = get_model(name, **kwargs)
     except TypeError as error:
@@ -157,4 +159,36 @@ def run(args: argparse.Namespace) -> int:
         print(result.to_markdown(), end="")
     else:
         print(result)
+    if not args.json and len(size) == 2:
+        line = time_field_line(result)
+        if line:
+            print(line)
     return 0
+
+
+def time_field_line(result: Any) -> str | None:
+    """For a model over series ``(N, C, T)``: the receptive field in time steps of the last
+    layer whose output still has a time axis, and whether it is causal (no output step sees a
+    later input step): ``start + size − 1 ≤ 0`` with jump 1, i.e. step ``t``'s field ends at
+    or before ``t``."""
+    last = None
+    for row in result.layers:
+        field = row.receptive_field
+        if row.kind == "op" or field is None or len(field.axes) != 1:
+            continue
+        if field.axes[0].jump and row.output_shape and len(row.output_shape[0]) == 3:
+            last = row
+    if last is None:
+        return None
+    axis = last.receptive_field.axes[0]
+    end = axis.start + axis.size - 1  # step t's field: [t + start, t + end] when jump is 1
+    ahead = end if axis.jump == 1 else None
+    name = last.name or "the model"
+    text = (f"Time axis: {name}'s output step t sees {axis.size} input steps, "
+            f"t{axis.start:+d} … t{end:+d}" if axis.jump == 1 else
+            f"Time axis: {name}: receptive field {axis.size} steps, jump {axis.jump}")
+    if ahead is not None and ahead <= 0:
+        return text.replace("t+0", "t") + ": causal (no output step sees a later input step)"
+    if ahead is not None:
+        return text + f": not causal (it sees {ahead} steps ahead)"
+    return text

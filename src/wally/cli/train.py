@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS, GRAPH_DATASETS
+from wally.cli._datasets import DATASETS, GRAPH_DATASETS
+from wally.cli._sequences import dataset_name
 
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
 SCHEDULERS = ["none", "step", "cosine", "onecycle"]
@@ -110,24 +111,29 @@ def register(subparsers: Any) -> None:
                         help="a model of wally.models: lenet, lenet_modern, alexnet, vgg11, nin, "
                              "googlenet, resnet18, resnet18_cifar, densenet (wally demo trains "
                              "wally_finder)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES + list(GRAPH_DATASETS),
-                        metavar="NAME", help="one of: " + ", ".join(
+    parser.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
+                        help="one of: " + ", ".join(
                             [f"{name} ({info.description})" for name, info in DATASETS.items()]
-                            + [f"{name} ({text})" for name, text in GRAPH_DATASETS.items()]))
+                            + [f"{name} ({text})" for name, text in GRAPH_DATASETS.items()])
+                        + ", or ucr/<Name> (a UCR/UEA time-series dataset, .ts files in "
+                          "--data-dir/UCR/<Name>/, for fcn1d and tcn)")
     parser.add_argument("--epochs", type=non_negative_int, default=None,
-                        help="epochs in all, counting resumed ones (default 10; 200 for a graph)")
-    parser.add_argument("--batch-size", type=positive_int, default=256,
-                        help="default 256, as in d2l")
+                        help="epochs in all, counting resumed ones (default 10; 150 for ucr/; "
+                             "200 for a graph)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="default 256, as in d2l; 16 for ucr/")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate (default 0.1 for sgd, 0.001 for the others)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                        help="default sgd; adam for ucr/")
     parser.add_argument("--momentum", type=non_negative_float, default=0.0,
                         help="SGD momentum (default 0, as in d2l)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=None,
                         help="L2 penalty (default 0; 0.01 for adamw, as in PyTorch)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="none",
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="step: lr x0.1 after each third of the epochs; cosine: to 0 over "
-                             "the epochs; onecycle: per batch, peaking at --lr")
+                             "the epochs; onecycle: per batch, peaking at --lr (default none; "
+                             "cosine for ucr/)")
     parser.add_argument("--warmup-epochs", type=non_negative_int, default=0,
                         help="raise the lr linearly over this many epochs first (onecycle: the "
                              "share of the cycle spent rising)")
@@ -431,8 +437,6 @@ def run(args: argparse.Namespace) -> int:
         from wally.cli._graphs import train_graph
 
         return train_graph(args)
-    if args.epochs is None:
-        args.epochs = 10
 
     trainable = list_models(classifiers=True)
     if args.model not in trainable:
@@ -443,6 +447,10 @@ def run(args: argparse.Namespace) -> int:
                else suggest(args.model, trainable))
         args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "
                           + ", ".join(trainable))
+    from wally.cli import _sequences
+
+    _sequences.check_model(args.model, args.dataset)
+    _sequences.apply_recipe(args)
     from wally.distributed import is_main_process
     from wally.io.checkpoint import _safetensors_numpy
     from wally.io.lock import FolderLock, FolderLockedError
@@ -452,7 +460,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     main_process = is_main_process()  # under mpiexec only rank 0 prints and writes files
-    out = Path(args.out if args.out is not None else f"runs/{args.model}-{args.dataset}")
+    out = Path(args.out if args.out is not None else
+               f"runs/{args.model}-{args.dataset.replace('/', '-')}")
     created = _created_folders(out) if main_process else []
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -488,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
            main_process: bool) -> int:
     import wally
-    from wally.cli import _images
+    from wally.cli import _images, _sequences
     from wally.data import DataLoader
     from wally.distributed import broadcast_parameters, distributed_loader, world_size
     from wally.io import atomic_write
@@ -496,21 +505,30 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     from wally.train import evaluate, fit
 
     wally.manual_seed(settings["seed"])
-    info = DATASETS[args.dataset]
-    model = build_model(args.model, info.channels, args.input_size, num_classes=10)
-    input_size = [int(n) for n in model.input_size]
-    broadcast_parameters(model)  # every rank starts from rank 0's weights
-    train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
-                             download=args.download, limit=args.limit)
-    test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
-                            download=args.download, limit=args.limit)
+    loader_kwargs: dict[str, Any] = {}
+    if _sequences.is_sequence(args.dataset):  # series: padded batches ((x, lengths), y)
+        from wally.data import pad_collate
+
+        train_set, test_set, model, input_size = _sequences.prepare(args)
+        loader_kwargs["collate_fn"] = pad_collate
+        broadcast_parameters(model)
+    else:
+        info = DATASETS[args.dataset]
+        model = build_model(args.model, info.channels, args.input_size, num_classes=10)
+        input_size = [int(n) for n in model.input_size]
+        broadcast_parameters(model)  # every rank starts from rank 0's weights
+        train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
+                                 download=args.download, limit=args.limit)
+        test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
+                                download=args.download, limit=args.limit)
     if len(train_set) == 0:
         raise CommandError(f"the {args.dataset} training split is empty: there is nothing "
                            "to train on")
     # --batch-size is the global batch: each of K ranks trains on batch-size / K of it.
     loader_seed = settings["seed"] % (1 << 64)
     try:
-        train_loader = distributed_loader(train_set, args.batch_size, seed=loader_seed)
+        train_loader = distributed_loader(train_set, args.batch_size, seed=loader_seed,
+                                          **loader_kwargs)
     except ValueError as error:
         raise CommandError(f"--batch-size: {error}") from None
     if _has_batch_norm(model):
@@ -528,12 +546,13 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
                                f"per batch in training, and {what} gives batches of one")
         if examples % per_rank == 1:
             train_loader = distributed_loader(train_set, args.batch_size, seed=loader_seed,
-                                              drop_last=True)
+                                              drop_last=True, **loader_kwargs)
             if main_process:
                 print(f"wally train: the last batch of each epoch would hold 1 image, which "
                       f"batch norm cannot train on: it is dropped ({examples - 1:,} of "
                       f"{examples:,} images per epoch)", file=sys.stderr)
-    test_loader = DataLoader(test_set, batch_size=args.batch_size)
+    test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
+    unit = "series" if _sequences.is_sequence(args.dataset) else "images"
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
 
@@ -552,7 +571,7 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
             raise CommandError(_unwritable(out, error)) from None
         ranks = f" on {world_size()} ranks" if world_size() > 1 else ""
         print(f"wally train: {args.model} on {args.dataset}: {len(train_set):,} training and "
-              f"{len(test_set):,} test images, input {'x'.join(map(str, input_size))}, "
+              f"{len(test_set):,} test {unit}, input {'x'.join(map(str, input_size))}, "
               f"{settings['epochs']} epochs, {settings['optimizer']} lr {settings['lr']:g}"
               f"{ranks}; writing {out}", flush=True)
     import importlib.util
@@ -592,5 +611,5 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     accuracy = final["accuracy"] if final["accuracy"] is not None else float("nan")
     print(f"test accuracy {accuracy:.4f}  test loss {final['loss']:.4f}  "
           f"train {throughput:,.0f} examples/s  test {final['examples_per_s']:,.0f} "
-          f"examples/s  ({len(test_set):,} test images)", flush=True)
+          f"examples/s  ({len(test_set):,} test {unit})", flush=True)
     return 0

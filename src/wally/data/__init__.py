@@ -27,4 +27,6 @@ __all__ = [
     "DatasetNotFoundError", "DatasetFormatError", "ChecksumError",
     "datasets", "transforms", "generator",
 ]
+from wally.data.sequence import lengths_to_mask, pad_collate, pad_series  # noqa: E402
+from wally.data.ucr import UCR  # noqa: E402
 from wally.data.wally_scenes import WallyPatches, WallyScenes  # noqa: E402

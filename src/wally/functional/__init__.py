@@ -5,6 +5,7 @@ Layers in :mod:`wally.nn` hold parameters and call these in one line.
 
 from wally.functional.activation import *  # noqa: F403
 from wally.functional.activation_extra import *  # noqa: F403
+from wally.functional.causal import *  # noqa: F403
 from wally.functional.conv import *  # noqa: F403
 from wally.functional.conv_transpose import *  # noqa: F403
 from wally.functional.distance import *  # noqa: F403

@@ -29,6 +29,7 @@ Every model records how it was built, so a checkpoint can rebuild it::
 from wally.models._layout import init_cnn
 from wally.models.alexnet import alexnet
 from wally.models.densenet import DenseBlock, TransitionBlock, conv_block, densenet
+from wally.models.fcn1d import FCN1d, fcn1d
 from wally.models.gcn import GCN, LightGCN, gcn
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
@@ -36,6 +37,7 @@ from wally.models.nin import nin, nin_block
 from wally.models.p4cnn import p4cnn, z2cnn
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
+from wally.models.tcn import TCN, TemporalBlock, tcn
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 from wally.models.wally_finder import p4_wally_finder, wally_finder
 
@@ -72,4 +74,9 @@ __all__ = [
     "LightGCN",
     "gcn",
     "p4_wally_finder",
+    "FCN1d",
+    "fcn1d",
+    "TCN",
+    "TemporalBlock",
+    "tcn",
 ]

@@ -18,5 +18,6 @@ from wally.nn.norm import *  # noqa: F403
 from wally.nn.normalization import *  # noqa: F403
 from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
+from wally.nn.sequence import *  # noqa: F403
 from wally.nn.sparse import *  # noqa: F403
 from wally.nn.upsampling import *  # noqa: F403

@@ -181,3 +181,4 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         xp.copyto(p.array, vec.array[offset:offset + n].reshape(p.shape), casting="unsafe")
         p._bump_version()
         offset += n
+from wally.nn.utils import rnn  # noqa: E402  (torch.nn.utils.rnn)
