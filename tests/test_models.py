@@ -547,6 +547,7 @@ ROUND_TRIPS = [
     ("resnet18_cifar", {}),
     ("densenet", {"growth_rate": 8, "arch": (2, 2)}),
     ("gcn", {"hidden_channels": 4, "num_layers": 3}),
+    ("lightgcn", {"num_nodes": 7, "embedding_dim": 4, "num_layers": 2}),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, missing_package, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS
+from wally.cli._datasets import DATASET_NAMES, DATASETS, GRAPH_DATASETS
 from wally.cli.train import positive_int
 
 
@@ -21,8 +21,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .safetensors checkpoint (pickles and .pt files are refused)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
-                        help="one of: " + ", ".join(DATASETS))
+    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES + list(GRAPH_DATASETS),
+                        metavar="NAME", help="one of: " + ", ".join(list(DATASETS)
+                                                                    + list(GRAPH_DATASETS))
+                        + " (a graph: its test accuracy, or Recall@20/NDCG@20)")
     parser.add_argument("--split", choices=["test", "train"], default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -115,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from wally.train import evaluate
 
     model, checkpoint = load_model(args.checkpoint)
+    if args.dataset in GRAPH_DATASETS:
+        from wally.cli._graphs import evaluate_graph
+
+        return evaluate_graph(args, model, checkpoint)
     input_size = input_size_of(model, checkpoint)
     try:
         dataset = _images.load(args.dataset, args.split == "train", input_size,

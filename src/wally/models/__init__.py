@@ -29,7 +29,7 @@ Every model records how it was built, so a checkpoint can rebuild it::
 from wally.models._layout import init_cnn
 from wally.models.alexnet import alexnet
 from wally.models.densenet import DenseBlock, TransitionBlock, conv_block, densenet
-from wally.models.gcn import GCN, LightGCN, gcn
+from wally.models.gcn import GCN, LightGCN, gcn, lightgcn
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
@@ -68,4 +68,5 @@ __all__ = [
     "GCN",
     "LightGCN",
     "gcn",
+    "lightgcn",
 ]
