@@ -13,10 +13,11 @@ from wally.cli import CommandError
 
 GRAPH_MODELS = ["gcn", "lightgcn"]
 RECSYS_DEFAULTS = {"epochs": 30, "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2048,
-                   "test_fraction": 0.2, "k": 20}
+                   "test_fraction": 0.2, "k": 20, "num_layers": 2}
 """LightGCN's run: Adam lr 0.01, the L2 penalty λ = 10⁻⁴ on the batch's embeddings (the paper's,
 taken from --weight-decay), batches of 2048 pairs (the paper's), 20% of each user's items held
-out, Recall@20 / NDCG@20."""
+out, Recall@20 / NDCG@20; 2 LGConv layers, chosen over 1-3 on a validation split carved out of
+the training pairs of the Debian graph (benchmarks/recsys_targets.py), never on the test pairs."""
 
 
 def train_graph(args: argparse.Namespace) -> int:
@@ -128,7 +129,7 @@ def train_recommender(args: argparse.Namespace) -> int:
     results = [evaluate_scores("most-popular", most_popular_scores(
         train, data.num_users, data.num_items), train, test, k)]
     models = {}
-    for name, layers in (("bpr-mf", 0), ("lightgcn", 3)):
+    for name, layers in (("bpr-mf", 0), ("lightgcn", d["num_layers"])):
         wally.manual_seed(args.seed)
         model = get_model("lightgcn", num_nodes=nodes, num_layers=layers)
         losses = train_bpr(model, train, data.num_users, data.num_items, epochs=epochs,
@@ -148,6 +149,7 @@ def train_recommender(args: argparse.Namespace) -> int:
              "num_items": data.num_items}
     metrics = {"model": args.model, "dataset": args.dataset, "epochs": epochs, "lr": lr,
                "lambda_reg": reg, "batch_size": batch, "seed": args.seed, "optimizer": "adam",
+               "num_layers": d["num_layers"],
                "users": data.num_users, "items": data.num_items,
                "train_pairs": int(train.shape[1]), "test_pairs": int(test.shape[1]),
                "k": k, "results": {r.name: {f"recall@{k}": r.recall, f"ndcg@{k}": r.ndcg,
@@ -225,4 +227,68 @@ def evaluate_graph(args: argparse.Namespace, model: object, checkpoint: object) 
                           "test_accuracy": accuracy, "test_right": right}))
     else:
         print(f"test accuracy {accuracy:.4f} ({right}/{int(mask.sum())} unlabelled members)")
+    return 0
+
+
+def is_graph_model(model: object) -> bool:
+    """Whether ``model`` is one of wally's graph models (its input is a graph, not an image)."""
+    from wally.models import GCN, LightGCN
+
+    return isinstance(model, (GCN, LightGCN))
+
+
+def summary_graph(args: argparse.Namespace, model: object) -> int:
+    """``wally summary gcn|lightgcn``: the per-layer table on a real graph (karate for a GCN,
+    the Debian graph's training edges for a LightGCN, unless ``--dataset``), then the k-hop
+    receptive field of each propagating layer."""
+    from wally.analysis import summary
+    from wally.cli._datasets import RECSYS_DATASETS
+    from wally.geometric.fields import graph_fields
+    from wally.models import LightGCN
+
+    if args.input_size is not None:
+        raise CommandError(f"--input-size: {args.model} takes a graph, not an image; give "
+                           f"--dataset karate, debian or movielens-100k instead")
+    recsys = isinstance(model, LightGCN)
+    dataset = args.dataset or ("debian" if recsys else "karate")
+    if recsys != (dataset in RECSYS_DATASETS):
+        raise CommandError(f"--dataset {dataset}: a {type(model).__name__} runs on "
+                           + ("a user-item graph (debian, movielens-100k)" if recsys
+                              else "karate"))
+    if recsys:
+        from wally.geometric.recommend import bipartite_edge_index
+
+        args.dataset = dataset
+        data = load_interactions(args)
+        nodes = data.num_users + data.num_items
+        if model.num_nodes != nodes:
+            raise CommandError(f"{args.model} has {model.num_nodes} node embeddings, but "
+                               f"{dataset} has {nodes} users and items")
+        train, _ = data.split(RECSYS_DEFAULTS["test_fraction"], seed=0)
+        edge_index = bipartite_edge_index(train, data.num_users)
+        inputs: tuple = (edge_index,)
+    else:
+        from wally.data.graphs import karate_club
+
+        graph = karate_club()
+        if model.in_channels != graph.num_node_features:
+            raise CommandError(f"{args.model} takes {model.in_channels} features per node, "
+                               f"but karate has {graph.num_node_features}")
+        edge_index, nodes = graph.edge_index, graph.num_nodes
+        inputs = (graph.x, edge_index)
+    result = summary(model, input_data=inputs, depth=args.depth, col_names=args.col_names,
+                     verbose=0)
+    fields = graph_fields(model, edge_index, nodes)
+    if args.json:
+        payload = json.loads(result.to_json())
+        payload["graph"] = dataset
+        payload["graph_receptive_field"] = fields.to_dict()
+        print(json.dumps(payload, indent=2))
+    elif args.markdown:
+        print(result.to_markdown(), end="")
+        print(f"\n```\n{fields}\n```")
+    else:
+        print(f"on {dataset}:")
+        print(result)
+        print(fields)
     return 0
