@@ -22,6 +22,7 @@ from typing import Any
 from wally.cli import CommandError
 from wally.cli._explain_cost import register_topic as register_cost
 from wally.cli._explain_erf import register_topic as register_erf
+from wally.cli._explain_graph import register_topic as register_graph
 from wally.cli._explain_locality import register_topic as register_locality
 from wally.cli.summary import _positive_int, build_model
 
@@ -76,6 +77,7 @@ def register(subparsers: Any) -> None:
     register_cost(topics)
     register_erf(topics)
     register_locality(topics)
+    register_graph(topics)
 
 
 def run_params(args: argparse.Namespace) -> int:
