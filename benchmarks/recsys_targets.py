@@ -17,8 +17,7 @@ import time
 
 import wally
 from wally.data.recsys import Interactions, debian_depends
-from wally.geometric.recommend import (evaluate_scores, model_scores, most_popular_scores,
-                                       train_bpr)
+from wally.geometric.recommend import evaluate_scores, model_scores, most_popular_scores, train_bpr
 from wally.models import get_model
 
 

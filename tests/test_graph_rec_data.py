@@ -17,8 +17,13 @@ import pytest
 from wally.data import recsys
 from wally.data.errors import ChecksumError, DatasetNotFoundError
 from wally.data.graphs import CORA_CLASSES, cora, parse_cora
-from wally.data.recsys import (Interactions, debian_depends, movielens_100k,
-                               parse_debian_packages, write_debian_snapshot)
+from wally.data.recsys import (
+    Interactions,
+    debian_depends,
+    movielens_100k,
+    parse_debian_packages,
+    write_debian_snapshot,
+)
 
 PACKAGES = """Package: vim
 Version: 2:9.0

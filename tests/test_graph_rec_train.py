@@ -14,8 +14,13 @@ from wally.cli import main
 from wally.data.recsys import Interactions
 from wally.geometric import recommend
 from wally.geometric.metrics import ndcg_at_k, recall_at_k
-from wally.geometric.recommend import (bipartite_edge_index, evaluate_scores, model_scores,
-                                       most_popular_scores, train_bpr)
+from wally.geometric.recommend import (
+    bipartite_edge_index,
+    evaluate_scores,
+    model_scores,
+    most_popular_scores,
+    train_bpr,
+)
 from wally.models import LightGCN
 
 

@@ -26,8 +26,8 @@ from typing import Any
 from wally.cli import CommandError
 from wally.cli.summary import _positive_int
 
-CORA = {"name": "cora (sizes)", "nodes": 2708, "edges": 10556, "in_features": 1433,
-        "out_features": 16}
+CORA: dict[str, Any] = {"name": "cora (sizes)", "nodes": 2708, "edges": 10556,
+                        "in_features": 1433, "out_features": 16}
 
 
 def register_topic(topics: Any) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from wally.cli import CommandError
 
 GRAPH_MODELS = ["gcn", "lightgcn"]
-RECSYS_DEFAULTS = {"epochs": 30, "lr": 0.01, "weight_decay": 1e-4, "batch_size": 2048,
-                   "test_fraction": 0.2, "k": 20, "num_layers": 2}
+RECSYS_DEFAULTS: dict[str, Any] = {"epochs": 30, "lr": 0.01, "weight_decay": 1e-4,
+                                   "batch_size": 2048, "test_fraction": 0.2, "k": 20,
+                                   "num_layers": 2}
 """LightGCN's run: Adam lr 0.01, the L2 penalty λ = 10⁻⁴ on the batch's embeddings (the paper's,
 taken from --weight-decay), batches of 2048 pairs (the paper's), 20% of each user's items held
 out, Recall@20 / NDCG@20; 2 LGConv layers, chosen over 1-3 on a validation split carved out of
@@ -83,7 +85,7 @@ def train_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_interactions(args: argparse.Namespace) -> object:
+def load_interactions(args: argparse.Namespace) -> Any:
     """The user–item graph ``args.dataset`` names, errors as one line."""
     from wally.data.errors import ChecksumError, DatasetNotFoundError
     from wally.data.recsys import debian_depends, movielens_100k
@@ -96,7 +98,7 @@ def load_interactions(args: argparse.Namespace) -> object:
         raise CommandError(str(error).splitlines()[0]) from None
 
 
-def rank_all(model: object, data: object, train: object, test: object, k: int) -> list[object]:
+def rank_all(model: Any, data: Any, train: Any, test: Any, k: int) -> list[Any]:
     """The checkpoint's ranking and most-popular's on the same split."""
     from wally.geometric.recommend import evaluate_scores, model_scores, most_popular_scores
 
@@ -110,8 +112,12 @@ def train_recommender(args: argparse.Namespace) -> int:
     most-popular on one held-out split of ``args.dataset``; prints all three Recall@K / NDCG@K,
     writes metrics.json and LightGCN's checkpoint.safetensors."""
     import wally
-    from wally.geometric.recommend import (evaluate_scores, model_scores, most_popular_scores,
-                                           train_bpr)
+    from wally.geometric.recommend import (
+        evaluate_scores,
+        model_scores,
+        most_popular_scores,
+        train_bpr,
+    )
     from wally.io.atomic import atomic_write
     from wally.io.checkpoint import save_checkpoint
     from wally.models import get_model
@@ -170,7 +176,7 @@ def train_recommender(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_graph(args: argparse.Namespace, model: object, checkpoint: object) -> int:
+def evaluate_graph(args: argparse.Namespace, model: Any, checkpoint: Any) -> int:
     """``wally eval`` for a graph checkpoint: test accuracy (gcn on karate) or Recall@20 /
     NDCG@20 on the split the checkpoint was trained with (lightgcn)."""
     from wally.cli._datasets import RECSYS_DATASETS
@@ -230,14 +236,14 @@ def evaluate_graph(args: argparse.Namespace, model: object, checkpoint: object) 
     return 0
 
 
-def is_graph_model(model: object) -> bool:
+def is_graph_model(model: Any) -> bool:
     """Whether ``model`` is one of wally's graph models (its input is a graph, not an image)."""
     from wally.models import GCN, LightGCN
 
     return isinstance(model, (GCN, LightGCN))
 
 
-def summary_graph(args: argparse.Namespace, model: object) -> int:
+def summary_graph(args: argparse.Namespace, model: Any) -> int:
     """``wally summary gcn|lightgcn``: the per-layer table on a real graph (karate for a GCN,
     the Debian graph's training edges for a LightGCN, unless ``--dataset``), then the k-hop
     receptive field of each propagating layer."""

@@ -33,6 +33,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
 from wally.backend import ndarray, xp
 from wally.data.download import DOWNLOAD_HINT, dataset_folder, download, file_digest
 from wally.data.errors import DatasetNotFoundError

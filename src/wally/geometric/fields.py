@@ -62,7 +62,7 @@ def probe_field(forward: Any, x: Tensor, node: int) -> set[int]:
     ``∂ sum(out[node]) / ∂x`` that are not all zero (``x`` is copied with ``requires_grad``)."""
     probe = Tensor(xp.array(x.array, copy=True), requires_grad=True)
     forward(probe)[node].sum().backward()
-    grad = probe.grad.array if hasattr(probe.grad, "array") else probe.grad
+    grad = xp.asarray(getattr(probe.grad, "array", probe.grad))
     return {int(i) for i in xp.flatnonzero(xp.abs(grad).sum(axis=1) > 0)}
 
 
