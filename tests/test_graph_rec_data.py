@@ -99,6 +99,12 @@ def test_split_is_deterministic_disjoint_and_per_user():
         assert held == (0 if n < 2 else max(1, round(0.25 * n))), user
     assert not (data.split(0.25, seed=6)[1].shape == test.shape
                 and (data.split(0.25, seed=6)[1] == test).all())
+    # the edges of the rule: one item stays in training, two give one to test at any fraction
+    small = Interactions(np.array([[0, 1, 1], [0, 0, 1]]), ["a", "b"], ["x", "y"])
+    for fraction in (0.2, 0.6):
+        train_small, test_small = small.split(fraction)
+        assert test_small.shape == (2, 1) and test_small[0].tolist() == [1], fraction
+        assert train_small[:, 0].tolist() == [0, 0]
     with pytest.raises(ValueError, match=r"test_fraction must be in \(0, 1\), got 1.0"):
         data.split(1.0)
 
