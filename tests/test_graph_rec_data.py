@@ -242,3 +242,59 @@ def test_cora_reads_the_tgz_checks_sha256_and_ignores_links(tmp_path):
     with pytest.raises(ValueError, match="Cora: .*cora.tgz is not a readable .tgz"):
         cora(tmp_path / "linked")
     assert os.listdir(folder) == ["cora.tgz"]  # nothing extracted
+
+
+def test_wally_train_and_eval_gcn_on_cora_from_a_tgz_written_here(tmp_path, monkeypatch,
+                                                                  capsys):
+    import json
+
+    from wally.cli import main
+    from wally.data import graphs
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 7, 1700)
+    papers = [(str(i), "".join("1" if (c + j) % 3 == 0 else "0" for j in range(6)),
+               CORA_CLASSES[c]) for i, c in enumerate(labels)]
+    cites = "".join(f"{rng.integers(0, 1700)}\t{i}\n" for i in range(1700))
+    folder = tmp_path / "data" / "Cora"
+    folder.mkdir(parents=True)
+    (folder / "cora.tgz").write_bytes(_tgz({"cora/cora.content": _content(papers),
+                                           "cora/cora.cites": cites}))
+    monkeypatch.setattr(graphs, "CORA_SIZES", (1700, 6, 1700))
+    out = tmp_path / "run"
+    assert main(["train", "gcn", "--dataset", "cora", "--data-dir", str(tmp_path / "data"),
+                 "--epochs", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labelled"] == 140
+    assert f"/1000 test papers right (test accuracy {metrics['test_accuracy']:.4f})" in printed
+    assert main(["eval", str(out / "checkpoint.safetensors"), "--dataset", "cora",
+                 "--data-dir", str(tmp_path / "data"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] == metrics["test_accuracy"]
+    monkeypatch.setattr(graphs, "CORA_SIZES", (2708, 1433, 5429))
+    assert main(["eval", str(out / "checkpoint.safetensors"), "--dataset", "cora",
+                 "--data-dir", str(tmp_path / "data")]) != 0
+    assert "Cora: expected 2708 papers x 1433 words" in capsys.readouterr().err
+
+
+def test_wally_train_lightgcn_on_movielens_from_a_zip_written_here(tmp_path, monkeypatch,
+                                                                   capsys):
+    from wally.cli import main
+
+    rng = np.random.default_rng(2)
+    rows = {(int(u), int(i)) for u, i in zip(rng.integers(1, 41, 600), rng.integers(1, 31, 600))}
+    text = "".join(f"{u}\t{i}\t{1 + (u * i) % 5}\t88{u:04d}{i:04d}\n" for u, i in sorted(rows))
+    archive = _zip(text)
+    monkeypatch.setattr(recsys, "ML100K_SHA256", hashlib.sha256(archive).hexdigest())
+    folder = tmp_path / "data" / "MovieLens100K"
+    folder.mkdir(parents=True)
+    (folder / "ml-100k.zip").write_bytes(archive)
+    out = tmp_path / "run"
+    assert main(["train", "lightgcn", "--dataset", "movielens-100k", "--data-dir",
+                 str(tmp_path / "data"), "--epochs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("movielens-100k: 40 users x 30 items, ")
+    assert "most-popular" in printed and "bpr-mf" in printed and "lightgcn" in printed
+    assert main(["eval", str(out / "checkpoint.safetensors"), "--dataset", "movielens-100k",
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    assert capsys.readouterr().out.startswith("Recall@20 ")
