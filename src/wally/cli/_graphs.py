@@ -145,7 +145,9 @@ def load_interactions(args: argparse.Namespace) -> Any:
     try:
         if args.dataset == "debian":
             return debian_depends()
-        return movielens_100k(args.data_dir, download_files=args.download)
+        # wally summary has no --data-dir / --download: the default folder, no download
+        return movielens_100k(getattr(args, "data_dir", None),
+                              download_files=getattr(args, "download", False))
     except (DatasetNotFoundError, ChecksumError, ValueError, OSError) as error:
         raise CommandError(str(error).splitlines()[0]) from None
 
