@@ -84,7 +84,7 @@ def test_wally_train_refuses_an_image_model_on_a_graph(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("argument MODEL: 'lenet' is not a graph model; with --dataset "
-                            "karate choose from gcn")
+                            "karate choose from gcn, lightgcn")
 
 
 def test_plot_graph_rings_the_wrong_nodes(tmp_path):

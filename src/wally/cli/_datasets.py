@@ -26,4 +26,9 @@ DATASETS = {
 DATASET_NAMES = list(DATASETS)
 
 # Graphs for node classification (wally.data.graphs): trained by wally.cli._graphs.
-GRAPH_DATASETS = {"karate": "Zachary's karate club, 34 members, 2 factions (networkx; gcn)"}
+GRAPH_DATASETS = {"karate": "Zachary's karate club, 34 members, 2 factions (networkx; gcn)",
+                  "debian": "Debian packages x the libraries they need, 3221 x 447, shipped "
+                            "(lightgcn)",
+                  "movielens-100k": "943 users x 1682 films, 100k ratings (--download; lightgcn)",
+                  "cora": "2708 papers, 7 classes, LINQS's text files (--download; gcn)"}
+RECSYS_DATASETS = ["debian", "movielens-100k"]

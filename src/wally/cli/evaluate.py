@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, missing_package, printable
-from wally.cli._datasets import DATASETS
+from wally.cli._datasets import DATASETS, GRAPH_DATASETS
 from wally.cli._sequences import dataset_name
 from wally.cli.train import positive_int
 
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .safetensors checkpoint (pickles and .pt files are refused)")
     parser.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
-                        help="one of: " + ", ".join(DATASETS) + ", or ucr/<Name>")
+                        help="one of: " + ", ".join(list(DATASETS) + list(GRAPH_DATASETS))
+                        + " (a graph: its test accuracy, or Recall@20/NDCG@20), or ucr/<Name>")
     parser.add_argument("--split", choices=["test", "train"], default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -116,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from wally.train import evaluate
 
     model, checkpoint = load_model(args.checkpoint)
+    if args.dataset in GRAPH_DATASETS:
+        from wally.cli._graphs import evaluate_graph
+
+        return evaluate_graph(args, model, checkpoint)
     input_size = input_size_of(model, checkpoint)
     loader_kwargs: dict[str, Any] = {}
     if _sequences.is_sequence(args.dataset):

@@ -25,6 +25,7 @@ from wally.cli._explain_cost import register_topic as register_cost
 from wally.cli._explain_equivariance import register_topic as register_equivariance
 from wally.cli._explain_equivariance import run_equivariance, smooth_image  # noqa: F401
 from wally.cli._explain_erf import register_topic as register_erf
+from wally.cli._explain_graph import register_topic as register_graph
 from wally.cli._explain_locality import register_topic as register_locality
 from wally.cli.summary import _positive_int
 
@@ -59,6 +60,7 @@ def register(subparsers: Any) -> None:
     register_cost(topics)
     register_erf(topics)
     register_locality(topics)
+    register_graph(topics)
 
 
 def run_params(args: argparse.Namespace) -> int:

@@ -52,6 +52,11 @@ def register(subparsers: Any) -> None:
                              "input_size (default: 1 and the size the model was built for); "
                              "a named model is rebuilt for C H W; costs and memory are for "
                              "the whole batch")
+    parser.add_argument("--dataset", default=None, metavar="GRAPH",
+                        choices=["karate", "debian", "movielens-100k"],
+                        help="a graph model (gcn, lightgcn) runs on this graph and also shows "
+                             "its k-hop receptive field: karate (default for gcn), debian "
+                             "(default for lightgcn) or movielens-100k")
     parser.add_argument("--depth", type=_non_negative_int, default=3,
                         help="show rows down to this depth only, 0 being the model "
                              "(default 3, as torchinfo; the totals count everything)")
@@ -142,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
             )
         sample = args.input_size[1:]
     model, size = build_model(args.model, sample)
+    from wally.cli._graphs import is_graph_model, summary_graph
+
+    if is_graph_model(model):
+        return summary_graph(args, model)
+    if args.dataset is not None:
+        raise CommandError(f"--dataset {args.dataset}: {args.model} is not a graph model")
     if size is None:
         raise CommandError(f"{args.model} does not record its input size: pass --input-size "
                            "N C H W")

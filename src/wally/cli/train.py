@@ -40,6 +40,7 @@ examples:
   wally train resnet18 --dataset cifar10 --scheduler onecycle --lr 0.05 --out runs/r18
   mpiexec -n 4 wally train lenet --dataset fashion-mnist --lr 0.9   # data-parallel, 4 ranks
   wally train gcn --dataset karate    # a graph: full-batch Adam (lr 0.01, decay 5e-4), 200 epochs
+  wally train lightgcn --dataset debian  # recommendation: LightGCN against BPR-MF and most-popular
 
 Under mpiexec -n K (pip install 'wally-cnn[mpi]'), --batch-size is the global batch, split
 evenly over the K ranks; only rank 0 prints and writes files. --resume needs the same K.
@@ -442,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model not in trainable:
         why = (" (a detector: `wally demo` trains it)" if args.model == "wally_finder" else
                " (a graph model: --dataset " + ", ".join(GRAPH_DATASETS) + ")"
-               if args.model == "gcn" else
+               if args.model in ("gcn", "lightgcn") else
                " (it needs an arch, so build it in Python)" if args.model in list_models()
                else suggest(args.model, trainable))
         args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "

@@ -30,7 +30,7 @@ from wally.models._layout import init_cnn
 from wally.models.alexnet import alexnet
 from wally.models.densenet import DenseBlock, TransitionBlock, conv_block, densenet
 from wally.models.fcn1d import FCN1d, fcn1d
-from wally.models.gcn import GCN, LightGCN, gcn
+from wally.models.gcn import GCN, LightGCN, gcn, lightgcn
 from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
@@ -79,4 +79,5 @@ __all__ = [
     "TCN",
     "TemporalBlock",
     "tcn",
+    "lightgcn",
 ]

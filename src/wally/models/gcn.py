@@ -19,7 +19,7 @@ from wally import nn
 from wally.models.registry import register_model
 from wally.tensor import Tensor
 
-__all__ = ["GCN", "LightGCN", "gcn"]
+__all__ = ["GCN", "LightGCN", "gcn", "lightgcn"]
 
 
 class GCN(nn.Module):
@@ -144,3 +144,17 @@ class LightGCN(nn.Module):
 
     def __repr__(self) -> str:
         return f"LightGCN({self.num_nodes}, {self.embedding_dim}, num_layers={self.num_layers})"
+
+
+@register_model
+def lightgcn(num_nodes: int = 3668, embedding_dim: int = 64, num_layers: int = 3,
+             alpha: float | None = None) -> LightGCN:
+    """He et al.'s LightGCN (embedding 64, 3 layers are the paper's); the default node count is
+    the Debian package graph of :func:`wally.data.recsys.debian_depends` (3,221 packages + 447
+    libraries). ``num_layers=0`` is BPR matrix factorisation.
+
+    Parameters: ``num_nodes · embedding_dim`` (234,752 at the defaults).
+    """
+    model = LightGCN(num_nodes, embedding_dim, num_layers, alpha)
+    model.input_size = None  # a graph: no fixed input, unlike the image models
+    return model
