@@ -181,7 +181,7 @@ def train_recommender(args: argparse.Namespace) -> int:
     lr = d["lr"] if args.lr is None else args.lr
     reg = d["weight_decay"] if args.weight_decay is None else args.weight_decay
     # train.py's --batch-size default (256) is for images; LightGCN's is the paper's 2048
-    batch = d["batch_size"] if args.batch_size == 256 else args.batch_size
+    batch = d["batch_size"] if args.batch_size is None else args.batch_size
     k = d["k"]
     data = load_interactions(args)
     train, test = data.split(d["test_fraction"], seed=args.seed)
