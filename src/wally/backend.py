@@ -11,4 +11,11 @@ import numpy
 xp = numpy
 ndarray = numpy.ndarray
 
-__all__ = ["xp", "ndarray"]
+# The matrix products of the kernels (convolution, linear, Winograd): they call these two names
+# as ``backend.matmul`` / ``backend.dot`` rather than ``a @ b``, so that one place can see every
+# product they run (``wally.analysis.training_cost.count_products`` replaces the two names while
+# it counts).  Off, they are NumPy's own functions: no wrapper, no cost.
+matmul = numpy.matmul
+dot = numpy.dot
+
+__all__ = ["xp", "ndarray", "matmul", "dot"]

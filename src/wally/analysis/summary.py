@@ -60,6 +60,13 @@ from typing import Any
 
 from wally._parallel import format_bytes
 from wally.analysis.cost import CONVENTION, LayerCost, module_cost, node_cost
+from wally.analysis.training_cost import (
+    step_macs,
+    training_columns,
+    training_lines,
+    training_state,
+    training_totals,
+)
 from wally.analysis.receptive_field import (
     ReceptiveField,
     module_receptive_field,
@@ -100,6 +107,8 @@ class LayerSummary:
     subtotal: dict[str, int] | None = None
     input_shape: list[tuple[int, ...]] = field(default_factory=list)
     kernel_size: list[int] | int | None = None
+    input_grad_macs: int = 0  # backward: dX, where autograd computes it (training_cost)
+    weight_grad_macs: int = 0  # backward: dW, where the weight requires grad
 
     @property
     def params(self) -> int:
@@ -131,6 +140,8 @@ class LayerSummary:
             "flops": self.flops,
             "output_bytes": self.output_bytes,
             "saved_bytes": self.saved_bytes,
+            "input_grad_macs": self.input_grad_macs,
+            "weight_grad_macs": self.weight_grad_macs,
             "receptive_field": None if self.receptive_field is None
             else self.receptive_field.to_dict(),
             "rule": self.rule,
@@ -139,7 +150,7 @@ class LayerSummary:
 
 
 _SUMMED = ("trainable_params", "non_trainable_params", "macs", "flops", "output_bytes",
-           "saved_bytes")
+           "saved_bytes", "input_grad_macs", "weight_grad_macs")
 
 
 @dataclass
@@ -154,6 +165,11 @@ class ModelSummary:
     totals: dict[str, Any] = field(default_factory=dict)
     max_depth: int | None = None
     col_names: tuple[str, ...] = ()
+    training: bool = False  # summary(..., training=True): a training step's costs
+
+    @property
+    def mode(self) -> str:
+        return "training mode" if self.training else "evaluation mode"
 
     @property
     def total_params(self) -> int:
@@ -179,7 +195,7 @@ class ModelSummary:
             "model": self.model,
             "input_shape": [list(s) for s in self.input_shape],
             "dtype": self.dtype,
-            "mode": "eval",
+            "mode": "train" if self.training else "eval",
             "conventions": conventions(),
             "layers": [row.to_dict() for row in self.layers],
             "totals": self.totals,
@@ -216,12 +232,13 @@ class ModelSummary:
             "Training memory ≈ parameters + gradients + saved = "
             f"{format_bytes(t['training_bytes'])} "
             "(optimiser state not included)",
+            *(training_lines(t) if self.training else []),
         ]
 
     def __str__(self) -> str:
         header = [
             f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} {self.dtype}, "
-            "evaluation mode",
+            f"{self.mode}",
             *(f"{key}: {text}" for key, text in conventions().items()),
         ]
         rows = [self._cells(row, "  ") for row in self._visible()]
@@ -250,7 +267,7 @@ class ModelSummary:
     def to_markdown(self) -> str:
         """The table in GitHub markdown, the conventions and totals as a list below it."""
         header = [f"**{self.model}**: input {', '.join(_shape(s) for s in self.input_shape)} "
-                  f"{self.dtype}, evaluation mode", ""]
+                  f"{self.dtype}, {self.mode}", ""]
         lines = ["| " + " | ".join(self._headers()) + " |",
                  "|" + "|".join(":---" if left else "---:" for left in self._left_aligned())
                  + "|"]
@@ -280,7 +297,7 @@ class ModelSummary:
             return "<tr>" + "".join(out) + "</tr>"
 
         caption = (f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} "
-                   f"{self.dtype}, evaluation mode")
+                   f"{self.dtype}, {self.mode}")
         rows = [cells("td", self._cells(row, ""), row.depth) for row in self._visible()]
         notes = "".join(f"<li>{escape(f'{key}: {text}')}</li>"
                         for key, text in conventions().items())
@@ -354,6 +371,9 @@ COLUMNS: dict[str, Column] = {
     "receptive_field": Column("RF", False, _field(0)),
     "receptive_field_jump": Column("Jump", False, _field(1)),
     "receptive_field_start": Column("Start", False, _field(2)),
+    # the backward pass (wally.analysis.training_cost): torchinfo's "mult_adds", per gradient
+    "input_grad_mult_adds": Column("dX MACs", False, _summed("input_grad_macs")),
+    "weight_grad_mult_adds": Column("dW MACs", False, _summed("weight_grad_macs")),
 }
 
 #: the columns shown when ``col_names`` is not given: wally's full table
@@ -606,6 +626,7 @@ class _Builder:
             row.rule = f"{row.rule}; {cost.rule}" if row.rule else cost.rule
             row.output_bytes = sum(t.array.nbytes for t in call.outputs)
             row.saved_bytes = self.saved.of([node for node, _ in call.ops])
+            row.input_grad_macs, row.weight_grad_macs = step_macs(call.ops)
             return
         for item in self.ordered(call):
             if isinstance(item, _Call):
@@ -629,6 +650,7 @@ class _Builder:
 
     def op_row(self, call: _Call, node: Any, out: Tensor) -> None:
         cost = node_cost(node, out)
+        input_grad, weight_grad = step_macs([(node, out)])
         self.rows.append(LayerSummary(
             name=call.name,
             type=type(node).__name__,
@@ -642,6 +664,8 @@ class _Builder:
             receptive_field=self.tracer.field_of(out),
             rule=cost.rule,
             input_shape=[tuple(x.shape) for x in node.inputs or () if x is not None],
+            input_grad_macs=input_grad,
+            weight_grad_macs=weight_grad,
         ))
 
     @staticmethod
@@ -822,6 +846,7 @@ def summary(
     verbose: int | None = None,
     dtype: Any = None,
     input: Any = None,
+    training: bool = False,
     **kwargs: Any,
 ) -> ModelSummary:
     """Summarise ``model`` from one forward pass, following torchinfo's ``summary``: per call
@@ -894,6 +919,10 @@ def summary(
         raise ValueError("summary: pass one of input_size and input_data, not both (as in "
                          "torchinfo)")
     columns = DEFAULT_COLUMNS if col_names is None else tuple(col_names)
+    if training is not False and training is not True:
+        raise TypeError(f"summary: training must be True or False, got {training!r}")
+    if training and col_names is None:
+        columns = training_columns(columns)
     unknown = [name for name in columns if name not in COLUMNS]
     if unknown or not columns:
         raise ValueError(f"summary: unknown col_names {unknown}; expected some of "
@@ -909,6 +938,9 @@ def summary(
         count = len(_input_sizes(input_size)) if input_size is not None else 1
         dtypes = [dtype] * count
     inputs, keywords = _make_inputs(model, input_size, input_data, batch_dim, dtypes)
+    if training:  # a training step: the images need no gradient (so no dX for the first layer)
+        inputs = [Tensor(x.array) for x in inputs]
+        keywords = {k: Tensor(v.array) for k, v in keywords.items()}
     tracer = _Tracer(model)
     for x in [*inputs, *keywords.values()]:
         tracer.watch(x)
@@ -917,7 +949,8 @@ def summary(
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(tracer.pre_hook))
         handles.append(module.register_forward_hook(tracer.hook))
-    model.eval()
+    model.train(training)
+    restore = training_state(model) if training else None
     try:
         with enable_grad():
             model(*inputs, **keywords, **kwargs)
@@ -936,6 +969,8 @@ def summary(
             handle.remove()
         for m in model.modules():
             m.training = modes.get(id(m), m.training)
+        if restore is not None:
+            restore()
     rows = builder.rows
     every_input = [*inputs, *keywords.values()]
     result = ModelSummary(
@@ -946,6 +981,7 @@ def summary(
         totals=_totals(model, rows, every_input),
         max_depth=depth,
         col_names=columns,
+        training=training,
     )
     if verbose is None:
         verbose = 0 if getattr(sys, "ps1", None) else 1
@@ -979,4 +1015,5 @@ def _totals(
         "output_bytes": sum(row.output_bytes for row in leaves),
         "saved_bytes": saved,
         "training_bytes": param_bytes + trainable_bytes + saved,
+        **training_totals(leaves),
     }

@@ -47,6 +47,7 @@ from wally._windows import (
     output_size,
 )
 from wally._winograd import winograd_correlate
+from wally import backend
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.backends import conv as dispatch
@@ -175,7 +176,7 @@ def _reference_correlate(
     cols = _reference_columns(x, g)
     w2 = w.reshape(w.shape[0], -1)
     y2 = xp.concatenate(
-        [w2[o] @ cols[c] for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)]
+        [backend.matmul(w2[o], cols[c]) for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)]
     )
     y = allocate(op, what, (x.shape[0], w.shape[0], *out), x.dtype)
     y[...] = y2.reshape(w.shape[0], x.shape[0], *out).swapaxes(0, 1)
@@ -190,7 +191,7 @@ def _reference_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> nda
     out_channels = gy.shape[1]
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
     gw = xp.concatenate(
-        [gy2[o] @ cols[c].T for o, c in _group_rows(out_channels, cols.shape[0], g.groups)]
+        [backend.matmul(gy2[o], cols[c].T) for o, c in _group_rows(out_channels, cols.shape[0], g.groups)]
     )
     return xp.ascontiguousarray(gw.reshape(g.weight_shape))
 
@@ -202,7 +203,7 @@ def _reference_input_grad(gy: ndarray, w: ndarray, g: dispatch.Geometry) -> ndar
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
     rows = g.channels * _volume(g.kernel)
     gcols = xp.concatenate(
-        [w2[o].T @ gy2[o] for o, _ in _group_rows(out_channels, rows, g.groups)]
+        [backend.matmul(w2[o].T, gy2[o]) for o, _ in _group_rows(out_channels, rows, g.groups)]
     )
     return col2im(gcols, g.input_shape, g.kernel, g.stride, g.padding, g.dilation)
 
@@ -252,13 +253,13 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
         blocks, main = width // step, width // step * step
         a = cols[:, :main].reshape(depth, blocks, step).swapaxes(0, 1)  # (blocks, K, step)
         b = gy2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)
-        total = (a @ b).sum(axis=0)
+        total = backend.matmul(a, b).sum(axis=0)
         if main < width:
             total += _weight_product(cols[:, main:], gy2[:, main:])
         return total
     if depth * out_channels <= tuning.GIL_HELD_ENTRIES:
-        return xp.dot(cols, gy2.T)
-    return cols @ gy2.T
+        return backend.dot(cols, gy2.T)
+    return backend.matmul(cols, gy2.T)
 
 
 def _padding_scratch(
@@ -385,7 +386,7 @@ def correlate(
                 y2 = y_buffer[: out_channels * cols.shape[1]].reshape(out_channels, -1)
                 for rows_out, rows_in in group_rows:
                     for span in _spans(rows_in, cols.shape[1]):
-                        xp.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
+                        backend.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
                 n = chunk_images.stop - chunk_images.start
                 result = plan.crop(y2.reshape(out_channels, n, -1)).swapaxes(0, 1)
                 target = y[chunk_images, :, rows]
@@ -565,7 +566,7 @@ def _scatter_input_grad(
             gcols = self.cols[: channels * plan.n_taps * m].reshape(-1, m)
             for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
                 for span in _spans(rows_in, m):
-                    xp.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
+                    backend.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
             return gcols
 
     def work_rows(jobs: Iterator[list[Chunk]]) -> None:
@@ -695,7 +696,7 @@ def _rows_correlate(
             y2 = y_buffer[:size].reshape(out_channels, -1)
             t2 = t_buffer[:size].reshape(out_channels, -1)
             for a in range(rows.kh):
-                xp.matmul(w_rows[a], rows.tap_rows(s, a, n), out=y2 if a == 0 else t2)
+                backend.matmul(w_rows[a], rows.tap_rows(s, a, n), out=y2 if a == 0 else t2)
                 if a:
                     y2 += t2
             result = y2.reshape(out_channels, rows.out_rows, n, rows.out_cols).transpose(2, 0, 1, 3)
@@ -731,7 +732,7 @@ def _rows_weight_grad(
             g2 = rows.gather_grad(gy[images], g_buffer)
             # Every S_a @ dYᵀ in one batched product: the orientation OpenBLAS runs fastest
             # for long, skinny chunks, with a result large enough to release the GIL.
-            put(index, rows.all_tap_rows(s, n) @ g2.T)
+            put(index, backend.matmul(rows.all_tap_rows(s, n), g2.T))
 
     sum_chunks(work, list(enumerate(rows.chunks)), fold, len(rows.chunks),
                partial_bytes=total.nbytes, workers=_workers())
@@ -770,7 +771,7 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
             ds2 = ds.reshape(rows.channels * rows.kw, -1)
             t2 = t_buffer[: rows.channels * rows.kw * g2.shape[1]].reshape(ds2.shape[0], -1)
             for a in range(rows.kh):
-                xp.matmul(w_rows_t[a], g2, out=t2)
+                backend.matmul(w_rows_t[a], g2, out=t2)
                 rows.tap_rows(ds2, a, n)[...] += t2
             shifted = ds.reshape(rows.channels, rows.kw, rows.padded_rows, n, rows.out_cols)
             padded = padded_buffer[: n * rows.channels * plan.plane].reshape(
