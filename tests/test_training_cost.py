@@ -29,7 +29,7 @@ def _digits(n: int, size: int, channels: int = 1) -> tuple[wally.Tensor, wally.T
     images, labels = _load_digits()
     x = np.kron(images[:n].astype(np.float32) / 16, np.ones((4, 4), np.float32))
     lo = (32 - size) // 2
-    x = x[:, None, lo:lo + size, lo:lo + size].repeat(channels, axis=1)
+    x = x[:, None, lo : lo + size, lo : lo + size].repeat(channels, axis=1)
     return wally.tensor(np.ascontiguousarray(x)), wally.tensor(labels[:n].astype(np.int64))
 
 
@@ -40,8 +40,13 @@ def _pairs(padding, nd):
 
 def _geometry(module, input_shape):
     return dispatch.Geometry(
-        input_shape, module.weight.shape, tuple(module.stride), _pairs(module.padding, 2),
-        tuple(module.dilation), module.groups, np.dtype(np.float32),
+        input_shape,
+        module.weight.shape,
+        tuple(module.stride),
+        _pairs(module.padding, 2),
+        tuple(module.dilation),
+        module.groups,
+        np.dtype(np.float32),
     )
 
 
@@ -51,13 +56,23 @@ def _rows(model, x):
 
 
 def _expected(row):
-    return {p: v for p, v in (("forward", row.macs), ("input-grad", row.input_grad_macs),
-                              ("weight-grad", row.weight_grad_macs)) if v}
+    return {
+        p: v
+        for p, v in (
+            ("forward", row.macs),
+            ("input-grad", row.input_grad_macs),
+            ("weight-grad", row.weight_grad_macs),
+        )
+        if v
+    }
 
 
 def _gemm_layers(model):
-    return {name: m for name, m in model.named_modules()
-            if isinstance(m, nn.Conv2d | nn.Linear | nn.ConvTranspose2d)}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d | nn.Linear | nn.ConvTranspose2d)
+    }
 
 
 # ----- the rules --------------------------------------------------------------------------------
@@ -100,8 +115,7 @@ def test_the_summary_leaves_state_as_it_found_it():
 
 def test_training_must_be_a_bool():
     with pytest.raises(TypeError, match="training must be True or False"):
-        wally.summary(wally.models.lenet(), input_size=(1, 1, 28, 28), training="yes",
-                      verbose=0)
+        wally.summary(wally.models.lenet(), input_size=(1, 1, 28, 28), training="yes", verbose=0)
 
 
 def test_batch_norm_rule():
@@ -162,8 +176,9 @@ def test_lenet_step_on_real_digits(kernel):
         assert count.by_layer["0"]["forward"] * 28 == 940800 * 32
     if kernel in ("reference", "rows"):
         _, rows = _rows(model, x)
-        assert count.total() == sum(r.macs + r.input_grad_macs + r.weight_grad_macs
-                                    for r in rows.values())
+        assert count.total() == sum(
+            r.macs + r.input_grad_macs + r.weight_grad_macs for r in rows.values()
+        )
 
 
 @pytest.mark.parametrize("kernel", ["reference", None])
@@ -201,8 +216,12 @@ def test_groups_dilation_stride_transposed_and_frozen_by_reference():
 
 
 def test_winograd_runs_fewer_multiplications():
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
-                          nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.Flatten(),
+        nn.Linear(8 * 16 * 16, 10),
+    )
     x, y = _digits(2, 16)
     _, rows = _rows(model, x)
     with dispatch.algorithm("winograd"):
@@ -219,8 +238,12 @@ def test_winograd_runs_fewer_multiplications():
 def test_depthwise_runs_no_product():
     """The depthwise kernel multiply-adds per tap (element-wise): the hook sees no product,
     and the summary gives the direct count."""
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
-                          nn.Flatten(), nn.Linear(4 * 12 * 12, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.Conv2d(4, 4, 3, padding=1, groups=4),
+        nn.Flatten(),
+        nn.Linear(4 * 12 * 12, 10),
+    )
     x, y = _digits(2, 12)
     _, rows = _rows(model, x)
     with dispatch.trace() as ran:
@@ -231,8 +254,9 @@ def test_depthwise_runs_no_product():
 
 
 def test_flipped_input_gradient_runs_over_the_input_positions():
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 3), nn.Flatten(),
-                          nn.Linear(6 * 12 * 12, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 3), nn.Flatten(), nn.Linear(6 * 12 * 12, 10)
+    )
     x, y = _digits(2, 14)
     _, rows = _rows(model, x)
     with dispatch.algorithm("reference"), dispatch.algorithm("flipped", "input-grad"):

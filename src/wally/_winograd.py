@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from wally import backend
 from wally._parallel import (
     allocate,
     are_deterministic_algorithms_enabled,
@@ -40,7 +41,6 @@ from wally._parallel import (
     run_chunks,
     workspace,
 )
-from wally import backend
 from wally.backend import ndarray, xp
 from wally.backends import tuning
 

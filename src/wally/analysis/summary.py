@@ -60,17 +60,17 @@ from typing import Any
 
 from wally._parallel import format_bytes
 from wally.analysis.cost import CONVENTION, LayerCost, module_cost, node_cost
+from wally.analysis.receptive_field import (
+    ReceptiveField,
+    module_receptive_field,
+    node_receptive_field,
+)
 from wally.analysis.training_cost import (
     step_macs,
     training_columns,
     training_lines,
     training_state,
     training_totals,
-)
-from wally.analysis.receptive_field import (
-    ReceptiveField,
-    module_receptive_field,
-    node_receptive_field,
 )
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp

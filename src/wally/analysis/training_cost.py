@@ -202,8 +202,11 @@ def _shape(a: ndarray, b: ndarray) -> tuple[int, int, int, int]:
     a_shape, b_shape = tuple(a.shape), tuple(b.shape)
     m, k = (1, a_shape[0]) if len(a_shape) == 1 else a_shape[-2:]
     n = 1 if len(b_shape) == 1 else b_shape[-1]
-    batch = xp.broadcast_shapes(a_shape[:-2], b_shape[:-2]) if len(a_shape) > 2 or len(
-        b_shape) > 2 else ()
+    batch = (
+        xp.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+        if len(a_shape) > 2 or len(b_shape) > 2
+        else ()
+    )
     return (_numel(batch), int(m), int(k), int(n))
 
 
@@ -269,7 +272,7 @@ def _attributed(shape: tuple[int, int, int, int], b: ndarray, where: _Where) -> 
     if where.phase != "backward":
         return Product(shape, where.layer, where.phase, kernel)
     if choice is not None:  # a convolution: its own pass, or the flipped forward inside dX
-        chosen = [name for p, name in log[where.mark:]]
+        chosen = [name for p, name in log[where.mark :]]
         pass_ = "weight-grad" if choice[0] == "weight-grad" else "input-grad"
         if choice[0] == "forward" and "flipped" in chosen:
             kernel = f"flipped/{kernel}"
@@ -352,8 +355,11 @@ def count_step(
     def hook(module: Module, args: Any, output: Any) -> None:
         layer, weight = names[id(module)], weight_of(module)
         ins = [a for a in (args if isinstance(args, tuple) else (args,)) if isinstance(a, Tensor)]
-        outs = [output] if isinstance(output, Tensor) else [
-            t for t in (output or ()) if isinstance(t, Tensor)]
+        outs = (
+            [output]
+            if isinstance(output, Tensor)
+            else [t for t in (output or ()) if isinstance(t, Tensor)]
+        )
         for node in _nodes(ins, outs):
             backward = node.backward
 

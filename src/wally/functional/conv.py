@@ -28,6 +28,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wally import backend
 from wally._parallel import (
     allocate,
     run_chunks,
@@ -47,7 +48,6 @@ from wally._windows import (
     output_size,
 )
 from wally._winograd import winograd_correlate
-from wally import backend
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.backends import conv as dispatch
@@ -176,7 +176,10 @@ def _reference_correlate(
     cols = _reference_columns(x, g)
     w2 = w.reshape(w.shape[0], -1)
     y2 = xp.concatenate(
-        [backend.matmul(w2[o], cols[c]) for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)]
+        [
+            backend.matmul(w2[o], cols[c])
+            for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)
+        ]
     )
     y = allocate(op, what, (x.shape[0], w.shape[0], *out), x.dtype)
     y[...] = y2.reshape(w.shape[0], x.shape[0], *out).swapaxes(0, 1)
@@ -191,7 +194,10 @@ def _reference_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> nda
     out_channels = gy.shape[1]
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
     gw = xp.concatenate(
-        [backend.matmul(gy2[o], cols[c].T) for o, c in _group_rows(out_channels, cols.shape[0], g.groups)]
+        [
+            backend.matmul(gy2[o], cols[c].T)
+            for o, c in _group_rows(out_channels, cols.shape[0], g.groups)
+        ]
     )
     return xp.ascontiguousarray(gw.reshape(g.weight_shape))
 
