@@ -273,3 +273,36 @@ def test_cli_training(capsys):
     assert main(["summary", "lenet", "--training", "--depth", "1"]) == 0
     out = capsys.readouterr().out
     assert "dX MACs" in out and "Training step MACs (forward + backward): 1,131,960" in out
+
+
+def test_saved_memory_follows_what_backward_computes():
+    """The Saved column of a training summary: the first convolution keeps its input for dW
+    (the images need no dX, so not the weight); frozen, with nothing below needing a
+    gradient, it keeps nothing (autograd records no node)."""
+    x = _digits(2, 28)[0]
+    model = wally.models.lenet()
+    _, rows = _rows(model, x)
+    assert rows["0"].saved_bytes == x.array.nbytes
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    _, rows = _rows(model, x)
+    assert rows["0"].saved_bytes == 0 and rows["0"].macs == 2 * 117600
+
+
+def _fashion_mnist(n: int):
+    from wally.vision.datasets import FashionMNIST
+
+    for root in ("/usr/share/datasets/fashion-mnist", "/usr/share/datasets"):
+        try:
+            data = FashionMNIST(root, train=False)
+        except (OSError, ValueError, RuntimeError):
+            continue
+        x = data.data.array[:n].astype(np.float32)[:, None] / 255
+        return wally.tensor(x), wally.tensor(data.targets.array[:n].astype(np.int64))
+    pytest.skip("Fashion-MNIST is not in /usr/share/datasets/fashion-mnist")
+
+
+def test_lenet_step_on_fashion_mnist_when_present():
+    x, y = _fashion_mnist(8)
+    with dispatch.algorithm("reference"):
+        _check_step(wally.models.lenet(), x, y, exact_kernels={"reference"})
