@@ -29,6 +29,13 @@ Columns (the header of the printed table repeats them):
   Training then needs about parameters + gradients + saved (+ the optimiser's state).
 * **RF / Jump / Start**: the receptive field of one output unit, per spatial axis (see
   :mod:`wally.analysis.receptive_field`); ``~`` marks a bound rather than an exact field.
+* **dX MACs / dW MACs** (``training=True``, or ``col_names`` ``"input_grad_mult_adds"``,
+  ``"weight_grad_mult_adds"``): the backward multiply-adds of the input and the weight
+  gradient, where autograd computes them (no ``dX`` for the first layer, no ``dW`` for a frozen
+  one; rules in :mod:`wally.analysis.training_cost`, verified against the products the kernels
+  run). With ``training=True`` the forward pass runs in training mode (batch norm with batch
+  statistics, dropout masks in Saved; the running statistics and the random state are
+  restored), the input needs no gradient, and the totals add forward + backward per step.
 
 ``col_names`` picks and orders the columns by torchinfo's names (``"input_size"``,
 ``"output_size"``, ``"num_params"``, ``"params_percent"``, ``"kernel_size"``, ``"mult_adds"``,
@@ -876,6 +883,10 @@ def summary(
             parameters' dtype. Integer inputs are zeros (valid indices).
         verbose: as in torchinfo: 0 prints nothing, 1 or 2 print the table; ``None`` prints
             it in a script and not in an interactive session (where the result shows itself).
+        training: the cost of one training step: the forward pass in training mode, the
+            ``dX MACs`` and ``dW MACs`` columns after ``MACs`` (unless ``col_names`` is
+            given), and the totals ``input_grad_macs``, ``weight_grad_macs``,
+            ``backward_macs`` and ``step_macs`` (see :mod:`wally.analysis.training_cost`).
         **kwargs: more keyword arguments of the model's ``forward``. torchinfo's
             ``col_width``, ``row_settings``, ``cache_forward_pass``, ``device='cpu'`` and
             ``mode='eval'`` are accepted and change nothing (wally sizes its columns to fit,
