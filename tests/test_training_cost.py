@@ -135,6 +135,7 @@ def test_count_products_sees_a_product_and_restores_numpy():
         F.linear(wally.ones(4, 3), wally.ones(2, 3))
     assert [p.shape for p in products] == [(1, 4, 3, 2)]
     assert wally.backend.matmul is np.matmul and wally.backend.dot is np.dot
+    assert wally.backend.multiply is np.multiply
 
 
 def _check_step(model, x, y, exact_kernels):
@@ -235,21 +236,26 @@ def test_winograd_runs_fewer_multiplications():
     assert count.by_layer["1"]["weight-grad"] == kernel_products(kernel, g, "weight-grad")
 
 
-def test_depthwise_runs_no_product():
-    """The depthwise kernel multiply-adds per tap (element-wise): the hook sees no product,
-    and the summary gives the direct count."""
+def test_depthwise_counts_its_per_tap_products():
+    """The depthwise kernel multiplies per tap (element-wise, ``backend.multiply``): counted,
+    its products are exactly the summary's direct count, on every pass."""
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1),
         nn.Conv2d(4, 4, 3, padding=1, groups=4),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),
         nn.Flatten(),
-        nn.Linear(4 * 12 * 12, 10),
+        nn.Linear(4 * 6 * 6, 10),
     )
     x, y = _digits(2, 12)
     _, rows = _rows(model, x)
-    with dispatch.trace() as ran:
-        count = count_step(model, x, y)
-    assert ("forward", "depthwise") in ran and ("weight-grad", "depthwise") in ran
-    assert "1" not in count.by_layer
+    count = count_step(model, x, y)
+    # stride 1, 'same': dX is the flipped convolution, itself depthwise, over as many positions
+    assert count.kernels["1"]["input-grad"] == {"flipped/depthwise"}
+    assert count.kernels["2"]["input-grad"] == {"depthwise"}
+    for name in ("1", "2"):
+        assert count.kernels[name]["forward"] == {"depthwise"}, name
+        assert count.kernels[name]["weight-grad"] == {"depthwise"}, name
+        assert count.by_layer[name] == _expected(rows[name]), name
     assert rows["1"].macs == 9 * 4 * 2 * 12 * 12 == rows["1"].weight_grad_macs
 
 

@@ -43,8 +43,8 @@ Verified, not estimated: :func:`count_products` sees every matrix product the ke
   than ``d·(k − 1)`` (its extra taps multiply the zero border);
 * ``winograd`` F(2×2, 3×3): ``16·c_in·c_out`` per 2×2 output tile against the direct 36
   (4/9 of it for even sizes), plus ``16·9·c_in·c_out`` for the weight transform;
-* ``depthwise``: no matrix product at all (one multiply-add per tap over the whole chunk,
-  ``k·k·c·m_out``, element-wise NumPy the hook does not see).
+* ``depthwise``: no matrix product: one element-wise multiply per tap over the whole chunk
+  (``backend.multiply``, counted too), ``k·k·c·m_out`` in all, the direct count.
 
 The summary gives the direct count: it is the arithmetic the layer defines, whichever kernel
 runs it (:func:`kernel_products` says what a kernel runs instead).
@@ -225,8 +225,10 @@ def count_products() -> Iterator[list[Product]]:
     """Within the ``with`` block, record every matrix product the kernels run.
 
     Replaces ``wally.backend.matmul`` and ``wally.backend.dot`` (the names every convolution,
-    linear and Winograd kernel calls) with counting versions and restores NumPy's own on exit:
-    outside the block the kernels pay nothing.  Thread-safe for the kernels' own threads (a
+    linear and Winograd kernel calls for its matrix products) and ``wally.backend.multiply``
+    (the depthwise kernel's per-tap products, counted as ``(1, elements, 1, 1)``) with
+    counting versions and restores NumPy's own on exit: outside the block the kernels pay
+    nothing.  Thread-safe for the kernels' own threads (a
     ``list.append`` per product).
 
     Example::
@@ -238,13 +240,14 @@ def count_products() -> Iterator[list[Product]]:
     """
     products: list[Product] = []
     where = _COUNTING.get("where")
-    matmul, dot = backend.matmul, backend.dot
+    matmul, dot, multiply = backend.matmul, backend.dot, backend.multiply
 
-    def record(a: ndarray, b: ndarray) -> None:
+    def record(a: ndarray, b: ndarray, shape: tuple[int, int, int, int] | None = None) -> None:
+        shape = shape or _shape(a, b)
         if where is None:
-            products.append(Product(_shape(a, b)))
+            products.append(Product(shape))
             return
-        products.append(_attributed(_shape(a, b), b, where))
+        products.append(_attributed(shape, b, where))
 
     def counting_matmul(a: ndarray, b: ndarray, *args: Any, **kwargs: Any) -> Any:
         record(a, b)
@@ -254,11 +257,17 @@ def count_products() -> Iterator[list[Product]]:
         record(a, b)
         return dot(a, b, *args, **kwargs)
 
+    def counting_multiply(a: ndarray, b: ndarray, *args: Any, **kwargs: Any) -> Any:
+        # element-wise (the depthwise taps): one multiply per element of the broadcast result
+        record(a, b, (1, _numel(xp.broadcast_shapes(xp.shape(a), xp.shape(b))), 1, 1))
+        return multiply(a, b, *args, **kwargs)
+
     backend.matmul, backend.dot = counting_matmul, counting_dot  # type: ignore[assignment]
+    backend.multiply = counting_multiply  # type: ignore[assignment]
     try:
         yield products
     finally:
-        backend.matmul, backend.dot = matmul, dot
+        backend.matmul, backend.dot, backend.multiply = matmul, dot, multiply
 
 
 _COUNTING: dict[str, Any] = {}
@@ -417,7 +426,8 @@ def kernel_products(kernel: str, g: dispatch.Geometry, pass_: str = "forward") -
       ``∏k·(C/g)·O·N·∏out[:-1]·row_padded``;
     * ``winograd`` (forward): ``16·C·O·N·⌈OH/2⌉·⌈OW/2⌉ + 16·9·O·C`` (the tiles' sixteen
       products, and the weight transform);
-    * ``depthwise``: 0 (no product; ``∏k·C·N·∏out`` element-wise multiply-adds).
+    * ``depthwise``: ``∏k·C·N·∏out`` element-wise multiplies (no matrix product), the direct
+      count.
 
     Example::
 
@@ -430,7 +440,7 @@ def kernel_products(kernel: str, g: dispatch.Geometry, pass_: str = "forward") -
     out_channels = g.weight_shape[0]
     window = _numel(g.kernel) * (channels // g.groups)
     if kernel == "depthwise":
-        return 0
+        return window * out_channels * batch * _numel(g.plan(wide=False).out)
     if kernel == "winograd":
         out_h, out_w = g.plan().out
         tiles = batch * -(-out_h // 2) * -(-out_w // 2)

@@ -870,9 +870,9 @@ def _depthwise_correlate(
         for index, tap in enumerate(plan.taps):
             view = padded[(_ALL, _ALL) + plan.tap_view(tap, rows)]
             if index == 0:
-                xp.multiply(view, weights[0], out=total)
+                backend.multiply(view, weights[0], out=total)
             else:
-                xp.multiply(view, weights[index], out=temp)
+                backend.multiply(view, weights[index], out=temp)
                 total += temp
         if b is not None:
             total += b.reshape(-1, *(1,) * nd)
@@ -922,7 +922,7 @@ def _depthwise_weight_grad(
     def taps(padded: ndarray, rows: slice, grad: ndarray, temp: ndarray) -> ndarray:
         part = xp.empty((plan.n_taps, channels), dtype=gy.dtype)
         for index, tap in enumerate(plan.taps):
-            xp.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
+            backend.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
             part[index] = temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
         return part
 
@@ -1002,7 +1002,7 @@ def _depthwise_scatter_input_grad(
     def taps(grad: ndarray, block: ndarray, first: int, temp: ndarray) -> None:
         rows = slice(0, grad.shape[2])
         for index, tap in enumerate(plan.taps):
-            xp.multiply(grad, weights[index], out=temp)
+            backend.multiply(grad, weights[index], out=temp)
             view = plan.tap_view(tap, rows)
             head = view[0]
             shifted = slice(head.start + first, head.stop + first, head.step)
