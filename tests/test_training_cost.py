@@ -312,3 +312,12 @@ def test_lenet_step_on_fashion_mnist_when_present():
     x, y = _fashion_mnist(8)
     with dispatch.algorithm("reference"):
         _check_step(wally.models.lenet(), x, y, exact_kernels={"reference"})
+
+
+def test_cli_training_batch_norm_at_batch_one_says_what_to_do(capsys):
+    from wally.cli import main
+
+    assert main(["summary", "lenet_modern", "--training"]) != 0
+    err = capsys.readouterr().err
+    assert "pass --input-size 2 1 28 28" in err and "Traceback" not in err
+    assert err.count("\n") == 1

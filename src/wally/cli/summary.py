@@ -156,8 +156,12 @@ def run(args: argparse.Namespace) -> int:
         result = summary(model, input_size, depth=args.depth, col_names=args.col_names,
                          verbose=0, training=args.training)
     except ValueError as error:
+        hint = ""
+        if args.training and batch == 1 and "more than 1 value" in str(error):
+            hint = (f" (training mode normalises over the batch: pass --input-size 2 "
+                    f"{' '.join(map(str, size))})")
         raise CommandError(f"running {args.model} on an input of size {input_size}: "
-                           f"{error}") from None
+                           f"{error}{hint}") from None
     if args.json:
         print(result.to_json())
     elif args.markdown:
