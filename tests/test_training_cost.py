@@ -182,7 +182,7 @@ def test_lenet_step_on_real_digits(kernel):
         )
 
 
-@pytest.mark.parametrize("kernel", ["reference", None])
+@pytest.mark.parametrize("kernel", ["reference", "im2col", None])
 def test_resnet18_step_on_real_digits(kernel):
     """Strided 3×3 and 1×1 convolutions, batch norm in training mode, a linear head."""
     x, y = _digits(2, 32)
