@@ -73,6 +73,7 @@ from wally.analysis.receptive_field import (
     node_receptive_field,
 )
 from wally.analysis.training_cost import (
+    TRAINING_CONVENTION,
     step_macs,
     training_columns,
     training_lines,
@@ -203,7 +204,7 @@ class ModelSummary:
             "input_shape": [list(s) for s in self.input_shape],
             "dtype": self.dtype,
             "mode": "train" if self.training else "eval",
-            "conventions": conventions(),
+            "conventions": conventions(self.training),
             "layers": [row.to_dict() for row in self.layers],
             "totals": self.totals,
         }
@@ -246,7 +247,7 @@ class ModelSummary:
         header = [
             f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} {self.dtype}, "
             f"{self.mode}",
-            *(f"{key}: {text}" for key, text in conventions().items()),
+            *(f"{key}: {text}" for key, text in conventions(self.training).items()),
         ]
         rows = [self._cells(row, "  ") for row in self._visible()]
         headers = self._headers()
@@ -282,7 +283,7 @@ class ModelSummary:
             cells = self._cells(row, "&nbsp;&nbsp;")
             cells = [c.replace("|", "\\|") for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
-        notes = ["", *(f"- {key}: {text}" for key, text in conventions().items()), ""]
+        notes = ["", *(f"- {key}: {text}" for key, text in conventions(self.training).items()), ""]
         totals = [f"- {line}" for line in self._total_lines()]
         return "\n".join(header + lines + notes + totals) + "\n"
 
@@ -307,7 +308,7 @@ class ModelSummary:
                    f"{self.dtype}, {self.mode}")
         rows = [cells("td", self._cells(row, ""), row.depth) for row in self._visible()]
         notes = "".join(f"<li>{escape(f'{key}: {text}')}</li>"
-                        for key, text in conventions().items())
+                        for key, text in conventions(self.training).items())
         totals = "".join(f"<li>{escape(line)}</li>" for line in self._total_lines())
         return (f'<div class="wally-summary"><table><caption style="text-align:left">'
                 f"{escape(caption)}</caption><thead>{cells('th', self._headers())}</thead>"
@@ -389,8 +390,13 @@ DEFAULT_COLUMNS = ("output_size", "trainable_params", "non_trainable_params", "m
                    "receptive_field_jump", "receptive_field_start")
 
 
-def conventions() -> dict[str, str]:
-    """What each column means, as printed above the table."""
+def conventions(training: bool = False) -> dict[str, str]:
+    """What each column means, as printed above the table (with ``training``, the backward
+    columns too)."""
+    return {**_conventions(), **({"dX/dW MACs": TRAINING_CONVENTION} if training else {})}
+
+
+def _conventions() -> dict[str, str]:
     return {
         "Params": "the layer's own parameters, trainable or not; (…) = subtotal of a block's rows",
         "MACs/FLOPs": CONVENTION,

@@ -83,6 +83,14 @@ __all__ = [
 
 PASSES = ("forward", "input-grad", "weight-grad")
 
+TRAINING_CONVENTION = (
+    "backward multiply-adds of the input gradient (dX) and the weight gradient (dW), each the "
+    "forward product transposed (conv k·k·c_in/groups·c_out·m_out, linear in·out), where "
+    "autograd computes it: no dX for the first layer or below frozen layers, no dW for frozen "
+    "ones; batch norm 2-3 (dX) and 1 (dW) per element; biases additions only"
+)
+"""One line for a training summary's header; the module docstring has the full rules."""
+
 
 # ----- the rules ------------------------------------------------------------------------------
 def _numel(shape: Sequence[int]) -> int:
