@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from wally import backend
 from wally.backend import ndarray, xp
 from wally.backends import tuning
 
@@ -401,10 +402,10 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     """
     rows = a.shape[0]
     if rows * a.shape[1] * b.shape[1] < tuning.SPLIT_MACS:  # checked first: batch-1 layers end here
-        return a @ b
+        return backend.matmul(a, b)
     threads = min(get_num_threads(), rows)
     if not _blas() or (threads <= 1 and not _state["deterministic"]):
-        return a @ b
+        return backend.matmul(a, b)
     out = xp.empty((rows, b.shape[1]), dtype=xp.result_type(a, b))
     # Two blocks per thread, so a late thread takes fewer; deterministic, a fixed number of
     # blocks (OpenBLAS may sum a block of other rows in another order, measured).
@@ -413,7 +414,7 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
 
     def work(blocks: Iterator[slice]) -> None:
         for block in blocks:
-            xp.matmul(a[block], b, out=out[block])
+            backend.matmul(a[block], b, out=out[block])
 
     run_chunks(work, [slice(r, min(r + step, rows)) for r in range(0, rows, step)])
     return out

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from wally import backend
 from wally._parallel import (
     allocate,
     are_deterministic_algorithms_enabled,
@@ -66,7 +67,7 @@ def transform_weights(w: ndarray, out: ndarray | None = None) -> ndarray:
     if out is None:
         out = xp.empty(16 * channels * out_channels, dtype=dtype)
     u = out[: 16 * channels * out_channels].reshape(16, out_channels * channels)
-    xp.matmul(xp.kron(g, g), taps.T, out=u)
+    backend.matmul(xp.kron(g, g), taps.T, out=u)
     return u.reshape(16, out_channels, channels).transpose(0, 2, 1)
 
 
@@ -172,7 +173,7 @@ def winograd_correlate(
                              v[4 * k : 4 * k + 4])
             # 3. Sixteen GEMMs: M[ξν] (tiles × O) = V[ξν] (tiles × C) @ U[ξν] (C × O).
             m = m_buf[: 16 * r * tiles_w * n * out_channels].reshape(16, *shape, out_channels)
-            xp.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
+            backend.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
             if bias is not None:
                 m[5] += bias
             # 4. Y = Aᵀ M A: along the rows into s (2, 4, ...), then along the columns.

@@ -11,4 +11,14 @@ import numpy
 xp = numpy
 ndarray = numpy.ndarray
 
-__all__ = ["xp", "ndarray"]
+# The multiply-adds of the kernels: the matrix products (convolution, linear, Winograd) and the
+# depthwise convolution's per-tap products call these names as ``backend.matmul``,
+# ``backend.dot`` and ``backend.multiply`` rather than ``a @ b`` or ``xp.multiply``, so that one
+# place can see every product they run (``wally.analysis.training_cost.count_products``
+# replaces the names while it counts).  Off, they are NumPy's own functions: no wrapper, no
+# cost.
+matmul = numpy.matmul
+dot = numpy.dot
+multiply = numpy.multiply
+
+__all__ = ["xp", "ndarray", "matmul", "dot", "multiply"]

@@ -29,6 +29,13 @@ Columns (the header of the printed table repeats them):
   Training then needs about parameters + gradients + saved (+ the optimiser's state).
 * **RF / Jump / Start**: the receptive field of one output unit, per spatial axis (see
   :mod:`wally.analysis.receptive_field`); ``~`` marks a bound rather than an exact field.
+* **dX MACs / dW MACs** (``training=True``, or ``col_names`` ``"input_grad_mult_adds"``,
+  ``"weight_grad_mult_adds"``): the backward multiply-adds of the input and the weight
+  gradient, where autograd computes them (no ``dX`` for the first layer, no ``dW`` for a frozen
+  one; rules in :mod:`wally.analysis.training_cost`, verified against the products the kernels
+  run). With ``training=True`` the forward pass runs in training mode (batch norm with batch
+  statistics, dropout masks in Saved; the running statistics and the random state are
+  restored), the input needs no gradient, and the totals add forward + backward per step.
 
 ``col_names`` picks and orders the columns by torchinfo's names (``"input_size"``,
 ``"output_size"``, ``"num_params"``, ``"params_percent"``, ``"kernel_size"``, ``"mult_adds"``,
@@ -65,6 +72,14 @@ from wally.analysis.receptive_field import (
     module_receptive_field,
     node_receptive_field,
 )
+from wally.analysis.training_cost import (
+    TRAINING_CONVENTION,
+    step_macs,
+    training_columns,
+    training_lines,
+    training_state,
+    training_totals,
+)
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
 from wally.nn.module import Module
@@ -100,6 +115,8 @@ class LayerSummary:
     subtotal: dict[str, int] | None = None
     input_shape: list[tuple[int, ...]] = field(default_factory=list)
     kernel_size: list[int] | int | None = None
+    input_grad_macs: int = 0  # backward: dX, where autograd computes it (training_cost)
+    weight_grad_macs: int = 0  # backward: dW, where the weight requires grad
 
     @property
     def params(self) -> int:
@@ -131,6 +148,8 @@ class LayerSummary:
             "flops": self.flops,
             "output_bytes": self.output_bytes,
             "saved_bytes": self.saved_bytes,
+            "input_grad_macs": self.input_grad_macs,
+            "weight_grad_macs": self.weight_grad_macs,
             "receptive_field": None if self.receptive_field is None
             else self.receptive_field.to_dict(),
             "rule": self.rule,
@@ -139,7 +158,7 @@ class LayerSummary:
 
 
 _SUMMED = ("trainable_params", "non_trainable_params", "macs", "flops", "output_bytes",
-           "saved_bytes")
+           "saved_bytes", "input_grad_macs", "weight_grad_macs")
 
 
 @dataclass
@@ -154,6 +173,11 @@ class ModelSummary:
     totals: dict[str, Any] = field(default_factory=dict)
     max_depth: int | None = None
     col_names: tuple[str, ...] = ()
+    training: bool = False  # summary(..., training=True): a training step's costs
+
+    @property
+    def mode(self) -> str:
+        return "training mode" if self.training else "evaluation mode"
 
     @property
     def total_params(self) -> int:
@@ -179,8 +203,8 @@ class ModelSummary:
             "model": self.model,
             "input_shape": [list(s) for s in self.input_shape],
             "dtype": self.dtype,
-            "mode": "eval",
-            "conventions": conventions(),
+            "mode": "train" if self.training else "eval",
+            "conventions": conventions(self.training),
             "layers": [row.to_dict() for row in self.layers],
             "totals": self.totals,
         }
@@ -216,13 +240,14 @@ class ModelSummary:
             "Training memory ≈ parameters + gradients + saved = "
             f"{format_bytes(t['training_bytes'])} "
             "(optimiser state not included)",
+            *(training_lines(t) if self.training else []),
         ]
 
     def __str__(self) -> str:
         header = [
             f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} {self.dtype}, "
-            "evaluation mode",
-            *(f"{key}: {text}" for key, text in conventions().items()),
+            f"{self.mode}",
+            *(f"{key}: {text}" for key, text in conventions(self.training).items()),
         ]
         rows = [self._cells(row, "  ") for row in self._visible()]
         headers = self._headers()
@@ -250,7 +275,7 @@ class ModelSummary:
     def to_markdown(self) -> str:
         """The table in GitHub markdown, the conventions and totals as a list below it."""
         header = [f"**{self.model}**: input {', '.join(_shape(s) for s in self.input_shape)} "
-                  f"{self.dtype}, evaluation mode", ""]
+                  f"{self.dtype}, {self.mode}", ""]
         lines = ["| " + " | ".join(self._headers()) + " |",
                  "|" + "|".join(":---" if left else "---:" for left in self._left_aligned())
                  + "|"]
@@ -258,7 +283,7 @@ class ModelSummary:
             cells = self._cells(row, "&nbsp;&nbsp;")
             cells = [c.replace("|", "\\|") for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
-        notes = ["", *(f"- {key}: {text}" for key, text in conventions().items()), ""]
+        notes = ["", *(f"- {key}: {text}" for key, text in conventions(self.training).items()), ""]
         totals = [f"- {line}" for line in self._total_lines()]
         return "\n".join(header + lines + notes + totals) + "\n"
 
@@ -280,10 +305,10 @@ class ModelSummary:
             return "<tr>" + "".join(out) + "</tr>"
 
         caption = (f"{self.model}: input {', '.join(_shape(s) for s in self.input_shape)} "
-                   f"{self.dtype}, evaluation mode")
+                   f"{self.dtype}, {self.mode}")
         rows = [cells("td", self._cells(row, ""), row.depth) for row in self._visible()]
         notes = "".join(f"<li>{escape(f'{key}: {text}')}</li>"
-                        for key, text in conventions().items())
+                        for key, text in conventions(self.training).items())
         totals = "".join(f"<li>{escape(line)}</li>" for line in self._total_lines())
         return (f'<div class="wally-summary"><table><caption style="text-align:left">'
                 f"{escape(caption)}</caption><thead>{cells('th', self._headers())}</thead>"
@@ -354,6 +379,9 @@ COLUMNS: dict[str, Column] = {
     "receptive_field": Column("RF", False, _field(0)),
     "receptive_field_jump": Column("Jump", False, _field(1)),
     "receptive_field_start": Column("Start", False, _field(2)),
+    # the backward pass (wally.analysis.training_cost): torchinfo's "mult_adds", per gradient
+    "input_grad_mult_adds": Column("dX MACs", False, _summed("input_grad_macs")),
+    "weight_grad_mult_adds": Column("dW MACs", False, _summed("weight_grad_macs")),
 }
 
 #: the columns shown when ``col_names`` is not given: wally's full table
@@ -362,8 +390,13 @@ DEFAULT_COLUMNS = ("output_size", "trainable_params", "non_trainable_params", "m
                    "receptive_field_jump", "receptive_field_start")
 
 
-def conventions() -> dict[str, str]:
-    """What each column means, as printed above the table."""
+def conventions(training: bool = False) -> dict[str, str]:
+    """What each column means, as printed above the table (with ``training``, the backward
+    columns too)."""
+    return {**_conventions(), **({"dX/dW MACs": TRAINING_CONVENTION} if training else {})}
+
+
+def _conventions() -> dict[str, str]:
     return {
         "Params": "the layer's own parameters, trainable or not; (…) = subtotal of a block's rows",
         "MACs/FLOPs": CONVENTION,
@@ -606,6 +639,7 @@ class _Builder:
             row.rule = f"{row.rule}; {cost.rule}" if row.rule else cost.rule
             row.output_bytes = sum(t.array.nbytes for t in call.outputs)
             row.saved_bytes = self.saved.of([node for node, _ in call.ops])
+            row.input_grad_macs, row.weight_grad_macs = step_macs(call.ops)
             return
         for item in self.ordered(call):
             if isinstance(item, _Call):
@@ -629,6 +663,7 @@ class _Builder:
 
     def op_row(self, call: _Call, node: Any, out: Tensor) -> None:
         cost = node_cost(node, out)
+        input_grad, weight_grad = step_macs([(node, out)])
         self.rows.append(LayerSummary(
             name=call.name,
             type=type(node).__name__,
@@ -642,6 +677,8 @@ class _Builder:
             receptive_field=self.tracer.field_of(out),
             rule=cost.rule,
             input_shape=[tuple(x.shape) for x in node.inputs or () if x is not None],
+            input_grad_macs=input_grad,
+            weight_grad_macs=weight_grad,
         ))
 
     @staticmethod
@@ -822,6 +859,7 @@ def summary(
     verbose: int | None = None,
     dtype: Any = None,
     input: Any = None,
+    training: bool = False,
     **kwargs: Any,
 ) -> ModelSummary:
     """Summarise ``model`` from one forward pass, following torchinfo's ``summary``: per call
@@ -851,6 +889,10 @@ def summary(
             parameters' dtype. Integer inputs are zeros (valid indices).
         verbose: as in torchinfo: 0 prints nothing, 1 or 2 print the table; ``None`` prints
             it in a script and not in an interactive session (where the result shows itself).
+        training: the cost of one training step: the forward pass in training mode, the
+            ``dX MACs`` and ``dW MACs`` columns after ``MACs`` (unless ``col_names`` is
+            given), and the totals ``input_grad_macs``, ``weight_grad_macs``,
+            ``backward_macs`` and ``step_macs`` (see :mod:`wally.analysis.training_cost`).
         **kwargs: more keyword arguments of the model's ``forward``. torchinfo's
             ``col_width``, ``row_settings``, ``cache_forward_pass``, ``device='cpu'`` and
             ``mode='eval'`` are accepted and change nothing (wally sizes its columns to fit,
@@ -894,6 +936,10 @@ def summary(
         raise ValueError("summary: pass one of input_size and input_data, not both (as in "
                          "torchinfo)")
     columns = DEFAULT_COLUMNS if col_names is None else tuple(col_names)
+    if training is not False and training is not True:
+        raise TypeError(f"summary: training must be True or False, got {training!r}")
+    if training and col_names is None:
+        columns = training_columns(columns)
     unknown = [name for name in columns if name not in COLUMNS]
     if unknown or not columns:
         raise ValueError(f"summary: unknown col_names {unknown}; expected some of "
@@ -909,6 +955,9 @@ def summary(
         count = len(_input_sizes(input_size)) if input_size is not None else 1
         dtypes = [dtype] * count
     inputs, keywords = _make_inputs(model, input_size, input_data, batch_dim, dtypes)
+    if training:  # a training step: the images need no gradient (so no dX for the first layer)
+        inputs = [Tensor(x.array) for x in inputs]
+        keywords = {k: Tensor(v.array) for k, v in keywords.items()}
     tracer = _Tracer(model)
     for x in [*inputs, *keywords.values()]:
         tracer.watch(x)
@@ -917,7 +966,8 @@ def summary(
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(tracer.pre_hook))
         handles.append(module.register_forward_hook(tracer.hook))
-    model.eval()
+    model.train(training)
+    restore = training_state(model) if training else None
     try:
         with enable_grad():
             model(*inputs, **keywords, **kwargs)
@@ -936,6 +986,8 @@ def summary(
             handle.remove()
         for m in model.modules():
             m.training = modes.get(id(m), m.training)
+        if restore is not None:
+            restore()
     rows = builder.rows
     every_input = [*inputs, *keywords.values()]
     result = ModelSummary(
@@ -946,6 +998,7 @@ def summary(
         totals=_totals(model, rows, every_input),
         max_depth=depth,
         col_names=columns,
+        training=training,
     )
     if verbose is None:
         verbose = 0 if getattr(sys, "ps1", None) else 1
@@ -979,4 +1032,5 @@ def _totals(
         "output_bytes": sum(row.output_bytes for row in leaves),
         "saved_bytes": saved,
         "training_bytes": param_bytes + trainable_bytes + saved,
+        **training_totals(leaves),
     }

@@ -65,8 +65,15 @@ def register(subparsers: Any) -> None:
                              "(input_size output_size num_params params_percent kernel_size "
                              "mult_adds trainable) or wally's (trainable_params "
                              "non_trainable_params flops output_bytes saved_bytes "
-                             "receptive_field receptive_field_jump receptive_field_start); "
+                             "receptive_field receptive_field_jump receptive_field_start "
+                             "input_grad_mult_adds weight_grad_mult_adds); "
                              "default: all of wally's")
+    parser.add_argument("--training", action="store_true",
+                        help="the cost of one training step: the forward pass in training "
+                             "mode, and per layer the backward multiply-adds of the input "
+                             "gradient (dX) and of the weight gradient (dW), where autograd "
+                             "computes them (not the first layer's dX, not a frozen layer's "
+                             "dW); columns input_grad_mult_adds and weight_grad_mult_adds")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a markdown table")
     output.add_argument("--json", action="store_true", help="print JSON")
@@ -160,10 +167,14 @@ def run(args: argparse.Namespace) -> int:
     input_size = (batch, *size)
     try:
         result = summary(model, input_size, depth=args.depth, col_names=args.col_names,
-                         verbose=0)
+                         verbose=0, training=args.training)
     except ValueError as error:
+        hint = ""
+        if args.training and batch == 1 and "more than 1 value" in str(error):
+            hint = (f" (training mode normalises over the batch: pass --input-size 2 "
+                    f"{' '.join(map(str, size))})")
         raise CommandError(f"running {args.model} on an input of size {input_size}: "
-                           f"{error}") from None
+                           f"{error}{hint}") from None
     if args.json:
         print(result.to_json())
     elif args.markdown:

@@ -28,6 +28,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wally import backend
 from wally._parallel import (
     allocate,
     run_chunks,
@@ -175,7 +176,10 @@ def _reference_correlate(
     cols = _reference_columns(x, g)
     w2 = w.reshape(w.shape[0], -1)
     y2 = xp.concatenate(
-        [w2[o] @ cols[c] for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)]
+        [
+            backend.matmul(w2[o], cols[c])
+            for o, c in _group_rows(w.shape[0], cols.shape[0], g.groups)
+        ]
     )
     y = allocate(op, what, (x.shape[0], w.shape[0], *out), x.dtype)
     y[...] = y2.reshape(w.shape[0], x.shape[0], *out).swapaxes(0, 1)
@@ -190,7 +194,10 @@ def _reference_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> nda
     out_channels = gy.shape[1]
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
     gw = xp.concatenate(
-        [gy2[o] @ cols[c].T for o, c in _group_rows(out_channels, cols.shape[0], g.groups)]
+        [
+            backend.matmul(gy2[o], cols[c].T)
+            for o, c in _group_rows(out_channels, cols.shape[0], g.groups)
+        ]
     )
     return xp.ascontiguousarray(gw.reshape(g.weight_shape))
 
@@ -202,7 +209,7 @@ def _reference_input_grad(gy: ndarray, w: ndarray, g: dispatch.Geometry) -> ndar
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
     rows = g.channels * _volume(g.kernel)
     gcols = xp.concatenate(
-        [w2[o].T @ gy2[o] for o, _ in _group_rows(out_channels, rows, g.groups)]
+        [backend.matmul(w2[o].T, gy2[o]) for o, _ in _group_rows(out_channels, rows, g.groups)]
     )
     return col2im(gcols, g.input_shape, g.kernel, g.stride, g.padding, g.dilation)
 
@@ -252,13 +259,13 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
         blocks, main = width // step, width // step * step
         a = cols[:, :main].reshape(depth, blocks, step).swapaxes(0, 1)  # (blocks, K, step)
         b = gy2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)
-        total = (a @ b).sum(axis=0)
+        total = backend.matmul(a, b).sum(axis=0)
         if main < width:
             total += _weight_product(cols[:, main:], gy2[:, main:])
         return total
     if depth * out_channels <= tuning.GIL_HELD_ENTRIES:
-        return xp.dot(cols, gy2.T)
-    return cols @ gy2.T
+        return backend.dot(cols, gy2.T)
+    return backend.matmul(cols, gy2.T)
 
 
 def _padding_scratch(
@@ -385,7 +392,7 @@ def correlate(
                 y2 = y_buffer[: out_channels * cols.shape[1]].reshape(out_channels, -1)
                 for rows_out, rows_in in group_rows:
                     for span in _spans(rows_in, cols.shape[1]):
-                        xp.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
+                        backend.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
                 n = chunk_images.stop - chunk_images.start
                 result = plan.crop(y2.reshape(out_channels, n, -1)).swapaxes(0, 1)
                 target = y[chunk_images, :, rows]
@@ -565,7 +572,7 @@ def _scatter_input_grad(
             gcols = self.cols[: channels * plan.n_taps * m].reshape(-1, m)
             for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
                 for span in _spans(rows_in, m):
-                    xp.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
+                    backend.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
             return gcols
 
     def work_rows(jobs: Iterator[list[Chunk]]) -> None:
@@ -695,7 +702,7 @@ def _rows_correlate(
             y2 = y_buffer[:size].reshape(out_channels, -1)
             t2 = t_buffer[:size].reshape(out_channels, -1)
             for a in range(rows.kh):
-                xp.matmul(w_rows[a], rows.tap_rows(s, a, n), out=y2 if a == 0 else t2)
+                backend.matmul(w_rows[a], rows.tap_rows(s, a, n), out=y2 if a == 0 else t2)
                 if a:
                     y2 += t2
             result = y2.reshape(out_channels, rows.out_rows, n, rows.out_cols).transpose(2, 0, 1, 3)
@@ -731,7 +738,7 @@ def _rows_weight_grad(
             g2 = rows.gather_grad(gy[images], g_buffer)
             # Every S_a @ dYᵀ in one batched product: the orientation OpenBLAS runs fastest
             # for long, skinny chunks, with a result large enough to release the GIL.
-            put(index, rows.all_tap_rows(s, n) @ g2.T)
+            put(index, backend.matmul(rows.all_tap_rows(s, n), g2.T))
 
     sum_chunks(work, list(enumerate(rows.chunks)), fold, len(rows.chunks),
                partial_bytes=total.nbytes, workers=_workers())
@@ -770,7 +777,7 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
             ds2 = ds.reshape(rows.channels * rows.kw, -1)
             t2 = t_buffer[: rows.channels * rows.kw * g2.shape[1]].reshape(ds2.shape[0], -1)
             for a in range(rows.kh):
-                xp.matmul(w_rows_t[a], g2, out=t2)
+                backend.matmul(w_rows_t[a], g2, out=t2)
                 rows.tap_rows(ds2, a, n)[...] += t2
             shifted = ds.reshape(rows.channels, rows.kw, rows.padded_rows, n, rows.out_cols)
             padded = padded_buffer[: n * rows.channels * plan.plane].reshape(
@@ -863,9 +870,9 @@ def _depthwise_correlate(
         for index, tap in enumerate(plan.taps):
             view = padded[(_ALL, _ALL) + plan.tap_view(tap, rows)]
             if index == 0:
-                xp.multiply(view, weights[0], out=total)
+                backend.multiply(view, weights[0], out=total)
             else:
-                xp.multiply(view, weights[index], out=temp)
+                backend.multiply(view, weights[index], out=temp)
                 total += temp
         if b is not None:
             total += b.reshape(-1, *(1,) * nd)
@@ -915,7 +922,7 @@ def _depthwise_weight_grad(
     def taps(padded: ndarray, rows: slice, grad: ndarray, temp: ndarray) -> ndarray:
         part = xp.empty((plan.n_taps, channels), dtype=gy.dtype)
         for index, tap in enumerate(plan.taps):
-            xp.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
+            backend.multiply(grad, padded[(_ALL, _ALL) + plan.tap_view(tap, rows)], out=temp)
             part[index] = temp.reshape(len(grad), channels, -1).sum(axis=2).sum(axis=0)
         return part
 
@@ -995,7 +1002,7 @@ def _depthwise_scatter_input_grad(
     def taps(grad: ndarray, block: ndarray, first: int, temp: ndarray) -> None:
         rows = slice(0, grad.shape[2])
         for index, tap in enumerate(plan.taps):
-            xp.multiply(grad, weights[index], out=temp)
+            backend.multiply(grad, weights[index], out=temp)
             view = plan.tap_view(tap, rows)
             head = view[0]
             shifted = slice(head.start + first, head.stop + first, head.step)
