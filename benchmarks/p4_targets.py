@@ -130,8 +130,8 @@ def find_in_turned_scenes(model: Any, scenes: int, first_seed: int = 2000,
                           size: tuple[int, int] = (192, 256), cues: str = "invariant",
                           angles: tuple[int, ...] = ANGLES) -> dict[int, list[bool]]:
     """Per angle, whether ``find_wally`` found him in each scene (``first_seed + i``)."""
+    from wally.apps.finder import find_wally
     from wally.data.wally_scenes import WallyScenes
-    from wally.models.wally_finder import find_wally
 
     found: dict[int, list[bool]] = {a: [] for a in angles}
     for i in range(scenes):
@@ -146,8 +146,9 @@ def find_in_turned_scenes(model: Any, scenes: int, first_seed: int = 2000,
 
 def train_finder(p4: bool, patches: int, epochs: int, seed: int, cues: str = "invariant"
                  ) -> tuple[Any, dict[str, Any]]:
+    from wally.apps.finder import train_wally_finder
     from wally.creation import manual_seed
-    from wally.models.wally_finder import p4_wally_finder, train_wally_finder, wally_finder
+    from wally.models.wally_finder import p4_wally_finder, wally_finder
 
     start = time.perf_counter()
     manual_seed(seed)  # the initial weights too, whatever ran before

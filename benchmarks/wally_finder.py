@@ -37,7 +37,7 @@ def _finder(args: argparse.Namespace) -> tuple[Any, str]:
         from wally.io import load_checkpoint
 
         return load_checkpoint(args.checkpoint).model, f"checkpoint {args.checkpoint}"
-    from wally.models.wally_finder import train_wally_finder
+    from wally.apps.finder import train_wally_finder
 
     start = time.perf_counter()
     model, history = train_wally_finder(patches=args.patches, epochs=args.epochs, seed=args.seed,
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
+    from wally.apps.finder import find_wally
     from wally.data.wally_scenes import WallyScenes
-    from wally.models.wally_finder import find_wally
 
     model, origin = _finder(args)
     seeds = range(args.first_seed, args.first_seed + args.scenes)

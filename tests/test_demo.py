@@ -11,9 +11,10 @@ import pytest
 
 import wally
 from wally import nn
+from wally.apps.finder import PatchClassifier, find_wally, heatmap
 from wally.cli import main
 from wally.models import get_model, model_config
-from wally.models.wally_finder import PatchClassifier, find_wally, heatmap, wally_finder
+from wally.models.wally_finder import wally_finder
 
 
 # ----- the finder -------------------------------------------------------------------------------

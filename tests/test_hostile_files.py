@@ -367,7 +367,7 @@ def test_tiled_heatmap_equals_a_single_pass(monkeypatch):
     """The tiles that bound find's memory give the heatmap one pass over the image gives."""
     import importlib
 
-    module = importlib.import_module("wally.models.wally_finder")
+    module = importlib.import_module("wally.apps.finder")
 
     finder = module.wally_finder()
     image = np.random.default_rng(0).integers(0, 256, (150, 170, 3), dtype=np.uint8)

@@ -16,8 +16,9 @@ from PIL import Image  # noqa: E402  (matplotlib brings Pillow)
 
 import wally  # noqa: E402
 from wally import nn  # noqa: E402
+from wally.apps.finder import Detection  # noqa: E402
 from wally.cli import main  # noqa: E402
-from wally.models.wally_finder import Detection, wally_finder  # noqa: E402
+from wally.models.wally_finder import wally_finder  # noqa: E402
 from wally.viz import (  # noqa: E402
     plot_curves,
     plot_detection,

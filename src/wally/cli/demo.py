@@ -105,9 +105,9 @@ def _run(args: argparse.Namespace) -> int:
     import math
 
     from wally.analysis import summary
+    from wally.apps.finder import find_wally, train_wally_finder
     from wally.data.wally_scenes import WallyScenes
     from wally.io import save_checkpoint
-    from wally.models.wally_finder import find_wally, train_wally_finder
 
     for name in ("epochs", "patches", "val_patches", "batch_size"):
         _positive(name.replace("_", "-"), getattr(args, name))

@@ -34,9 +34,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wally.apps.finder import check_scene_size, find_wally
     from wally.cli._model_source import load_model, read_image
     from wally.models import model_config
-    from wally.models.wally_finder import check_scene_size, find_wally
 
     if not Path(args.checkpoint).exists():
         hint = " (run `wally demo` first)" if args.checkpoint == DEFAULT_CHECKPOINT else ""

@@ -35,7 +35,7 @@ def plot_detection(
 
     Args:
         image: the scene, ``(H, W, 3)`` uint8 or ``(3, H, W)`` float.
-        detection: a :class:`wally.models.wally_finder.Detection`.
+        detection: a :class:`wally.apps.finder.Detection`.
 
     Boxes are in pixel coordinates (pixel ``(r, c)`` covers ``[c, c + 1) × [r, r + 1)``).
     ``info`` holds ``box``, ``center``, ``confidence`` and ``heatmap_extent``.
