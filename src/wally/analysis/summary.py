@@ -765,6 +765,8 @@ def _make_inputs(
             raise TypeError(f"summary: batch_dim must be an int or None, got {batch_dim!r}")
         sizes = [s[:batch_dim] + (1,) + s[batch_dim:] if batch_dim >= 0 else
                  s[:len(s) + 1 + batch_dim] + (1,) + s[len(s) + 1 + batch_dim:] for s in sizes]
+    if dtypes is None and getattr(model, "input_dtype", None) is not None:
+        dtypes = [model.input_dtype] * len(sizes)  # e.g. a text model's int64 token ids
     if dtypes is None:
         dtypes = [next((p.dtype for p in model.parameters() if p.dtype.kind == "f"),
                        xp.dtype(xp.float32))] * len(sizes)

@@ -44,6 +44,7 @@ def _loaded() -> dict[type[Function], Converter]:
         opinfo,
         sparse,
         tensor_ops,
+        temporal_pool,
         tensorops,
     )
 
