@@ -24,3 +24,11 @@ DATASETS = {
     "synthetic": DatasetInfo("synthetic", 1, 28, "generated 10-class 28x28 figures (offline)"),
 }
 DATASET_NAMES = list(DATASETS)
+
+# Text datasets (wally.cli._text reads them): a model of token ids trains on these.
+TEXT_DATASETS = {
+    "fortunes": "language of Debian's fortune cookies, 9 classes (apt packages fortunes*; "
+                "offline; --data-dir: their folder, default /usr/share/games/fortunes)",
+    "ag_news": "AG News topics, 4 classes (download)",
+}
+TEXT_DATASET_NAMES = list(TEXT_DATASETS)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, missing_package, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS
+from wally.cli._datasets import DATASET_NAMES, DATASETS, TEXT_DATASET_NAMES
 from wally.cli.train import positive_int
 
 
@@ -21,8 +21,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .safetensors checkpoint (pickles and .pt files are refused)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
-                        help="one of: " + ", ".join(DATASETS))
+    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES + TEXT_DATASET_NAMES,
+                        metavar="NAME",
+                        help="one of: " + ", ".join([*DATASETS, *TEXT_DATASET_NAMES]))
     parser.add_argument("--split", choices=["test", "train"], default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -109,17 +110,26 @@ def check_classifier(model: Any, checkpoint: Any, dataset: Any, what: str) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    from wally.cli import _images
+    from wally.cli import _images, _text
     from wally.data import DataLoader, DatasetNotFoundError
     from wally.data.errors import DatasetFormatError
     from wally.train import evaluate
 
     model, checkpoint = load_model(args.checkpoint)
-    input_size = input_size_of(model, checkpoint)
+    vocab = _text.vocab_of(checkpoint)  # a text model's: texts are encoded as in training
+    if (vocab is not None) != (args.dataset in TEXT_DATASET_NAMES):
+        raise CommandError(f"{args.checkpoint} holds a {'text' if vocab else 'image'} model, "
+                           f"and {args.dataset} is not a {'text' if vocab else 'image'} "
+                           "dataset")
     try:
-        dataset = _images.load(args.dataset, args.split == "train", input_size,
-                                 data_dir=args.data_dir, download=args.download,
-                                 limit=args.limit)
+        if vocab is not None:
+            dataset = _text.load(args.dataset, args.split == "train", vocab,
+                                 _text.length_of(model, checkpoint), data_dir=args.data_dir,
+                                 download=args.download, limit=args.limit)
+        else:
+            dataset = _images.load(args.dataset, args.split == "train",
+                                   input_size_of(model, checkpoint), data_dir=args.data_dir,
+                                   download=args.download, limit=args.limit)
     except ImportError as error:
         raise CommandError(missing_package(error)) from None
     except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, printable
-from wally.cli._datasets import DATASET_NAMES, DATASETS
+from wally.cli._datasets import DATASET_NAMES, DATASETS, TEXT_DATASET_NAMES, TEXT_DATASETS
 
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
 SCHEDULERS = ["none", "step", "cosine", "onecycle"]
@@ -108,9 +108,12 @@ def register(subparsers: Any) -> None:
                         help="a model of wally.models: lenet, lenet_modern, alexnet, vgg11, nin, "
                              "googlenet, resnet18, resnet18_cifar, densenet (wally demo trains "
                              "wally_finder)")
-    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES, metavar="NAME",
+    parser.add_argument("--dataset", required=True, choices=DATASET_NAMES + TEXT_DATASET_NAMES,
+                        metavar="NAME",
                         help="one of: " + ", ".join(
-                            f"{name} ({info.description})" for name, info in DATASETS.items()))
+                            f"{name} ({info.description})" for name, info in DATASETS.items())
+                        + "; text, for textcnn: " + ", ".join(
+                            f"{name} ({text})" for name, text in TEXT_DATASETS.items()))
     parser.add_argument("--epochs", type=non_negative_int, default=10,
                         help="epochs in all, counting resumed ones (default 10)")
     parser.add_argument("--batch-size", type=positive_int, default=256,
@@ -380,12 +383,17 @@ def _has_batch_norm(model: Any) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wally.cli._text import TEXT_MODELS
     from wally.models import list_models
     from wally.models.registry import suggest
 
-    trainable = list_models(classifiers=True)
+    text = args.dataset in TEXT_DATASETS
+    trainable = TEXT_MODELS if text else list_models(classifiers=True)
     if args.model not in trainable:
         why = (" (a detector: `wally demo` trains it)" if args.model == "wally_finder" else
+               f" (a text model: train it on {' or '.join(TEXT_DATASET_NAMES)})"
+               if args.model in TEXT_MODELS else
+               " (an image model: train textcnn on a text dataset)" if text else
                " (it needs an arch, so build it in Python)" if args.model in list_models()
                else suggest(args.model, trainable))
         args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "
@@ -443,14 +451,22 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     from wally.train import evaluate, fit
 
     wally.manual_seed(settings["seed"])
-    info = DATASETS[args.dataset]
-    model = build_model(args.model, info.channels, args.input_size, num_classes=10)
-    input_size = [int(n) for n in model.input_size]
-    broadcast_parameters(model)  # every rank starts from rank 0's weights
-    train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
-                             download=args.download, limit=args.limit)
-    test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
-                            download=args.download, limit=args.limit)
+    text_extra: dict[str, Any] = {}  # a text model's vocabulary and length
+    if args.dataset in TEXT_DATASETS:
+        from wally.cli import _text
+
+        model, train_set, test_set, text_extra = _text.prepare(args)
+        input_size = [int(n) for n in model.input_size]
+        broadcast_parameters(model)
+    else:
+        info = DATASETS[args.dataset]
+        model = build_model(args.model, info.channels, args.input_size, num_classes=10)
+        input_size = [int(n) for n in model.input_size]
+        broadcast_parameters(model)  # every rank starts from rank 0's weights
+        train_set = _images.load(args.dataset, True, input_size, data_dir=args.data_dir,
+                                 download=args.download, limit=args.limit)
+        test_set = _images.load(args.dataset, False, input_size, data_dir=args.data_dir,
+                                download=args.download, limit=args.limit)
     if len(train_set) == 0:
         raise CommandError(f"the {args.dataset} training split is empty: there is nothing "
                            "to train on")
@@ -486,7 +502,7 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
 
     config = {"settings": settings, "model_config": model_config(model),
               "input_size": input_size, "classes": train_set.classes,
-              "wally_version": wally.__version__}
+              "wally_version": wally.__version__, **text_extra}
     if main_process:
         try:
             atomic_write(out / "config.json",
@@ -509,7 +525,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
             checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=args.resume,
             metrics_path=out / "metrics.jsonl",
             checkpoint_extra={"dataset": args.dataset, "input_size": input_size,
-                              "classes": train_set.classes, "settings": settings},
+                              "classes": train_set.classes, "settings": settings,
+                              **text_extra},
         )
     except OSError as error:  # atomic writes leave the last checkpoint as it was
         raise CommandError(_unwritable(out, error)) from None

@@ -33,8 +33,8 @@ from wally.models.googlenet import Inception, googlenet
 from wally.models.lenet import lenet, lenet_modern
 from wally.models.nin import nin, nin_block
 from wally.models.registry import get_model, list_models, model_config, register_model
-from wally.models.textcnn import TextCNN, textcnn
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
+from wally.models.textcnn import TextCNN, textcnn
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 from wally.models.wally_finder import wally_finder
 

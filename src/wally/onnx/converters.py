@@ -43,8 +43,8 @@ def _loaded() -> dict[type[Function], Converter]:
         layersA,
         opinfo,
         sparse,
-        tensor_ops,
         temporal_pool,
+        tensor_ops,
         tensorops,
     )
 
