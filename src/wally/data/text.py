@@ -179,9 +179,11 @@ class Fortunes(Dataset[tuple[str, int]]):
         chosen: list[tuple[str, str, int]] = []
         for label, language in enumerate(self.classes):
             unique = sorted((_digest(t), t) for t in found[language] if owners[t] == 1)
-            chosen += [(digest, text, label) for digest, text in unique[:max_per_class]
-                       if text_split(text) == split]
-        chosen.sort()  # hash order: the languages mixed, so the first N of a split are too
+            chosen += [(_digest("order\n" + text), text, label)
+                       for _, text in unique[:max_per_class] if text_split(text) == split]
+        # in the order of another hash (not the one the cap took the lowest of): the languages
+        # mixed evenly, so the first N of a split are a fair sample
+        chosen.sort()
         self.texts = [text for _, text, _ in chosen]
         self.targets = xp.asarray([label for _, _, label in chosen], dtype=xp.int64)
 
