@@ -35,10 +35,10 @@ class MaxOverTime(Function):
         self.arg = xp.argmax(x, axis=2)  # the first maximum; NaN wins, as in PyTorch
         return xp.take_along_axis(x, self.arg[:, :, None], axis=2)[:, :, 0]
 
-    def backward(self, gy: ndarray) -> tuple[ndarray, None]:
+    def backward(self, gy: ndarray) -> ndarray | tuple[ndarray, None]:
         gx = xp.zeros(self.input_shape, dtype=gy.dtype)
         xp.put_along_axis(gx, self.arg[:, :, None], gy[:, :, None], axis=2)
-        return gx, None
+        return gx if self.mask is None else (gx, None)  # the mask gets no gradient
 
 
 def lengths_to_mask(lengths: Any, steps: int) -> ndarray:
