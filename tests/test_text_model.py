@@ -45,8 +45,22 @@ def torch_textcnn(torch, model, ids):
     return logits.detach().numpy(), {k: g.numpy() for k, g in grads.items()}
 
 
-def test_matches_pytorch_values_and_gradients(torch):
+def make_padding_win(model):
+    """Weights under which padding would win an unmasked max: real tokens pull every
+    convolution below its bias, while a window of padding only gives relu(bias) = 1."""
+    with wally.no_grad():
+        model.embedding.weight.copy_(model.embedding.weight.abs() + 0.1)
+        model.embedding.weight[0] = 0.0
+        for conv in model.convs:
+            conv.weight.copy_(-conv.weight.abs() - 0.01)
+            conv.bias.fill_(1.0)
+
+
+@pytest.mark.parametrize("padding_would_win", [False, True])
+def test_matches_pytorch_values_and_gradients(torch, padding_would_win):
     model = small(dropout=0.0).double()
+    if padding_would_win:
+        make_padding_win(model)
     logits = model(wally.tensor(IDS))
     logits.sum().backward()
     expected, grads = torch_textcnn(torch, model, IDS)
@@ -57,8 +71,11 @@ def test_matches_pytorch_values_and_gradients(torch):
                                        atol=1e-12, err_msg=name)
 
 
-def test_padding_changes_nothing():
+@pytest.mark.parametrize("padding_would_win", [False, True])
+def test_padding_changes_nothing(padding_would_win):
     model = small().eval()
+    if padding_would_win:
+        make_padding_win(model)
     batch = model(wally.tensor(IDS)).detach().numpy()
     for row, ids in enumerate(IDS):
         alone = ids[:max(1, int((ids != 0).sum()))][None]
