@@ -19,21 +19,39 @@ TEXT_MODELS = ["textcnn"]
 DEFAULT_LENGTH = 256
 
 
-def read_texts(name: str, train: bool, data_dir: str | None = None,
-               download: bool = False) -> tuple[list[str], Any, list[str]]:
+def read_texts(name: str, train: bool, data_dir: str | None = None, download: bool = False,
+               classes: list[str] | None = None) -> tuple[list[str], Any, list[str]]:
     """A split's texts, int64 labels and class names; the dataset's own errors become one
-    line."""
+    line. ``fortunes``: the languages ``classes`` (a checkpoint's), or else every language
+    installed (at least two; the missing ones are named on stderr)."""
     from wally.data import text
     from wally.data.errors import DatasetFormatError, DatasetNotFoundError
 
     try:
         if name == "fortunes":
-            dataset: Any = text.Fortunes(root=data_dir, train=train)
+            languages = classes if classes is not None else _installed(data_dir)
+            dataset: Any = text.Fortunes(root=data_dir, train=train, languages=languages)
         else:
             dataset = text.AGNews(root=data_dir, train=train, download=download)
     except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:
         raise CommandError(str(error)) from None
     return list(dataset.texts), dataset.targets, list(dataset.classes)
+
+
+def _installed(data_dir: str | None) -> list[str] | None:
+    import sys
+
+    from wally.data.text import _PACKAGES, LANGUAGES, available_languages
+
+    found = available_languages(data_dir)
+    if len(found) < 2:
+        return None  # Fortunes names what is missing
+    missing = [c for c in sorted(LANGUAGES) if c not in found]
+    if missing:
+        print(f"wally: fortunes: {len(found)} of {len(LANGUAGES)} languages installed "
+              f"({', '.join(found)}); to add the others: apt-get install "
+              f"{' '.join(_PACKAGES[c] for c in missing)}", file=sys.stderr)
+    return found
 
 
 def _limited(texts: list[str], labels: Any, limit: int | None) -> tuple[list[str], Any]:
@@ -48,7 +66,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
     from wally.models import get_model
 
     texts, labels, classes = read_texts(args.dataset, True, args.data_dir, args.download)
-    test_texts, test_labels, _ = read_texts(args.dataset, False, args.data_dir, args.download)
+    test_texts, test_labels, _ = read_texts(args.dataset, False, args.data_dir, args.download,
+                                            classes)
     texts, labels = _limited(texts, labels, args.limit)
     test_texts, test_labels = _limited(test_texts, test_labels, args.limit)
     vocab = Vocab.build(texts, level="char")
@@ -87,11 +106,13 @@ def length_of(model: Any, checkpoint: Any) -> int:
 
 
 def load(name: str, train: bool, vocab: Any, length: int, *, data_dir: str | None = None,
-         download: bool = False, limit: int | None = None) -> Any:
-    """A split of a text dataset encoded with a checkpoint's ``vocab`` (``wally eval``)."""
+         download: bool = False, limit: int | None = None,
+         classes: list[str] | None = None) -> Any:
+    """A split of a text dataset encoded with a checkpoint's ``vocab`` (``wally eval``), its
+    ``classes`` (fortunes: the languages the model was trained on)."""
     from wally.data.text import TokenizedText
 
-    texts, labels, classes = read_texts(name, train, data_dir, download)
+    texts, labels, classes = read_texts(name, train, data_dir, download, classes)
     texts, labels = _limited(texts, labels, limit)
     return TokenizedText(texts, labels, vocab, length, classes)
 

@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         if vocab is not None:
             dataset = _text.load(args.dataset, args.split == "train", vocab,
                                  _text.length_of(model, checkpoint), data_dir=args.data_dir,
-                                 download=args.download, limit=args.limit)
+                                 download=args.download, limit=args.limit,
+                                 classes=checkpoint.extra.get("classes")
+                                 if args.dataset == "fortunes" else None)
         else:
             dataset = _images.load(args.dataset, args.split == "train",
                                    input_size_of(model, checkpoint), data_dir=args.data_dir,

@@ -60,6 +60,7 @@ from wally.data.errors import DatasetFormatError, DatasetNotFoundError
 from wally.data.vocab import Vocab, normalize_text
 
 __all__ = ["Fortunes", "AGNews", "TokenizedText", "read_fortune_file", "text_split",
+           "available_languages",
            "FORTUNES_ROOT", "LANGUAGES", "ENGLISH_FILES"]
 
 FORTUNES_ROOT = "/usr/share/games/fortunes"
@@ -125,6 +126,12 @@ def _language_files(root: Path, language: str) -> list[Path]:
     return [p for p in sorted(folder.iterdir())
             if p.is_file() and not p.is_symlink() and p.suffix not in (".dat", ".u8")
             and p.name not in _LEFT_OUT and p.name.removesuffix(".fortunes") not in _LEFT_OUT]
+
+
+def available_languages(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """The languages of :data:`LANGUAGES` whose fortune files are under ``root``, sorted."""
+    folder = Path(root if root is not None else FORTUNES_ROOT).expanduser()
+    return [c for c in sorted(LANGUAGES) if folder.is_dir() and _language_files(folder, c)]
 
 
 class Fortunes(Dataset[tuple[str, int]]):
