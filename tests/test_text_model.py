@@ -154,3 +154,16 @@ def test_bad_input():
         model(wally.tensor(np.zeros((2, 3, 4), dtype=np.int64)))
     with pytest.raises((ValueError, IndexError), match="12"):
         model(wally.tensor(np.array([[3, 12]])))  # id 12 is past the 12-row embedding
+
+
+def test_receptive_fields_in_tokens():
+    from wally.analysis import receptive_field
+
+    model = small(max_length=20)
+    for name, k in (("convs.0", 2), ("convs.1", 3)):
+        field = receptive_field(model, layer=name)
+        # output t sees tokens t-k+1 .. t (k-1 steps of padding on the left)
+        assert (field.size, field.jump, field.start) == ((k,), (1,), (-(k - 1),))
+    assert receptive_field(model).is_global
+    rows = {row.name: row for row in wally.summary(model, verbose=0).layers}
+    assert rows["convs.1"].receptive_field.size == (3,)

@@ -462,7 +462,7 @@ class _Tracer:
                 for x in node.inputs or ()
             ]
             self.fields[id(u)] = (
-                None if all(k is None for k in known)
+                _token_positions(node, u) if all(k is None for k in known)
                 else node_receptive_field(node, tuple(u.shape), known)  # type: ignore[arg-type]
             )
             self.alive.append(u)
@@ -483,6 +483,19 @@ class _Tracer:
             if rule is not None and id(t) not in self.fields:
                 self.fields[id(t)] = rule
             self.field_of(t)
+
+
+def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:
+    """A text model's first field: embedded tokens ``(N, L, E)`` moved to ``(N, E, L)``, the
+    layout ``Conv1d`` takes, where position ``t`` sees token ``t`` (token ids themselves have
+    no spatial axis in ``(N, C, *spatial)``); None for any other node."""
+    if type(node).__name__ != "Permute" or out.ndim != 3 or tuple(
+            a % 3 for a in node.axes) != (0, 2, 1):
+        return None
+    source = node.inputs[0] if node.inputs else None
+    if type(getattr(source, "_ctx", None)).__name__ != "Embedding":
+        return None
+    return ReceptiveField.identity(1, (int(out.shape[2]),))
 
 
 def _collect_arrays(value: Any, into: list[ndarray]) -> None:
