@@ -546,6 +546,7 @@ ROUND_TRIPS = [
     ("resnet18", {"cifar": True}),
     ("resnet18_cifar", {}),
     ("densenet", {"growth_rate": 8, "arch": (2, 2)}),
+    ("textcnn", {"vocab_size": 30, "num_classes": 4, "kernel_sizes": (2, 3)}),
 ]
 
 
