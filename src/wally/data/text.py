@@ -103,7 +103,8 @@ def read_fortune_file(path: str | os.PathLike[str]) -> list[str]:
         raise DatasetFormatError(f"{path}: not UTF-8 (byte {error.start:,}: "
                                  f"{data[error.start:error.start + 4]!r}); fortune files are "
                                  "read as UTF-8 only") from None
-    cookies, lines = [], []
+    cookies: list[str] = []
+    lines: list[str] = []
     for line in text.splitlines():
         if line.rstrip("\r") == "%":
             cookies.append(normalize_text("\n".join(lines)))
