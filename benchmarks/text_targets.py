@@ -44,9 +44,10 @@ def baseline_accuracy(train_texts: list[str], train_labels: Any, test_texts: lis
 def textcnn_accuracy(train_texts: list[str], train_labels: Any, test_texts: list[str],
                      test_labels: Any, num_classes: int, *, epochs: int, length: int = 256,
                      batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                     model_kwargs: dict[str, Any] | None = None,
+                     model_kwargs: dict[str, Any] | None = None, cosine: bool = False,
                      log: Any = None) -> float:
-    """TextCNN's test accuracy after ``epochs`` epochs of Adam on the training texts."""
+    """TextCNN's test accuracy after ``epochs`` epochs of Adam on the training texts (its
+    learning rate annealed to 0 over them with ``cosine``)."""
     import wally
     from wally import optim
     from wally.data import DataLoader
@@ -63,7 +64,9 @@ def textcnn_accuracy(train_texts: list[str], train_labels: Any, test_texts: list
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=seed)
     test_loader = DataLoader(test_set, batch_size=256)
     callbacks = [log] if log is not None else []
-    fit(model, train_loader, test_loader, optimizer=optim.Adam(model.parameters(), lr=lr),
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if cosine else None
+    fit(model, train_loader, test_loader, optimizer=optimizer, scheduler=scheduler,
         epochs=epochs, callbacks=callbacks, progress=False)
     accuracy = evaluate(model, test_loader, progress=False)["accuracy"]
     return float(accuracy)
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="the fortunes folder")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--length", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--cosine", action="store_true",
+                        help="anneal the learning rate to 0 over the epochs")
     parser.add_argument("--limit", type=int, default=None,
                         help="the first N training and test texts only")
     parser.add_argument("--json", default=None, metavar="FILE")
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     cnn = textcnn_accuracy(train_texts, train_labels, test_texts, test_labels,
-                           len(train.classes), epochs=args.epochs, length=args.length, log=log)
+                           len(train.classes), epochs=args.epochs, length=args.length,
+                           lr=args.lr, cosine=args.cosine, log=log)
     print(f"TextCNN: test accuracy {cnn:.4f} ({time.perf_counter() - started:.0f} s)")
     print(f"target (TextCNN >= baseline): {'met' if cnn >= baseline else 'NOT met'} "
           f"({cnn:.4f} vs {baseline:.4f})")
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = {"baseline": baseline, "textcnn": cnn, "majority": majority,
                   "train": len(train_texts), "test": len(test_texts), "epochs": args.epochs,
-                  "length": args.length}
+                  "length": args.length, "lr": args.lr, "cosine": args.cosine}
         atomic_write(args.json, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 

@@ -168,3 +168,24 @@ def test_ci_sized_text_target():
     print(f"baseline {baseline:.4f}  textcnn {cnn:.4f}")
     assert baseline > 0.9
     assert cnn > 0.7  # majority class: about 0.27
+
+
+def test_export_a_text_checkpoint(trained, capsys, tmp_path):
+    pytest.importorskip("onnx", reason="pip install onnx")
+    ort = pytest.importorskip("onnxruntime", reason="pip install onnxruntime")
+    import numpy as np
+
+    from wally.io import load_checkpoint
+
+    _, out = trained
+    path = tmp_path / "t.onnx"
+    assert main(["export", str(out / "checkpoint.safetensors"), "--onnx", str(path)]) == 0
+    assert "input 'input' of shape (N, 64)" in capsys.readouterr().out
+    model = load_checkpoint(out / "checkpoint.safetensors").model.eval()
+    ids = np.zeros((2, 64), dtype=np.int64)
+    ids[0, :5], ids[1, :9] = [3, 4, 5, 6, 7], 2
+    got = ort.InferenceSession(str(path)).run(None, {"input": ids})[0]
+    import wally
+
+    np.testing.assert_allclose(got, model(wally.tensor(ids)).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
