@@ -27,4 +27,8 @@ __all__ = [
     "DatasetNotFoundError", "DatasetFormatError", "ChecksumError",
     "datasets", "transforms", "generator",
 ]
+from wally.data.text import AGNews, Fortunes, TokenizedText  # noqa: E402
+from wally.data.vocab import Vocab  # noqa: E402
 from wally.data.wally_scenes import WallyPatches, WallyScenes  # noqa: E402
+
+__all__ += ["Fortunes", "AGNews", "TokenizedText", "Vocab"]
