@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--filters", type=int, default=100, help="feature maps per width")
+    parser.add_argument("--widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cosine", action="store_true",
                         help="anneal the learning rate to 0 over the epochs")
     parser.add_argument("--limit", type=int, default=None,
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cnn = textcnn_accuracy(train_texts, train_labels, test_texts, test_labels,
                            len(train.classes), epochs=args.epochs, length=args.length,
-                           lr=args.lr, cosine=args.cosine, log=log)
+                           lr=args.lr, cosine=args.cosine, log=log,
+                           model_kwargs={"num_filters": args.filters,
+                                         "kernel_sizes": args.widths})
     print(f"TextCNN: test accuracy {cnn:.4f} ({time.perf_counter() - started:.0f} s)")
     print(f"target (TextCNN >= baseline): {'met' if cnn >= baseline else 'NOT met'} "
           f"({cnn:.4f} vs {baseline:.4f})")
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = {"baseline": baseline, "textcnn": cnn, "majority": majority,
                   "train": len(train_texts), "test": len(test_texts), "epochs": args.epochs,
-                  "length": args.length, "lr": args.lr, "cosine": args.cosine}
+                  "length": args.length, "lr": args.lr, "cosine": args.cosine,
+                  "filters": args.filters, "widths": args.widths}
         atomic_write(args.json, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 
