@@ -152,6 +152,8 @@ def test_ci_sized_text_target():
     training and 300 test fortunes of four languages, in one run. At this size TextCNN (a small
     one, 4 epochs) does not match the baseline, which the full run checks; this checks that
     both learn and that the comparison runs end to end."""
+    pytest.importorskip("sklearn", reason="the baseline needs scikit-learn: pip install "
+                        "scikit-learn")
     from benchmarks.text_targets import baseline_accuracy, textcnn_accuracy
 
     from wally.data.text import Fortunes
