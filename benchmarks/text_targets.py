@@ -12,12 +12,25 @@ and are scored on the same test texts:
   100 maps each, dropout 0.5) over the first ``--length`` characters (256), the character
   vocabulary of the training texts, Adam (lr 1e-3), batch 64, ``--epochs`` epochs (10).
 
-Run (about 20 minutes on one core)::
+Run::
 
     python -m benchmarks.text_targets                 # full
     python -m benchmarks.text_targets --limit 600 --epochs 3   # a quick look
 
 It prints both accuracies and whether the target holds, and ``--json FILE`` writes them.
+
+Measured (Debian's packages as installed here: 14,408 training and 3,592 test texts, majority
+class 0.1136; baseline 0.9947 in every run):
+
+============================================================  ========  ===========
+TextCNN recipe                                                accuracy  TextCNN time
+============================================================  ========  ===========
+defaults, 256 characters, Adam 1e-3, 10 epochs                0.9878    2,227 s
+defaults, 128 characters, Adam 2e-3 cosine, 8 epochs          0.9886    650 s
+============================================================  ========  ===========
+
+So the target is NOT met: TextCNN stays about 0.6 points (20 to 25 of 3,592 texts) behind the
+character n-gram baseline (times on a shared 2-core machine).
 """
 
 from __future__ import annotations
