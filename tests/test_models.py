@@ -553,6 +553,7 @@ ROUND_TRIPS = [
     ("fcn1d", {"in_channels": 3, "num_classes": 4, "input_size": 20}),
     ("tcn", {"in_channels": 2, "channels": [4, 4], "kernel_size": 2, "dropout": 0.0}),
     ("lightgcn", {"num_nodes": 7, "embedding_dim": 4, "num_layers": 2}),
+    ("textcnn", {"vocab_size": 30, "num_classes": 4, "kernel_sizes": (2, 3)}),
 ]
 
 

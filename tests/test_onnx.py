@@ -457,6 +457,7 @@ ZOO = {
     "p4_wally_finder": dict(),
     "fcn1d": dict(),
     "tcn": dict(),
+    "textcnn": dict(vocab_size=30, num_classes=4, max_length=40),
 }
 
 
@@ -468,6 +469,12 @@ def test_the_zoo_is_covered():
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_model(name, tmp_path):
     model = _randomise(wally.models.get_model(name, **ZOO[name]))
+    if name == "textcnn":  # token ids, not images: an int64 example (tests/test_text_model.py)
+        ids = np.random.default_rng(0).integers(0, 30, (3, 40))
+        export(model.eval(), ids, tmp_path / "model.onnx", dynamic_batch=True)
+        got = _session(tmp_path / "model.onnx").run(None, {"input": ids})[0]
+        assert_close(got, model(wally.tensor(ids)).detach().numpy())
+        return
     shape = model.input_size
     if name in ("wally_finder", "p4_wally_finder"):  # fully convolutional: a heatmap
         shape = (3, 48, 40)

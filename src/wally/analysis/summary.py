@@ -524,7 +524,7 @@ class _Tracer:
                 for x in node.inputs or ()
             ]
             self.fields[id(u)] = (
-                None if all(k is None for k in known)
+                _token_positions(node, u) if all(k is None for k in known)
                 else node_receptive_field(node, tuple(u.shape), known)  # type: ignore[arg-type]
             )
             self.alive.append(u)
@@ -545,6 +545,19 @@ class _Tracer:
             if rule is not None and id(t) not in self.fields:
                 self.fields[id(t)] = rule
             self.field_of(t)
+
+
+def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:
+    """A text model's first field: embedded tokens ``(N, L, E)`` moved to ``(N, E, L)``, the
+    layout ``Conv1d`` takes, where position ``t`` sees token ``t`` (token ids themselves have
+    no spatial axis in ``(N, C, *spatial)``); None for any other node."""
+    if type(node).__name__ != "Permute" or out.ndim != 3 or tuple(
+            a % 3 for a in node.axes) != (0, 2, 1):
+        return None
+    source = node.inputs[0] if node.inputs else None
+    if type(getattr(source, "_ctx", None)).__name__ != "Embedding":
+        return None
+    return ReceptiveField.identity(1, (int(out.shape[2]),))
 
 
 def _collect_arrays(value: Any, into: list[ndarray]) -> None:
@@ -831,6 +844,8 @@ def _make_inputs(
             raise TypeError(f"summary: batch_dim must be an int or None, got {batch_dim!r}")
         sizes = [s[:batch_dim] + (1,) + s[batch_dim:] if batch_dim >= 0 else
                  s[:len(s) + 1 + batch_dim] + (1,) + s[len(s) + 1 + batch_dim:] for s in sizes]
+    if dtypes is None and getattr(model, "input_dtype", None) is not None:
+        dtypes = [model.input_dtype] * len(sizes)  # e.g. a text model's int64 token ids
     if dtypes is None:
         dtypes = [next((p.dtype for p in model.parameters() if p.dtype.kind == "f"),
                        xp.dtype(xp.float32))] * len(sizes)

@@ -32,3 +32,10 @@ GRAPH_DATASETS = {"karate": "Zachary's karate club, 34 members, 2 factions (netw
                   "movielens-100k": "943 users x 1682 films, 100k ratings (--download; lightgcn)",
                   "cora": "2708 papers, 7 classes, LINQS's text files (--download; gcn)"}
 RECSYS_DATASETS = ["debian", "movielens-100k"]
+# Text datasets (wally.cli._text reads them): a model of token ids trains on these.
+TEXT_DATASETS = {
+    "fortunes": "language of Debian's fortune cookies, 9 classes (apt packages fortunes*; "
+                "offline; --data-dir: their folder, default /usr/share/games/fortunes)",
+    "ag_news": "AG News topics, 4 classes (download)",
+}
+TEXT_DATASET_NAMES = list(TEXT_DATASETS)

@@ -35,10 +35,11 @@ def ucr_name(dataset: str) -> str:
 
 
 def dataset_name(text: str) -> str:
-    """argparse type for ``--dataset``: an image or graph dataset's name or ``ucr/<Name>``."""
-    from wally.cli._datasets import DATASET_NAMES, GRAPH_DATASETS
+    """argparse type for ``--dataset``: an image, graph or text dataset's name, or
+    ``ucr/<Name>``."""
+    from wally.cli._datasets import DATASET_NAMES, GRAPH_DATASETS, TEXT_DATASET_NAMES
 
-    if text in DATASET_NAMES or text in GRAPH_DATASETS:
+    if text in DATASET_NAMES or text in GRAPH_DATASETS or text in TEXT_DATASET_NAMES:
         return text
     if is_sequence(text):
         name = ucr_name(text)
@@ -48,7 +49,7 @@ def dataset_name(text: str) -> str:
                                          f"ucr/GunPoint, got {text[:60]!r}")
     raise argparse.ArgumentTypeError(
         f"invalid choice: {text[:60]!r} (choose from "
-        f"{', '.join([*DATASET_NAMES, *GRAPH_DATASETS])}, or "
+        f"{', '.join([*DATASET_NAMES, *GRAPH_DATASETS, *TEXT_DATASET_NAMES])}, or "
         "ucr/<Name> for a UCR/UEA time-series dataset such as ucr/GunPoint)")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, missing_package, printable
-from wally.cli._datasets import DATASETS, GRAPH_DATASETS
+from wally.cli._datasets import DATASETS, GRAPH_DATASETS, TEXT_DATASET_NAMES
 from wally.cli._sequences import dataset_name
 from wally.cli.train import positive_int
 
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .safetensors checkpoint (pickles and .pt files are refused)")
     parser.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
-                        help="one of: " + ", ".join(list(DATASETS) + list(GRAPH_DATASETS))
+                        help="one of: " + ", ".join([*DATASETS, *GRAPH_DATASETS,
+                                                     *TEXT_DATASET_NAMES])
                         + " (a graph: its test accuracy, or Recall@20/NDCG@20), or ucr/<Name>")
     parser.add_argument("--split", choices=["test", "train"], default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
@@ -111,7 +112,7 @@ def check_classifier(model: Any, checkpoint: Any, dataset: Any, what: str) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    from wally.cli import _images, _sequences
+    from wally.cli import _images, _sequences, _text
     from wally.data import DataLoader, DatasetNotFoundError
     from wally.data.errors import DatasetFormatError
     from wally.train import evaluate
@@ -121,11 +122,16 @@ def run(args: argparse.Namespace) -> int:
         from wally.cli._graphs import evaluate_graph
 
         return evaluate_graph(args, model, checkpoint)
-    input_size = input_size_of(model, checkpoint)
+    vocab = _text.vocab_of(checkpoint)  # a text model's: texts are encoded as in training
+    if (vocab is not None) != (args.dataset in TEXT_DATASET_NAMES):
+        raise CommandError(f"{args.checkpoint} holds a {'text' if vocab else 'non-text'} model, "
+                           f"and {args.dataset} is not a {'text' if vocab else 'non-text'} "
+                           "dataset")
     loader_kwargs: dict[str, Any] = {}
     if _sequences.is_sequence(args.dataset):
         from wally.data import pad_collate
 
+        input_size = input_size_of(model, checkpoint)
         dataset = _sequences.load(args.dataset, args.split == "train", args.data_dir,
                                   args.download, args.limit)
         loader_kwargs["collate_fn"] = pad_collate
@@ -133,10 +139,16 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.checkpoint}: its model takes {input_size[0]} channels, "
                                f"{args.dataset} has {dataset.num_channels}")
     try:
-        if not loader_kwargs:
-            dataset = _images.load(args.dataset, args.split == "train", input_size,
-                                   data_dir=args.data_dir, download=args.download,
-                                   limit=args.limit)
+        if vocab is not None:
+            dataset = _text.load(args.dataset, args.split == "train", vocab,
+                                 _text.length_of(model, checkpoint), data_dir=args.data_dir,
+                                 download=args.download, limit=args.limit,
+                                 classes=checkpoint.extra.get("classes")
+                                 if args.dataset == "fortunes" else None)
+        elif not loader_kwargs:
+            dataset = _images.load(args.dataset, args.split == "train",
+                                   input_size_of(model, checkpoint), data_dir=args.data_dir,
+                                   download=args.download, limit=args.limit)
     except ImportError as error:
         raise CommandError(missing_package(error)) from None
     except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:
@@ -154,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         accuracy = result["accuracy"] if result["accuracy"] is not None else float("nan")
+        unit = "series" if loader_kwargs else "texts" if vocab is not None else "images"
         print(f"{args.split} accuracy {accuracy:.4f}  loss {result['loss']:.4f}  "
-              f"({result['count']:,} {'series' if loader_kwargs else 'images'}, "
+              f"({result['count']:,} {unit}, "
               f"{result['examples_per_s']:,.0f} examples/s)")
     return 0

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     batch = args.batch_size or 1
     # Tracing reads the shapes, not the values; a fixed draw keeps the export reproducible.
     example = xp.random.default_rng(0).standard_normal((batch, *size)).astype(dtype)
+    input_dtype = getattr(model, "input_dtype", None)
+    if input_dtype is not None and xp.dtype(input_dtype).kind in "iu":  # a text model's ids
+        example = xp.ones((batch, *size), dtype=input_dtype)
     opset = DEFAULT_OPSET if args.opset is None else args.opset
     try:
         export(model, example, args.onnx, opset_version=opset,

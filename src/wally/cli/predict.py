@@ -20,10 +20,12 @@ def register(subparsers: Any) -> None:
                     "with their probabilities.",
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint")
-    parser.add_argument("images", metavar="IMAGE", nargs="+",
+    parser.add_argument("images", metavar="FILE", nargs="*",
                         help="image files; for a model trained on ucr/<Name>: series files "
                              "(.ts: every case; .npy: one (T,) or (C, T) array; .csv: one row "
-                             "per channel)")
+                             "per channel); for a text model: UTF-8 text files, one text each")
+    parser.add_argument("--text", action="append", default=[], metavar="TEXT",
+                        help="a text to classify with a text model (textcnn); repeatable")
     parser.add_argument("--topk", type=positive_int, default=3, metavar="K",
                         help="how many classes to print per image (default 3)")
     parser.add_argument("--invert", action="store_true",
@@ -37,18 +39,39 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import wally
     from wally.backend import xp
+    from wally.cli import _text
     from wally.cli._images import read_image_file
     from wally.cli.evaluate import classes_of, dataset_of, input_size_of, load_model
 
     model, checkpoint = load_model(args.checkpoint)
-    input_size = input_size_of(model, checkpoint)
-    dataset = dataset_of(checkpoint)
+    vocab = _text.vocab_of(checkpoint)
+    if vocab is None and args.text:
+        raise CommandError(f"--text: {args.checkpoint} holds a model without a vocabulary (not "
+                           "a text model); give it files")
+    if not args.images and not args.text:
+        raise CommandError("nothing to classify: give files" + (" or --text" if vocab else ""))
     from wally.cli import _sequences
 
-    if _sequences.is_sequence(dataset):
-        return _predict_series(args, model, checkpoint, input_size[0])
+    if vocab is None and _sequences.is_sequence(dataset_of(checkpoint)):
+        return _predict_series(args, model, checkpoint, input_size_of(model, checkpoint)[0])
     batches = []
-    for path in args.images:
+    if vocab is not None:
+        from wally.io.files import read_text
+
+        items = [(f"text {i + 1}", text) for i, text in enumerate(args.text)]
+        for path in args.images:
+            try:
+                items.append((path, read_text(path, "text file", max_bytes=1 << 20)))
+            except (OSError, ValueError) as error:
+                message = str(error)
+                raise CommandError(message if message.startswith(f"{path}:")
+                                   else f"cannot read text file {path}: {message}") from None
+        batches.append(_text.encode_for_prediction(items, vocab, _text.length_of(model,
+                                                                                   checkpoint)))
+        args.images = [label for label, _ in items]
+    input_size = input_size_of(model, checkpoint) if vocab is None else []
+    dataset = dataset_of(checkpoint)
+    for path in args.images if vocab is None else []:
         try:
             batches.append(read_image_file(path, dataset, input_size, invert=args.invert))
         except ImportError as error:
@@ -71,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         top = [{"class": int(i), "name": classes[i] if i < len(classes) else str(i),
                 "probability": float(row[i])} for i in best]
         if args.json:
-            print(json.dumps({"image": path, "top": top}))
+            print(json.dumps({"text" if vocab is not None else "image": path, "top": top}))
         else:
             print(printable(path))
             for rank, entry in enumerate(top, 1):  # names from a file: escapes shown, not run

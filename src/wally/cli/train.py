@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wally.cli import CommandError, printable
-from wally.cli._datasets import DATASETS, GRAPH_DATASETS
+from wally.cli._datasets import DATASETS, GRAPH_DATASETS, TEXT_DATASET_NAMES, TEXT_DATASETS
 from wally.cli._sequences import dataset_name
 
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
@@ -116,7 +116,9 @@ def register(subparsers: Any) -> None:
                         help="one of: " + ", ".join(
                             [f"{name} ({info.description})" for name, info in DATASETS.items()]
                             + [f"{name} ({text})" for name, text in GRAPH_DATASETS.items()])
-                        + ", or ucr/<Name> (a UCR/UEA time-series dataset, .ts files in "
+                        + "; text, for textcnn: " + ", ".join(
+                            f"{name} ({text})" for name, text in TEXT_DATASETS.items())
+                        + "; or ucr/<Name> (a UCR/UEA time-series dataset, .ts files in "
                           "--data-dir/UCR/<Name>/, for fcn1d and tcn)")
     parser.add_argument("--epochs", type=non_negative_int, default=None,
                         help="epochs in all, counting resumed ones (default 10; 150 for ucr/; "
@@ -431,6 +433,7 @@ def _has_batch_norm(model: Any) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wally.cli._text import TEXT_MODELS
     from wally.models import list_models
     from wally.models.registry import suggest
 
@@ -439,11 +442,15 @@ def run(args: argparse.Namespace) -> int:
 
         return train_graph(args)
 
-    trainable = list_models(classifiers=True)
+    text = args.dataset in TEXT_DATASETS
+    trainable = TEXT_MODELS if text else list_models(classifiers=True)
     if args.model not in trainable:
         why = (" (a detector: `wally demo` trains it)" if args.model == "wally_finder" else
                " (a graph model: --dataset " + ", ".join(GRAPH_DATASETS) + ")"
                if args.model in ("gcn", "lightgcn") else
+               f" (a text model: train it on {' or '.join(TEXT_DATASET_NAMES)})"
+               if args.model in TEXT_MODELS else
+               " (an image model: train textcnn on a text dataset)" if text else
                " (it needs an arch, so build it in Python)" if args.model in list_models()
                else suggest(args.model, trainable))
         args.parser.error(f"argument MODEL: unknown model {args.model!r}{why}; choose from "
@@ -507,11 +514,18 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
 
     wally.manual_seed(settings["seed"])
     loader_kwargs: dict[str, Any] = {}
+    text_extra: dict[str, Any] = {}  # a text model's vocabulary and length
     if _sequences.is_sequence(args.dataset):  # series: padded batches ((x, lengths), y)
         from wally.data import pad_collate
 
         train_set, test_set, model, input_size = _sequences.prepare(args)
         loader_kwargs["collate_fn"] = pad_collate
+        broadcast_parameters(model)
+    elif args.dataset in TEXT_DATASETS:
+        from wally.cli import _text
+
+        model, train_set, test_set, text_extra = _text.prepare(args)
+        input_size = [int(n) for n in model.input_size]
         broadcast_parameters(model)
     else:
         info = DATASETS[args.dataset]
@@ -553,7 +567,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
                       f"batch norm cannot train on: it is dropped ({examples - 1:,} of "
                       f"{examples:,} images per epoch)", file=sys.stderr)
     test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
-    unit = "series" if _sequences.is_sequence(args.dataset) else "images"
+    unit = ("series" if _sequences.is_sequence(args.dataset) else
+            "texts" if args.dataset in TEXT_DATASETS else "images")
     optimizer = build_optimizer(settings, model.parameters())
     scheduler, scheduler_step = build_scheduler(settings, optimizer, len(train_loader))
 
@@ -561,7 +576,7 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     writer = _tensorboard_writer(args, out, model, input_size) if main_process else None
     config = {"settings": settings, "model_config": model_config(model),
               "input_size": input_size, "classes": train_set.classes,
-              "wally_version": wally.__version__}
+              "wally_version": wally.__version__, **text_extra}
     if main_process:
         try:
             atomic_write(out / "config.json",
@@ -590,7 +605,8 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
             checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=args.resume,
             metrics_path=out / "metrics.jsonl",
             checkpoint_extra={"dataset": args.dataset, "input_size": input_size,
-                              "classes": train_set.classes, "settings": settings},
+                              "classes": train_set.classes, "settings": settings,
+                              **text_extra},
         )
     except OSError as error:  # atomic writes leave the last checkpoint as it was
         raise CommandError(_unwritable(out, error)) from None

@@ -28,5 +28,9 @@ __all__ = [
     "datasets", "transforms", "generator",
 ]
 from wally.data.sequence import lengths_to_mask, pad_collate, pad_series  # noqa: E402
+from wally.data.text import AGNews, Fortunes, TokenizedText  # noqa: E402
 from wally.data.ucr import UCR  # noqa: E402
+from wally.data.vocab import Vocab  # noqa: E402
 from wally.data.wally_scenes import WallyPatches, WallyScenes  # noqa: E402
+
+__all__ += ["Fortunes", "AGNews", "TokenizedText", "Vocab"]

@@ -19,4 +19,5 @@ from wally.functional.normalization import *  # noqa: F403
 from wally.functional.padding import *  # noqa: F403
 from wally.functional.pool import *  # noqa: F403
 from wally.functional.sparse import *  # noqa: F403
+from wally.functional.temporal_pool import *  # noqa: F403
 from wally.functional.upsampling import *  # noqa: F403

@@ -38,6 +38,7 @@ from wally.models.p4cnn import p4cnn, z2cnn
 from wally.models.registry import get_model, list_models, model_config, register_model
 from wally.models.resnet import RESNET18_ARCH, Residual, resnet, resnet18, resnet18_cifar
 from wally.models.tcn import TCN, TemporalBlock, tcn
+from wally.models.textcnn import TextCNN, textcnn
 from wally.models.vgg import VGG11_ARCH, vgg, vgg11, vgg_block
 from wally.models.wally_finder import p4_wally_finder, wally_finder
 
@@ -80,4 +81,6 @@ __all__ = [
     "TemporalBlock",
     "tcn",
     "lightgcn",
+    "TextCNN",
+    "textcnn",
 ]

@@ -20,4 +20,5 @@ from wally.nn.parameter import *  # noqa: F403
 from wally.nn.pool import *  # noqa: F403
 from wally.nn.sequence import *  # noqa: F403
 from wally.nn.sparse import *  # noqa: F403
+from wally.nn.temporal_pool import *  # noqa: F403
 from wally.nn.upsampling import *  # noqa: F403

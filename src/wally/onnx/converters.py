@@ -43,6 +43,7 @@ def _loaded() -> dict[type[Function], Converter]:
         layersA,
         opinfo,
         sparse,
+        temporal_pool,
         tensor_ops,
         tensorops,
     )

@@ -1,0 +1,142 @@
+"""The text datasets of the command line: read, tokenized by the run's vocabulary, and batched
+as token ids for a text model (``textcnn``).
+
+A training run builds its vocabulary from the training split (characters, every one seen;
+:class:`wally.data.vocab.Vocab`), records it beside the weights (``extra["vocab"]`` of the
+checkpoint, ``"vocab"`` of ``config.json``), and cuts each text to the model's
+``max_length`` characters (``--input-size``, default 256). ``wally eval`` and ``wally predict``
+read the vocabulary back from the checkpoint; a character it lacks counts as ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wally.cli import CommandError
+
+TEXT_MODELS = ["textcnn"]
+DEFAULT_LENGTH = 256
+
+
+def read_texts(name: str, train: bool, data_dir: str | None = None, download: bool = False,
+               classes: list[str] | None = None) -> tuple[list[str], Any, list[str]]:
+    """A split's texts, int64 labels and class names; the dataset's own errors become one
+    line. ``fortunes``: the languages ``classes`` (a checkpoint's), or else every language
+    installed (at least two; the missing ones are named on stderr)."""
+    from wally.data import text
+    from wally.data.errors import DatasetFormatError, DatasetNotFoundError
+
+    try:
+        if name == "fortunes":
+            languages = classes if classes is not None else _installed(data_dir)
+            dataset: Any = text.Fortunes(root=data_dir, train=train, languages=languages)
+        else:
+            dataset = text.AGNews(root=data_dir, train=train, download=download)
+    except (DatasetNotFoundError, DatasetFormatError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    return list(dataset.texts), dataset.targets, list(dataset.classes)
+
+
+def _installed(data_dir: str | None) -> list[str] | None:
+    import sys
+
+    from wally.data.text import _PACKAGES, LANGUAGES, available_languages
+
+    found = available_languages(data_dir)
+    if len(found) < 2:
+        return None  # Fortunes names what is missing
+    missing = [c for c in sorted(LANGUAGES) if c not in found]
+    if missing:
+        print(f"wally: fortunes: {len(found)} of {len(LANGUAGES)} languages installed "
+              f"({', '.join(found)}); to add the others: apt-get install "
+              f"{' '.join(_PACKAGES[c] for c in missing)}", file=sys.stderr)
+    return found
+
+
+def _limited(texts: list[str], labels: Any, limit: int | None) -> tuple[list[str], Any]:
+    return (texts, labels) if limit is None else (texts[:limit], labels[:limit])
+
+
+def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """``wally train`` on a text dataset: the model, the training and test sets, and what the
+    checkpoint records beside the weights (the vocabulary and the text length)."""
+    from wally.data.text import TokenizedText
+    from wally.data.vocab import Vocab
+    from wally.models import get_model
+
+    texts, labels, classes = read_texts(args.dataset, True, args.data_dir, args.download)
+    test_texts, test_labels, _ = read_texts(args.dataset, False, args.data_dir, args.download,
+                                            classes)
+    texts, labels = _limited(texts, labels, args.limit)
+    test_texts, test_labels = _limited(test_texts, test_labels, args.limit)
+    vocab = Vocab.build(texts, level="char")
+    length = args.input_size if args.input_size is not None else DEFAULT_LENGTH
+    try:
+        model = get_model(args.model, vocab_size=len(vocab), num_classes=len(classes),
+                          max_length=length)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    train_set = TokenizedText(texts, labels, vocab, length, classes)
+    test_set = TokenizedText(test_texts, test_labels, vocab, length, classes)
+    return model, train_set, test_set, {"vocab": vocab.to_dict(), "max_length": length}
+
+
+def vocab_of(checkpoint: Any) -> Any:
+    """The vocabulary a checkpoint records (``extra["vocab"]``), or None for an image model;
+    refused, naming the file, when it is malformed."""
+    from wally.data.vocab import Vocab
+
+    document = checkpoint.extra.get("vocab")
+    if document is None:
+        return None
+    try:
+        return Vocab.from_dict(document, f"{checkpoint.path}: its vocabulary")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def length_of(model: Any, checkpoint: Any) -> int:
+    size = getattr(model, "input_size", None) or [checkpoint.extra.get("max_length")]
+    length = size[0] if size else None
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 1 << 20:
+        raise CommandError(f"{checkpoint.path}: its text length is {str(length)[:40]}, not a "
+                           "positive integer")
+    return length
+
+
+def load(name: str, train: bool, vocab: Any, length: int, *, data_dir: str | None = None,
+         download: bool = False, limit: int | None = None,
+         classes: list[str] | None = None) -> Any:
+    """A split of a text dataset encoded with a checkpoint's ``vocab`` (``wally eval``), its
+    ``classes`` (fortunes: the languages the model was trained on)."""
+    from wally.data.text import TokenizedText
+
+    texts, labels, classes = read_texts(name, train, data_dir, download, classes)
+    texts, labels = _limited(texts, labels, limit)
+    return TokenizedText(texts, labels, vocab, length, classes)
+
+
+def encode_for_prediction(texts: list[tuple[str, str]], vocab: Any, length: int) -> Any:
+    """``(label, text)`` pairs as one int64 batch ``(N, L)``; an empty text is refused, and the
+    characters outside the vocabulary are named on stderr (they count as ``<unk>``)."""
+    import sys
+
+    from wally.backend import xp
+    from wally.cli import printable
+    from wally.data.vocab import tokenize
+
+    for label, text in texts:
+        if not tokenize(text, vocab.level, vocab.lower):
+            raise CommandError(f"{printable(label)}: the text is empty (nothing to classify)")
+        unknown = vocab.unknown(text)
+        if unknown:
+            shown = " ".join(repr(t) for t in unknown[:10]) + (" ..." if len(unknown) > 10
+                                                                else "")
+            print(f"wally predict: {printable(label)}: {len(unknown)} "
+                  f"{'character' if vocab.level == 'char' else 'word'}"
+                  f"{'s' if len(unknown) > 1 else ''} outside the model's vocabulary, read as "
+                  f"<unk>: {printable(shown)}", file=sys.stderr)
+    ids = vocab.encode_batch([text for _, text in texts], length)
+    longest = max(1, int((ids != vocab.pad_index).sum(axis=1).max()))
+    return xp.ascontiguousarray(ids[:, :longest])

@@ -1,0 +1,199 @@
+"""Text datasets: the fortune-file parser, Fortunes' file rules, split and balance (on a folder
+the test writes, and on Debian's installed packages when present), AG News's download with its
+checksum and its strict CSV reader (small files the tests write; no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wally.data import DatasetFormatError, DatasetNotFoundError
+from wally.data import download as download_module
+from wally.data.errors import ChecksumError
+from wally.data.text import (
+    FORTUNES_ROOT,
+    AGNews,
+    Fortunes,
+    TokenizedText,
+    read_ag_news_csv,
+    read_fortune_file,
+    text_split,
+)
+from wally.data.vocab import Vocab
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+# ----- fortune files -----------------------------------------------------------------------------
+def test_fortune_file_is_percent_separated(tmp_path):
+    path = write(tmp_path / "f", "First one\n  -- someone\n%\n%\nSecond\tone\n%\nThird\n")
+    assert read_fortune_file(path) == ["First one -- someone", "Second one", "Third"]
+
+
+def test_fortune_file_in_another_encoding_is_refused(tmp_path):
+    path = write(tmp_path / "latin1", "Grüße\n%\n".encode("latin-1"))
+    with pytest.raises(DatasetFormatError, match=r"latin1: not UTF-8 \(byte 2"):
+        read_fortune_file(path)
+
+
+def fake_fortunes(root: Path) -> Path:
+    """A small tree laid out as Debian's: English at the top, Portuguese's one file, a folder
+    per other language, an offensive folder, ASCII art, index files and links."""
+    write(root / "fortunes", "The cat sat.\n%\nShared quote\n%\nHello world\n%\n")
+    write(root / "computers", "Computers are fast.\n%\nThe cat sat.\n%\n")  # a repeat: once
+    write(root / "art", "  /\\_/\\\n%\n")                        # ASCII art: left out
+    write(root / "brasil", "Olá mundo\n%\nBom dia\n%\n")
+    write(root / "off" / "fortunes", "offensive english\n%\n")  # offensive: left out
+    write(root / "de" / "witze", "Guten Tag\n%\nShared quote\n%\nDer Hund\n%\n")
+    write(root / "de" / "witze.dat", b"\x00\x01binary index")
+    write(root / "de" / "witze.u8", "")
+    write(root / "es" / "off" / "varios", "ofensivo\n%\n")
+    write(root / "es" / "refranes.fortunes", "Hola mundo\n%\nBuenos días\n%\n")
+    os.symlink(root / "de" / "witze", root / "es" / "link")     # a link: left out
+    return root
+
+
+def test_fortunes_file_rules_and_labels(tmp_path):
+    root = fake_fortunes(tmp_path / "fortunes")
+    every = {}
+    for train in (True, False):
+        dataset = Fortunes(root, train=train, languages=["de", "en", "es", "pt"])
+        assert dataset.classes == ["de", "en", "es", "pt"]
+        for text, label in (dataset[i] for i in range(len(dataset))):
+            assert text_split(text) == ("train" if train else "test")
+            every[text] = dataset.classes[label]
+    assert every == {"The cat sat.": "en", "Hello world": "en", "Computers are fast.": "en",
+                     "Olá mundo": "pt", "Bom dia": "pt", "Guten Tag": "de", "Der Hund": "de",
+                     "Hola mundo": "es", "Buenos días": "es"}  # "Shared quote": in two, dropped
+
+
+def test_split_is_the_hash_and_cap_is_the_lowest_hashes(tmp_path):
+    lines = [f"sentence number {i}" for i in range(200)]
+    write(tmp_path / "f" / "eo" / "proverbaro", "\n%\n".join(lines) + "\n")
+    train = Fortunes(tmp_path / "f", train=True, languages=["eo"], max_per_class=100)
+    test = Fortunes(tmp_path / "f", train=False, languages=["eo"], max_per_class=100)
+    kept = sorted(lines, key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:100]
+    assert sorted(train.texts + test.texts) == sorted(kept)
+    assert all(int(hashlib.sha256(t.encode()).hexdigest(), 16) % 5 == 0 for t in test.texts)
+    assert 10 <= len(test) <= 30
+    assert train.class_counts() == {"eo": len(train)}
+
+
+def test_missing_folder_and_language_name_the_package(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="install the Debian packages"):
+        Fortunes(tmp_path / "absent")
+    write(tmp_path / "f" / "fortunes", "x\n%\n")
+    with pytest.raises(DatasetNotFoundError, match="apt-get install fortunes-ru"):
+        Fortunes(tmp_path / "f", languages=["en", "ru"])
+    with pytest.raises(ValueError, match="languages must be some of"):
+        Fortunes(tmp_path / "f", languages=["fr"])
+
+
+@pytest.mark.skipif(not Path(FORTUNES_ROOT, "de").is_dir() or not Path(FORTUNES_ROOT,
+                    "fortunes").is_file(), reason="Debian's fortunes packages are not "
+                    "installed (apt-get install fortunes fortunes-de fortunes-it fortunes-es "
+                    "fortunes-ru fortunes-pl fortunes-cs fortunes-br fortunes-eo)")
+def test_installed_fortunes_are_balanced_and_disjoint():
+    train, test = Fortunes(train=True), Fortunes(train=False)
+    assert train.classes == ["cs", "de", "en", "eo", "es", "it", "pl", "pt", "ru"]
+    assert not set(train.texts) & set(test.texts)
+    for counts in (train.class_counts(), test.class_counts()):
+        shares = np.array(list(counts.values())) / sum(counts.values())
+        assert shares.max() < 0.13 and shares.min() > 0.09  # 2,000 per language, ~80/20
+    assert len(train) + len(test) == 9 * 2000
+    # the first texts of a split mix the languages (what --limit takes)
+    assert len(set(train.targets[:100].tolist())) == 9
+
+
+# ----- AG News ----------------------------------------------------------------------------------
+AG_ROWS = ('"3","Wall St. Bears Claw Back","Reuters - Short-sellers are\\nseeing green again."\n'
+           '"2","Win, again","The team won ""easily""."\n'
+           '"4","New chip","Faster, cheaper."\n')
+
+
+def test_ag_news_csv(tmp_path):
+    texts, labels = read_ag_news_csv(write(tmp_path / "train.csv", AG_ROWS))
+    assert texts == ["Wall St. Bears Claw Back Reuters - Short-sellers are seeing green again.",
+                     'Win, again The team won "easily".', "New chip Faster, cheaper."]
+    assert labels.tolist() == [2, 1, 3] and labels.dtype == np.int64
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ('"1","a"\n', r"line 1: expected 3 fields"),
+    ('"1","a","b"\n"5","a","b"\n', r"line 2: the class is '5', expected 1 to 4"),
+    ('"1","a","b"\n"x","a","b"\n', r"line 2: the class is 'x'"),
+    ('"1","a","b\n', "malformed CSV"),
+    ("", "no rows"),
+])
+def test_ag_news_csv_malformed(tmp_path, rows, message):
+    with pytest.raises(DatasetFormatError, match=message):
+        read_ag_news_csv(write(tmp_path / "bad.csv", rows))
+
+
+class FakeResponse:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.sent = data, False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.sent:
+            return b""
+        self.sent = True
+        return self.data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_ag_news_download_verifies_the_md5(tmp_path, monkeypatch):
+    data = AG_ROWS.encode()
+    asked = []
+
+    def fake_urlopen(url, timeout):
+        asked.append(url)
+        return FakeResponse(data)
+
+    monkeypatch.setattr(download_module, "urlopen", fake_urlopen)
+    monkeypatch.setattr(AGNews, "md5", {"test.csv": hashlib.md5(data).hexdigest()})
+    with pytest.raises(DatasetNotFoundError, match="pass download=True"):
+        AGNews(tmp_path, train=False)
+    dataset = AGNews(tmp_path, train=False, download=True)
+    assert asked == [AGNews.mirrors[0] + "test.csv"]
+    assert len(dataset) == 3 and dataset[1] == ('Win, again The team won "easily".', 1)
+    assert (tmp_path / "AGNews" / "test.csv").read_bytes() == data
+    AGNews(tmp_path, train=False, download=True)  # present: nothing fetched again
+    assert len(asked) == 1
+
+    monkeypatch.setattr(AGNews, "md5", {"train.csv": "0" * 32})
+    with pytest.raises(ChecksumError, match="checksum mismatch for train.csv"):
+        AGNews(tmp_path, train=True, download=True)
+    assert not (tmp_path / "AGNews" / "train.csv").exists()
+
+
+def test_ag_news_published_checksums():
+    # torchtext's AG_NEWS: the same mirror and MD5s
+    assert AGNews.md5 == {"train.csv": "b1a00f826fdfbd249f79597b59e1dc12",
+                          "test.csv": "d52ea96a97a2d943681189a97654912d"}
+    assert AGNews.classes == ["World", "Sports", "Business", "Sci/Tech"]
+
+
+# ----- tokenized batches ------------------------------------------------------------------------
+def test_tokenized_text_batches_cut_the_shared_padding():
+    from wally.data import DataLoader
+
+    vocab = Vocab.build(["abcdef"])
+    dataset = TokenizedText(["ab", "abcdefabcdef", "", "c"], [0, 1, 0, 1], vocab, length=8)
+    ids, label = dataset[0]
+    assert ids.tolist() == [2, 3, 0, 0, 0, 0, 0, 0] and label == 0
+    batches = [(x.shape, y.tolist()) for x, y in DataLoader(dataset, batch_size=2)]
+    assert batches == [((2, 8), [0, 1]), ((2, 1), [0, 1])]
