@@ -85,7 +85,10 @@ def test_the_notebooks_are_stored_without_outputs():
 
 def test_lenet_notebook(kernel_home, tmp_path, monkeypatch):
     notebook = execute("lenet_fashion_mnist", kernel_home, tmp_path, monkeypatch)
-    (html,) = outputs(notebook, "text/html")
+    html, explorer = outputs(notebook, "text/html")
+    # wally.explore(model) shows the explorer's page in the notebook, and its server answered
+    assert re.search(r'<iframe src="http://127\.0\.0\.1:\d+/\?token=[\w-]+"', explorer)
+    assert any("200 text/html" in text for text in outputs(notebook, "stream"))
     rows = table_rows(html)
     # the header and the model's row, then lenet_modern's sixteen layers, Conv2d first
     assert len(rows) == 1 + 1 + 16
