@@ -181,11 +181,19 @@ class _Meter:
 
 
 # ----- the progress bar ----------------------------------------------------------------------
+def _in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel: IPython's shell there is the kernel's
+    (``ZMQInteractiveShell``). A program that merely imported ipykernel or IPython is not one."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def _progress_bar(enabled: bool, total: int | None, description: str) -> Any:
     """A tqdm bar where someone watches (a terminal or a notebook), else ``None``."""
     if not enabled:
         return None
-    in_notebook = "ipykernel" in sys.modules
+    in_notebook = _in_notebook()
     if not in_notebook and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
         return None
     try:
