@@ -25,12 +25,10 @@ def torch():
     )
 
 
-@pytest.fixture(autouse=True)
-def _torch_as_torch_made_it():
+def _restore_torch() -> None:
     """Importing torch_geometric replaces ``torch.index_select`` and ``torch.select`` with its
-    own (for its HashTensor; the replacement refuses 0-d inputs that torch takes). After each
-    test, torch's own functions are put back, so that the oracle of the other tests is torch."""
-    yield
+    own (for its HashTensor; the replacement refuses 0-d inputs that torch takes). Put torch's
+    own back, so that the oracle of every other test is torch."""
     torch = sys.modules.get("torch")
     if torch is None or "torch_geometric" not in sys.modules:
         return
@@ -38,6 +36,18 @@ def _torch_as_torch_made_it():
         original = getattr(torch._C._VariableFunctions, name)
         if getattr(torch, name) is not original:
             setattr(torch, name, original)
+
+
+def pytest_collectreport(report):
+    # After each test file is imported: the graph tests import torch_geometric at collection,
+    # before the OpInfo database (imported by a later file) takes torch's functions.
+    _restore_torch()
+
+
+@pytest.fixture(autouse=True)
+def _torch_as_torch_made_it():
+    yield
+    _restore_torch()  # a test that imported torch_geometric itself
 
 
 @pytest.fixture
