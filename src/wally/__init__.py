@@ -4,6 +4,8 @@
 with the study note's equation beside it.
 """
 
+# First: importing it keeps freed blocks for the next step (WALLY_MALLOC=system: it doesn't).
+from wally.backends import memory as _memory  # noqa: F401, I001
 from wally import autograd, functional, linalg, nn
 from wally._alias import alias_torch
 from wally._parallel import (

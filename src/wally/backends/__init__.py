@@ -3,6 +3,8 @@
 * :mod:`wally.backends.conv`: the convolution's dispatch table (which kernel runs where, and
   why), forcing one (``with wally.backends.conv.algorithm("im2col"): ...``) and the memory
   budget;
+* :mod:`wally.backends.memory`: freed memory kept for the next step (glibc's ``mallopt``,
+  set when wally is imported; ``WALLY_MALLOC=system`` leaves it alone);
 * :mod:`wally.backends.tuning`: every tuning constant, with its measurement.
 
 ``conv`` is imported on first use (the kernels that it dispatches to import ``tuning``).
@@ -13,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["conv", "tuning"]
+__all__ = ["conv", "memory", "tuning"]
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,15 @@ NAME`` finds the commit that set each one.
 
 from __future__ import annotations
 
+# ----- the C allocator (wally.backends.memory, set at import) -------------------------------------
+# Freed blocks below this come back from the heap instead of fresh mmap'd pages (glibc's own
+# sliding threshold stops here too), and the heap is trimmed only past MALLOC_TRIM_BYTES free at
+# its top. LeNet epoch, batch 256, 2 cores: 150,000 page faults an epoch before, 6 after;
+# 1.11 s -> 0.86 s at 2 threads and 1.13 s -> 1.00 s at 1, peak RSS unchanged (101 vs 104 MB).
+# 16 MiB / 128 MiB measured the same; 64 MiB / 1 GiB no better.
+MALLOC_MMAP_BYTES = 32 << 20
+MALLOC_TRIM_BYTES = 256 << 20
+
 # ----- the memory budget (wally.backends.conv.set_memory_budget) --------------------------------
 # im2col columns of one chunk, all threads together, unless WALLY_CONV_MEMORY_BUDGET says else.
 DEFAULT_MEMORY_BUDGET = 256 << 20
