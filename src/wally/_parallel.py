@@ -42,6 +42,7 @@ __all__ = [
     "sum_chunks",
     "workspace",
     "matmul",
+    "elementwise",
     "allocate",
     "available_memory",
 ]
@@ -415,6 +416,32 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     def work(blocks: Iterator[slice]) -> None:
         for block in blocks:
             backend.matmul(a[block], b, out=out[block])
+
+    run_chunks(work, [slice(r, min(r + step, rows)) for r in range(0, rows, step)])
+    return out
+
+
+# ----- element-wise work split by rows ----------------------------------------------------------
+def elementwise(fn: Callable[..., Any], out: ndarray, *inputs: ndarray) -> ndarray:
+    """``fn(out, *inputs)``, which writes each element of ``out`` from the same position of
+    ``inputs`` (all of ``out``'s shape), run on blocks of rows among the chunked kernels'
+    threads; returns ``out``.
+
+    NumPy releases the GIL inside its loops, so each thread's block runs in parallel.  Every
+    element goes through the same loop whichever block holds it: the same bits at any thread
+    count.  Arrays under ``tuning.ELEMENTWISE_BYTES`` run on the calling thread, where a
+    thread hand-off costs more than it saves.
+    """
+    rows = out.shape[0] if out.ndim else 1
+    threads = min(get_num_threads(), rows)
+    if threads <= 1 or out.nbytes < tuning.ELEMENTWISE_BYTES:
+        fn(out, *inputs)
+        return out
+    step = -(-rows // (2 * threads))  # two blocks per thread: a late thread takes fewer
+
+    def work(blocks: Iterator[slice]) -> None:
+        for block in blocks:
+            fn(out[block], *(a[block] for a in inputs))
 
     run_chunks(work, [slice(r, min(r + step, rows)) for r in range(0, rows, step)])
     return out

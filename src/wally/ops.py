@@ -11,6 +11,7 @@ import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wally._parallel import elementwise
 from wally.autograd import Function, is_grad_enabled
 from wally.backend import ndarray, xp
 from wally.tensor import MaxResult, Tensor, to_array
@@ -452,37 +453,88 @@ class ClampTensor(Function):
         return gx, glow, ghigh
 
 
+# ReLU, sigmoid and tanh on a float array run on blocks of rows in parallel (``_rows``, see
+# wally._parallel.elementwise): the same expression, in the same order, element by element.
+def _rows(fn: Callable[..., None], *inputs: ndarray) -> ndarray:
+    """``fn(out, *inputs)`` into a new array like ``inputs[0]``, split among the threads."""
+    return elementwise(fn, xp.empty_like(inputs[0]), *inputs)
+
+
+def _splits(*arrays: ndarray) -> bool:
+    """Whether ``arrays`` are float arrays of one shape and dtype (what ``_rows`` needs)."""
+    first = arrays[0]
+    return first.dtype.kind == "f" and builtins.all(
+        a.shape == first.shape and a.dtype == first.dtype for a in arrays[1:]
+    )
+
+
 class ReLU(Function):
-    """y = max(x, 0)."""
+    """y = max(x, 0); dx = dy · [y > 0]."""
 
     def forward(self, x: ndarray) -> ndarray:
-        y = xp.maximum(x, 0)
-        self.y = y
-        return y
+        self.y = _rows(_relu, x) if _splits(x) else xp.maximum(x, 0)
+        return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
-        return gy * (self.y > 0)
+        return _rows(_relu_grad, gy, self.y) if _splits(gy, self.y) else gy * (self.y > 0)
+
+
+def _relu(out: ndarray, x: ndarray) -> None:
+    xp.maximum(x, 0, out=out)
+
+
+def _relu_grad(out: ndarray, gy: ndarray, y: ndarray) -> None:
+    xp.multiply(gy, y > 0, out=out)
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|; dx = dy · y · (1 − y)."""
 
     def forward(self, x: ndarray) -> ndarray:
         # tanh form: exact, stable for large |x| and one transcendental call.
-        self.y = 0.5 * (xp.tanh(0.5 * x) + 1)
+        self.y = _rows(_sigmoid, x) if _splits(x) else 0.5 * (xp.tanh(0.5 * x) + 1)
         return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
+        if _splits(gy, self.y):
+            return _rows(_sigmoid_grad, gy, self.y)
         return gy * self.y * (1 - self.y)
 
 
+def _sigmoid(out: ndarray, x: ndarray) -> None:
+    """0.5 · (tanh(0.5 · x) + 1), one step at a time in ``out``."""
+    xp.multiply(x, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+
+
+def _sigmoid_grad(out: ndarray, gy: ndarray, y: ndarray) -> None:
+    xp.multiply(gy, y, out=out)
+    out *= 1 - y
+
+
 class Tanh(Function):
+    """y = tanh(x); dx = dy · (1 − y²)."""
+
     def forward(self, x: ndarray) -> ndarray:
-        self.y = xp.tanh(x)
+        self.y = _rows(_tanh, x) if _splits(x) else xp.tanh(x)
         return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
+        if _splits(gy, self.y):
+            return _rows(_tanh_grad, gy, self.y)
         return gy * (1 - self.y * self.y)
+
+
+def _tanh(out: ndarray, x: ndarray) -> None:
+    xp.tanh(x, out=out)
+
+
+def _tanh_grad(out: ndarray, gy: ndarray, y: ndarray) -> None:
+    xp.multiply(y, y, out=out)
+    xp.subtract(1, out, out=out)
+    out *= gy
 
 
 class Cast(Function):
