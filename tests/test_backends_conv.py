@@ -325,3 +325,52 @@ def test_the_reference_matches_torch(torch, case):
     assert {name for _, name in ran} == {"reference"}
     for ours, theirs in ((y, ty.detach()), (gw, tw.grad), (gx, tx.grad)):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_short_column_blocks_match_the_reference(threads, data):
+    """im2col's short-column blocks (``tuning.SKINNY_COLUMNS`` at a time, one batched product),
+    reached on small inputs by shrinking the block to 8 columns: every pass against the
+    reference, with a tail of columns that is not a whole block."""
+    from wally._parallel import get_num_threads, set_num_threads
+
+    case = data.draw(geometries("im2col"))
+    skinny_calls = []
+
+    def spy(depth, width):
+        result = skinny(depth, width)
+        skinny_calls.append(result)
+        return result
+
+    previous, columns, skinny = get_num_threads(), tuning.SKINNY_COLUMNS, conv_module._skinny
+    set_num_threads(threads)
+    tuning.SKINNY_COLUMNS, conv_module._skinny = 8, spy
+    try:
+        for pass_ in ("forward", "weight-grad"):
+            _check_against_reference(pass_, "im2col", case)
+    finally:
+        tuning.SKINNY_COLUMNS, conv_module._skinny = columns, skinny
+        set_num_threads(previous)
+    assert skinny_calls  # the kernel asked; with 8-column blocks most cases take them
+
+
+def test_short_column_blocks_are_reached_with_a_tail():
+    """One case that must take the blocks: 25 rows of columns and, on wide rows, 3·27·31 =
+    2511 columns per chunk, not a multiple of the 8-column block."""
+    taken = []
+    skinny, columns = conv_module._skinny, tuning.SKINNY_COLUMNS
+
+    def spy(depth, width):
+        taken.append((skinny(depth, width), width % 8))
+        return taken[-1][0]
+
+    tuning.SKINNY_COLUMNS, conv_module._skinny = 8, spy
+    try:
+        case = ((3, 1, 27, 27), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1, None)
+        for pass_ in ("forward", "weight-grad"):
+            _check_against_reference(pass_, "im2col", case)
+    finally:
+        tuning.SKINNY_COLUMNS, conv_module._skinny = columns, skinny
+    assert any(took for took, _ in taken) and any(took and tail for took, tail in taken)

@@ -289,7 +289,7 @@ def test_short_columns_multiply_in_blocks(torch, size, kwargs):
     are 9 rows by more than 8192, multiplied 4096 columns at a time in forward, the weight
     gradient and (strided) the col2im input gradient."""
     x, w, b = arrays((3, 1, size, size), (2, 1, 3, 3))
-    assert len(conv_module._spans(slice(0, 9), 3 * 64 * 66)) > 1
+    assert conv_module._skinny(9, 3 * 64 * 66)  # so the blocked products are taken
     assert_matches_loops_and_torch(torch, x, w, b, kwargs, run(x, w, b, kwargs))
 
 
@@ -421,10 +421,14 @@ def test_unbatched_input_uses_the_same_paths():
         np.testing.assert_allclose(single.array, batched.array[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("split", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_split_matmul_matches_numpy(num_threads, threads):
+def test_split_matmul_matches_numpy(num_threads, threads, split, monkeypatch):
     from wally._parallel import matmul
+    from wally.backends import tuning
 
+    if split:  # 257·300·120 multiply-adds: below the split by default, above it here
+        monkeypatch.setattr(tuning, "SPLIT_MACS", 1 << 20)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((257, 300), dtype=np.float32)
     b = rng.standard_normal((300, 120), dtype=np.float32)

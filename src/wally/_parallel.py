@@ -399,18 +399,26 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     mid-sized GEMMs of a small network (LeNet's linear layers at batch 256) this is much
     steadier than OpenBLAS's own threads on a busy machine, where a GEMM waits at a barrier
     for a thread the OS has not yet run (measured: LeNet's linear backward took longer than
-    its convolutions).
+    its convolutions).  Below ``tuning.SPLIT_MACS`` multiply-adds the hand-off costs more than
+    the second thread saves, and the GEMM runs on the calling thread with BLAS held to one
+    thread too, so OpenBLAS's threads don't wake and spin on the cores the chunked kernels use.
     """
     rows = a.shape[0]
-    if rows * a.shape[1] * b.shape[1] < tuning.SPLIT_MACS:  # checked first: batch-1 layers end here
+    macs = rows * a.shape[1] * b.shape[1]
+    if macs < tuning.ONE_THREAD_MACS:  # checked first: batch-1 layers end here
         return backend.matmul(a, b)
     threads = min(get_num_threads(), rows)
-    if not _blas() or (threads <= 1 and not _state["deterministic"]):
+    deterministic = _state["deterministic"]
+    blas = _blas()
+    if not blas or (threads <= 1 and not deterministic):
         return backend.matmul(a, b)
+    if macs < tuning.SPLIT_MACS and not deterministic:
+        with blas.limit(limits=1):
+            return backend.matmul(a, b)
     out = xp.empty((rows, b.shape[1]), dtype=xp.result_type(a, b))
     # Two blocks per thread, so a late thread takes fewer; deterministic, a fixed number of
     # blocks (OpenBLAS may sum a block of other rows in another order, measured).
-    count = tuning.DETERMINISTIC_BLOCKS if _state["deterministic"] else 2 * threads
+    count = tuning.DETERMINISTIC_BLOCKS if deterministic else 2 * threads
     step = -(-rows // count)
 
     def work(blocks: Iterator[slice]) -> None:

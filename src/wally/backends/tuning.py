@@ -119,8 +119,16 @@ WORKSPACE_BYTES = 32 << 20
 # not fail at ``empty`` but kill the process when its pages are touched.  Smaller ones are not
 # checked (reading /proc/meminfo costs ~30 µs, more than a small layer).
 CHECKED_BYTES = 64 << 20
-# Below this many multiply-adds a GEMM runs on the calling thread alone: splitting costs more.
-SPLIT_MACS = 1 << 20
+# wally._parallel.matmul (linear layers): below ONE_THREAD_MACS multiply-adds a GEMM is left to
+# BLAS as it is (OpenBLAS runs such small ones on one thread anyway; batch-1 layers end here);
+# below SPLIT_MACS it runs on the calling thread with BLAS held to one thread; from SPLIT_MACS
+# on, its rows are split among the threads. LeNet's linear layer (256x400 @ 400x120, 12M MACs),
+# forward + backward at 2 threads: split 1.00 ms, one thread 0.67 ms (0.62 ms at 1 thread),
+# OpenBLAS's own two threads 0.48 ms alone but 1.05 s a LeNet epoch against 0.83 s (its idle
+# threads spin on the core the chunked kernels need). Under use_deterministic_algorithms every
+# GEMM from ONE_THREAD_MACS on is split into DETERMINISTIC_BLOCKS, at any thread count.
+ONE_THREAD_MACS = 1 << 20
+SPLIT_MACS = 1 << 24
 # ReLU, sigmoid and tanh (wally._parallel.elementwise) split arrays of at least this many bytes
 # by rows among the threads. Forward + backward at 2 threads: 4.8 MB 1252 -> 1104 us, 51 MB
 # 63 -> 29 ms; a 1.6 MB array got slower split (370 -> 625 us), so 1 MiB was too low.

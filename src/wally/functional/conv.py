@@ -235,13 +235,25 @@ def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> lis
 _skinny = dispatch.skinny
 
 
-def _spans(rows: slice, width: int) -> list[slice]:
-    """Column blocks for a GEMM over the columns' ``rows``: all at once, or 4096 at a time
-    where the columns are short."""
+def _blocked_product(a: ndarray, b: ndarray, out: ndarray, rows: slice) -> None:
+    """``out = a @ b`` for one chunk: ``W @ cols`` forward, ``Wᵀ @ dY`` for the input
+    gradient, where ``rows`` are the columns' rows (``C·∏k`` of a group) in the product.
+
+    Where those rows are few (below ``tuning.SKINNY_ROWS``) and the columns long, 4096 columns
+    at a time (OpenBLAS is slow on long products by few rows), as one batched product over
+    the blocks: one NumPy call, so a thread takes the interpreter lock once for it, not once
+    per block (``wally.backends.conv.plans()``, "short-column blocks").
+    """
+    width = b.shape[1]
     if not _skinny(rows.stop - rows.start, width):
-        return [_ALL]
+        backend.matmul(a, b, out=out)
+        return
     step = tuning.SKINNY_COLUMNS
-    return [slice(s, min(s + step, width)) for s in range(0, width, step)]
+    blocks, main = width // step, width // step * step
+    backend.matmul(a, b[:, :main].reshape(b.shape[0], blocks, step).swapaxes(0, 1),
+                   out=out[:, :main].reshape(out.shape[0], blocks, step).swapaxes(0, 1))
+    if main < width:
+        backend.matmul(a, b[:, main:], out=out[:, main:])
 
 
 def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
@@ -249,8 +261,8 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
 
     ``(cols @ gy2ᵀ)`` rather than ``gy2 @ colsᵀ``: OpenBLAS runs this orientation several
     times faster for long, skinny chunks.  Short columns (``K`` below 512) multiply 4096
-    columns at a time (see :func:`_spans`), here as one batched product whose blocks are
-    summed; small results go through ``dot`` (see ``tuning.GIL_HELD_ENTRIES``).
+    columns at a time, as :func:`_blocked_product` does, here as one batched product whose
+    blocks are summed; small results go through ``dot`` (see ``tuning.GIL_HELD_ENTRIES``).
     """
     depth, width = cols.shape
     out_channels = gy2.shape[0]
@@ -391,8 +403,7 @@ def correlate(
                 cols = plan.columns(padded, local, cols_buffer)
                 y2 = y_buffer[: out_channels * cols.shape[1]].reshape(out_channels, -1)
                 for rows_out, rows_in in group_rows:
-                    for span in _spans(rows_in, cols.shape[1]):
-                        backend.matmul(w2[rows_out], cols[rows_in, span], out=y2[rows_out, span])
+                    _blocked_product(w2[rows_out], cols[rows_in], y2[rows_out], rows_in)
                 n = chunk_images.stop - chunk_images.start
                 result = plan.crop(y2.reshape(out_channels, n, -1)).swapaxes(0, 1)
                 target = y[chunk_images, :, rows]
@@ -571,8 +582,7 @@ def _scatter_input_grad(
             gy2 = plan.uncrop(grad, self.rows[: out_channels * m]).reshape(out_channels, m)
             gcols = self.cols[: channels * plan.n_taps * m].reshape(-1, m)
             for (rows_out, rows_in), w_group in zip(group_rows, w_t, strict=True):
-                for span in _spans(rows_in, m):
-                    backend.matmul(w_group, gy2[rows_out, span], out=gcols[rows_in, span])
+                _blocked_product(w_group, gy2[rows_out], gcols[rows_in], rows_in)
             return gcols
 
     def work_rows(jobs: Iterator[list[Chunk]]) -> None:
