@@ -374,3 +374,56 @@ def test_short_column_blocks_are_reached_with_a_tail():
     finally:
         tuning.SKINNY_COLUMNS, conv_module._skinny = columns, skinny
     assert any(took for took, _ in taken) and any(took and tail for took, tail in taken)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_large_weight_gradient_chunks_match_the_reference(threads, data):
+    """im2col's weight gradient with its chunks of at least ``WEIGHT_GRAD_COLUMNS`` columns
+    and its ``dY @ colsᵀ`` products, reached on small layers by shrinking both thresholds."""
+    from wally._parallel import get_num_threads, set_num_threads
+
+    case = data.draw(geometries("im2col"))
+    previous = get_num_threads()
+    saved = tuning.WEIGHT_GRAD_COLUMNS, tuning.WEIGHT_GRAD_DIRECT_ENTRIES
+    set_num_threads(threads)
+    tuning.WEIGHT_GRAD_COLUMNS = data.draw(st.sampled_from([1, 64, 1 << 20]))
+    tuning.WEIGHT_GRAD_DIRECT_ENTRIES = 1
+    try:
+        _check_against_reference("weight-grad", "im2col", case)
+    finally:
+        tuning.WEIGHT_GRAD_COLUMNS, tuning.WEIGHT_GRAD_DIRECT_ENTRIES = saved
+        set_num_threads(previous)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_weight_gradient_chunks_are_an_even_share_within_the_budget(num_threads, threads):
+    """ResNet-18's 512-channel layers on 4×4 maps, batch 64: one chunk per thread (not 2 MiB
+    chunks of tall columns), never over each thread's share of the budget, and under
+    deterministic algorithms the same chunks at any thread count."""
+    num_threads(threads)
+    depth, columns, itemsize = 512 * 9, 64 * 6 * 4, 4  # wide rows: 6 columns a row
+    limit = dispatch.weight_grad_limit(depth, columns, itemsize)
+    assert limit >= dispatch.chunk_limit()
+    assert limit <= dispatch.get_memory_budget() // threads
+    per_column = depth * itemsize
+    assert -(-columns // (limit // per_column)) == threads
+    with dispatch.im2col_budget(1 << 20):  # a small budget wins over the wanted size
+        assert dispatch.weight_grad_limit(depth, columns, itemsize) <= (1 << 20) // threads
+    with use_deterministic(True):
+        assert dispatch.weight_grad_limit(depth, columns, itemsize) == -(
+            -columns // tuning.DETERMINISTIC_SHARES) * per_column
+    # Short columns keep the cache-sized chunks.
+    assert dispatch.weight_grad_limit(9, columns, itemsize) == dispatch.chunk_limit()
+
+
+class use_deterministic:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        use_deterministic_algorithms(self.mode)
+
+    def __exit__(self, *exc):
+        use_deterministic_algorithms(False)

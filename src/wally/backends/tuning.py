@@ -33,6 +33,17 @@ DEFAULT_MEMORY_BUDGET = 256 << 20
 # the copy that fills them and the GEMM that reads them (LeNet's and ResNet's layers run about
 # 1.7x faster than with the whole matrix at once, measured).
 CACHE_BYTES = 2 << 20
+# An im2col weight gradient's chunks have at least this many columns where the budget allows
+# (wally.backends.conv.weight_grad_limit), however tall the columns: each chunk's partial is
+# C·k × O, and 2 MiB chunks of 4608-row columns (ResNet-18's 512-channel layers on 4×4 maps)
+# spent their time adding 9 MB partials. Weight gradients at batch 64, 1 / 2 threads, with
+# WEIGHT_GRAD_DIRECT_ENTRIES: 512 ch 4×4 215 -> 37 / 189 -> 20 ms; 256 ch 8×8 92 -> 36 /
+# 61 -> 21 ms; 64 ch 32×32 61 -> 56 / 41 -> 32 ms (1024 columns: 62 / 45 ms).
+WEIGHT_GRAD_COLUMNS = 4096
+# A chunk's weight-gradient product of at least this many entries (K·O) runs as dY @ colsᵀ,
+# added to the total as it is, instead of cols @ dYᵀ added transposed: 4608 × 1024 × 512
+# 45 -> 29 ms, 2304 × 1024 × 256 10.0 -> 8.1 ms, but 1152 × 1024 × 128 2.2 -> 2.4 ms.
+WEIGHT_GRAD_DIRECT_ENTRIES = 256 << 10
 # The threads the budget is planned for under use_deterministic_algorithms, whatever the thread
 # count (so that the chunks, and the bits, do not depend on it).
 DETERMINISTIC_SHARES = 4

@@ -280,6 +280,17 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
     return backend.matmul(cols, gy2.T)
 
 
+def _weight_partial(cols: ndarray, gy2: ndarray) -> ndarray:
+    """A chunk's share of a weight gradient as ``(O × K)``: ``gy2 @ colsᵀ`` where the result
+    is large (``K·O`` at least ``tuning.WEIGHT_GRAD_DIRECT_ENTRIES``: it is then added to the
+    total without a transposed, strided pass), else :func:`_weight_product`'s ``(K × O)``
+    seen transposed."""
+    depth, width = cols.shape
+    if depth * gy2.shape[0] >= tuning.WEIGHT_GRAD_DIRECT_ENTRIES and not _skinny(depth, width):
+        return backend.matmul(gy2, cols.T)
+    return _weight_product(cols, gy2).T
+
+
 def _padding_scratch(
     plan: ColumnPlan, images: int, channels: int, dtype: Any
 ) -> ndarray | None:
@@ -444,7 +455,10 @@ def weight_grad(
         return _rows_weight_grad(_rows(g), x, gy, weight_shape)
     wide = None if bool(xp.isfinite(x.sum())) else False
     plan = column_plan(x.shape[2:], weight_shape[2:], stride, padding, dilation, wide)
-    chunks = _plan_chunks(plan, x.shape, x.itemsize)
+    depth = channels * plan.n_taps
+    columns = batch * plan.row * (plan.out[0] if plan.out else 1)
+    limit = dispatch.weight_grad_limit(depth, columns, x.itemsize)
+    chunks = plan.chunks(batch, channels, x.itemsize, limit)
     width = _width(plan, chunks)
     by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
@@ -456,7 +470,7 @@ def weight_grad(
 
     def fold(products: list[ndarray]) -> None:
         for (rows_out, _), product in zip(group_rows, products, strict=True):
-            gw[rows_out] += product.T
+            gw[rows_out] += product
 
     def work(jobs: Iterator[list[tuple[int, Chunk]]], put: Any) -> None:
         cols_buffer = workspace("columns", channels * plan.n_taps * width, x.dtype)
@@ -473,7 +487,7 @@ def weight_grad(
                     gy_buffer[:size].fill(0)  # the junk positions of a new chunk shape
                     shape = block.shape
                 gy2 = plan.uncrop(block, gy_buffer[:size]).reshape(out_channels, -1)
-                put(index, [_weight_product(cols[rows_in], gy2[rows_out])
+                put(index, [_weight_partial(cols[rows_in], gy2[rows_out])
                             for rows_out, rows_in in group_rows])
 
     sum_chunks(work, _numbered(_by_image(chunks)), fold, len(chunks),
