@@ -81,7 +81,7 @@ class FCN1d(nn.Module):
         return self.fc(self.pool(x, lengths))
 
 
-@register_model
+@register_model(spatial_dims=1)
 def fcn1d(in_channels: int = 1, num_classes: int = 2, input_size: int = 150) -> FCN1d:
     """Wang et al.'s FCN for time series: three Conv1d–BatchNorm–ReLU blocks of 128, 256 and
     128 channels with kernels 8, 5 and 3 ('same' padding), global average pooling and a linear

@@ -99,7 +99,7 @@ class TCN(nn.Module):
         return self.fc((h * from_numpy(last.astype(h.dtype))).sum(dim=-1))
 
 
-@register_model
+@register_model(spatial_dims=1)
 def tcn(in_channels: int = 1, num_classes: int = 2, input_size: int = 150,
         channels: Sequence[int] = (32,) * 6, kernel_size: int = 3,
         dropout: float = 0.1) -> TCN:
