@@ -287,3 +287,71 @@ def test_register_parametrization_checks_its_arguments():
                                            "right_inverse"):
         layer.weight = wally.zeros(2, 2)
 
+
+# ----- the TCN and ONNX export -----------------------------------------------------------------
+def test_the_tcn_normalises_its_causal_convolutions_as_bai_et_al():
+    from wally.models import get_model
+
+    model = get_model("tcn", in_channels=2, channels=[4, 4], kernel_size=2, input_size=20)
+    convs = [m for m in model.modules() if isinstance(m, nn.CausalConv1d)]
+    assert len(convs) == 4 and all(parametrize.is_parametrized(c, "weight") for c in convs)
+    assert not parametrize.is_parametrized(model.blocks[0].downsample)  # the 1×1: plain
+    keys = list(model.state_dict())
+    assert "blocks.0.net.0.parametrizations.weight.original0" in keys
+    assert "blocks.0.net.0.weight" not in keys
+    g = model.blocks[0].net[0].parametrizations.weight.original0
+    assert tuple(g.shape) == (4, 1, 1)  # one length per output channel (dim=0)
+    plain = get_model("tcn", in_channels=2, channels=[4, 4], kernel_size=2, weight_norm=False)
+    assert "blocks.0.net.0.weight" in plain.state_dict()
+    with pytest.raises(TypeError, match="tcn: expected weight_norm to be True or False"):
+        get_model("tcn", weight_norm="yes")
+
+
+def onnx_run(model, x, path):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    wally.onnx.export(model, x, str(path))
+    names = [init.name for init in onnx.load(str(path)).graph.initializer]
+    session = ort.InferenceSession(str(path))
+    return session.run(None, {"input": x.numpy()})[0], names
+
+
+def test_onnx_export_writes_the_effective_weight(tmp_path):
+    from wally.models import get_model
+
+    model = get_model("tcn", in_channels=2, num_classes=3, channels=[4, 4], kernel_size=2,
+                      input_size=20).eval()
+    with wally.no_grad():
+        model.blocks[1].net[0].parametrizations.weight.original0.mul_(3.0)
+    x = wally.randn(5, 2, 20)
+    got, names = onnx_run(model, x, tmp_path / "tcn.onnx")
+    np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+    for block in range(2):
+        for conv in (0, 3):
+            assert f"blocks.{block}.net.{conv}.weight" in names
+    assert not [n for n in names if "parametrizations" in n or "original" in n]
+
+    layer = nn.Sequential(nn.Conv1d(2, 3, 3), nn.ReLU())
+    with pytest.warns(FutureWarning):
+        nn.utils.weight_norm(layer[0], dim=None)
+    got, names = onnx_run(layer, x, tmp_path / "hook.onnx")
+    np.testing.assert_allclose(got, layer(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert "0.weight" in names and not [n for n in names if n.endswith(("_g", "_v"))]
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_onnx_export_of_weight_norm_of_a_computed_tensor(dim, tmp_path):
+    """Normalising a tensor the forward pass computes writes the formula, not a constant."""
+    class Normalise(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = nn.Parameter(wally.rand(*((4, 1) if dim == 0 else (1, 6) if dim == 1
+                                               else ())) + 0.5)
+
+        def forward(self, x):
+            return wally._weight_norm(x, self.g, dim)
+
+    model, x = Normalise(), wally.randn(4, 6)
+    got, names = onnx_run(model, x, tmp_path / "n.onnx")
+    np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert names[0] == "g"

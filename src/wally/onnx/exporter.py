@@ -11,6 +11,7 @@ from wally.nn.module import Module
 from wally.onnx.converters import convert
 from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step, Trace, trace
+from wally.onnx.weight_norm import foldable, folded_name
 from wally.tensor import Tensor
 
 __all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET"]
@@ -78,6 +79,11 @@ def _build(
     for fn in traced.nodes:
         scope = traced.scopes.get(id(fn))
         g.scope = scope[0] if scope else ""
+        if foldable(fn, [traced.input]):  # weight normalisation: the effective weight
+            key = (id(fn), 0)
+            slots[key] = (g.named_constant(traced.results[key].array,
+                                           folded_name(fn, g.scope)), False)
+            continue
         inputs = [None if t is None else value(t) for t in fn.inputs or ()]
         keys = [(id(fn), index) for index in range(fn._n_outputs)]
         outputs = [
@@ -154,7 +160,9 @@ def export(
     before, Softplus, Softmax, LogSoftmax), reshapes, concatenations and elementwise
     arithmetic, embedding lookups (``Gather``) and ``one_hot`` (``OneHot``). Dropout is the
     identity. Parameters and buffers are stored as initializers
-    under their ``state_dict`` keys (``0.weight``, ``b2.0.bn1.running_mean``, ...).
+    under their ``state_dict`` keys (``0.weight``, ``b2.0.bn1.running_mean``, ...); a
+    weight-normalised layer's effective weight ``g · v / ‖v‖`` is one initializer, named as
+    the plain layer's weight (``blocks.0.net.0.weight``).
 
     The example input is a float tensor, or an int64 or int32 one (token ids, class indices)
     for a model that reads it through ``nn.Embedding``, ``F.one_hot`` or a cast; the graph
