@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from wally import nn
 from wally.backend import xp
 from wally.creation import from_numpy
+from wally.functional.causal import steps_mask
 from wally.models.fcn1d import check_series
 from wally.models.registry import register_model
 from wally.tensor import Tensor
@@ -102,8 +103,9 @@ class TCN(nn.Module):
         if lengths is None:  # the last step, as a selection ONNX can export
             last_step = from_numpy(xp.asarray([h.shape[2] - 1], dtype=xp.int64))
             return self.fc(h.index_select(2, last_step).flatten(1))
-        last = xp.arange(h.shape[2])[None, None, :] == (lengths.array - 1)[:, None, None]
-        return self.fc((h * from_numpy(last.astype(h.dtype))).sum(dim=-1))
+        n, steps = h.shape[0], h.shape[2]  # step lengths[n] - 1 alone, in tensor ops (ONNX)
+        last = steps_mask(lengths, steps, h.dtype) - steps_mask(lengths - 1, steps, h.dtype)
+        return self.fc((h * last.reshape(n, 1, steps)).sum(dim=-1))
 
 
 @register_model(spatial_dims=1)
