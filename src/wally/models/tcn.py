@@ -17,8 +17,10 @@ As Bai et al. do, each causal convolution has weight normalisation
 (:func:`wally.nn.utils.parametrizations.weight_norm`, ``w = g · v / ‖v‖`` with one length per
 output channel), so its parameters are ``...parametrizations.weight.original0`` (``g``) and
 ``original1`` (``v``); it changes how training moves the weights, not what the network
-computes, so summaries, receptive fields and ONNX export (the effective weight ``w`` as an
-initializer) are those of the plain network. ``weight_norm=False`` builds the plain network.
+computes, so receptive fields and ONNX export (the effective weight ``w`` as an initializer)
+are those of the plain network; a summary counts the ``g`` too (one per output channel) and
+shows each convolution's ``ParametrizationList``. ``weight_norm=False`` builds the plain
+network.
 """
 
 from __future__ import annotations
