@@ -152,6 +152,7 @@ from wally.functional.conv import conv1d, conv2d, conv3d
 from wally.functional.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 from wally.functional.pool import adaptive_avg_pool1d, avg_pool1d
 from wally.functional.upsampling import channel_shuffle, pixel_shuffle, pixel_unshuffle
+from wally.functional.weight_norm import _weight_norm, norm_except_dim
 from wally.ops import all, any, fill, unflatten
 
 # ----- end gaps -----

@@ -55,8 +55,9 @@ def load_model(path: str) -> tuple[Any, Any]:
 
 
 def input_size_of(model: Any, checkpoint: Any) -> list[int]:
-    """The ``C H W`` the model takes, as recorded, refused past wally's input bounds."""
-    from wally.models.registry import check_input_size
+    """The ``C H W`` (or ``C T``, ``L``) the model takes, as recorded, refused past wally's
+    input bounds for its rank (a series may be longer than an image is wide)."""
+    from wally.models.registry import check_input_size, input_spatial_dims
 
     size = getattr(model, "input_size", None) or checkpoint.extra.get("input_size")
     if size is None:
@@ -65,7 +66,8 @@ def input_size_of(model: Any, checkpoint: Any) -> list[int]:
     try:
         values = [int(n) if not isinstance(n, bool) and float(n) == int(n) else n
                   for n in values]
-        return list(check_input_size(values, f"{checkpoint.path}: its input_size"))
+        return list(check_input_size(values, f"{checkpoint.path}: its input_size",
+                                     spatial_dims=input_spatial_dims(model)))
     except (TypeError, ValueError, OverflowError) as error:
         raise CommandError(str(error)) from None
 

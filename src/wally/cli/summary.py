@@ -80,12 +80,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _bounded(size: list[int]) -> tuple[int, ...]:
-    """``--input-size`` refused past wally's input bounds (a forward pass allocates for it)."""
-    from wally.models.registry import check_input_size
+def _bounded(size: list[int], model: Any) -> tuple[int, ...]:
+    """``--input-size`` refused past wally's input bounds for ``model`` (a name or a model:
+    its input's rank decides), before a forward pass allocates for it."""
+    from wally.models.registry import check_input_size, input_spatial_dims
 
     try:
-        return check_input_size(list(size), "--input-size")
+        return check_input_size(list(size), "--input-size",
+                                spatial_dims=input_spatial_dims(model))
     except ValueError as error:
         raise CommandError(str(error)) from None
 
@@ -103,7 +105,7 @@ def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int
         except OSError as error:
             raise CommandError(f"cannot read {name}: {error.strerror or error}") from None
         if input_size is not None:
-            return checkpoint.model, _bounded(input_size)
+            return checkpoint.model, _bounded(input_size, checkpoint.model)
         if getattr(checkpoint.model, "input_size", None) is None \
                 and checkpoint.extra.get("input_size") is None:
             return checkpoint.model, None
@@ -115,7 +117,7 @@ def build_model(name: str, input_size: list[int] | None) -> tuple[Any, tuple[int
     from wally.models.registry import suggest
 
     if input_size is not None:
-        _bounded(input_size)
+        _bounded(input_size, name)
     names = list_models(buildable=True)
     if name not in names:
         why = (" (it needs an arch: build it in Python)" if name in list_models()

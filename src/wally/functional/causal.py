@@ -19,7 +19,7 @@ from wally.creation import from_numpy
 from wally.functional.conv import ConvNd, check_operands
 from wally.tensor import Tensor
 
-__all__ = ["causal_conv1d", "masked_global_avg_pool1d", "causal_padding"]
+__all__ = ["causal_conv1d", "masked_global_avg_pool1d", "causal_padding", "steps_mask"]
 
 
 def _positive(op: str, name: str, value: Any) -> int:
@@ -74,6 +74,15 @@ def causal_conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     return out
 
 
+def steps_mask(lengths: Tensor, steps: int, dtype: Any = xp.float32) -> Tensor:
+    """``(N, steps)`` in ``dtype``: 1 at the steps ``t < lengths[n]`` of each series, 0 on its
+    padding, computed as ``clamp(lengths[n] − t, 0, 1)``: a cast, a subtraction and a clamp,
+    which an ONNX export computes from a ``lengths`` graph input (a comparison would give a
+    constant of the example's batch)."""
+    time = from_numpy(xp.arange(steps, dtype=dtype)[None, :])
+    return (lengths.to(dtype).reshape(-1, 1) - time).clamp(0.0, 1.0)
+
+
 def masked_global_avg_pool1d(input: Tensor, lengths: Tensor | None = None,
                              mask: Tensor | None = None) -> Tensor:
     """The mean over time of each channel, counting only a series' own steps:
@@ -112,7 +121,10 @@ def masked_global_avg_pool1d(input: Tensor, lengths: Tensor | None = None,
         if n and (counts.min() < 1 or counts.max() > t):
             raise ValueError(f"{op}: lengths must lie in 1..{t} (the input's T), got "
                              f"{int(counts.min())}..{int(counts.max())}")
-        keep = xp.arange(t)[None, :] < counts[:, None]
+        given = lengths if isinstance(lengths, Tensor) else from_numpy(counts)
+        kept = steps_mask(given, t, input.dtype)  # tensor ops: ONNX export computes it
+        weights = kept / kept.sum(dim=1, keepdim=True)
+        return (input * weights.reshape(n, 1, t)).sum(dim=-1)
     else:
         keep = mask.array if isinstance(mask, Tensor) else xp.asarray(mask)
         if keep.shape != (n, t) or keep.dtype != xp.bool_:

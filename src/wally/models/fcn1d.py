@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from wally import nn
-from wally.backend import xp
-from wally.creation import from_numpy
+from wally.functional.causal import steps_mask
 from wally.models.registry import register_model
 from wally.tensor import Tensor
 
@@ -41,9 +40,9 @@ def check_series(model: nn.Module, x: Any, in_channels: int,
 
 
 def time_mask(lengths: Tensor, x: Tensor) -> Tensor:
-    """``(N, 1, T)`` ones on each series' own steps, zeros on its padding, in ``x``'s dtype."""
-    steps = xp.arange(x.shape[2])[None, None, :]
-    return from_numpy((steps < lengths.array[:, None, None]).astype(x.dtype))
+    """``(N, 1, T)`` ones on each series' own steps, zeros on its padding, in ``x``'s dtype
+    (:func:`wally.functional.causal.steps_mask`: ONNX export computes it from ``lengths``)."""
+    return steps_mask(lengths, x.shape[2], x.dtype).reshape(x.shape[0], 1, x.shape[2])
 
 
 class FCN1d(nn.Module):
@@ -81,7 +80,7 @@ class FCN1d(nn.Module):
         return self.fc(self.pool(x, lengths))
 
 
-@register_model
+@register_model(spatial_dims=1)
 def fcn1d(in_channels: int = 1, num_classes: int = 2, input_size: int = 150) -> FCN1d:
     """Wang et al.'s FCN for time series: three Conv1d–BatchNorm–ReLU blocks of 128, 256 and
     128 channels with kernels 8, 5 and 3 ('same' padding), global average pooling and a linear

@@ -18,17 +18,19 @@ import copy
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from wally.nn.module import Module
 
 __all__ = ["register_model", "get_model", "list_models", "model_config", "check_config",
-           "check_input_size", "suggest", "MAX_INPUT_SIDE", "MAX_INPUT_VALUES"]
+           "check_input_size", "input_spatial_dims", "suggest", "MAX_INPUT_SIDE",
+           "MAX_INPUT_VALUES"]
 
 P = ParamSpec("P")
 M = TypeVar("M", bound=Module)
 
 _BUILDERS: dict[str, Callable[..., Module]] = {}
+_SPATIAL_DIMS: dict[str, int] = {}  # register_model's spatial_dims, by name
 _CONFIG_ATTRIBUTE = "_model_config"
 
 
@@ -46,13 +48,28 @@ def _jsonable(value: Any, where: str) -> Any:
     )
 
 
-def register_model(builder: Callable[P, M]) -> Callable[P, M]:
+@overload
+def register_model(builder: Callable[P, M], *, spatial_dims: int = 2) -> Callable[P, M]: ...
+@overload
+def register_model(builder: None = None, *,
+                   spatial_dims: int = 2) -> Callable[[Callable[P, M]], Callable[P, M]]: ...
+def register_model(builder: Callable[P, M] | None = None, *,
+                   spatial_dims: int = 2) -> Any:
     """File ``builder`` under its ``__name__`` and make its models record their config.
 
     The returned function builds the model, then stores on it ``{"name": ..., "kwargs": ...}``
     with every argument bound by name, defaults included, as JSON values (tuples become lists):
     what :func:`model_config` returns and :func:`get_model` accepts.
+
+    ``spatial_dims`` is the rank of the model's input past its channels: 2 for an image model
+    (the default: an int ``input_size`` is a square side), 1 for a series or text model (an
+    int is the length); :func:`input_spatial_dims` reports it, and the input bounds follow it.
+    Used bare (``@register_model``) or with it (``@register_model(spatial_dims=1)``).
     """
+    if spatial_dims not in (1, 2):
+        raise ValueError(f"register_model: spatial_dims must be 1 or 2, got {spatial_dims!r}")
+    if builder is None:
+        return functools.partial(register_model, spatial_dims=spatial_dims)
     name = builder.__name__
     signature = inspect.signature(builder)
 
@@ -66,7 +83,18 @@ def register_model(builder: Callable[P, M]) -> Callable[P, M]:
         return model
 
     _BUILDERS[name] = build
+    _SPATIAL_DIMS[name] = spatial_dims
     return build
+
+
+def input_spatial_dims(model: str | Module | None) -> int:
+    """The rank of the input past its channels of a registered model (by name, or a model it
+    built): 1 for a series or a text (``C T``, ``L``), 2 for an image (``C H W``); 2 for
+    anything else, as wally's models are image models unless registered otherwise."""
+    if isinstance(model, Module):
+        config = getattr(model, _CONFIG_ATTRIBUTE, None)
+        model = config.get("name") if isinstance(config, Mapping) else None
+    return _SPATIAL_DIMS.get(model, 2) if isinstance(model, str) else 2
 
 
 def list_models(*, buildable: bool = False, classifiers: bool = False) -> list[str]:
@@ -99,8 +127,10 @@ def suggest(name: str, names: list[str]) -> str:
 
 # Bounds on the sizes a model config (from a checkpoint, say) may ask for, checked before anything
 # is built: an input drives every activation, so one input is at most 4 Mi values (16 MiB in
-# float32; 3x1024x1024 fits) with sides of at most 4096; the other sizes drive weights, which
-# load_checkpoint also bounds by the bytes the file holds.
+# float32; 3x1024x1024 fits, and so does a series of 4 Mi steps); an image's sides are at most
+# 4096 each; a series' or a text's length is bounded by the value count alone; channels by
+# MAX_CHANNELS. The other sizes drive weights, which load_checkpoint also bounds by the bytes
+# the file holds.
 MAX_INPUT_SIDE = 4096
 MAX_INPUT_VALUES = 4 << 20
 MAX_CHANNELS = 4096
@@ -110,24 +140,43 @@ MAX_LIST = 1_000         # items in a list argument (an arch of stages)
 _INPUT_KEYS = ("input_size", "patch_size")
 
 
-def check_input_size(size: Any, where: str = "input_size") -> tuple[int, ...]:
-    """``size`` (``C H W``, or ``H W``/``H`` for the spatial sides only) as a tuple of ints,
-    refused (``ValueError`` naming ``where``, the value and the limit) unless every side is a
-    positive integer of at most :data:`MAX_INPUT_SIDE` and the whole input at most
-    :data:`MAX_INPUT_VALUES` values."""
+def check_input_size(size: Any, where: str = "input_size", *,
+                     spatial_dims: int = 2) -> tuple[int, ...]:
+    """One input's size as a tuple of ints, refused (``ValueError`` naming ``where``, the
+    value and the limit) past wally's bounds.
+
+    ``spatial_dims`` is the rank of the model's input (:func:`input_spatial_dims`):
+
+    - 2, an image: ``size`` is ``C H W``, ``H W``, or ``H`` or an int for a square side (which
+      is returned as ``(H, H)``); every side at most :data:`MAX_INPUT_SIDE`;
+    - 1, a series or a text: ``size`` is ``C T``, ``T``, or an int, the length; the length is
+      bounded by :data:`MAX_INPUT_VALUES` only and the channels by ``MAX_CHANNELS``.
+
+    Either way the whole input holds at most :data:`MAX_INPUT_VALUES` values."""
     values = list(size) if isinstance(size, list | tuple) else [size]
-    if not values or len(values) > 4 or not all(
+    most = 4 if spatial_dims == 2 else 2
+    if not values or len(values) > most or not all(
             isinstance(n, int) and not isinstance(n, bool) for n in values):
-        raise ValueError(f"{where}: expected 1 to 4 integers, got {_short(size)}")
-    for n in values:
-        if not 1 <= n <= MAX_INPUT_SIDE:
-            raise ValueError(f"{where}: every size must be from 1 to {MAX_INPUT_SIDE:,}, got "
+        expected = "1 to 4 integers (C H W, H W or a square side H)" if spatial_dims == 2 \
+            else "1 or 2 integers (C T or the length T)"
+        raise ValueError(f"{where}: expected {expected}, got {_short(size)}")
+    if spatial_dims == 2:
+        if len(values) == 1:
+            values *= 2  # a square side
+        for n in values:
+            if not 1 <= n <= MAX_INPUT_SIDE:
+                raise ValueError(f"{where}: every size must be from 1 to {MAX_INPUT_SIDE:,}, "
+                                 f"got {_short(size)}")
+    else:
+        if len(values) == 2 and not 1 <= values[0] <= MAX_CHANNELS:
+            raise ValueError(f"{where}: expected 1 to {MAX_CHANNELS:,} channels, got "
                              f"{_short(size)}")
+        if not 1 <= values[-1] <= MAX_INPUT_VALUES:
+            raise ValueError(f"{where}: the length must be from 1 to {MAX_INPUT_VALUES:,} "
+                             f"steps, got {_short(size)}")
     total = 1
     for n in values:
         total *= n
-    if len(values) == 1:
-        total *= n  # a square side
     if total > MAX_INPUT_VALUES:
         raise ValueError(f"{where}: {_short(size)} is {total:,} values per input, over "
                          f"wally's limit of {MAX_INPUT_VALUES:,} (e.g. 3x1024x1024 fits)")
@@ -147,6 +196,8 @@ def _check_value(key: str, value: Any, depth: int = 0) -> None:
             raise ValueError(f"{key} is a string of {len(value):,} characters (at most 200)")
         return
     if isinstance(value, int):
+        if key in _INPUT_KEYS:  # bounded by check_input_size, for the model's input rank
+            return
         limit = {"in_channels": MAX_CHANNELS, "num_classes": MAX_CLASSES}.get(key, MAX_INT)
         if abs(value) > limit:
             raise ValueError(f"{key} is {_short(value) if abs(value) < 10**50 else 'huge'}: "
@@ -192,12 +243,12 @@ def check_config(config: Any) -> None:
             raise ValueError(f"in_channels is {value}: expected 1 to {MAX_CHANNELS:,}")
         if key == "num_classes" and not 1 <= value <= MAX_CLASSES:
             raise ValueError(f"num_classes is {value}: expected 1 to {MAX_CLASSES:,}")
+    dims = _SPATIAL_DIMS[name]
     for key in _INPUT_KEYS:
         if kwargs.get(key) is None:
             continue
         sides = kwargs[key]
-        spatial = list(sides) if isinstance(sides, list | tuple) else [sides, sides]
-        check_input_size(spatial, f"{key} {_short(sides)}")
+        spatial = check_input_size(sides, f"{key} {_short(sides)}", spatial_dims=dims)
         channels = kwargs.get("in_channels", parameters["in_channels"].default
                               if "in_channels" in parameters else 1)
         total = channels if isinstance(channels, int) else 1

@@ -13,8 +13,14 @@ only, with the receptive field ``R = 1 + 2·(k − 1)·(2^L − 1)`` for ``L`` b
 reaches back ``2·(k − 1)·2^i``). The classifier reads the last step (of each series' own
 length), which has seen the whole series when ``T ≤ R``.
 
-Bai et al. put weight normalisation on each convolution; wally has no ``weight_norm``, and the
-blocks train without it (it is a reparametrisation, not part of what the network computes).
+As Bai et al. do, each causal convolution has weight normalisation
+(:func:`wally.nn.utils.parametrizations.weight_norm`, ``w = g · v / ‖v‖`` with one length per
+output channel), so its parameters are ``...parametrizations.weight.original0`` (``g``) and
+``original1`` (``v``); it changes how training moves the weights, not what the network
+computes, so receptive fields and ONNX export (the effective weight ``w`` as an initializer)
+are those of the plain network; a summary counts the ``g`` too (one per output channel) and
+shows each convolution's ``ParametrizationList``. ``weight_norm=False`` builds the plain
+network.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Sequence
 from wally import nn
 from wally.backend import xp
 from wally.creation import from_numpy
+from wally.functional.causal import steps_mask
 from wally.models.fcn1d import check_series
 from wally.models.registry import register_model
 from wally.tensor import Tensor
@@ -44,13 +51,16 @@ class TemporalBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, weight_norm: bool = True) -> None:
         super().__init__()
+
+        def conv(width: int) -> nn.Module:
+            layer = nn.CausalConv1d(width, out_channels, kernel_size, dilation=dilation)
+            return nn.utils.parametrizations.weight_norm(layer) if weight_norm else layer
+
         self.net = nn.Sequential(
-            nn.CausalConv1d(in_channels, out_channels, kernel_size, dilation=dilation),
-            nn.ReLU(), nn.Dropout(dropout),
-            nn.CausalConv1d(out_channels, out_channels, kernel_size, dilation=dilation),
-            nn.ReLU(), nn.Dropout(dropout),
+            conv(in_channels), nn.ReLU(), nn.Dropout(dropout),
+            conv(out_channels), nn.ReLU(), nn.Dropout(dropout),
         )
         self.downsample = (nn.Conv1d(in_channels, out_channels, 1)
                            if in_channels != out_channels else None)
@@ -72,14 +82,14 @@ class TCN(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2,
                  channels: Sequence[int] = (32,) * 6, kernel_size: int = 3,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, weight_norm: bool = True) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.kernel_size = kernel_size
         blocks = []
         width = in_channels
         for i, out in enumerate(channels):
-            blocks.append(TemporalBlock(width, out, kernel_size, 2**i, dropout))
+            blocks.append(TemporalBlock(width, out, kernel_size, 2**i, dropout, weight_norm))
             width = out
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(width, num_classes)
@@ -95,17 +105,19 @@ class TCN(nn.Module):
         if lengths is None:  # the last step, as a selection ONNX can export
             last_step = from_numpy(xp.asarray([h.shape[2] - 1], dtype=xp.int64))
             return self.fc(h.index_select(2, last_step).flatten(1))
-        last = xp.arange(h.shape[2])[None, None, :] == (lengths.array - 1)[:, None, None]
-        return self.fc((h * from_numpy(last.astype(h.dtype))).sum(dim=-1))
+        n, steps = h.shape[0], h.shape[2]  # step lengths[n] - 1 alone, in tensor ops (ONNX)
+        last = steps_mask(lengths, steps, h.dtype) - steps_mask(lengths - 1, steps, h.dtype)
+        return self.fc((h * last.reshape(n, 1, steps)).sum(dim=-1))
 
 
-@register_model
+@register_model(spatial_dims=1)
 def tcn(in_channels: int = 1, num_classes: int = 2, input_size: int = 150,
         channels: Sequence[int] = (32,) * 6, kernel_size: int = 3,
-        dropout: float = 0.1) -> TCN:
+        dropout: float = 0.1, weight_norm: bool = True) -> TCN:
     """Bai et al.'s TCN for series classification: ``len(channels)`` residual blocks of two
-    dilated causal convolutions (dilations 1, 2, 4, ...), ReLU and dropout, and a linear
-    layer on the last step. The defaults (6 blocks of 32 channels, kernel 3) see
+    dilated causal convolutions (dilations 1, 2, 4, ...) with weight normalisation (unless
+    ``weight_norm=False``), ReLU and dropout, and a linear layer on the last step. The
+    defaults (6 blocks of 32 channels, kernel 3) see
     ``1 + 2·2·63 = 253`` steps. ``input_size`` is the series length ``model.input_size =
     (C, T)`` records for summaries and export (any length can be fed).
 
@@ -124,6 +136,8 @@ def tcn(in_channels: int = 1, num_classes: int = 2, input_size: int = 150,
         raise ValueError(f"tcn: kernel_size must be a positive integer, got {kernel_size!r}")
     if not channels:
         raise ValueError("tcn: expected at least one block (channels is empty)")
-    model = TCN(in_channels, num_classes, tuple(channels), kernel_size, dropout)
+    if not isinstance(weight_norm, bool):
+        raise TypeError(f"tcn: expected weight_norm to be True or False, got {weight_norm!r}")
+    model = TCN(in_channels, num_classes, tuple(channels), kernel_size, dropout, weight_norm)
     model.input_size = (in_channels, input_size)
     return model

@@ -76,7 +76,7 @@ class TextCNN(nn.Module):
         return self.fc(self.dropout(cat(pooled, dim=1)))
 
 
-@register_model
+@register_model(spatial_dims=1)
 def textcnn(
     vocab_size: int = 256,
     num_classes: int = 2,

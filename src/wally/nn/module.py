@@ -707,6 +707,17 @@ class Module:
                 xp.copyto(current, value, casting="unsafe")
             target._bump_version()
 
+    def _register_load_state_dict_pre_hook(
+        self, hook: Callable[[dict[str, Any], str], None]
+    ) -> RemovableHandle:
+        """Call ``hook(state_dict, prefix)`` before this module's entries are loaded, on the
+        loader's own copy of the state dict, which it may edit (rename an older layout's keys:
+        weight normalisation reads ``weight_g``/``weight_v`` this way)."""
+        hooks = self.__dict__.setdefault("_load_state_dict_pre_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> _IncompatibleKeys:
@@ -725,8 +736,11 @@ class Module:
             )
         missing_keys: list[str] = []
         error_msgs: list[str] = []
+        state_dict = OrderedDict(state_dict)  # the pre-hooks may rename keys of this copy
 
         def load(module: Module, prefix: str) -> None:
+            for hook in module.__dict__.get("_load_state_dict_pre_hooks", {}).values():
+                hook(state_dict, prefix)
             module._load_from_state_dict(state_dict, prefix, missing_keys, error_msgs)
             for name, child in module._modules.items():
                 if child is not None:

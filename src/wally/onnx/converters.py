@@ -46,6 +46,7 @@ def _loaded() -> dict[type[Function], Converter]:
         temporal_pool,
         tensor_ops,
         tensorops,
+        weight_norm,
     )
 
     return CONVERTERS

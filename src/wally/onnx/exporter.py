@@ -11,6 +11,7 @@ from wally.nn.module import Module
 from wally.onnx.converters import convert
 from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step, Trace, trace
+from wally.onnx.weight_norm import foldable, folded_name
 from wally.tensor import Tensor
 
 __all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET"]
@@ -57,7 +58,8 @@ def _where(scope: tuple[str, str] | None) -> str:
 
 
 def _build(
-    g: GraphBuilder, traced: Trace, input_name: str, output_names: list[str], dynamic_batch: bool
+    g: GraphBuilder, traced: Trace, input_names: list[str], output_names: list[str],
+    dynamic_batch: bool
 ) -> list[Value]:
     """Convert every traced node; returns the values of the model's outputs, which carry the
     requested output names wherever the node that computes them could be given them."""
@@ -67,9 +69,11 @@ def _build(
         if t._ctx is not None:
             wanted.setdefault((id(t._ctx), t._out_idx), name)
 
+    graph_inputs = {id(x): name for x, name in zip(traced.inputs, input_names, strict=True)}
+
     def value(t: Tensor) -> Value:
-        if t is traced.input:
-            return Value(input_name, t.array, dynamic_batch)
+        if id(t) in graph_inputs:
+            return Value(graph_inputs[id(t)], t.array, dynamic_batch)
         if t._ctx is None:
             return Value(g.array(t.array, "constant"), t.array, False)
         name, batched = slots[(id(t._ctx), t._out_idx)]
@@ -78,6 +82,11 @@ def _build(
     for fn in traced.nodes:
         scope = traced.scopes.get(id(fn))
         g.scope = scope[0] if scope else ""
+        if foldable(fn, traced.inputs):  # weight normalisation: the effective weight
+            key = (id(fn), 0)
+            slots[key] = (g.named_constant(traced.results[key].array,
+                                           folded_name(fn, g.scope)), False)
+            continue
         inputs = [None if t is None else value(t) for t in fn.inputs or ()]
         keys = [(id(fn), index) for index in range(fn._n_outputs)]
         outputs = [
@@ -88,7 +97,7 @@ def _build(
         results = [traced.results[key].array if key in traced.results else None for key in keys]
         step = Step(fn, inputs, outputs, results, _where(scope),
                     batched=any(v.batched for v in inputs if v is not None))
-        if traced.input.array.dtype.kind == "i":
+        if any(x.array.dtype.kind == "i" for x in traced.inputs):
             _check_promotion(step)
         convert(g, step)
         for key, name in zip(keys, outputs, strict=True):
@@ -123,8 +132,19 @@ def _check_promotion(step: Step) -> None:
                           "does not promote types implicitly: convert it first (x.float())")
 
 
-def _reads_input(traced: Trace) -> bool:
-    return any(t is traced.input for fn in traced.nodes for t in fn.inputs or ())
+def _reads(traced: Trace, x: Tensor) -> bool:
+    return any(t is x for fn in traced.nodes for t in fn.inputs or ())
+
+
+def _example(value: Any, dynamic_batch: bool) -> Tensor:
+    example = value if isinstance(value, Tensor) else Tensor(xp.asarray(value))
+    if example.array.dtype not in (xp.float16, xp.float32, xp.float64, xp.int32, xp.int64):
+        raise TypeError(f"wally.onnx.export: expected a float (float16, float32, float64) or "
+                        f"integer (int64, int32) example input, got dtype {example.array.dtype}")
+    if dynamic_batch and example.ndim < 1:
+        raise ValueError("wally.onnx.export: dynamic_batch needs an example input with a batch "
+                         f"axis, got shape {tuple(example.shape)}")
+    return example
 
 
 def _shape(value: Value) -> list[int | str]:
@@ -154,14 +174,21 @@ def export(
     before, Softplus, Softmax, LogSoftmax), reshapes, concatenations and elementwise
     arithmetic, embedding lookups (``Gather``) and ``one_hot`` (``OneHot``). Dropout is the
     identity. Parameters and buffers are stored as initializers
-    under their ``state_dict`` keys (``0.weight``, ``b2.0.bn1.running_mean``, ...).
+    under their ``state_dict`` keys (``0.weight``, ``b2.0.bn1.running_mean``, ...); a
+    weight-normalised layer's effective weight ``g · v / ‖v‖`` is one initializer, named as
+    the plain layer's weight (``blocks.0.net.0.weight``).
 
     The example input is a float tensor, or an int64 or int32 one (token ids, class indices)
     for a model that reads it through ``nn.Embedding``, ``F.one_hot`` or a cast; the graph
     input then has that integer type. Integers mixed into float arithmetic without a cast are
     refused, as is ``Embedding(max_norm=...)`` (it renormalises rows in place at each call).
 
-    With ``dynamic_batch`` the first axis of the input and outputs is the symbolic ``N``, so
+    A tuple ``example_input`` is several inputs, ``model(*example_input)``, each a graph input
+    named by ``input_names`` (one name each): a series model with the lengths of a padded
+    batch, ``export(fcn1d, (x, lengths), path, input_names=("input", "lengths"))``, takes
+    ``lengths`` as an int64 input and computes its mask in the graph.
+
+    With ``dynamic_batch`` the first axis of the inputs and outputs is the symbolic ``N``, so
     the file runs on any batch size. The graph is checked with ``onnx.checker`` (full check,
     with strict shape inference) before it is written, atomically: a failed export leaves any
     file at ``path`` as it was.
@@ -191,33 +218,36 @@ def export(
     if not isinstance(model, Module):
         raise TypeError(f"wally.onnx.export: expected a wally.nn.Module, got "
                         f"{type(model).__name__}")
-    example = example_input if isinstance(example_input, Tensor) else Tensor(
-        xp.asarray(example_input))
-    if example.array.dtype not in (xp.float16, xp.float32, xp.float64, xp.int32, xp.int64):
-        raise TypeError(f"wally.onnx.export: expected a float (float16, float32, float64) or "
-                        f"integer (int64, int32) example input, got dtype {example.array.dtype}")
-    if dynamic_batch and example.ndim < 1:
-        raise ValueError("wally.onnx.export: dynamic_batch needs an example input with a batch "
-                         f"axis, got shape {tuple(example.shape)}")
+    several = isinstance(example_input, tuple)
+    examples = [_example(e, dynamic_batch)
+                for e in (example_input if several else (example_input,))]
+    if not examples:
+        raise ValueError("wally.onnx.export: example_input is an empty tuple; give the "
+                         "model's inputs, as model(*example_input) takes them")
     inputs = _names("input_names", input_names)
-    if len(inputs) != 1:
-        raise ValueError(f"wally.onnx.export: the model takes one input, got input_names "
-                         f"{inputs}")
+    if len(inputs) != len(examples):
+        raise ValueError(f"wally.onnx.export: the model takes {len(examples)} input"
+                         f"{'s' if len(examples) > 1 else ''} (example_input), got "
+                         f"{len(inputs)} input_names {inputs}: give one name per input, e.g. "
+                         "input_names=('input', 'lengths')")
     outputs = _names("output_names", output_names)
 
     training = model.training
     model.eval()
     try:
-        traced = trace(model, example)
+        traced = trace(model, examples)
     finally:
         model.train(training)
-    if example.array.dtype.kind == "i" and not _reads_input(traced):
-        raise ValueError(
-            f"wally.onnx.export: the integer example input ({example.array.dtype}, shape "
-            f"{tuple(example.shape)}) reaches no operation wally recorded, so the graph would "
-            "not depend on it; an integer input must be read by an op such as nn.Embedding, "
-            "F.one_hot or .float()"
-        )
+    for name, x in zip(inputs, traced.inputs, strict=True):
+        if x.array.dtype.kind == "i" and not _reads(traced, x):
+            which = f"the integer example input {name!r}" if several else \
+                "the integer example input"
+            raise ValueError(
+                f"wally.onnx.export: {which} ({x.array.dtype}, shape {tuple(x.shape)}) "
+                "reaches no operation wally recorded, so the graph would not depend on it; an "
+                "integer input must be read by an op such as nn.Embedding, F.one_hot or "
+                ".float()"
+            )
     if len(outputs) == 1 and len(traced.outputs) > 1:
         outputs = [f"{outputs[0]}_{i}" for i in range(len(traced.outputs))]
     if len(outputs) != len(traced.outputs):
@@ -227,13 +257,14 @@ def export(
     g = GraphBuilder(opset_version, _state_names(model))
     for name in [*inputs, *outputs]:
         g.reserve(name)
-    values = _build(g, traced, inputs[0], outputs, dynamic_batch)
+    values = _build(g, traced, inputs, outputs, dynamic_batch)
 
     from wally import __version__
 
-    source = Value(inputs[0], traced.input.array, dynamic_batch)
+    sources = [Value(name, x.array, dynamic_batch)
+               for name, x in zip(inputs, traced.inputs, strict=True)]
     proto = g.model(
-        [g.value_info(source.name, source.dtype, _shape(source))],
+        [g.value_info(v.name, v.dtype, _shape(v)) for v in sources],
         [g.value_info(v.name, v.dtype, _shape(v)) for v in values],
         graph_name=type(model).__name__,
         doc=f"exported by wally {__version__}",

@@ -105,6 +105,14 @@ class GraphBuilder:
         )
         return name
 
+    def named_constant(self, array: Any, name: str) -> str:
+        """A constant stored as an initializer named ``name`` (made unique), without the
+        scope prefix :meth:`constant` adds."""
+        name = self.fresh(name)
+        self.initializers.append(
+            self.onnx.numpy_helper.from_array(xp.ascontiguousarray(array), name))
+        return name
+
     def int64s(self, values: Sequence[int], hint: str) -> str:
         """A 1-D int64 constant: the shapes, pads, axes and slice bounds ONNX takes as inputs."""
         return self.constant(xp.asarray(list(values), dtype=xp.int64), hint)

@@ -6,9 +6,10 @@ and the constants: the layers' ops, but also the ``+``, ``wally.cat`` and ``F.re
 in ``forward`` code, which module hooks alone would miss. Forward hooks on every module only
 label each node with the module it ran in, for node names and error messages.
 
-An integer input (token ids, class indices) cannot require gradients; the forward pass then
-runs with autograd recording every op, so ``embedding`` and ``one_hot`` of the input are
-nodes too.
+An integer input (token ids, class indices, series lengths) cannot require gradients; the
+forward pass then runs with autograd recording every op, so ``embedding`` and ``one_hot`` of
+the input, or a mask computed from lengths, are nodes too. A model of several inputs
+(``model(x, lengths)``) is traced from a sequence of example tensors.
 """
 
 from __future__ import annotations
@@ -61,11 +62,16 @@ class Step:
 class Trace:
     """A traced forward pass: the outputs and every node they depend on, inputs first."""
 
-    input: Tensor
+    inputs: list[Tensor]
     outputs: list[Tensor]
     nodes: list[Function]
     scopes: dict[int, tuple[str, str]]  # id(node) → (module path, module class)
     results: dict[tuple[int, int], Tensor]
+
+    @property
+    def input(self) -> Tensor:
+        """The first input (the only one of most models)."""
+        return self.inputs[0]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -97,8 +103,8 @@ def _claim(
                      if t is not None and t._ctx is not None and id(t) not in inputs)
 
 
-def _run(model: Module, x: Tensor) -> tuple[Any, dict[int, tuple[str, str, Function]]]:
-    """``model(x)`` with every node recorded, and ``id(node) → (module path, class, node)``:
+def _run(model: Module, xs: Sequence[Tensor]) -> tuple[Any, dict[int, tuple[str, str, Function]]]:
+    """``model(*xs)`` with every node recorded, and ``id(node) → (module path, class, node)``:
     the innermost module whose forward created each node."""
     scopes: dict[int, tuple[str, str, Function]] = {}
     handles = []
@@ -113,12 +119,12 @@ def _run(model: Module, x: Tensor) -> tuple[Any, dict[int, tuple[str, str, Funct
         handles.append(module.register_forward_hook(label(name)))
     # An integer input cannot require gradients: every op then records a node (those of
     # frozen tables and integer results too), so the graph still leads back to the input.
-    record_all = x.array.dtype.kind not in "fc"
+    record_all = any(x.array.dtype.kind not in "fc" for x in xs)
     previous = autograd._state.record_all
     try:
         with enable_grad():
             autograd._state.record_all = record_all or previous
-            output = model(x)
+            output = model(*xs)
     finally:
         autograd._state.record_all = previous
         for handle in handles:
@@ -149,12 +155,14 @@ def _order(outputs: Sequence[Tensor]) -> list[Function]:
     return order
 
 
-def trace(model: Module, example: Tensor) -> Trace:
-    """Run ``model`` on ``example`` and record the graph of its forward pass, each node
-    labelled with the innermost module that ran it (the ``+`` of a residual block with the
-    block, the ReLU inside a block's forward with the block, not with the next layer)."""
-    x = Tensor(example.array.copy(), requires_grad=example.array.dtype.kind in "fc")
-    output, labels = _run(model, x)
+def trace(model: Module, example: Tensor | Sequence[Tensor]) -> Trace:
+    """Run ``model`` on ``example`` (one tensor, or a sequence of them: ``model(*example)``)
+    and record the graph of its forward pass, each node labelled with the innermost module
+    that ran it (the ``+`` of a residual block with the block, the ReLU inside a block's
+    forward with the block, not with the next layer)."""
+    examples = [example] if isinstance(example, Tensor) else list(example)
+    xs = [Tensor(e.array.copy(), requires_grad=e.array.dtype.kind in "fc") for e in examples]
+    output, labels = _run(model, xs)
     outputs = _tensors(output)
     if not outputs or (not isinstance(output, Tensor) and len(outputs) != len(output)):
         raise TypeError(
@@ -167,4 +175,4 @@ def trace(model: Module, example: Tensor) -> Trace:
         if t._ctx is not None:
             results[(id(t._ctx), t._out_idx)] = t
     scopes = {id(fn): labels[id(fn)][:2] for fn in nodes if id(fn) in labels}
-    return Trace(x, outputs, nodes, scopes, results)
+    return Trace(xs, outputs, nodes, scopes, results)

@@ -20,7 +20,7 @@ from wally.tensor import Tensor
 
 __all__ = [
     "clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
-    "parameters_to_vector", "vector_to_parameters",
+    "parameters_to_vector", "vector_to_parameters", "weight_norm", "remove_weight_norm",
 ]
 
 TensorOrTensors = Tensor | Iterable[Tensor]
@@ -181,4 +181,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         xp.copyto(p.array, vec.array[offset:offset + n].reshape(p.shape), casting="unsafe")
         p._bump_version()
         offset += n
-from wally.nn.utils import rnn  # noqa: E402  (torch.nn.utils.rnn)
+# torch.nn.utils.rnn, .parametrize and .parametrizations
+from wally.nn.utils import parametrizations, parametrize, rnn  # noqa: E402
+from wally.nn.utils.weight_norm import remove_weight_norm, weight_norm  # noqa: E402
