@@ -81,3 +81,81 @@ def test_integer_and_mixed_inputs_keep_the_plain_path():
     x = np.arange(-3, 3)
     np.testing.assert_array_equal(wally.relu(wally.tensor(x)).numpy(), np.maximum(x, 0))
     assert wally.relu(wally.tensor(x)).numpy().dtype == x.dtype
+
+
+def _plain_batch_norm(x, w, b, gy, eps=1e-5):
+    """Training batch norm, forward and input/weight/bias gradients, as one-piece NumPy
+    expressions in the order wally's kernel evaluates them."""
+    n, c = x.shape[:2]
+    x3, g3 = x.reshape(n, c, -1), gy.reshape(n, c, -1)
+    count = n * x3.shape[2]
+    mean = x3.sum(axis=2).sum(axis=0) / count
+    xhat = x3 - mean[:, None]
+    var = (xhat * xhat).sum(axis=2).sum(axis=0) / count
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat *= invstd[:, None]
+    y = xhat * w[:, None]
+    y += b[:, None]
+    gb = g3.sum(axis=2).sum(axis=0)
+    gw = (g3 * xhat).sum(axis=2).sum(axis=0)
+    gx = xhat * (-gw / count)[:, None]
+    gx += g3
+    gx -= (gb / count)[:, None]
+    gx *= (w * invstd)[:, None]
+    return y.reshape(x.shape), gx.reshape(x.shape), gw, gb
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels last"])
+def test_batch_norm_same_bits_at_one_two_and_three_threads(layout, num_threads):
+    """Contiguous: the bits of the one-piece expressions. Channels last (a permuted view, so
+    the kernel reads a strided input): the same bits at every thread count, and the same
+    values as the one-piece expressions to rounding."""
+    import wally.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(SHAPE).astype(np.float32) * 2 + 1
+    w = rng.standard_normal(SHAPE[1]).astype(np.float32)
+    b = rng.standard_normal(SHAPE[1]).astype(np.float32)
+    gy = rng.standard_normal(SHAPE).astype(np.float32)
+    want = _plain_batch_norm(x, w, b, gy)
+    seen = []
+    for threads in (1, 2, 3):
+        num_threads(threads)
+        if layout == "contiguous":
+            tx = wally.tensor(x, requires_grad=True)
+            inp = tx
+        else:
+            tx = wally.tensor(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), requires_grad=True)
+            inp = tx.permute(0, 3, 1, 2)
+        tw, tb = wally.tensor(w, requires_grad=True), wally.tensor(b, requires_grad=True)
+        y = F.batch_norm(inp, wally.zeros(SHAPE[1]), wally.ones(SHAPE[1]), tw, tb, training=True)
+        y.backward(wally.tensor(gy))
+        dx = tx.grad.numpy() if layout == "contiguous" else tx.grad.numpy().transpose(0, 3, 1, 2)
+        got = [np.ascontiguousarray(a) for a in (y.detach().numpy(), dx, tw.grad.numpy(),
+                                                  tb.grad.numpy())]
+        seen.append(b"".join(a.tobytes() for a in got))
+        for name, g, e in zip(("y", "dx", "dw", "db"), got, want, strict=True):
+            if layout == "contiguous":
+                np.testing.assert_array_equal(g.view(np.uint8), e.view(np.uint8),
+                                              err_msg=f"{name} at {threads} threads")
+            else:
+                np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4, err_msg=name)
+    assert seen[0] == seen[1] == seen[2]
+
+
+def test_batch_norm_splits_large_batches(num_threads, monkeypatch):
+    import wally.nn.functional as F
+
+    calls: list[int] = []
+    run_chunks = _parallel.run_chunks
+
+    def counting(work, chunks, **kwargs):
+        calls.append(len(chunks))
+        return run_chunks(work, chunks, **kwargs)
+
+    monkeypatch.setattr(_parallel, "run_chunks", counting)
+    num_threads(2)
+    x = wally.tensor(np.ones(SHAPE, np.float32), requires_grad=True)
+    F.batch_norm(x, None, None, training=True).sum().backward()
+    # forward: two sums, centre, scale; backward: two sums, the input gradient
+    assert len(calls) >= 6 and set(calls) == {4}, calls

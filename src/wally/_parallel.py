@@ -431,18 +431,19 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
 
 # ----- element-wise work split by rows ----------------------------------------------------------
 def elementwise(fn: Callable[..., Any], out: ndarray, *inputs: ndarray) -> ndarray:
-    """``fn(out, *inputs)``, which writes each element of ``out`` from the same position of
-    ``inputs`` (all of ``out``'s shape), run on blocks of rows among the chunked kernels'
-    threads; returns ``out``.
+    """``fn(out, *inputs)``, which writes each row of ``out`` (its first axis) from the same
+    rows of ``inputs`` (as many rows as ``out``: the same shape for element-wise work, or more
+    axes to reduce), run on blocks of rows among the chunked kernels' threads; returns ``out``.
 
     NumPy releases the GIL inside its loops, so each thread's block runs in parallel.  Every
-    element goes through the same loop whichever block holds it: the same bits at any thread
-    count.  Arrays under ``tuning.ELEMENTWISE_BYTES`` run on the calling thread, where a
-    thread hand-off costs more than it saves.
+    row goes through the same loop whichever block holds it: the same bits at any thread
+    count.  Work on under ``tuning.ELEMENTWISE_BYTES`` (the largest array) runs on the calling
+    thread, where a thread hand-off costs more than it saves.
     """
     rows = out.shape[0] if out.ndim else 1
     threads = min(get_num_threads(), rows)
-    if threads <= 1 or out.nbytes < tuning.ELEMENTWISE_BYTES:
+    size = max([out.nbytes, *(a.nbytes for a in inputs)])
+    if threads <= 1 or size < tuning.ELEMENTWISE_BYTES:
         fn(out, *inputs)
         return out
     step = -(-rows // (2 * threads))  # two blocks per thread: a late thread takes fewer

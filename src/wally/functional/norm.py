@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from wally._parallel import elementwise
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 
@@ -16,9 +17,46 @@ if TYPE_CHECKING:
 __all__ = ["batch_norm"]
 
 
-def _channel_sum(a3: ndarray) -> ndarray:
-    """Σ over axes 0 and 2 of an (N, C, S) array: the contiguous axis first, then the batch."""
-    return a3.sum(axis=2).sum(axis=0)
+# Large batches run on blocks of images in parallel (wally._parallel.elementwise): each image's
+# rows are summed and each element computed by the same loop whichever block holds it, and the
+# images' sums are added in order afterwards, so the bits are those of one thread.
+def _channel_sum(a3: ndarray, b3: ndarray | None = None) -> ndarray:
+    """Σ over axes 0 and 2 of an (N, C, S) array (of ``a3 · b3`` where ``b3`` is given): the
+    contiguous axis first, image by image, then the batch."""
+    if b3 is None:
+        rows = xp.empty(a3.shape[:2], dtype=a3.dtype)
+        elementwise(_sum_rows, rows, a3)
+    else:
+        rows = xp.empty(a3.shape[:2], dtype=xp.result_type(a3, b3))
+        elementwise(_sum_products, rows, a3, b3)
+    return rows.sum(axis=0)
+
+
+def _sum_rows(out: ndarray, a: ndarray) -> None:
+    a.sum(axis=2, out=out)
+
+
+def _sum_products(out: ndarray, a: ndarray, b: ndarray) -> None:
+    (a * b).sum(axis=2, out=out)
+
+
+def _per_channel(fn: Any, a3: ndarray, *others: ndarray, dtype: Any = None) -> ndarray:
+    """``fn(out, a3, *others)`` into a new (N, C, S) array, by blocks of images."""
+    out = xp.empty(a3.shape, dtype=a3.dtype if dtype is None else dtype)
+    return elementwise(fn, out, a3, *others)
+
+
+def _affine(weight: ndarray, bias: ndarray | None) -> Any:
+    """``out = a · γ (+ β)`` per channel, for :func:`_per_channel`."""
+    scale = weight[:, None]
+    shift = None if bias is None else bias[:, None]
+
+    def apply(out: ndarray, a: ndarray) -> None:
+        xp.multiply(a, scale, out=out)
+        if shift is not None:
+            out += shift
+
+    return apply
 
 
 def _scaled_stats(
@@ -91,23 +129,26 @@ class BatchNorm(Function):
         if self.training:
             with xp.errstate(over="ignore"):  # an overflow is caught and redone just below
                 mean = _channel_sum(x3) / count
-                xhat = x3 - mean[:, None]
-                var = _channel_sum(xhat * xhat) / count  # biased: what normalises the batch
+                centre = mean[:, None]
+                xhat = _per_channel(lambda out, a: xp.subtract(a, centre, out=out), x3,
+                                    dtype=xp.result_type(x3, mean))
+                var = _channel_sum(xhat, xhat) / count  # biased: what normalises the batch
             stats = None
             if not (xp.isfinite(mean).all() and xp.isfinite(var).all()):
                 stats = _scaled_stats(x3, count, self.eps)  # the sums overflowed?
             if stats is None:
                 invstd = 1.0 / xp.sqrt(var + self.eps)
-                xhat *= invstd[:, None]
+                spread = invstd[:, None]
+                elementwise(lambda out, a: xp.multiply(a, spread, out=out), xhat, xhat)
             else:
                 mean, var, xhat, invstd = stats
             self._update_running_stats(mean, var, count)
             if weight is not None:
-                y = xhat * weight[:, None]
-                if bias is not None:
-                    y += bias[:, None]
+                y = _per_channel(_affine(weight, bias), xhat, dtype=xp.result_type(xhat, weight))
             elif bias is not None:
-                y = xhat + bias[:, None]
+                shift = bias[:, None]
+                y = _per_channel(lambda out, a: xp.add(a, shift, out=out), xhat,
+                                 dtype=xp.result_type(xhat, bias))
             else:
                 # The output must not share memory with saved state that a later op could mutate.
                 y = xhat.copy() if need_x else xhat
@@ -151,15 +192,21 @@ class BatchNorm(Function):
 
         if self.training:
             xhat = self.xhat
-            gw_full = _channel_sum(gy3 * xhat)  # Σ gy·x̂, needed by the input gradient too
+            gw_full = _channel_sum(gy3, xhat)  # Σ gy·x̂, needed by the input gradient too
             if need_x:
                 assert gb is not None
                 # ∂x = γ/σ · (gy − mean(gy) − x̂ · mean(gy·x̂)), all means per channel.
                 scale = self.invstd if weight is None else weight * self.invstd
-                gx = xhat * (-gw_full / self.count)[:, None]
-                gx += gy3
-                gx -= (gb / self.count)[:, None]
-                gx *= scale[:, None]
+                slope = (-gw_full / self.count)[:, None]
+                mean_gy, factor = (gb / self.count)[:, None], scale[:, None]
+
+                def input_grad(out: ndarray, xh: ndarray, g: ndarray) -> None:
+                    xp.multiply(xh, slope, out=out)
+                    out += g
+                    out -= mean_gy
+                    out *= factor
+
+                gx = _per_channel(input_grad, xhat, gy3, dtype=xp.result_type(xhat, slope))
                 gx = gx.reshape(self.x_shape)
             if need_w:
                 gw = gw_full
