@@ -1,0 +1,176 @@
+"""The recorded graph of a forward pass: its topological order, and which module call made
+which node. Written once; the summary, the receptive fields, the cost rules and the ONNX
+exporter each make one pass over what it records.
+
+A forward pass with autograd recording leaves a graph of :class:`wally.autograd.Function`
+nodes, each holding the tensors it read (``node.inputs``, whose ``_ctx`` is the node that made
+them). Two things are read off it:
+
+* **the order**: :func:`forward_order` lists every node the outputs depend on, each after the
+  nodes it reads (inputs first), by :func:`wally.autograd.function.post_order`, the sort the
+  backward pass uses too (in reverse);
+* **the module calls**: :func:`record_calls` puts a forward pre-hook and a hook on every
+  module, so the calls form a tree (a block's call holds the calls it made), and gives each
+  autograd node to the innermost call whose ``forward`` created it: the nodes between a call's
+  inputs and its children's outputs on one side and its outputs and its children's inputs on
+  the other. So the residual ``+``, an inception ``cat`` or an ``F.relu`` written in a block's
+  ``forward`` belong to the block, and a layer's own nodes to the layer.
+
+Example::
+
+    >>> with record_calls(model) as calls:
+    ...     y = model(x)
+    >>> [(call.name, [type(node).__name__ for node, _ in call.ops]) for call in calls.finished]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from wally import autograd
+from wally.autograd import Function, enable_grad
+from wally.autograd.function import post_order
+from wally.nn.module import Module
+from wally.tensor import Tensor
+
+__all__ = ["Call", "CallTrace", "forward_order", "post_order", "producers", "record_calls",
+           "tensors"]
+
+
+def tensors(value: Any) -> list[Tensor]:
+    """The tensors in a module's arguments or result (nested tuples, lists and dicts)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [t for item in value for t in tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in tensors(item)]
+    return []
+
+
+def producers(node: Function) -> list[Function]:
+    """The nodes whose outputs ``node`` read, in the order of its inputs."""
+    return [t._ctx for t in node.inputs or () if t is not None and t._ctx is not None]
+
+
+def forward_order(outputs: Sequence[Tensor]) -> list[Function]:
+    """Every node the ``outputs`` depend on, each after all the nodes it reads; the nodes
+    behind an earlier output, and behind an earlier input of a node, come first."""
+    roots = [t._ctx for t in outputs if t._ctx is not None]
+    return post_order(roots, lambda node: producers(node)[::-1])
+
+
+class Call:
+    """One call of one module: its inputs and outputs, the calls it made (``children``) and
+    the nodes its own ``forward`` created (``ops``: ``(node, one of its outputs)`` pairs)."""
+
+    def __init__(self, module: Module, name: str, depth: int, first: bool) -> None:
+        self.module = module
+        self.name = name  # the path in ``named_modules``, "" for the model
+        self.depth = depth
+        self.first = first  # the module's first call (a shared module is called again)
+        self.inputs: list[Tensor] = []
+        self.outputs: list[Tensor] = []
+        self.children: list[Call] = []
+        self.ops: list[tuple[Function, Tensor]] = []
+
+    def ordered(self) -> list[Call | tuple[Function, Tensor]]:
+        """The children and ops in the order they ran: each op right after the last child
+        whose output it depends on, the ops in topological order among themselves."""
+        child_of = {id(t): k for k, child in enumerate(self.children) for t in child.outputs}
+        index = {id(node): i for i, (node, _) in enumerate(self.ops)}
+        mine = [node for node, _ in self.ops]
+        order = post_order(mine, lambda node: [p for p in producers(node) if id(p) in index])
+        after: dict[int, int] = {}  # id(node) → the last child it depends on
+        for node in order:
+            latest = -1
+            for x in node.inputs or ():
+                if x is None:
+                    continue
+                if id(x) in child_of:
+                    latest = max(latest, child_of[id(x)])
+                elif x._ctx is not None and id(x._ctx) in index:
+                    latest = max(latest, after[id(x._ctx)])
+            after[id(node)] = latest
+        keyed: list[tuple[tuple[int, int, int], Call | tuple[Function, Tensor]]] = [
+            ((k, 0, 0), child) for k, child in enumerate(self.children)
+        ]
+        keyed += [((after[id(node)], 1, rank), self.ops[index[id(node)]])
+                  for rank, node in enumerate(order)]
+        keyed.sort(key=lambda pair: pair[0])
+        return [item for _, item in keyed]
+
+
+class CallTrace:
+    """What :func:`record_calls` records: ``roots`` (the top-level calls, usually the model's
+    one), ``finished`` (every call, in the order the calls returned: inner calls first),
+    ``called`` (the ids of the modules called) and the owner of each node."""
+
+    def __init__(self, model: Module) -> None:
+        self.names = {id(m): name for name, m in model.named_modules()}
+        self.stack: list[Call] = []
+        self.roots: list[Call] = []
+        self.finished: list[Call] = []
+        self.called: set[int] = set()
+        self.owner: dict[int, Call] = {}  # id(node) → the call that created it
+
+    def pre_hook(self, module: Module, args: Any) -> None:
+        parent = self.stack[-1] if self.stack else None
+        call = Call(module, self.names.get(id(module), type(module).__name__),
+                    0 if parent is None else parent.depth + 1, id(module) not in self.called)
+        self.called.add(id(module))
+        call.inputs = tensors(args)
+        (parent.children if parent is not None else self.roots).append(call)
+        self.stack.append(call)
+
+    def hook(self, module: Module, args: Any, output: Any) -> None:
+        call = self.stack.pop()
+        call.outputs = tensors(output)
+        self._claim(call)
+        self.finished.append(call)
+
+    def _claim(self, call: Call) -> None:
+        """Give ``call`` the nodes between its inputs and children's outputs on one side and
+        its outputs and children's inputs on the other, that no inner call took."""
+        stops = {id(t) for t in call.inputs}
+        # (a child that returns its input, dropout in evaluation, did not make that tensor)
+        stops.update(id(t) for child in call.children for t in child.outputs
+                     if not any(t is x for x in child.inputs))
+        pending = [t for t in call.outputs if id(t) not in stops]
+        pending += [t for child in call.children for t in child.inputs if id(t) not in stops]
+        while pending:
+            t = pending.pop()
+            node = t._ctx
+            if node is None or id(node) in self.owner:
+                continue
+            self.owner[id(node)] = call  # (the call keeps the node alive: ids stay unique)
+            call.ops.append((node, t))
+            pending.extend(x for x in node.inputs or () if x is not None and id(x) not in stops)
+
+    def scope(self, node: Function) -> tuple[str, str] | None:
+        """``(module path, module class)`` of the call that created ``node``, if any."""
+        call = self.owner.get(id(node))
+        return None if call is None else (call.name, type(call.module).__name__)
+
+
+@contextmanager
+def record_calls(model: Module, record_all: bool = False) -> Iterator[CallTrace]:
+    """Within the block, every call of ``model``'s modules is recorded and autograd records
+    every differentiable op (``record_all``: every op, integer results too, as the ONNX
+    tracer needs for an integer input); the hooks are removed on leaving it."""
+    trace = CallTrace(model)
+    handles = []
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(trace.pre_hook))
+        handles.append(module.register_forward_hook(trace.hook))
+    previous = autograd._state.record_all
+    try:
+        with enable_grad():
+            autograd._state.record_all = record_all or previous
+            yield trace
+    finally:
+        autograd._state.record_all = previous
+        for handle in handles:
+            handle.remove()
