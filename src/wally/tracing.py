@@ -25,18 +25,21 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from wally import autograd
 from wally.autograd import Function, enable_grad
 from wally.autograd.function import post_order
+from wally.backend import xp
 from wally.nn.module import Module
 from wally.tensor import Tensor
 
-__all__ = ["Call", "CallTrace", "forward_order", "post_order", "producers", "record_calls",
-           "tensors"]
+__all__ = ["Call", "CallTrace", "Rules", "example_inputs", "forward_order", "input_sizes",
+           "modes_kept", "post_order", "producers", "record_calls", "tensors"]
+
+Rule = TypeVar("Rule", bound=Callable[..., Any])
 
 
 def tensors(value: Any) -> list[Tensor]:
@@ -60,6 +63,39 @@ def forward_order(outputs: Sequence[Tensor]) -> list[Function]:
     behind an earlier output, and behind an earlier input of a node, come first."""
     roots = [t._ctx for t in outputs if t._ctx is not None]
     return post_order(roots, lambda node: producers(node)[::-1])
+
+
+class Rules(Generic[Rule]):
+    """The rules of one concern (receptive fields, cost, ONNX), one per layer or node class.
+
+    ``@rules.register(nn.Conv2d, ...)`` registers the decorated function for those classes
+    (once: a second rule for a class is an error); :meth:`find` returns the rule of the
+    nearest class in an object's MRO, so a subclass (a renamed ``ConvNd``) gets its base's
+    rule, and ``None`` where no class has one: the caller then reports the op as unknown.
+    """
+
+    def __init__(self, concern: str) -> None:
+        self.concern = concern
+        self.table: dict[type, Rule] = {}
+
+    def register(self, *classes: type) -> Callable[[Rule], Rule]:
+        def decorate(rule: Rule) -> Rule:
+            for cls in classes:
+                if cls in self.table:
+                    raise ValueError(f"{self.concern}: {cls.__module__}.{cls.__qualname__} has "
+                                     f"a rule already ({self.table[cls].__qualname__})")
+                self.table[cls] = rule
+            return rule
+
+        return decorate
+
+    def find(self, obj: Any) -> Rule | None:
+        """The rule for ``obj``'s class or its nearest base that has one; ``None`` if none."""
+        for cls in type(obj).__mro__:
+            rule = self.table.get(cls)
+            if rule is not None:
+                return rule
+        return None
 
 
 class Call:
@@ -156,6 +192,18 @@ class CallTrace:
 
 
 @contextmanager
+def modes_kept(model: Module) -> Iterator[None]:
+    """Within the block ``model`` may change the modes (``train``/``eval``) of its modules;
+    they are put back on leaving it."""
+    modes = {id(m): m.training for m in model.modules()}
+    try:
+        yield
+    finally:
+        for m in model.modules():
+            m.training = modes.get(id(m), m.training)
+
+
+@contextmanager
 def record_calls(model: Module, record_all: bool = False) -> Iterator[CallTrace]:
     """Within the block, every call of ``model``'s modules is recorded and autograd records
     every differentiable op (``record_all``: every op, integer results too, as the ONNX
@@ -174,3 +222,77 @@ def record_calls(model: Module, record_all: bool = False) -> Iterator[CallTrace]
         autograd._state.record_all = previous
         for handle in handles:
             handle.remove()
+
+
+# ----- the example inputs of a traced forward pass -------------------------------------------
+def input_sizes(input_size: Any, caller: str = "summary") -> list[tuple[int, ...]]:
+    """torchinfo's reading of ``input_size``: one shape (a tuple or list of ints), or several
+    (a list or tuple of shapes), one per positional input."""
+    if not isinstance(input_size, tuple | list) or not input_size:
+        raise TypeError(f"{caller}: input_size must be a shape such as (1, 1, 28, 28), or a list "
+                        f"of shapes for several inputs, got {input_size!r}")
+    shapes = [input_size] if all(isinstance(n, int) for n in input_size) else list(input_size)
+    sizes = []
+    for shape in shapes:
+        if not isinstance(shape, tuple | list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in shape
+        ):
+            raise TypeError(f"{caller}: input_size must hold shapes of ints, got {shape!r}")
+        if not shape or any(n < 1 for n in shape):
+            raise ValueError(f"{caller}: input_size must be positive sizes (N, C, *spatial), "
+                             f"batch axis included, got {tuple(shape)}")
+        sizes.append(tuple(shape))
+    return sizes
+
+
+def example_inputs(
+    model: Module, input_size: Any = None, input_data: Any = None, batch_dim: int | None = None,
+    dtypes: Any = None, caller: str = "summary",
+) -> tuple[list[Tensor], dict[str, Tensor]]:
+    """The positional and keyword inputs of the forward pass: copies of ``input_data``, or
+    random tensors of ``input_size`` (default ``(1, *model.input_size)``)."""
+    if input_data is not None:
+        keywords = input_data if isinstance(input_data, dict) else {}
+        found = tensors(input_data) if not keywords else []
+        named = {k: v for k, v in keywords.items() if isinstance(v, Tensor)}
+        if not found and not named:
+            raise TypeError(f"{caller}: input_data must be a Tensor, a sequence of Tensors or a "
+                            f"dict of them (forward's keyword arguments), got "
+                            f"{type(input_data).__name__}")
+
+        def copy(t: Tensor) -> Tensor:
+            return Tensor(xp.array(t.array), requires_grad=t.is_floating_point())
+
+        return [copy(t) for t in found], {k: copy(v) for k, v in named.items()}
+    if input_size is None:
+        built_for = getattr(model, "input_size", None)
+        if built_for is None:
+            raise ValueError(
+                f"{caller}: pass input_size=(N, C, H, W), the batch axis included as in "
+                f"torchinfo (or input_data=...); {type(model).__name__} has no input_size "
+                "attribute to take it from"
+            )
+        input_size = (1, *(int(n) for n in built_for))  # model.input_size is one sample's
+        batch_dim = None
+    sizes = input_sizes(input_size, caller)
+    if batch_dim is not None:
+        if isinstance(batch_dim, bool) or not isinstance(batch_dim, int):
+            raise TypeError(f"{caller}: batch_dim must be an int or None, got {batch_dim!r}")
+        sizes = [s[:batch_dim] + (1,) + s[batch_dim:] if batch_dim >= 0 else
+                 s[:len(s) + 1 + batch_dim] + (1,) + s[len(s) + 1 + batch_dim:] for s in sizes]
+    if dtypes is None and getattr(model, "input_dtype", None) is not None:
+        dtypes = [model.input_dtype] * len(sizes)  # e.g. a text model's int64 token ids
+    if dtypes is None:
+        dtypes = [next((p.dtype for p in model.parameters() if p.dtype.kind == "f"),
+                       xp.dtype(xp.float32))] * len(sizes)
+    elif len(dtypes) != len(sizes):
+        raise ValueError(f"{caller}: got {len(dtypes)} dtypes for {len(sizes)} inputs")
+    rng = xp.random.default_rng(0)
+    inputs = []
+    for size, dtype in zip(sizes, dtypes):
+        dtype = xp.dtype(getattr(dtype, "numpy_dtype", dtype))
+        if dtype.kind == "f":
+            inputs.append(Tensor(rng.standard_normal(size).astype(dtype), requires_grad=True))
+        else:  # torchinfo's torch.rand(...).long(): zeros, a valid index everywhere
+            inputs.append(Tensor(xp.zeros(size, dtype=dtype)))
+    return inputs, {}

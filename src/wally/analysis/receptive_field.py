@@ -46,12 +46,23 @@ from wally import nn
 from wally._windows import adaptive_windows, conv_padding, output_size
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
+from wally.functional.sparse import Embedding as EmbeddingNode
 from wally.nn import functional as F
 from wally.nn.module import Module
+from wally.ops import Permute
 from wally.tensor import Tensor
+from wally.tracing import (
+    Call,
+    CallTrace,
+    example_inputs,
+    modes_kept,
+    post_order,
+    record_calls,
+)
 
 __all__ = [
     "AxisField",
+    "Fields",
     "ReceptiveField",
     "merge_fields",
     "module_receptive_field",
@@ -574,6 +585,78 @@ def _resampling_node_field(
     return None
 
 
+# ----- the pass over a recorded forward pass -------------------------------------------------
+class Fields:
+    """The receptive field of every tensor of a forward pass recorded by
+    :func:`wally.tracing.record_calls`: a module's rule where it has one (a convolution's,
+    from its public settings), else the rules of the autograd nodes, from the inputs'."""
+
+    def __init__(self, calls: CallTrace, inputs: Sequence[Tensor]) -> None:
+        self.fields: dict[int, ReceptiveField | None] = {}
+        self.alive: list[Tensor] = []  # keeps every tensor whose id is a key above alive
+        for x in inputs:  # a model input: its field is the identity on its spatial axes
+            spatial = tuple(x.shape[2:])
+            self.fields[id(x)] = ReceptiveField.identity(len(spatial), spatial) if spatial else None
+            self.alive.append(x)
+        for call in calls.finished:  # inner calls first, as their hooks ran
+            self._after(call)
+
+    def of(self, t: Tensor) -> ReceptiveField | None:
+        """The receptive field of tensor ``t``, from the graph where no module rule set it."""
+        if id(t) not in self.fields:
+            for u in post_order([t], self._unknown_inputs):  # inputs first
+                self.fields[id(u)] = self._node_field(u)
+                self.alive.append(u)
+        return self.fields[id(t)]
+
+    def _unknown_inputs(self, t: Tensor) -> list[Tensor]:
+        node = t._ctx
+        return [] if node is None else [x for x in node.inputs or ()
+                                        if x is not None and id(x) not in self.fields]
+
+    def _node_field(self, u: Tensor) -> ReceptiveField | None:
+        node = u._ctx
+        if node is None:
+            return None
+        known = [
+            None if x is None or self.fields.get(id(x)) is None
+            else (self.fields[id(x)], tuple(x.shape))
+            for x in node.inputs or ()
+        ]
+        if all(k is None for k in known):
+            return _token_positions(node, u)
+        return node_receptive_field(node, tuple(u.shape), known)
+
+    def _after(self, call: Call) -> None:
+        if not call.outputs:
+            return
+        rule = None
+        x, y = (call.inputs[0], call.outputs[0]) if call.inputs else (None, None)
+        if x is not None and y is not None:
+            field_in = self.of(x)
+            nd = -1 if field_in is None else len(field_in.axes)
+            if field_in is not None and x.ndim == nd + 2 and y.ndim == nd + 2:
+                rule = module_receptive_field(call.module, field_in, tuple(x.shape),
+                                              tuple(y.shape))
+        for t in call.outputs:
+            if rule is not None and id(t) not in self.fields:
+                self.fields[id(t)] = rule
+            self.of(t)
+
+
+def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:
+    """A text model's first field: embedded tokens ``(N, L, E)`` moved to ``(N, E, L)``, the
+    layout ``Conv1d`` takes, where position ``t`` sees token ``t`` (token ids themselves have
+    no spatial axis in ``(N, C, *spatial)``); None for any other node."""
+    if not isinstance(node, Permute) or out.ndim != 3 or tuple(
+            a % 3 for a in node.axes) != (0, 2, 1):
+        return None
+    source = node.inputs[0] if node.inputs else None
+    if not isinstance(getattr(source, "_ctx", None), EmbeddingNode):
+        return None
+    return ReceptiveField.identity(1, (int(out.shape[2]),))
+
+
 # ----- the probe ----------------------------------------------------------------------------
 def _centre_unit(output_shape: Sequence[int], nd: int) -> tuple[int, ...]:
     """The centre unit of a map, ``(n − 1) // 2`` per spatial axis (0 without spatial axes)."""
@@ -825,19 +908,32 @@ def receptive_field(
     """The analytic receptive field of ``layer``'s output (a dotted name as in
     ``named_modules``; default the model's output) for inputs of ``input_size``
     ``(C, *spatial)`` (default ``model.input_size``). ``None`` when the output doesn't
-    depend on the input. A shortcut through :func:`wally.analysis.summary`.
+    depend on the input (or for a layer the forward pass never called). The same field as the
+    summary's row of the layer's first call, from one recorded forward pass.
 
     Example::
 
         >>> receptive_field(wally.models.lenet(), (1, 28, 28), layer="5")
         ReceptiveField(size=(16, 16), jump=(4, 4), start=(-2, -2))
     """
-    from wally.analysis.summary import summary
-
-    # summary takes the batch axis in input_size (torchinfo's convention); this takes one sample
-    result = summary(model, None if input_size is None else (1, *input_size), verbose=0)
     name = "" if layer is None else layer
-    for row in result.layers:
-        if row.kind != "op" and row.name == name:
-            return row.receptive_field
+    inputs, _ = example_inputs(model, None if input_size is None else (1, *input_size),
+                               caller="receptive_field")
+    with modes_kept(model):
+        model.eval()
+        with record_calls(model) as calls:
+            model(*inputs)
+    fields = Fields(calls, inputs)
+    pending = calls.roots[::-1]
+    while pending:  # the calls in the order they began: the first call of ``layer``
+        call = pending.pop()
+        if call.name == name:
+            return fields.fields.get(id(call.outputs[0])) if call.outputs else None
+        pending.extend(reversed(call.children))
+    module = dict(model.named_modules()).get(name)
+    called = {id(p) for m in model.modules() if id(m) in calls.called
+              for p in m._parameters.values()}
+    if module is not None and any(p is not None and id(p) not in called
+                                  for p in module._parameters.values()):
+        return None  # a layer with parameters of its own that the forward pass never called
     raise ValueError(f"receptive_field: no layer named {layer!r} was called by the model")
