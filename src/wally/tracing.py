@@ -7,8 +7,9 @@ nodes, each holding the tensors it read (``node.inputs``, whose ``_ctx`` is the 
 them). Two things are read off it:
 
 * **the order**: :func:`forward_order` lists every node the outputs depend on, each after the
-  nodes it reads (inputs first), by :func:`wally.autograd.function.post_order`, the sort the
-  backward pass uses too (in reverse);
+  nodes it reads (inputs first), by :func:`post_order`, the one sort of a recorded graph (the
+  backward pass runs the same algorithm over the same edges, written out for speed in
+  :func:`wally.autograd.function.topological_order`);
 * **the module calls**: :func:`record_calls` puts a forward pre-hook and a hook on every
   module, so the calls form a tree (a block's call holds the calls it made), and gives each
   autograd node to the innermost call whose ``forward`` created it: the nodes between a call's
@@ -25,13 +26,12 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from wally import autograd
 from wally.autograd import Function, enable_grad
-from wally.autograd.function import post_order
 from wally.backend import xp
 from wally.nn.module import Module
 from wally.tensor import Tensor
@@ -40,6 +40,33 @@ __all__ = ["Call", "CallTrace", "Rules", "example_inputs", "forward_order", "inp
            "modes_kept", "post_order", "producers", "record_calls", "tensors"]
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
+Node = TypeVar("Node")
+
+
+def post_order(roots: Sequence[Node], parents: Callable[[Node], Iterable[Node]]) -> list[Node]:
+    """Every node reachable from ``roots`` through ``parents``, each after all of its parents.
+
+    Iterative depth-first post-order (no recursion limit on deep graphs), over any objects,
+    told apart by ``id``: a node is marked when it is expanded, not when it is pushed, so a
+    node reached by several paths is emitted only after all of them. The first root's nodes
+    come first; of a node's parents the last is expanded first.
+    """
+    order: list[Node] = []
+    expanded: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False) for root in reversed(roots)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in expanded:
+            continue
+        expanded.add(id(node))
+        stack.append((node, True))
+        for parent in parents(node):
+            if id(parent) not in expanded:
+                stack.append((parent, False))
+    return order
 
 
 def tensors(value: Any) -> list[Tensor]:
