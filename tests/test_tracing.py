@@ -12,6 +12,7 @@ from wally import nn
 from wally.analysis import cost, receptive_field, summary
 from wally.analysis.cost import conv_macs, node_cost
 from wally.analysis.receptive_field import NODE_FIELDS
+from wally.analysis.training_cost import backward_macs
 from wally.autograd import Function, topological_order
 from wally.functional.conv import ConvNd
 from wally.nn import functional as F
@@ -185,3 +186,7 @@ def test_a_renamed_conv_node_gets_the_conv_rules():
     x, w = wally.randn(1, 2, 9, 9, requires_grad=True), wally.randn(4, 2, 3, 3)
     out = _RenamedConv((1, 1), ((0, 0), (0, 0)), (1, 1), 1)(x, w, None)
     assert node_cost(out._ctx, out).macs == conv_macs((3, 3), 2, 4, 7 * 7)
+    w.requires_grad_(True)
+    out = _RenamedConv((1, 1), ((0, 0), (0, 0)), (1, 1), 1)(x, w, None)
+    forward = conv_macs((3, 3), 2, 4, 7 * 7)
+    assert backward_macs(out._ctx, out) == (forward, forward)  # dX and dW, as for ConvNd
