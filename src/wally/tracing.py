@@ -17,6 +17,10 @@ them). Two things are read off it:
   the other. So the residual ``+``, an inception ``cat`` or an ``F.relu`` written in a block's
   ``forward`` belong to the block, and a layer's own nodes to the layer.
 
+What each pass does with a node or a layer is a rule looked up by class in a :class:`Rules`
+table, one table per concern: ``NODE_FIELDS``/``MODULE_FIELDS`` (receptive fields),
+``NODE_COSTS``/``MODULE_COSTS`` (MACs and FLOPs), ``BACKWARD_MACS``, and the ONNX converters.
+
 Example::
 
     >>> with record_calls(model) as calls:
