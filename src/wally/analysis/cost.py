@@ -56,18 +56,39 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wally import nn
+from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
 from wally._windows import adaptive_windows
+from wally.functional import (
+    activation,
+    activation_extra,
+    conv,
+    conv_transpose,
+    norm,
+    normalization,
+    padding,
+    pool,
+    sparse,
+    upsampling,
+)
+from wally.functional.dropout import MaskedDropout
+from wally.functional.linear import Dropout as DropoutNode
+from wally.functional.linear import Linear as LinearNode
+from wally.geometric.sparse import SparseDenseProduct
+from wally.nn.dropout import _DropoutNd
 from wally.nn.module import Module
+from wally.nn.normalization import _InstanceNorm
 from wally.tensor import Tensor
+from wally.tracing import Rules
 
 __all__ = [
     "LayerCost",
     "FLOPS_PER_ELEMENT",
+    "MODULE_COSTS",
+    "NODE_COSTS",
     "CONVENTION",
     "conv_macs",
     "module_cost",
@@ -82,97 +103,64 @@ CONVENTION = (
 )
 """One line for the summary's header; the table above is the full rule set."""
 
-FLOPS_PER_ELEMENT: dict[str, int] = {
-    # element-wise activations, by module and autograd-node class name (they coincide)
-    "ReLU": 1,
-    "LeakyReLU": 2,
-    "Sigmoid": 3,
-    "Tanh": 1,
-    "GELU": 5,
-    "Softplus": 5,
-    "Softmax": 5,
-    "LogSoftmax": 5,
+_ELEMENTWISE: tuple[tuple[int, tuple[type, ...]], ...] = (
+    # element-wise activations: the module and its autograd node
+    (1, (nn.ReLU, ops.ReLU)),
+    (2, (nn.LeakyReLU, activation.LeakyReLU)),
+    (3, (nn.Sigmoid, ops.Sigmoid)),
+    (1, (nn.Tanh, ops.Tanh)),
+    (5, (nn.GELU, activation.GELU)),
+    (5, (nn.Softplus, activation.Softplus)),
+    (5, (nn.Softmax, ops_math.Softmax)),
+    (5, (nn.LogSoftmax, ops_math.LogSoftmax)),
     # layersB's activations; per element: ELU compare, exp, −1, ×α; SELU and CELU one scale
     # more; SiLU exp, +1, ÷, ×x; Mish exp, log1p, max, tanh, ×x; Hardswish +3, min, max, ×1/6,
     # ×x; Hardsigmoid ×1/6, +1/2, min, max; Hardtanh and ReLU6 min, max; Softsign abs, +1, ÷;
     # LogSigmoid min, abs, exp, log1p, −; PReLU compare, ×a; GLU sigmoid 3 and × per output;
     # Softmin negate + softmax; Threshold one comparison
-    "ELU": 4,
-    "SELU": 5,
-    "CELU": 5,
-    "SiLU": 4,
-    "Mish": 5,
-    "Hardswish": 5,
-    "Hardsigmoid": 4,
-    "Hardtanh": 2,
-    "ReLU6": 2,
-    "Softsign": 3,
-    "LogSigmoid": 5,
-    "PReLU": 2,
-    "GLU": 4,
-    "Softmin": 6,
-    "Threshold": 1,
-    "Embedding": 0,  # a lookup: no arithmetic
+    (4, (nn.ELU, activation_extra.ELU)),
+    (5, (nn.SELU,)),
+    (5, (nn.CELU,)),
+    (4, (nn.SiLU, activation_extra.SiLU)),
+    (5, (nn.Mish, activation_extra.Mish)),
+    (5, (nn.Hardswish, activation_extra.Hardswish)),
+    (4, (nn.Hardsigmoid, activation_extra.Hardsigmoid)),
+    (2, (nn.Hardtanh, activation_extra.Hardtanh)),
+    (2, (nn.ReLU6,)),
+    (3, (nn.Softsign, activation_extra.Softsign)),
+    (5, (nn.LogSigmoid, activation_extra.LogSigmoid)),
+    (2, (nn.PReLU, ops_math.PReLU)),
+    (4, (nn.GLU, activation_extra.GLU)),
+    (6, (nn.Softmin, activation_extra.Softmin)),
+    (1, (nn.Threshold, activation_extra.Threshold)),
+    (0, (sparse.Embedding,)),  # a lookup: no arithmetic (nn.Embedding has its own rule)
     # element-wise arithmetic nodes
-    "Add": 1,
-    "Sub": 1,
-    "Mul": 1,
-    "Div": 1,
-    "Pow": 1,
-    "PowScalar": 1,
-    "Neg": 1,
-    "Exp": 1,
-    "Log": 1,
-    "Sqrt": 1,
-    "Abs": 1,
-    "Sin": 1,
-    "Cos": 1,
-    "Clamp": 1,
-    "ClampTensor": 2,  # opinfo: a max and a min
-    "DivRounding": 2,  # opinfo: a division and its rounding
-    "Maximum": 1,
-    "Where": 1,
+    (1, (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PowScalar, ops.Neg, ops.Exp, ops.Log,
+         ops.Sqrt, ops.Abs, ops.Sin, ops.Cos, ops.Clamp)),
+    (2, (ops.ClampTensor,)),  # opinfo: a max and a min
+    (2, (ops.DivRounding,)),  # opinfo: a division and its rounding
+    (1, (ops.Maximum, ops.Where)),
     # tensorops: pointwise maths, masks and moves
-    "Sinh": 1,
-    "Cosh": 1,
-    "Erf": 1,
-    "Floor": 1,
-    "Ceil": 1,
-    "Round": 1,
-    "Trunc": 1,
-    "MaskedFill": 1,
-    "Triangle": 1,
-    "Roll": 0,
-    "Rot90": 0,
-    "Diag": 0,
-    "Gather": 0,
-    "IndexSelect": 0,
+    (1, (ops_math.Sinh, ops_math.Cosh, ops_math.Erf, ops_math.Floor, ops_math.Ceil,
+         ops_math.Round, ops_math.Trunc, ops_index.MaskedFill, ops_shape.Triangle)),
+    (0, (ops_shape.Roll, ops_shape.Rot90, ops_shape.Diag, ops_index.Gather,
+         ops_index.IndexSelect)),
     # data movement
-    "Reshape": 0,
-    "Permute": 0,
-    "Expand": 0,
-    "Repeat": 0,
-    "Flip": 0,
-    "GetItem": 0,
-    "SetItem": 0,
-    "Cat": 0,
-    "Stack": 0,
-    "Pad": 0,
-    "Clone": 0,
-    "Cast": 0,
-    "Identity": 0,
-    "Flatten": 0,
-    "Unflatten": 0,
+    (0, (ops.Reshape, ops.Permute, ops.Expand, ops.Repeat, ops.Flip, ops.GetItem, ops.SetItem,
+         ops.Cat, ops.Stack, padding.Pad, ops.Clone, ops.Cast, nn.Identity, nn.Flatten,
+         nn.Unflatten)),
     # layersA: rearrangements and scatters
-    "PixelShuffle": 0,
-    "PixelUnshuffle": 0,
-    "ChannelShuffle": 0,
-    "MaxUnpool1d": 0,
-    "MaxUnpool2d": 0,
-    "MaxUnpool3d": 0,
-    "MaxUnpoolNd": 0,
+    (0, (nn.PixelShuffle, upsampling.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
+         upsampling.ChannelShuffle, nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d,
+         pool.MaxUnpoolNd)),
+)
+"""FLOPs per output element of the element-wise layers and ops, by class: a module and its
+autograd node share a name, and a rule (see the module docstring)."""
+
+FLOPS_PER_ELEMENT: dict[str, int] = {
+    cls.__name__: per for per, classes in _ELEMENTWISE for cls in classes
 }
-"""FLOPs per output element of the element-wise layers and ops (see the module docstring)."""
+
 
 
 @dataclass(frozen=True)
@@ -263,12 +251,9 @@ def _batch_norm(training: bool, out_shape: Sequence[int]) -> LayerCost:
     return LayerCost(elements, per * elements, f"batch norm: {per} FLOPs per element")
 
 
-def _elementwise(name: str, out_shape: Sequence[int]) -> LayerCost:
-    elements = _numel(out_shape)
-    per = FLOPS_PER_ELEMENT.get(name)
-    if per is None:
-        return LayerCost(0, elements, f"{name}: 1 FLOP per element (estimate)")
-    return LayerCost(0, per * elements, f"{name}: {per} FLOP{'s' if per != 1 else ''} per element")
+def _elementwise(name: str, per: int, out_shape: Sequence[int]) -> LayerCost:
+    return LayerCost(0, per * _numel(out_shape),
+                     f"{name}: {per} FLOP{'s' if per != 1 else ''} per element")
 
 
 def _ints(value: Any, n: int) -> tuple[int, ...]:
@@ -310,48 +295,183 @@ def _interpolation(mode: str, in_shape: Sequence[int], out_shape: Sequence[int])
     return LayerCost(macs, 2 * macs, f"interpolate ({mode}): {taps}^d MACs per output")
 
 
-def module_cost(
-    module: Module, input_shape: Sequence[int], output_shape: Sequence[int]
-) -> LayerCost | None:
-    """The cost of one call of a known layer from its public settings and its input and
-    output shapes ``(N, C, *spatial)``; ``None`` for layers without a rule here (their
-    autograd nodes are counted by :func:`node_cost` instead)."""
-    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
-        return _conv(output_shape[0] if len(output_shape) > module._nd + 1 else 1,
-                     module.kernel_size, module.in_channels, module.out_channels, output_shape,
-                     module.groups, module.bias is not None)
-    if isinstance(module, nn.Linear):
-        return _linear(module.in_features, output_shape, module.bias is not None)
-    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
-        return _conv_transpose(
-            output_shape[0] if len(output_shape) > module._nd + 1 else 1, module.kernel_size,
-            module.in_channels, module.out_channels, input_shape, output_shape, module.groups,
-            module.bias is not None,
-        )
-    if isinstance(module, nn.Upsample):
-        return _interpolation(module.mode, input_shape, output_shape)
-    if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d):
-        return _pool("max", _ints(module.kernel_size, module._nd), output_shape)
-    if isinstance(module, nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
-        return _pool("avg", _ints(module.kernel_size, module._nd), output_shape)
-    if isinstance(module, nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d | nn.AdaptiveMaxPool3d):
-        return _adaptive("max", input_shape, output_shape)
-    if isinstance(module, nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d | nn.AdaptiveAvgPool3d):
-        return _adaptive("avg", input_shape, output_shape)
-    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d):
-        uses_batch = module.training or not module.track_running_stats
-        return _batch_norm(uses_batch, output_shape)
-    if isinstance(module, nn.Dropout):
-        if module.training and module.p > 0:
-            return LayerCost(0, _numel(output_shape), "dropout: 1 FLOP per element")
-        return LayerCost(0, 0, "dropout: the identity in evaluation")
-    layers_b = _layers_b_module_cost(module, output_shape)
-    if layers_b is not None:
-        return layers_b
-    name = type(module).__name__
-    if name in FLOPS_PER_ELEMENT and not module._modules:
-        return _elementwise(name, output_shape)
-    return None
+# ----- the rules, one per layer or node class -------------------------------------------------
+# A module rule reads a layer's public settings and its input and output shapes; a module
+# without one is counted by its autograd nodes' rules. A node rule reads the node, the shape
+# of its output and its tensor inputs. A rule may return None where it does not apply (an
+# unbatched input); then, as for a node class without a rule, the op counts 1 FLOP per output
+# element and its row says "(estimate)". The lookup walks the MRO: a subclass of a layer or a
+# node gets its base's rule.
+ModuleCostRule = Callable[[Module, Sequence[int], Sequence[int]], "LayerCost | None"]
+NodeCostRule = Callable[[Any, Sequence[int], list[Tensor]], "LayerCost | None"]
+MODULE_COSTS: Rules[ModuleCostRule] = Rules("wally.analysis.cost")
+NODE_COSTS: Rules[NodeCostRule] = Rules("wally.analysis.cost")
+
+
+def _per_element(classes: Sequence[type], per: int) -> None:
+    """Register ``per`` FLOPs per output element for the element-wise ``classes``."""
+    for cls in classes:
+        name = cls.__name__
+        if issubclass(cls, Module):
+            @MODULE_COSTS.register(cls)
+            def module_rule(module: Module, _: Sequence[int], out: Sequence[int],
+                            name: str = name, per: int = per) -> LayerCost | None:
+                return None if module._modules else _elementwise(name, per, out)
+        else:
+            @NODE_COSTS.register(cls)
+            def node_rule(node: Any, out: Sequence[int], _: list[Tensor], name: str = name,
+                          per: int = per) -> LayerCost:
+                return _elementwise(name, per, out)
+
+
+for _per, _classes in _ELEMENTWISE:
+    _per_element(_classes, _per)
+
+
+def _batch_of(shape: Sequence[int], nd: int) -> int:
+    return shape[0] if len(shape) > nd + 1 else 1
+
+
+@MODULE_COSTS.register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def _conv_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _conv(_batch_of(out, module._nd), module.kernel_size, module.in_channels,
+                 module.out_channels, out, module.groups, module.bias is not None)
+
+
+@NODE_COSTS.register(conv.ConvNd)
+def _conv_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    x, weight = node.inputs[0], node.inputs[1]
+    nd = weight.ndim - 2
+    batch = x.shape[0] if x.ndim == nd + 2 else 1
+    return _conv(batch, tuple(weight.shape[2:]), x.shape[-nd - 1], weight.shape[0], out,
+                 node.groups, node.inputs[2] is not None)
+
+
+@MODULE_COSTS.register(nn.Linear)
+def _linear_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _linear(module.in_features, out, module.bias is not None)
+
+
+@NODE_COSTS.register(LinearNode)
+def _linear_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _linear(node.inputs[1].shape[1], out, node.inputs[2] is not None)
+
+
+@MODULE_COSTS.register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def _conv_transpose_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _conv_transpose(_batch_of(out, module._nd), module.kernel_size, module.in_channels,
+                           module.out_channels, x, out, module.groups, module.bias is not None)
+
+
+@NODE_COSTS.register(conv_transpose.ConvTransposeNd)
+def _conv_transpose_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    x, weight = node.inputs[0], node.inputs[1]
+    nd = weight.ndim - 2
+    batch = x.shape[0] if x.ndim == nd + 2 else 1
+    return _conv_transpose(batch, tuple(weight.shape[2:]), weight.shape[0],
+                           weight.shape[1] * node.groups, tuple(x.shape), out, node.groups,
+                           node.inputs[2] is not None)
+
+
+@MODULE_COSTS.register(nn.Upsample)
+def _upsample_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _interpolation(module.mode, x, out)
+
+
+@NODE_COSTS.register(upsampling.Interpolate)
+def _interpolate_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+    if getattr(node, "antialias", False):
+        taps = math.prod(weights.shape[0] for _, weights in node.plans if weights is not None)
+        macs = _numel(out) * taps
+        return LayerCost(macs, 2 * macs, f"interpolate ({node.mode}, antialias): the filter's "
+                                         "taps per output, MACs")
+    return _interpolation(node.mode, inputs[0].shape, out) if inputs else None
+
+
+@NODE_COSTS.register(ops.MatMul)
+def _matmul_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost:
+    inner = inputs[0].shape[-1] if inputs else 1
+    macs = _numel(out) * inner
+    return LayerCost(macs, 2 * macs, "matmul: inner·outputs MACs")
+
+
+@NODE_COSTS.register(SparseDenseProduct)
+def _sparse_dense_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    """wally.geometric: one MAC per non-zero and feature."""
+    macs = node.matrix.nnz * (_numel(out) // max(out[0], 1) if out else 1)
+    return LayerCost(macs, 2 * macs, "sparse @ dense: non-zeros·features MACs")
+
+
+@MODULE_COSTS.register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+def _max_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _pool("max", _ints(module.kernel_size, module._nd), out)
+
+
+@MODULE_COSTS.register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+def _avg_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _pool("avg", _ints(module.kernel_size, module._nd), out)
+
+
+@NODE_COSTS.register(pool.MaxPoolNd)
+def _max_pool_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _pool("max", node.windows.kernel, out)
+
+
+@NODE_COSTS.register(pool.AvgPoolNd)
+def _avg_pool_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _pool("avg", node.windows.kernel, out)
+
+
+@MODULE_COSTS.register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+def _adaptive_max_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _adaptive("max", x, out)
+
+
+@MODULE_COSTS.register(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+def _adaptive_avg_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _adaptive("avg", x, out)
+
+
+@NODE_COSTS.register(pool.AdaptiveMaxPoolNd)
+def _adaptive_max_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+    return _adaptive("max", inputs[0].shape, out) if inputs else None
+
+
+@NODE_COSTS.register(pool.AdaptiveAvgPoolNd)
+def _adaptive_avg_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+    return _adaptive("avg", inputs[0].shape, out) if inputs else None
+
+
+@MODULE_COSTS.register(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+def _batch_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _batch_norm(module.training or not module.track_running_stats, out)
+
+
+@NODE_COSTS.register(norm.BatchNorm)
+def _batch_norm_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _batch_norm(bool(getattr(node, "training", False)), out)
+
+
+@MODULE_COSTS.register(nn.Dropout)
+def _dropout_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    if module.training and module.p > 0:
+        return LayerCost(0, _numel(out), "dropout: 1 FLOP per element")
+    return LayerCost(0, 0, "dropout: the identity in evaluation")
+
+
+@NODE_COSTS.register(DropoutNode)
+def _dropout_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return LayerCost(0, _numel(out), "dropout: 1 FLOP per element")
+
+
+@NODE_COSTS.register(ops.Sum, ops.Mean, ops.Amax, ops.MaxDim)
+def _reduction_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+    if not inputs:
+        return None
+    name = type(node).__name__
+    extra = _numel(out) if isinstance(node, ops.Mean) else 0
+    return LayerCost(0, _numel(inputs[0].shape) + extra,
+                     f"{name.lower()}: 1 FLOP per input element")
 
 
 # ----- layersB: normalisation, local response normalisation, embedding, dropout --------------
@@ -372,124 +492,120 @@ def _lrn(size: int, out_shape: Sequence[int]) -> LayerCost:
                      "element")
 
 
-def _layers_b_module_cost(module: Module, out_shape: Sequence[int]) -> LayerCost | None:
-    from wally.nn.dropout import _DropoutNd
-    from wally.nn.normalization import _InstanceNorm
-
-    if isinstance(module, nn.LayerNorm):
-        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
-                         "layer norm")
-    if isinstance(module, nn.GroupNorm):
-        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
-                         "group norm")
-    if isinstance(module, _InstanceNorm):
-        if not module.training and module.track_running_stats:
-            return _batch_norm(False, out_shape)
-        return _row_norm(out_shape, module.weight is not None, module.bias is not None,
-                         "instance norm")
-    if isinstance(module, nn.LocalResponseNorm):
-        return _lrn(module.size, out_shape)
-    if isinstance(module, nn.Embedding):
-        return LayerCost(0, 0, "embedding: a lookup, 0 FLOPs")
-    if isinstance(module, _DropoutNd) and not isinstance(module, nn.Dropout):
-        if not module.training or module.p == 0:
-            return LayerCost(0, 0, "dropout: the identity in evaluation")
-        per = 2 if "Alpha" in type(module).__name__ else 1
-        return LayerCost(0, per * _numel(out_shape),
-                         f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
-    return None
+@MODULE_COSTS.register(nn.LayerNorm, nn.GroupNorm)
+def _row_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    kind = "layer norm" if isinstance(module, nn.LayerNorm) else "group norm"
+    return _row_norm(out, module.weight is not None, module.bias is not None, kind)
 
 
-def _layers_b_node_cost(name: str, node: Any, out_shape: Sequence[int]) -> LayerCost | None:
-    if name == "RowNorm":
-        return _row_norm(out_shape, node.w_shape is not None, node.b_shape is not None,
-                         "layer/group/instance norm")
-    if name == "LocalResponseNorm":
-        return _lrn(node.size, out_shape)
-    if name == "MaskedDropout":
-        per = 2 if node.alpha else 1
-        return LayerCost(0, per * _numel(out_shape),
-                         f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
-    return None
+@MODULE_COSTS.register(_InstanceNorm)
+def _instance_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    if not module.training and module.track_running_stats:
+        return _batch_norm(False, out)
+    return _row_norm(out, module.weight is not None, module.bias is not None, "instance norm")
 
 
-def _tensorops_cost(name: str, node: Any, inputs: list[Tensor]) -> LayerCost | None:
-    """Einsum, scans, products, norms, sorts and scatters (wally.ops_math, ops_index, linalg)."""
-    if name == "Einsum":
-        sizes = {c: n for term, x in zip(node.terms, inputs) for c, n in zip(term, x.shape)}
-        product = math.prod(sizes.values())
-        if len(inputs) == 1:
-            return LayerCost(0, product if set(node.output) != set(sizes) else 0,
-                             "einsum: one add per summed element")
-        macs = product * (len(inputs) - 1)
-        return LayerCost(macs, 2 * macs, "einsum: ∏ subscript sizes · (operands − 1) MACs")
+@NODE_COSTS.register(normalization.RowNorm)
+def _row_norm_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _row_norm(out, node.w_shape is not None, node.b_shape is not None,
+                     "layer/group/instance norm")
+
+
+@MODULE_COSTS.register(nn.LocalResponseNorm)
+def _lrn_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return _lrn(module.size, out)
+
+
+@NODE_COSTS.register(normalization.LocalResponseNorm)
+def _lrn_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    return _lrn(node.size, out)
+
+
+@MODULE_COSTS.register(nn.Embedding)
+def _embedding_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    return LayerCost(0, 0, "embedding: a lookup, 0 FLOPs")
+
+
+@MODULE_COSTS.register(_DropoutNd)
+def _other_dropout_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
+    """Dropout1d/2d/3d, alpha dropout: 2 FLOPs per element for the alpha ones (×a, +b)."""
+    if not module.training or module.p == 0:
+        return LayerCost(0, 0, "dropout: the identity in evaluation")
+    per = 2 if isinstance(module, nn.AlphaDropout | nn.FeatureAlphaDropout) else 1
+    return LayerCost(0, per * _numel(out),
+                     f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
+
+
+@NODE_COSTS.register(MaskedDropout)
+def _masked_dropout_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    per = 2 if node.alpha else 1
+    return LayerCost(0, per * _numel(out),
+                     f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
+
+
+# ----- tensorops: einsum, scans, products, norms, sorts and scatters --------------------------
+@NODE_COSTS.register(ops_math.Einsum)
+def _einsum_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost:
+    sizes = {c: n for term, x in zip(node.terms, inputs) for c, n in zip(term, x.shape)}
+    product = math.prod(sizes.values())
+    if len(inputs) == 1:
+        return LayerCost(0, product if set(node.output) != set(sizes) else 0,
+                         "einsum: one add per summed element")
+    macs = product * (len(inputs) - 1)
+    return LayerCost(macs, 2 * macs, "einsum: ∏ subscript sizes · (operands − 1) MACs")
+
+
+def _per_input_element(per: int) -> NodeCostRule:
+    def rule(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+        if not inputs:
+            return None
+        name = type(node).__name__.lower()
+        return LayerCost(0, per * _numel(inputs[0].shape), f"{name}: {per} per input element")
+
+    return rule
+
+
+NODE_COSTS.register(ops_math.Prod, ops_math.CumSum, ops_math.CumProd)(_per_input_element(1))
+NODE_COSTS.register(ops_math.LogSumExp)(_per_input_element(4))
+NODE_COSTS.register(linalg.VectorNorm)(_per_input_element(2))
+
+
+@NODE_COSTS.register(ops_index.SortedGather)
+def _sort_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
     if not inputs:
         return None
-    elements = _numel(inputs[0].shape)
-    per = {"Prod": 1, "CumSum": 1, "CumProd": 1, "LogSumExp": 4, "VectorNorm": 2}.get(name)
-    if per is not None:
-        return LayerCost(0, per * elements, f"{name.lower()}: {per} per input element")
-    if name == "SortedGather":
-        n = inputs[0].shape[node.axis] if inputs[0].ndim else 1
-        compares = (elements // max(n, 1)) * n * math.ceil(math.log2(max(n, 2)))
-        return LayerCost(0, compares, "sort: n·⌈log₂ n⌉ comparisons per row")
-    if name == "Scatter":
-        return LayerCost(0, node.index.size if node.reduce else 0, "scatter: 1 per reduced index")
-    return None
+    n = inputs[0].shape[node.axis] if inputs[0].ndim else 1
+    compares = (_numel(inputs[0].shape) // max(n, 1)) * n * math.ceil(math.log2(max(n, 2)))
+    return LayerCost(0, compares, "sort: n·⌈log₂ n⌉ comparisons per row")
+
+
+@NODE_COSTS.register(ops_index.Scatter)
+def _scatter_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerCost | None:
+    if not inputs:
+        return None
+    return LayerCost(0, node.index.size if node.reduce else 0, "scatter: 1 per reduced index")
+
+
+# ----- the two entry points -----------------------------------------------------------------
+def module_cost(
+    module: Module, input_shape: Sequence[int], output_shape: Sequence[int]
+) -> LayerCost | None:
+    """The cost of one call of a known layer from its public settings and its input and
+    output shapes ``(N, C, *spatial)``; ``None`` for layers without a rule here (their
+    autograd nodes are counted by :func:`node_cost` instead)."""
+    rule = MODULE_COSTS.find(module)
+    return None if rule is None else rule(module, input_shape, output_shape)
 
 
 def node_cost(node: Any, output: Tensor) -> LayerCost:
     """The cost of one autograd node (an op called in a ``forward``, such as the residual
-    ``+`` or an inception ``cat``) from its class, inputs and ``output``."""
-    name = type(node).__name__
+    ``+`` or an inception ``cat``) from its class, inputs and ``output``; a node without a
+    rule (a new op) is estimated at 1 FLOP per output element and says so."""
     out_shape = tuple(output.shape)
     inputs = [t for t in (node.inputs or ()) if isinstance(t, Tensor)]
-    if name == "ConvNd":
-        x, weight = node.inputs[0], node.inputs[1]
-        nd = weight.ndim - 2
-        batch = x.shape[0] if x.ndim == nd + 2 else 1
-        return _conv(batch, tuple(weight.shape[2:]), x.shape[-nd - 1], weight.shape[0],
-                     out_shape, node.groups, node.inputs[2] is not None)
-    if name == "Linear":
-        return _linear(node.inputs[1].shape[1], out_shape, node.inputs[2] is not None)
-    if name == "ConvTransposeNd":
-        x, weight = node.inputs[0], node.inputs[1]
-        nd = weight.ndim - 2
-        batch = x.shape[0] if x.ndim == nd + 2 else 1
-        return _conv_transpose(batch, tuple(weight.shape[2:]), weight.shape[0],
-                               weight.shape[1] * node.groups, tuple(x.shape), out_shape,
-                               node.groups, node.inputs[2] is not None)
-    if name == "Interpolate" and getattr(node, "antialias", False):
-        taps = math.prod(weights.shape[0] for _, weights in node.plans if weights is not None)
-        macs = _numel(out_shape) * taps
-        return LayerCost(macs, 2 * macs, f"interpolate ({node.mode}, antialias): the filter's "
-                                         "taps per output, MACs")
-    if name == "Interpolate" and inputs:
-        return _interpolation(node.mode, inputs[0].shape, out_shape)
-    if name == "MatMul":
-        inner = inputs[0].shape[-1] if inputs else 1
-        macs = _numel(out_shape) * inner
-        return LayerCost(macs, 2 * macs, "matmul: inner·outputs MACs")
-    if name == "SparseDenseProduct":  # wally.geometric: one MAC per non-zero and feature
-        macs = node.matrix.nnz * (_numel(out_shape) // max(out_shape[0], 1) if out_shape else 1)
-        return LayerCost(macs, 2 * macs, "sparse @ dense: non-zeros·features MACs")
-    if name in ("MaxPoolNd", "AvgPoolNd"):
-        return _pool("max" if name == "MaxPoolNd" else "avg", node.windows.kernel, out_shape)
-    if name in ("AdaptiveMaxPoolNd", "AdaptiveAvgPoolNd") and inputs:
-        return _adaptive("max" if name == "AdaptiveMaxPoolNd" else "avg", inputs[0].shape,
-                         out_shape)
-    if name == "BatchNorm":
-        return _batch_norm(bool(getattr(node, "training", False)), out_shape)
-    if name == "Dropout":
-        return LayerCost(0, _numel(out_shape), "dropout: 1 FLOP per element")
-    layers_b = _layers_b_node_cost(name, node, out_shape)
-    if layers_b is not None:
-        return layers_b
-    if name in ("Sum", "Mean", "Amax", "MaxDim") and inputs:
-        reduced = _numel(inputs[0].shape)
-        extra = _numel(out_shape) if name == "Mean" else 0
-        return LayerCost(0, reduced + extra, f"{name.lower()}: 1 FLOP per input element")
-    special = _tensorops_cost(name, node, inputs)
-    if special is not None:
-        return special
-    return _elementwise(name, out_shape)
+    rule = NODE_COSTS.find(node)
+    cost = None if rule is None else rule(node, out_shape, inputs)
+    if cost is None:
+        return LayerCost(0, _numel(out_shape),
+                         f"{type(node).__name__}: 1 FLOP per element (estimate)")
+    return cost

@@ -37,22 +37,56 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from wally import nn
+from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
 from wally._windows import adaptive_windows, conv_padding, output_size
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
+from wally.functional import (
+    activation,
+    activation_extra,
+    conv,
+    conv_transpose,
+    loss,
+    loss_margin,
+    loss_regression,
+    norm,
+    normalization,
+    padding,
+    pool,
+    sparse,
+    upsampling,
+)
+from wally.functional.dropout import MaskedDropout
+from wally.functional.linear import Dropout as DropoutNode
+from wally.functional.linear import Linear as LinearNode
+from wally.functional.temporal_pool import MaxOverTime
+from wally.geometric.sparse import SparseDenseProduct
 from wally.nn import functional as F
 from wally.nn.module import Module
+from wally.nn.utils.rnn import PadSequence
 from wally.tensor import Tensor
+from wally.tracing import (
+    Call,
+    CallTrace,
+    Rules,
+    example_inputs,
+    modes_kept,
+    post_order,
+    record_calls,
+)
 
 __all__ = [
     "AxisField",
+    "Fields",
     "ReceptiveField",
+    "MODULE_FIELDS",
+    "NODE_FIELDS",
     "merge_fields",
     "module_receptive_field",
     "node_receptive_field",
@@ -290,119 +324,6 @@ def _adaptive(field: ReceptiveField, spatial: Sequence[int], out: Sequence[int])
     return ReceptiveField(pooled.axes, exact, pooled.bounds)
 
 
-def module_receptive_field(
-    module: Module, field: ReceptiveField, input_shape: Sequence[int],
-    output_shape: Sequence[int],
-) -> ReceptiveField | None:
-    """The output field of a convolution or pooling layer from its input's ``field``
-    (shapes ``(N, C, *spatial)``); ``None`` for any other module, whose autograd graph
-    decides (:func:`node_receptive_field`).
-
-    Reads the layer's public settings: ``kernel_size``, ``stride``, ``padding`` (``'same'``
-    pads ``⌊d·(k − 1)/2⌋`` on the left), ``dilation``, ``output_size``. ``ceil_mode`` adds
-    windows at the end, and other ``padding_mode``s change what the padding holds, not where
-    a window lies, so neither changes the field.
-    """
-    nd = len(field.axes)
-    units = tuple(output_shape[-nd:])
-    if getattr(module, "_nd", nd) != nd:
-        return None  # e.g. an unbatched input: the graph decides
-    if isinstance(module, _CONVS):
-        pairs = conv_padding(
-            type(module).__name__, module.padding, module.kernel_size, module.dilation,
-            module.stride,
-        )
-        return field.window(
-            module.kernel_size, module.stride, [lo for lo, _ in pairs], module.dilation, units
-        )
-    if isinstance(module, _MAX_POOLS + _AVG_POOLS):
-        kernel = _ints(module.kernel_size, nd)
-        stride = module.stride
-        stride = kernel if stride is None or stride == () else _ints(stride, nd)
-        dilation = _ints(getattr(module, "dilation", 1), nd)
-        return field.window(kernel, stride, _ints(module.padding, nd), dilation, units)
-    if isinstance(module, _ADAPTIVE_AVG + _ADAPTIVE_MAX):
-        spatial = tuple(input_shape[-nd:])
-        requested = module.output_size
-        items = list(requested) if isinstance(requested, tuple | list) else [requested]
-        items = items * nd if len(items) == 1 else items
-        out = tuple(n if o is None else int(o) for n, o in zip(spatial, items, strict=True))
-        return _adaptive(field, spatial, out)
-    return _resampling_module_field(module, field, input_shape, output_shape)
-
-
-def _spatial(shape: Sequence[int], nd: int) -> tuple[int, ...] | None:
-    """The last ``nd`` axes of a batched ``(N, C, *spatial)`` shape; None when it has fewer."""
-    return tuple(shape[-nd:]) if len(shape) >= nd + 2 else None
-
-
-def node_receptive_field(
-    node: Any,
-    output_shape: Sequence[int],
-    inputs: Sequence[tuple[ReceptiveField, Sequence[int]] | None],
-) -> ReceptiveField:
-    """The field of the output of the autograd node ``node`` (a :class:`wally.autograd.Function`)
-    from its inputs' ``(field, shape)`` pairs (``None`` for inputs that don't depend on the
-    image: parameters and constants; at least one must).
-
-    Convolution, pooling and padding nodes (``F.conv2d``, ``F.max_pool2d``, ``F.pad`` called in
-    a ``forward``) apply their window or shift. Nodes whose output keeps the spatial shape of
-    their inputs, up to broadcasting, are element-wise: the union of the inputs' fields
-    (:func:`merge_fields`). Anything else reduces, flattens or rearranges the spatial axes:
-    every output unit then sees the union over all input units.
-    """
-    known = [item for item in inputs if item is not None]
-    field, shape = known[0]
-    nd = len(field.axes)
-    name = type(node).__name__
-    spatial_in = _spatial(shape, nd)
-    spatial_out = _spatial(output_shape, nd)
-    same_rank = len(shape) == len(output_shape) == nd + 2
-    if same_rank and inputs[0] is not None:
-        assert spatial_in is not None and spatial_out is not None
-        if name == "ConvNd" and node.inputs[1].ndim == nd + 2:
-            kernel = tuple(node.inputs[1].shape[2:])
-            pads = [lo for lo, _ in node.padding]
-            return field.window(kernel, node.stride, pads, node.dilation, spatial_out)
-        if name in ("MaxPoolNd", "AvgPoolNd") and len(node.windows.kernel) == nd:
-            win = node.windows
-            return field.window(win.kernel, win.stride, win.padding, win.dilation, spatial_out)
-        if name in ("AdaptiveAvgPoolNd", "AdaptiveMaxPoolNd"):
-            return _adaptive(field, spatial_in, spatial_out)
-        resampled = _resampling_node_field(node, field, spatial_in, spatial_out)
-        if resampled is not None:
-            return resampled
-        if name == "Pad":
-            pads = ([0] * nd + [lo for lo, _ in node.pairs])[-nd:]
-            axes = tuple(
-                AxisField(a.size, a.jump, a.start - p * a.jump)
-                for a, p in zip(field.axes, pads, strict=True)
-            )
-            return ReceptiveField(axes, field.exact, field.bounds)
-        rank = len(output_shape)
-        if name == "Permute" and tuple(a % rank for a in node.axes[-nd:]) != tuple(
-            range(rank - nd, rank)
-        ):
-            return _collapse(known, nd, exact=False)
-        if name == "Flip" and any(a % rank >= rank - nd for a in node.axes):
-            return _collapse(known, nd, exact=False)
-        # tensorops: ops that move values between the positions of the axes they act on
-        moved = _MOVING_AXES.get(name)
-        if name == "Einsum" or (moved is not None and _moves_spatial(getattr(node, moved),
-                                                                     rank, nd)):
-            return _collapse(known, nd, exact=False)
-    if name == "RowNorm" and same_rank and spatial_in is not None:
-        return _normalised(field, spatial_in, nd, node.spans)
-    if spatial_out is not None and all(
-        (s := _spatial(sh, nd)) is not None and all(m in (n, 1) for m, n in zip(s, spatial_out))
-        for _, sh in known
-    ):
-        branches = [(f, _spatial(sh, nd) or ()) for f, sh in known]
-        return merge_fields(branches, spatial_out)
-    # Reductions, flattening, crops: one field for every unit, the union of all positions.
-    return _collapse(known, nd, exact=name not in ("GetItem", "Unfold", "Fold"))
-
-
 def _normalised(field: ReceptiveField, spatial: Sequence[int], nd: int,
                 spans: int) -> ReceptiveField:
     """Layer, group and instance norm (layersB): every unit is divided by statistics over its
@@ -414,12 +335,6 @@ def _normalised(field: ReceptiveField, spatial: Sequence[int], nd: int,
         for i, (a, n) in enumerate(zip(field.axes, spatial, strict=True))
     )
     return ReceptiveField(axes, field.exact, field.bounds)
-
-
-_MOVING_AXES = {"Roll": "axes", "Rot90": "axes", "CumSum": "axis", "CumProd": "axis",
-                "Gather": "axis", "SortedGather": "axis", "Scatter": "axis",
-                "IndexSelect": "axis"}
-"""The tensorops nodes that mix positions, and the attribute that holds their axis/axes."""
 
 
 def _moves_spatial(axes: Any, rank: int, nd: int) -> bool:
@@ -530,48 +445,435 @@ def _shuffled(field: ReceptiveField, spatial_in: Sequence[int], factor: int,
     return _spread(field, spatial_in, (factor,) * nd, lows, [Fraction(0)] * nd)
 
 
-def _resampling_module_field(
+# ----- the rules, one per layer or node class -------------------------------------------------
+# A module rule maps the field of a layer's input to its output's from the layer's public
+# settings; a module without one is left to its autograd nodes' rules. A node rule reads one
+# :class:`_Site`. A rule returns None where it does not apply (an unbatched input, a permute
+# that keeps the spatial axes); the node is then taken as element-wise where the shapes allow
+# (:func:`merge_fields`), else as a reduction (:func:`_collapse`). The lookup walks the MRO,
+# so a subclass of a node or layer gets its base's rule; a node class without any rule (an op
+# wally doesn't know) is taken the same way but warned about and marked inexact (``~``).
+ModuleFieldRule = Callable[[Module, ReceptiveField, Sequence[int], Sequence[int]],
+                           "ReceptiveField | None"]
+NodeFieldRule = Callable[["_Site"], "ReceptiveField | None"]
+MODULE_FIELDS: Rules[ModuleFieldRule] = Rules("wally.analysis.receptive_field")
+NODE_FIELDS: Rules[NodeFieldRule] = Rules("wally.analysis.receptive_field")
+
+
+@dataclass(frozen=True)
+class _Site:
+    """What a node rule reads: the node, its output's shape, the ``(field, shape)`` of its
+    inputs that depend on the image (``known``; the first is ``field`` and ``shape``)."""
+
+    node: Any
+    output_shape: tuple[int, ...]
+    known: list[tuple[ReceptiveField, Sequence[int]]]
+    first_known: bool  # the node's first input depends on the image
+
+    @property
+    def field(self) -> ReceptiveField:
+        return self.known[0][0]
+
+    @property
+    def nd(self) -> int:
+        return len(self.field.axes)
+
+    @property
+    def spatial_in(self) -> tuple[int, ...] | None:
+        return _spatial(self.known[0][1], self.nd)
+
+    @property
+    def spatial_out(self) -> tuple[int, ...] | None:
+        return _spatial(self.output_shape, self.nd)
+
+    @property
+    def same_rank(self) -> bool:
+        """Input and output are both batched maps ``(N, C, *spatial)``."""
+        return len(self.known[0][1]) == len(self.output_shape) == self.nd + 2
+
+    @property
+    def windowed(self) -> bool:
+        """A window may apply: the same rank, and the image enters as the first input."""
+        return self.same_rank and self.first_known
+
+
+def _spatial(shape: Sequence[int], nd: int) -> tuple[int, ...] | None:
+    """The last ``nd`` axes of a batched ``(N, C, *spatial)`` shape; None when it has fewer."""
+    return tuple(shape[-nd:]) if len(shape) >= nd + 2 else None
+
+
+def _generic(site: _Site, exact: bool = True) -> ReceptiveField:
+    """Element-wise where every input's spatial shape broadcasts to the output's: the union
+    of the inputs' fields; else (reductions, flattening, crops) one field for every unit, the
+    union over all positions (a bound unless ``exact``)."""
+    nd, spatial_out = site.nd, site.spatial_out
+    if spatial_out is not None and all(
+        (s := _spatial(sh, nd)) is not None and all(m in (n, 1) for m, n in zip(s, spatial_out))
+        for _, sh in site.known
+    ):
+        return merge_fields([(f, _spatial(sh, nd) or ()) for f, sh in site.known], spatial_out)
+    return _collapse(site.known, nd, exact)
+
+
+def _shapes_decide(site: _Site) -> None:
+    return None
+
+
+NODE_FIELDS.register(
+    # element-wise, reductions and reshapes: the generic rule decides from the shapes
+    ops.Abs, ops.Add, ops.Amax, ops.Cast, ops.Cat, ops.Clamp, ops.ClampTensor, ops.Clone,
+    ops.CopyInto, ops.Cos, ops.Div, ops.DivRounding, ops.Exp, ops.Expand, ops.Fill, ops.Log,
+    ops.MatMul, ops.MaxDim, ops.Maximum, ops.Mean, ops.Mul, ops.Neg, ops.Pow, ops.PowScalar,
+    ops.ReLU, ops.Repeat, ops.Reshape, ops.SetItem, ops.Sigmoid, ops.Sin, ops.Sqrt, ops.Stack,
+    ops.Sub, ops.Sum, ops.Tanh, ops.Where,
+    ops_math.Rounding, ops_math.Ceil, ops_math.Floor, ops_math.Round, ops_math.Trunc,
+    ops_math.Cosh, ops_math.Sinh, ops_math.Erf, ops_math.Softmax, ops_math.LogSoftmax,
+    ops_math.LogSumExp, ops_math.PReLU, ops_math.Prod,
+    ops_shape.Diag, ops_shape.Triangle, ops_index.MaskedFill, linalg.SingularNorm,
+    linalg.VectorNorm,
+    activation.GELU, activation.LeakyReLU, activation.Softplus,
+    activation_extra.ELU, activation_extra.GLU, activation_extra.Hardsigmoid,
+    activation_extra.Hardswish, activation_extra.Hardtanh, activation_extra.LogSigmoid,
+    activation_extra.Mish, activation_extra.SiLU, activation_extra.Softmin,
+    activation_extra.Softsign, activation_extra.Threshold,
+    norm.BatchNorm,  # in evaluation its statistics are constants
+    normalization.LocalResponseNorm, MaskedDropout, DropoutNode, LinearNode,
+    sparse.Embedding, sparse.OneHot, upsampling.ChannelShuffle, MaxOverTime, PadSequence,
+    SparseDenseProduct,
+    loss.BCE, loss.BCEWithLogits, loss.CrossEntropy, loss.CrossEntropyProbs, loss.NLLLoss,
+    loss.PointwiseLoss, loss_regression.ElementwiseLoss, loss_regression.GaussianNLL,
+    loss_regression.KLDiv, loss_regression.PoissonNLL, loss_regression.SmoothL1,
+    loss_margin.PairwiseDistance, loss_margin.SoftMargin,
+)(_shapes_decide)
+
+
+@NODE_FIELDS.register(ops.GetItem, conv.Unfold, conv.Fold)
+def _crop_node(site: _Site) -> ReceptiveField:
+    """Indexing, unfold and fold: element-wise where the shapes allow, else a bound."""
+    return _generic(site, exact=False)
+
+
+@MODULE_FIELDS.register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def _conv_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                 y: Sequence[int]) -> ReceptiveField:
+    pairs = conv_padding(type(module).__name__, module.padding, module.kernel_size,
+                         module.dilation, module.stride)
+    return field.window(module.kernel_size, module.stride, [lo for lo, _ in pairs],
+                        module.dilation, tuple(y[-len(field.axes):]))
+
+
+@NODE_FIELDS.register(conv.ConvNd)
+def _conv_node(site: _Site) -> ReceptiveField | None:
+    node = site.node
+    if not site.windowed or node.inputs[1].ndim != site.nd + 2:
+        return None
+    kernel = tuple(node.inputs[1].shape[2:])
+    pads = [lo for lo, _ in node.padding]
+    return site.field.window(kernel, node.stride, pads, node.dilation, site.spatial_out)
+
+
+@MODULE_FIELDS.register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+                        nn.AvgPool3d)
+def _pool_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                 y: Sequence[int]) -> ReceptiveField:
+    nd = len(field.axes)
+    kernel = _ints(module.kernel_size, nd)
+    stride = module.stride
+    stride = kernel if stride is None or stride == () else _ints(stride, nd)
+    dilation = _ints(getattr(module, "dilation", 1), nd)
+    return field.window(kernel, stride, _ints(module.padding, nd), dilation, tuple(y[-nd:]))
+
+
+@NODE_FIELDS.register(pool.MaxPoolNd, pool.AvgPoolNd)
+def _pool_node(site: _Site) -> ReceptiveField | None:
+    win = site.node.windows
+    if not site.windowed or len(win.kernel) != site.nd:
+        return None
+    return site.field.window(win.kernel, win.stride, win.padding, win.dilation,
+                             site.spatial_out)
+
+
+@MODULE_FIELDS.register(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+def _adaptive_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                     y: Sequence[int]) -> ReceptiveField:
+    nd = len(field.axes)
+    spatial = tuple(x[-nd:])
+    requested = module.output_size
+    items = list(requested) if isinstance(requested, tuple | list) else [requested]
+    items = items * nd if len(items) == 1 else items
+    out = tuple(n if o is None else int(o) for n, o in zip(spatial, items, strict=True))
+    return _adaptive(field, spatial, out)
+
+
+@NODE_FIELDS.register(pool.AdaptiveAvgPoolNd, pool.AdaptiveMaxPoolNd)
+def _adaptive_node(site: _Site) -> ReceptiveField | None:
+    if not site.windowed:
+        return None
+    assert site.spatial_in is not None and site.spatial_out is not None
+    return _adaptive(site.field, site.spatial_in, site.spatial_out)
+
+
+@MODULE_FIELDS.register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def _conv_transpose_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                           y: Sequence[int]) -> ReceptiveField:
+    return _transposed(field, tuple(x[-len(field.axes):]), module.kernel_size, module.stride,
+                       module.padding, module.dilation)
+
+
+@NODE_FIELDS.register(conv_transpose.ConvTransposeNd)
+def _conv_transpose_node(site: _Site) -> ReceptiveField | None:
+    node = site.node
+    if not site.windowed or len(node.stride) != site.nd:
+        return None
+    assert site.spatial_in is not None
+    kernel = tuple(node.inputs[1].shape[2:])
+    pads = [lo for lo, _ in node.pairs]
+    return _transposed(site.field, site.spatial_in, kernel, node.stride, pads, node.dilation)
+
+
+@MODULE_FIELDS.register(nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
+def _unpool_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                   y: Sequence[int]) -> ReceptiveField:
+    nd = len(field.axes)
+    return _transposed(field, tuple(x[-nd:]), module.kernel_size, module.stride,
+                       module.padding, (1,) * nd)
+
+
+@NODE_FIELDS.register(pool.MaxUnpoolNd)
+def _unpool_node(site: _Site) -> ReceptiveField | None:
+    node, nd = site.node, site.nd
+    if not site.windowed or len(node.kernel) != nd:
+        return None
+    assert site.spatial_in is not None
+    return _transposed(site.field, site.spatial_in, node.kernel, node.stride, node.padding,
+                       (1,) * nd)
+
+
+@MODULE_FIELDS.register(nn.Upsample)
+def _upsample_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                     y: Sequence[int]) -> ReceptiveField:
+    nd = len(field.axes)
+    return _interpolated(field, module.mode, bool(module.align_corners), tuple(x[-nd:]),
+                         tuple(y[-nd:]))
+
+
+@NODE_FIELDS.register(upsampling.Interpolate)
+def _interpolate_node(site: _Site) -> ReceptiveField | None:
+    node, nd = site.node, site.nd
+    if not site.windowed:
+        return None
+    assert site.spatial_in is not None and site.spatial_out is not None
+    if getattr(node, "antialias", False):  # a wide filter: the union
+        return _spread(site.field, site.spatial_in, [0] * nd, [Fraction(0)] * nd,
+                       [Fraction(0)] * nd)
+    if len(node.plans) != nd:
+        return None
+    return _interpolated(site.field, node.mode, node.align_corners, site.spatial_in,
+                         site.spatial_out)
+
+
+@MODULE_FIELDS.register(nn.PixelShuffle, nn.PixelUnshuffle)
+def _shuffle_module(module: Module, field: ReceptiveField, x: Sequence[int],
+                    y: Sequence[int]) -> ReceptiveField | None:
+    if len(field.axes) != 2:
+        return None
+    inverse = isinstance(module, nn.PixelUnshuffle)
+    factor = module.downscale_factor if inverse else module.upscale_factor
+    return _shuffled(field, tuple(x[-2:]), factor, inverse, tuple(y[-2:]))
+
+
+@NODE_FIELDS.register(upsampling.PixelShuffle)
+def _shuffle_node(site: _Site) -> ReceptiveField | None:
+    if not site.windowed or site.nd != 2:
+        return None
+    assert site.spatial_in is not None and site.spatial_out is not None
+    return _shuffled(site.field, site.spatial_in, site.node.factor, site.node.inverse,
+                     site.spatial_out)
+
+
+@NODE_FIELDS.register(padding.Pad)
+def _pad_node(site: _Site) -> ReceptiveField | None:
+    if not site.windowed:
+        return None
+    field, nd = site.field, site.nd
+    pads = ([0] * nd + [lo for lo, _ in site.node.pairs])[-nd:]
+    axes = tuple(AxisField(a.size, a.jump, a.start - p * a.jump)
+                 for a, p in zip(field.axes, pads, strict=True))
+    return ReceptiveField(axes, field.exact, field.bounds)
+
+
+@NODE_FIELDS.register(ops.Permute)
+def _permute_node(site: _Site) -> ReceptiveField | None:
+    rank, nd = len(site.output_shape), site.nd
+    if site.windowed and tuple(a % rank for a in site.node.axes[-nd:]) != tuple(
+            range(rank - nd, rank)):
+        return _collapse(site.known, nd, exact=False)
+    return None
+
+
+@NODE_FIELDS.register(ops.Flip)
+def _flip_node(site: _Site) -> ReceptiveField | None:
+    rank = len(site.output_shape)
+    if site.windowed and any(a % rank >= rank - site.nd for a in site.node.axes):
+        return _collapse(site.known, site.nd, exact=False)
+    return None
+
+
+@NODE_FIELDS.register(ops_math.Einsum)
+def _einsum_node(site: _Site) -> ReceptiveField | None:
+    return _collapse(site.known, site.nd, exact=False) if site.windowed else None
+
+
+def _moving(attribute: str) -> NodeFieldRule:
+    """Ops that move values between the positions of the axes in ``node.<attribute>``: where
+    those are spatial, a bound over all positions."""
+    def rule(site: _Site) -> ReceptiveField | None:
+        rank = len(site.output_shape)
+        if site.windowed and _moves_spatial(getattr(site.node, attribute), rank, site.nd):
+            return _collapse(site.known, site.nd, exact=False)
+        return None
+
+    return rule
+
+
+NODE_FIELDS.register(ops_shape.Roll, ops_shape.Rot90)(_moving("axes"))
+NODE_FIELDS.register(ops_math.CumSum, ops_math.CumProd, ops_index.Gather,
+                     ops_index.SortedGather, ops_index.Scatter,
+                     ops_index.IndexSelect)(_moving("axis"))
+
+
+@NODE_FIELDS.register(normalization.RowNorm)
+def _row_norm_node(site: _Site) -> ReceptiveField | None:
+    if not site.same_rank or site.spatial_in is None:
+        return None
+    return _normalised(site.field, site.spatial_in, site.nd, site.node.spans)
+
+
+# ----- the two entry points -----------------------------------------------------------------
+def module_receptive_field(
     module: Module, field: ReceptiveField, input_shape: Sequence[int],
     output_shape: Sequence[int],
 ) -> ReceptiveField | None:
+    """The output field of a convolution, pooling or resampling layer from its input's
+    ``field`` (shapes ``(N, C, *spatial)``); ``None`` for any other module, whose autograd
+    graph decides (:func:`node_receptive_field`).
+
+    Reads the layer's public settings: ``kernel_size``, ``stride``, ``padding`` (``'same'``
+    pads ``⌊d·(k − 1)/2⌋`` on the left), ``dilation``, ``output_size``. ``ceil_mode`` adds
+    windows at the end, and other ``padding_mode``s change what the padding holds, not where
+    a window lies, so neither changes the field.
+    """
     nd = len(field.axes)
-    if len(input_shape) != nd + 2 or len(output_shape) != nd + 2:
+    if getattr(module, "_nd", nd) != nd or len(input_shape) != nd + 2 or len(
+            output_shape) != nd + 2:
+        return None  # e.g. an unbatched input: the graph decides
+    rule = MODULE_FIELDS.find(module)
+    return None if rule is None else rule(module, field, input_shape, output_shape)
+
+
+def node_receptive_field(
+    node: Any,
+    output_shape: Sequence[int],
+    inputs: Sequence[tuple[ReceptiveField, Sequence[int]] | None],
+) -> ReceptiveField:
+    """The field of the output of the autograd node ``node`` (a :class:`wally.autograd.Function`)
+    from its inputs' ``(field, shape)`` pairs (``None`` for inputs that don't depend on the
+    image: parameters and constants; at least one must).
+
+    Convolution, pooling and padding nodes (``F.conv2d``, ``F.max_pool2d``, ``F.pad`` called in
+    a ``forward``) apply their window or shift. Nodes whose output keeps the spatial shape of
+    their inputs, up to broadcasting, are element-wise: the union of the inputs' fields
+    (:func:`merge_fields`). Anything else reduces, flattens or rearranges the spatial axes:
+    every output unit then sees the union over all input units. A node class with no rule in
+    :data:`NODE_FIELDS` is taken the same way, with a warning, and its field marked inexact.
+    """
+    known = [item for item in inputs if item is not None]
+    site = _Site(node, tuple(output_shape), known, inputs[0] is not None)
+    rule = NODE_FIELDS.find(node)
+    if rule is None:
+        cls = type(node)
+        warnings.warn(
+            f"receptive_field: no rule for the op {cls.__module__}.{cls.__qualname__}; its "
+            "field is taken from the shapes (element-wise or a reduction) and marked inexact "
+            "(~). Register one with wally.analysis.receptive_field.NODE_FIELDS.register",
+            stacklevel=2,
+        )
+        guess = _generic(site)
+        return ReceptiveField(guess.axes, False, guess.bounds)
+    return rule(site) or _generic(site)
+
+
+# ----- the pass over a recorded forward pass -------------------------------------------------
+class Fields:
+    """The receptive field of every tensor of a forward pass recorded by
+    :func:`wally.tracing.record_calls`: a module's rule where it has one (a convolution's,
+    from its public settings), else the rules of the autograd nodes, from the inputs'."""
+
+    def __init__(self, calls: CallTrace, inputs: Sequence[Tensor]) -> None:
+        self.fields: dict[int, ReceptiveField | None] = {}
+        self.alive: list[Tensor] = []  # keeps every tensor whose id is a key above alive
+        for x in inputs:  # a model input: its field is the identity on its spatial axes
+            spatial = tuple(x.shape[2:])
+            self.fields[id(x)] = ReceptiveField.identity(len(spatial), spatial) if spatial else None
+            self.alive.append(x)
+        for call in calls.finished:  # inner calls first, as their hooks ran
+            self._after(call)
+
+    def of(self, t: Tensor) -> ReceptiveField | None:
+        """The receptive field of tensor ``t``, from the graph where no module rule set it."""
+        if id(t) not in self.fields:
+            for u in post_order([t], self._unknown_inputs):  # inputs first
+                self.fields[id(u)] = self._node_field(u)
+                self.alive.append(u)
+        return self.fields[id(t)]
+
+    def _unknown_inputs(self, t: Tensor) -> list[Tensor]:
+        node = t._ctx
+        return [] if node is None else [x for x in node.inputs or ()
+                                        if x is not None and id(x) not in self.fields]
+
+    def _node_field(self, u: Tensor) -> ReceptiveField | None:
+        node = u._ctx
+        if node is None:
+            return None
+        known = [
+            None if x is None or self.fields.get(id(x)) is None
+            else (self.fields[id(x)], tuple(x.shape))
+            for x in node.inputs or ()
+        ]
+        if all(k is None for k in known):
+            return _token_positions(node, u)
+        return node_receptive_field(node, tuple(u.shape), known)
+
+    def _after(self, call: Call) -> None:
+        if not call.outputs:
+            return
+        rule = None
+        x, y = (call.inputs[0], call.outputs[0]) if call.inputs else (None, None)
+        if x is not None and y is not None:
+            field_in = self.of(x)
+            nd = -1 if field_in is None else len(field_in.axes)
+            if field_in is not None and x.ndim == nd + 2 and y.ndim == nd + 2:
+                rule = module_receptive_field(call.module, field_in, tuple(x.shape),
+                                              tuple(y.shape))
+        for t in call.outputs:
+            if rule is not None and id(t) not in self.fields:
+                self.fields[id(t)] = rule
+            self.of(t)
+
+
+def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:
+    """A text model's first field: embedded tokens ``(N, L, E)`` moved to ``(N, E, L)``, the
+    layout ``Conv1d`` takes, where position ``t`` sees token ``t`` (token ids themselves have
+    no spatial axis in ``(N, C, *spatial)``); None for any other node."""
+    if not isinstance(node, ops.Permute) or out.ndim != 3 or tuple(
+            a % 3 for a in node.axes) != (0, 2, 1):
         return None
-    spatial_in, spatial_out = tuple(input_shape[-nd:]), tuple(output_shape[-nd:])
-    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
-        return _transposed(field, spatial_in, module.kernel_size, module.stride, module.padding,
-                           module.dilation)
-    if isinstance(module, nn.MaxUnpool1d | nn.MaxUnpool2d | nn.MaxUnpool3d):
-        return _transposed(field, spatial_in, module.kernel_size, module.stride, module.padding,
-                           (1,) * nd)
-    if isinstance(module, nn.Upsample):
-        return _interpolated(field, module.mode, bool(module.align_corners), spatial_in,
-                             spatial_out)
-    if isinstance(module, nn.PixelShuffle | nn.PixelUnshuffle) and nd == 2:
-        inverse = isinstance(module, nn.PixelUnshuffle)
-        factor = module.downscale_factor if inverse else module.upscale_factor
-        return _shuffled(field, spatial_in, factor, inverse, spatial_out)
-    return None
-
-
-def _resampling_node_field(
-    node: Any, field: ReceptiveField, spatial_in: Sequence[int], spatial_out: Sequence[int],
-) -> ReceptiveField | None:
-    name = type(node).__name__
-    nd = len(field.axes)
-    if name == "ConvTransposeNd" and len(node.stride) == nd:
-        kernel = tuple(node.inputs[1].shape[2:])
-        pads = [lo for lo, _ in node.pairs]
-        return _transposed(field, spatial_in, kernel, node.stride, pads, node.dilation)
-    if name == "MaxUnpoolNd" and len(node.kernel) == nd:
-        return _transposed(field, spatial_in, node.kernel, node.stride, node.padding, (1,) * nd)
-    if name == "Interpolate" and getattr(node, "antialias", False):  # a wide filter: the union
-        return _spread(field, spatial_in, [0] * nd, [Fraction(0)] * nd, [Fraction(0)] * nd)
-    if name == "Interpolate" and len(node.plans) == nd:
-        return _interpolated(field, node.mode, node.align_corners, spatial_in, spatial_out)
-    if name == "PixelShuffle" and nd == 2:
-        return _shuffled(field, spatial_in, node.factor, node.inverse, spatial_out)
-    return None
+    source = node.inputs[0] if node.inputs else None
+    if not isinstance(getattr(source, "_ctx", None), sparse.Embedding):
+        return None
+    return ReceptiveField.identity(1, (int(out.shape[2]),))
 
 
 # ----- the probe ----------------------------------------------------------------------------
@@ -825,19 +1127,32 @@ def receptive_field(
     """The analytic receptive field of ``layer``'s output (a dotted name as in
     ``named_modules``; default the model's output) for inputs of ``input_size``
     ``(C, *spatial)`` (default ``model.input_size``). ``None`` when the output doesn't
-    depend on the input. A shortcut through :func:`wally.analysis.summary`.
+    depend on the input (or for a layer the forward pass never called). The same field as the
+    summary's row of the layer's first call, from one recorded forward pass.
 
     Example::
 
         >>> receptive_field(wally.models.lenet(), (1, 28, 28), layer="5")
         ReceptiveField(size=(16, 16), jump=(4, 4), start=(-2, -2))
     """
-    from wally.analysis.summary import summary
-
-    # summary takes the batch axis in input_size (torchinfo's convention); this takes one sample
-    result = summary(model, None if input_size is None else (1, *input_size), verbose=0)
     name = "" if layer is None else layer
-    for row in result.layers:
-        if row.kind != "op" and row.name == name:
-            return row.receptive_field
+    inputs, _ = example_inputs(model, None if input_size is None else (1, *input_size),
+                               caller="receptive_field")
+    with modes_kept(model):
+        model.eval()
+        with record_calls(model) as calls:
+            model(*inputs)
+    fields = Fields(calls, inputs)
+    pending = calls.roots[::-1]
+    while pending:  # the calls in the order they began: the first call of ``layer``
+        call = pending.pop()
+        if call.name == name:
+            return fields.fields.get(id(call.outputs[0])) if call.outputs else None
+        pending.extend(reversed(call.children))
+    module = dict(model.named_modules()).get(name)
+    called = {id(p) for m in model.modules() if id(m) in calls.called
+              for p in m._parameters.values()}
+    if module is not None and any(p is not None and id(p) not in called
+                                  for p in module._parameters.values()):
+        return None  # a layer with parameters of its own that the forward pass never called
     raise ValueError(f"receptive_field: no layer named {layer!r} was called by the model")

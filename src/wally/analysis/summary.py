@@ -67,11 +67,7 @@ from typing import Any
 
 from wally._parallel import format_bytes
 from wally.analysis.cost import CONVENTION, LayerCost, module_cost, node_cost
-from wally.analysis.receptive_field import (
-    ReceptiveField,
-    module_receptive_field,
-    node_receptive_field,
-)
+from wally.analysis.receptive_field import Fields, ReceptiveField
 from wally.analysis.training_cost import (
     TRAINING_CONVENTION,
     step_macs,
@@ -80,11 +76,11 @@ from wally.analysis.training_cost import (
     training_state,
     training_totals,
 )
-from wally.autograd import enable_grad
-from wally.backend import ndarray, xp
+from wally.backend import ndarray
 from wally.nn.module import Module
 from wally.nn.parameter import _raw_array
 from wally.tensor import Tensor
+from wally.tracing import Call, CallTrace, example_inputs, input_sizes, modes_kept, record_calls
 
 __all__ = ["LayerSummary", "ModelSummary", "summary"]
 
@@ -423,143 +419,7 @@ def _field_cells(rf: ReceptiveField | None) -> list[str]:
     return [size, jump, start]
 
 
-# ----- the trace ----------------------------------------------------------------------------
-def _tensors(value: Any) -> list[Tensor]:
-    """The tensors in a module's arguments or result (nested tuples, lists and dicts)."""
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, tuple | list):
-        return [t for item in value for t in _tensors(item)]
-    if isinstance(value, dict):
-        return [t for item in value.values() for t in _tensors(item)]
-    return []
-
-
-class _Call:
-    """One call of one module, with what it called and the ops its own ``forward`` did."""
-
-    def __init__(self, module: Module, name: str, depth: int, first: bool) -> None:
-        self.module = module
-        self.name = name
-        self.depth = depth
-        self.first = first
-        self.inputs: list[Tensor] = []
-        self.outputs: list[Tensor] = []
-        self.children: list[_Call] = []
-        self.ops: list[tuple[Any, Tensor]] = []  # (autograd node, one of its outputs)
-
-
-class _Tracer:
-    """Forward hooks that build the tree of calls, claim each autograd node for the call
-    that created it, and work out the receptive field of every tensor on the way."""
-
-    def __init__(self, model: Module) -> None:
-        self.names = {id(m): name for name, m in model.named_modules()}
-        self.stack: list[_Call] = []
-        self.roots: list[_Call] = []
-        self.called: set[int] = set()
-        self.owner: set[int] = set()  # ids of the autograd nodes already claimed
-        self.fields: dict[int, ReceptiveField | None] = {}
-        self.alive: list[Tensor] = []  # keeps every tensor whose id is a key above alive
-
-    def watch(self, x: Tensor) -> None:
-        """Mark ``x`` as a model input: its field is the identity on its spatial axes."""
-        spatial = tuple(x.shape[2:])
-        self.fields[id(x)] = ReceptiveField.identity(len(spatial), spatial) if spatial else None
-        self.alive.append(x)
-
-    def pre_hook(self, module: Module, args: Any) -> None:
-        parent = self.stack[-1] if self.stack else None
-        call = _Call(module, self.names.get(id(module), type(module).__name__),
-                     0 if parent is None else parent.depth + 1, id(module) not in self.called)
-        self.called.add(id(module))
-        call.inputs = _tensors(args)
-        self.alive.extend(call.inputs)
-        (parent.children if parent is not None else self.roots).append(call)
-        self.stack.append(call)
-
-    def hook(self, module: Module, args: Any, output: Any) -> None:
-        call = self.stack.pop()
-        call.outputs = _tensors(output)
-        self.alive.extend(call.outputs)
-        self._claim(call)
-        self._set_fields(call)
-
-    def _claim(self, call: _Call) -> None:
-        """Give ``call`` the autograd nodes between its inputs and children's outputs on one
-        side and its output and children's inputs on the other: its own ``forward``'s ops."""
-        stops = {id(t) for t in call.inputs}
-        stops.update(id(t) for child in call.children for t in child.outputs)
-        pending = [t for t in call.outputs if id(t) not in stops]
-        pending += [t for child in call.children for t in child.inputs if id(t) not in stops]
-        while pending:
-            t = pending.pop()
-            node = t._ctx
-            if node is None or id(node) in self.owner:
-                continue
-            self.owner.add(id(node))
-            call.ops.append((node, t))
-            pending.extend(x for x in node.inputs or () if x is not None and id(x) not in stops)
-
-    def field_of(self, t: Tensor) -> ReceptiveField | None:
-        """The receptive field of tensor ``t``, from the graph where no hook has set it."""
-        pending: list[tuple[Tensor, bool]] = [(t, False)]
-        while pending:
-            u, inputs_done = pending.pop()
-            if id(u) in self.fields:
-                continue
-            node = u._ctx
-            if node is None:
-                self.fields[id(u)] = None
-                self.alive.append(u)
-                continue
-            if not inputs_done:
-                pending.append((u, True))
-                pending.extend((x, False) for x in node.inputs or ()
-                               if x is not None and id(x) not in self.fields)
-                continue
-            known = [
-                None if x is None or self.fields.get(id(x)) is None
-                else (self.fields[id(x)], tuple(x.shape))
-                for x in node.inputs or ()
-            ]
-            self.fields[id(u)] = (
-                _token_positions(node, u) if all(k is None for k in known)
-                else node_receptive_field(node, tuple(u.shape), known)  # type: ignore[arg-type]
-            )
-            self.alive.append(u)
-        return self.fields[id(t)]
-
-    def _set_fields(self, call: _Call) -> None:
-        if not call.outputs:
-            return
-        rule = None
-        x, y = (call.inputs[0], call.outputs[0]) if call.inputs else (None, None)
-        if x is not None and y is not None:
-            field_in = self.field_of(x)
-            nd = -1 if field_in is None else len(field_in.axes)
-            if field_in is not None and x.ndim == nd + 2 and y.ndim == nd + 2:
-                rule = module_receptive_field(call.module, field_in, tuple(x.shape),
-                                              tuple(y.shape))
-        for t in call.outputs:
-            if rule is not None and id(t) not in self.fields:
-                self.fields[id(t)] = rule
-            self.field_of(t)
-
-
-def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:
-    """A text model's first field: embedded tokens ``(N, L, E)`` moved to ``(N, E, L)``, the
-    layout ``Conv1d`` takes, where position ``t`` sees token ``t`` (token ids themselves have
-    no spatial axis in ``(N, C, *spatial)``); None for any other node."""
-    if type(node).__name__ != "Permute" or out.ndim != 3 or tuple(
-            a % 3 for a in node.axes) != (0, 2, 1):
-        return None
-    source = node.inputs[0] if node.inputs else None
-    if type(getattr(source, "_ctx", None)).__name__ != "Embedding":
-        return None
-    return ReceptiveField.identity(1, (int(out.shape[2]),))
-
-
+# ----- the rows ------------------------------------------------------------------------------
 def _collect_arrays(value: Any, into: list[ndarray]) -> None:
     if isinstance(value, ndarray):
         into.append(value)
@@ -622,13 +482,13 @@ def _kernel_size(module: Module) -> list[int] | int | None:
 class _Builder:
     """Turns the tree of calls into rows."""
 
-    def __init__(self, tracer: _Tracer, saved: _SavedMemory) -> None:
-        self.tracer = tracer
+    def __init__(self, fields: Fields, saved: _SavedMemory) -> None:
+        self.fields = fields
         self.saved = saved
         self.counted: set[int] = set()
         self.rows: list[LayerSummary] = []
 
-    def call_row(self, call: _Call) -> None:
+    def call_row(self, call: Call) -> None:
         kind = "block" if call.children else "layer"
         trainable, frozen = _own_parameters(call.module, self.counted) if call.first else (0, 0)
         row = LayerSummary(
@@ -639,7 +499,7 @@ class _Builder:
             output_shape=[tuple(t.shape) for t in call.outputs],
             trainable_params=trainable,
             non_trainable_params=frozen,
-            receptive_field=self.tracer.fields.get(id(call.outputs[0])) if call.outputs else None,
+            receptive_field=self.fields.fields.get(id(call.outputs[0])) if call.outputs else None,
             input_shape=[tuple(t.shape) for t in call.inputs],
             kernel_size=_kernel_size(call.module),
         )
@@ -654,13 +514,13 @@ class _Builder:
             row.saved_bytes = self.saved.of([node for node, _ in call.ops])
             row.input_grad_macs, row.weight_grad_macs = step_macs(call.ops)
             return
-        for item in self.ordered(call):
-            if isinstance(item, _Call):
+        for item in call.ordered():
+            if isinstance(item, Call):
                 self.call_row(item)
             else:
                 self.op_row(call, *item)
 
-    def layer_cost(self, call: _Call) -> LayerCost:
+    def layer_cost(self, call: Call) -> LayerCost:
         if call.inputs and call.outputs:
             cost = module_cost(call.module, tuple(call.inputs[0].shape),
                                tuple(call.outputs[0].shape))
@@ -674,7 +534,7 @@ class _Builder:
             total = total + cost
         return total
 
-    def op_row(self, call: _Call, node: Any, out: Tensor) -> None:
+    def op_row(self, call: Call, node: Any, out: Tensor) -> None:
         cost = node_cost(node, out)
         input_grad, weight_grad = step_macs([(node, out)])
         self.rows.append(LayerSummary(
@@ -687,53 +547,12 @@ class _Builder:
             flops=cost.flops,
             output_bytes=out.array.nbytes,
             saved_bytes=self.saved.of([node]),
-            receptive_field=self.tracer.field_of(out),
+            receptive_field=self.fields.of(out),
             rule=cost.rule,
             input_shape=[tuple(x.shape) for x in node.inputs or () if x is not None],
             input_grad_macs=input_grad,
             weight_grad_macs=weight_grad,
         ))
-
-    @staticmethod
-    def ordered(call: _Call) -> list[Any]:
-        """``call``'s children and ops in the order they ran: each op right after the last
-        child whose output it depends on, ops in topological order among themselves."""
-        child_of = {id(t): k for k, child in enumerate(call.children) for t in child.outputs}
-        index = {id(node): i for i, (node, _) in enumerate(call.ops)}
-        order: list[int] = []
-        state: set[int] = set()
-        for i in range(len(call.ops)):  # iterative depth-first post-order over the ops
-            pending = [(i, False)]
-            while pending:
-                j, done = pending.pop()
-                if done:
-                    order.append(j)
-                    continue
-                if j in state:
-                    continue
-                state.add(j)
-                pending.append((j, True))
-                for x in call.ops[j][0].inputs or ():
-                    k = index.get(id(x._ctx)) if x is not None and x._ctx is not None else None
-                    if k is not None and k not in state:
-                        pending.append((k, False))
-        after: dict[int, int] = {}
-        for j in order:
-            latest = -1
-            for x in call.ops[j][0].inputs or ():
-                if x is None:
-                    continue
-                if id(x) in child_of:
-                    latest = max(latest, child_of[id(x)])
-                elif x._ctx is not None and id(x._ctx) in index:
-                    latest = max(latest, after[index[id(x._ctx)]])
-            after[j] = latest
-        keyed: list[tuple[tuple[int, int, int], Any]] = [
-            ((k, 0, 0), child) for k, child in enumerate(call.children)
-        ]
-        keyed += [((after[j], 1, rank), call.ops[j]) for rank, j in enumerate(order)]
-        keyed.sort(key=lambda pair: pair[0])
-        return [item for _, item in keyed]
 
     def unused_rows(self, model: Module, called: set[int]) -> None:
         for name, module in model.named_modules():
@@ -788,78 +607,6 @@ def _torchinfo_options(kwargs: dict[str, Any]) -> None:
     if mode not in (None, "eval"):
         raise ValueError(f"summary: wally measures in evaluation mode only (mode='eval'), got "
                          f"mode={mode!r}")
-
-
-def _input_sizes(input_size: Any) -> list[tuple[int, ...]]:
-    """torchinfo's reading of ``input_size``: one shape (a tuple or list of ints), or several
-    (a list or tuple of shapes), one per positional input."""
-    if not isinstance(input_size, tuple | list) or not input_size:
-        raise TypeError(f"summary: input_size must be a shape such as (1, 1, 28, 28), or a list "
-                        f"of shapes for several inputs, got {input_size!r}")
-    shapes = [input_size] if all(isinstance(n, int) for n in input_size) else list(input_size)
-    sizes = []
-    for shape in shapes:
-        if not isinstance(shape, tuple | list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) for n in shape
-        ):
-            raise TypeError(f"summary: input_size must hold shapes of ints, got {shape!r}")
-        if not shape or any(n < 1 for n in shape):
-            raise ValueError(f"summary: input_size must be positive sizes (N, C, *spatial), "
-                             f"batch axis included, got {tuple(shape)}")
-        sizes.append(tuple(shape))
-    return sizes
-
-
-def _make_inputs(
-    model: Module, input_size: Any, input_data: Any, batch_dim: int | None, dtypes: Any,
-) -> tuple[list[Tensor], dict[str, Tensor]]:
-    """The positional and keyword inputs of the forward pass: copies of ``input_data``, or
-    random tensors of ``input_size`` (default ``(1, *model.input_size)``)."""
-    if input_data is not None:
-        keywords = input_data if isinstance(input_data, dict) else {}
-        tensors = _tensors(input_data) if not keywords else []
-        named = {k: v for k, v in keywords.items() if isinstance(v, Tensor)}
-        if not tensors and not named:
-            raise TypeError(f"summary: input_data must be a Tensor, a sequence of Tensors or a "
-                            f"dict of them (forward's keyword arguments), got "
-                            f"{type(input_data).__name__}")
-
-        def copy(t: Tensor) -> Tensor:
-            return Tensor(xp.array(t.array), requires_grad=t.is_floating_point())
-
-        return [copy(t) for t in tensors], {k: copy(v) for k, v in named.items()}
-    if input_size is None:
-        built_for = getattr(model, "input_size", None)
-        if built_for is None:
-            raise ValueError(
-                f"summary: pass input_size=(N, C, H, W), the batch axis included as in "
-                f"torchinfo (or input_data=...); {type(model).__name__} has no input_size "
-                "attribute to take it from"
-            )
-        input_size = (1, *(int(n) for n in built_for))  # model.input_size is one sample's
-        batch_dim = None
-    sizes = _input_sizes(input_size)
-    if batch_dim is not None:
-        if isinstance(batch_dim, bool) or not isinstance(batch_dim, int):
-            raise TypeError(f"summary: batch_dim must be an int or None, got {batch_dim!r}")
-        sizes = [s[:batch_dim] + (1,) + s[batch_dim:] if batch_dim >= 0 else
-                 s[:len(s) + 1 + batch_dim] + (1,) + s[len(s) + 1 + batch_dim:] for s in sizes]
-    if dtypes is None and getattr(model, "input_dtype", None) is not None:
-        dtypes = [model.input_dtype] * len(sizes)  # e.g. a text model's int64 token ids
-    if dtypes is None:
-        dtypes = [next((p.dtype for p in model.parameters() if p.dtype.kind == "f"),
-                       xp.dtype(xp.float32))] * len(sizes)
-    elif len(dtypes) != len(sizes):
-        raise ValueError(f"summary: got {len(dtypes)} dtypes for {len(sizes)} inputs")
-    rng = xp.random.default_rng(0)
-    inputs = []
-    for size, dtype in zip(sizes, dtypes):
-        dtype = xp.dtype(getattr(dtype, "numpy_dtype", dtype))
-        if dtype.kind == "f":
-            inputs.append(Tensor(rng.standard_normal(size).astype(dtype), requires_grad=True))
-        else:  # torchinfo's torch.rand(...).long(): zeros, a valid index everywhere
-            inputs.append(Tensor(xp.zeros(size, dtype=dtype)))
-    return inputs, {}
 
 
 def summary(
@@ -967,44 +714,24 @@ def summary(
     if dtype is not None:
         if dtypes is not None:
             raise ValueError("summary: pass dtypes= (one per input) or dtype=, not both")
-        count = len(_input_sizes(input_size)) if input_size is not None else 1
+        count = len(input_sizes(input_size)) if input_size is not None else 1
         dtypes = [dtype] * count
-    inputs, keywords = _make_inputs(model, input_size, input_data, batch_dim, dtypes)
+    inputs, keywords = example_inputs(model, input_size, input_data, batch_dim, dtypes)
     if training:  # a training step: the images need no gradient (so no dX for the first layer)
         inputs = [Tensor(x.array) for x in inputs]
         keywords = {k: Tensor(v.array) for k, v in keywords.items()}
-    tracer = _Tracer(model)
-    for x in [*inputs, *keywords.values()]:
-        tracer.watch(x)
-    modes = {id(m): m.training for m in model.modules()}
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(tracer.pre_hook))
-        handles.append(module.register_forward_hook(tracer.hook))
-    model.train(training)
-    restore = training_state(model) if training else None
-    try:
-        with enable_grad():
-            model(*inputs, **keywords, **kwargs)
-        for handle in handles:
-            handle.remove()
-        # Costs read the layers' modes (batch norm, dropout): build the rows in evaluation.
-        excluded = {id(_root(_raw_array(p))) for p in model.parameters()}
-        excluded |= {id(_root(_raw_array(b))) for b in model.buffers()}
-        builder = _Builder(tracer, _SavedMemory(excluded))
-        for call in tracer.roots:
-            builder.call_row(call)
-        builder.unused_rows(model, tracer.called)
-        builder.subtotals()
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m in model.modules():
-            m.training = modes.get(id(m), m.training)
-        if restore is not None:
-            restore()
-    rows = builder.rows
     every_input = [*inputs, *keywords.values()]
+    with modes_kept(model):
+        model.train(training)
+        restore = training_state(model) if training else None
+        try:
+            with record_calls(model) as calls:
+                model(*inputs, **keywords, **kwargs)
+            builder = _rows(model, calls, every_input)
+        finally:
+            if restore is not None:
+                restore()
+    rows = builder.rows
     result = ModelSummary(
         model=type(model).__name__,
         input_shape=[tuple(x.shape) for x in every_input],
@@ -1020,6 +747,19 @@ def summary(
     if verbose:
         print(result)
     return result
+
+
+def _rows(model: Module, calls: CallTrace, inputs: Sequence[Tensor]) -> _Builder:
+    """The rows of the recorded calls, in the order the calls began, then the unused layers'.
+    (The costs read the layers' modes: batch norm, dropout.)"""
+    excluded = {id(_root(_raw_array(p))) for p in model.parameters()}
+    excluded |= {id(_root(_raw_array(b))) for b in model.buffers()}
+    builder = _Builder(Fields(calls, inputs), _SavedMemory(excluded))
+    for call in calls.roots:
+        builder.call_row(call)
+    builder.unused_rows(model, calls.called)
+    builder.subtotals()
+    return builder
 
 
 def _totals(

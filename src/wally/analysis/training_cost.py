@@ -69,10 +69,17 @@ from wally import backend
 from wally.analysis.cost import node_cost
 from wally.backend import ndarray, xp
 from wally.backends import conv as dispatch
+from wally.functional.conv import ConvNd
+from wally.functional.conv_transpose import ConvTransposeNd
+from wally.functional.linear import Linear as LinearNode
+from wally.functional.norm import BatchNorm
 from wally.nn.module import Module
+from wally.ops import MatMul
 from wally.tensor import Tensor
+from wally.tracing import Rules
 
 __all__ = [
+    "BACKWARD_MACS",
     "Product",
     "StepCount",
     "backward_macs",
@@ -97,6 +104,34 @@ def _numel(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
+BackwardRule = Callable[[Any, Tensor, tuple[bool, ...]], tuple[int, int]]
+BACKWARD_MACS: Rules[BackwardRule] = Rules("wally.analysis.training_cost")
+"""The backward rules by node class (the lookup walks the MRO); a node without one has no
+multiply-adds in its backward (masks, scatters and element-wise products of ``dY``)."""
+
+
+@BACKWARD_MACS.register(ConvNd, ConvTransposeNd, LinearNode)
+def _weighted_backward(node: Any, output: Tensor, need: tuple[bool, ...]) -> tuple[int, int]:
+    forward = node_cost(node, output).macs  # each backward product is the forward's, transposed
+    return (forward if need[0] else 0, forward if need[1] else 0)
+
+
+@BACKWARD_MACS.register(MatMul)
+def _matmul_backward(node: Any, output: Tensor, need: tuple[bool, ...]) -> tuple[int, int]:
+    forward = node_cost(node, output).macs
+    return (forward * (int(need[0]) + int(need[1])), 0)
+
+
+@BACKWARD_MACS.register(BatchNorm)
+def _batch_norm_backward(node: Any, output: Tensor, need: tuple[bool, ...]) -> tuple[int, int]:
+    elements = _numel(output.shape)
+    if bool(getattr(node, "training", False)):
+        dx = (2 + (0 if need[1] else 1)) * elements if need[0] else 0
+    else:
+        dx = elements if need[0] else 0
+    return (dx, elements if need[1] else 0)
+
+
 def backward_macs(node: Any, output: Tensor) -> tuple[int, int]:
     """``(dX MACs, dW MACs)`` of one autograd node's backward, by the table above; 0 for what
     autograd will not compute (``node.needs_input_grad``).
@@ -107,22 +142,11 @@ def backward_macs(node: Any, output: Tensor) -> tuple[int, int]:
         >>> backward_macs(y.grad_fn, y)          # doctest: +SKIP
         (0, 240000)
     """
-    name = type(node).__name__
+    rule = BACKWARD_MACS.find(node)
+    if rule is None:
+        return (0, 0)
     need = tuple(getattr(node, "needs_input_grad", ())) + (False,) * 3
-    if name in ("ConvNd", "ConvTransposeNd", "Linear"):
-        forward = node_cost(node, output).macs
-        return (forward if need[0] else 0, forward if need[1] else 0)
-    if name == "MatMul":
-        forward = node_cost(node, output).macs
-        return (forward * (int(need[0]) + int(need[1])), 0)
-    if name == "BatchNorm":
-        elements = _numel(output.shape)
-        if bool(getattr(node, "training", False)):
-            dx = (2 + (0 if need[1] else 1)) * elements if need[0] else 0
-        else:
-            dx = elements if need[0] else 0
-        return (dx, elements if need[1] else 0)
-    return (0, 0)
+    return rule(node, output, need)
 
 
 def step_macs(ops: Sequence[tuple[Any, Tensor]]) -> tuple[int, int]:

@@ -204,7 +204,10 @@ def topological_order(roots: list[Function]) -> list[Function]:
 
     Iterative depth-first post-order (no recursion limit on deep graphs): a node is marked when
     it is expanded, not when it is pushed, so a node reached by several paths is emitted only
-    after all of them.
+    after all of them. This is :func:`wally.tracing.post_order` over the edges, written out
+    here with the check for a freed graph: it is the backward pass's hot loop, and calling a
+    ``parents`` function per node cost 44% more instructions on the sort and 2% on a whole
+    forward and backward pass (callgrind, a 31-node graph).
     """
     order: list[Function] = []
     expanded: set[int] = set()

@@ -19,20 +19,15 @@ from wally.backend import xp
 from wally.onnx.errors import UnsupportedOperatorError
 from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step
+from wally.tracing import Rules
 
 __all__ = ["CONVERTERS", "Converter", "converts", "convert", "supported_operators", "unsupported"]
 
 Converter = Callable[[GraphBuilder, Step], None]
-CONVERTERS: dict[type[Function], Converter] = {}
-
-
-def converts(*types: type[Function]) -> Callable[[Converter], Converter]:
-    def register(converter: Converter) -> Converter:
-        for cls in types:
-            CONVERTERS[cls] = converter
-        return converter
-
-    return register
+_RULES: Rules[Converter] = Rules("wally.onnx")  # the analysis rules' table (wally.tracing)
+CONVERTERS: dict[type[Function], Converter] = _RULES.table
+converts = _RULES.register
+"""``@converts(TheFunction, ...)``: register the decorated converter for those node types."""
 
 
 def _loaded() -> dict[type[Function], Converter]:
@@ -64,12 +59,11 @@ def unsupported(step: Step, reason: str) -> UnsupportedOperatorError:
 
 def convert(g: GraphBuilder, step: Step) -> None:
     """Append the ONNX nodes for ``step``, or raise naming the node and its module."""
-    converters = _loaded()
-    for cls in type(step.fn).__mro__:
-        converter = converters.get(cls)
-        if converter is not None:
-            converter(g, step)
-            return
+    _loaded()
+    converter = _RULES.find(step.fn)  # the nearest class in the node's MRO with a converter
+    if converter is not None:
+        converter(g, step)
+        return
     raise unsupported(step, "wally has no ONNX translation for this operation (supported: "
                       + ", ".join(name.rsplit(".", 1)[1] for name in supported_operators()) + ")")
 

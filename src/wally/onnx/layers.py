@@ -14,7 +14,7 @@ from wally.functional.conv import ConvNd
 from wally.functional.linear import Linear
 from wally.functional.norm import BatchNorm
 from wally.functional.padding import Pad
-from wally.functional.pool import AdaptiveAvgPoolNd, AdaptiveMaxPoolNd, AvgPoolNd, MaxPoolNd
+from wally.functional.pool import AdaptiveAvgPoolNd, AdaptiveMaxPoolNd, AvgPoolNd
 from wally.onnx.converters import (
     batched_input,
     converts,
@@ -94,8 +94,9 @@ def _window_pads(win: Any) -> tuple[list[int], list[int]]:
     return list(win.padding), right
 
 
-@converts(MaxPoolNd)
 def _max_pool(g: GraphBuilder, step: Step) -> None:
+    """MaxPool without its indices; the converter registered for MaxPoolNd, in
+    :mod:`wally.onnx.layersA`, calls it."""
     fn: Any = step.fn
     win = fn.windows
     nd = len(win.kernel)
