@@ -43,7 +43,7 @@ from fractions import Fraction
 from typing import Any
 
 from wally import nn
-from wally._windows import adaptive_windows, conv_padding, output_size
+from wally._windows import adaptive_windows, conv_padding, output_size, pool_settings
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
 from wally.nn import functional as F
@@ -261,12 +261,11 @@ def merge_fields(
 
 
 # ----- layer rules --------------------------------------------------------------------------
-def _ints(value: Any, n: int) -> tuple[int, ...]:
-    """An int or a sequence as ``n`` ints (a 1-sequence is repeated)."""
-    if isinstance(value, int):
-        return (value,) * n
-    items = tuple(int(v) for v in value)
-    return items * n if len(items) == 1 else items
+def _pool_settings(pool: Module, nd: int) -> tuple[tuple[int, ...], ...]:
+    """A pooling layer's ``(kernel, stride, padding, dilation)`` as ``nd``-tuples, read as the
+    layer itself reads them (:func:`wally._windows.pool_settings`, checked at construction)."""
+    return pool_settings(type(pool).__name__, nd, pool.kernel_size, pool.stride, pool.padding,
+                         getattr(pool, "dilation", 1))
 
 
 def _adaptive(field: ReceptiveField, spatial: Sequence[int], out: Sequence[int]) -> ReceptiveField:
@@ -316,11 +315,8 @@ def module_receptive_field(
             module.kernel_size, module.stride, [lo for lo, _ in pairs], module.dilation, units
         )
     if isinstance(module, _MAX_POOLS + _AVG_POOLS):
-        kernel = _ints(module.kernel_size, nd)
-        stride = module.stride
-        stride = kernel if stride is None or stride == () else _ints(stride, nd)
-        dilation = _ints(getattr(module, "dilation", 1), nd)
-        return field.window(kernel, stride, _ints(module.padding, nd), dilation, units)
+        kernel, stride, padding, dilation = _pool_settings(module, nd)
+        return field.window(kernel, stride, padding, dilation, units)
     if isinstance(module, _ADAPTIVE_AVG + _ADAPTIVE_MAX):
         spatial = tuple(input_shape[-nd:])
         requested = module.output_size
@@ -654,11 +650,7 @@ class _WindowSum(Module):
         super().__init__()
         nd = pool._nd
         self.nd = nd
-        self.kernel = _ints(pool.kernel_size, nd)
-        stride = pool.stride
-        self.stride = self.kernel if stride is None or stride == () else _ints(stride, nd)
-        self.padding = _ints(pool.padding, nd)
-        self.dilation = _ints(pool.dilation, nd)
+        self.kernel, self.stride, self.padding, self.dilation = _pool_settings(pool, nd)
         self.ceil_mode = bool(pool.ceil_mode)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -26,12 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wally._windows import Pairs, check_positive, ntuple
+from wally._windows import Pairs, check_positive, ntuple, volume
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.functional.conv import (
     _KERNELS,
-    _volume,
     check_operands,
     correlate,
     input_grad,
@@ -113,7 +112,7 @@ class ConvTransposeNd(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx = gw = gb = None
         if need_b:
-            gb = gy.reshape(*gy.shape[:2], _volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
+            gb = gy.reshape(*gy.shape[:2], volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
         if any(self.extra):  # the zero rows depend on nothing
             gy = xp.ascontiguousarray(gy[_crop(self._core())])
         if need_w:

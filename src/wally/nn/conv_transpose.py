@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, ntuple
+from wally._windows import check_positive, check_rank, ntuple
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
-from wally.nn.conv import _LAYOUTS, _LazyInChannels, check_channels, window_settings
+from wally.nn.conv import _LazyInChannels, check_channels, window_settings
 from wally.nn.linear import _dtype_message
 from wally.nn.module import Module
 from wally.nn.parameter import Parameter, UninitializedParameter
@@ -163,10 +163,7 @@ class _ConvTransposeNd(Module):
         if not isinstance(input, Tensor):
             raise TypeError(f"{self!r}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-                f"{tuple(input.shape)}"
-            )
+            check_rank(self, nd, input.shape)
         channels = input.shape[-nd - 1]
         if channels != self.in_channels:
             raise ValueError(
