@@ -8,7 +8,6 @@ its arguments when built and its input when called, and computes in one line wit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -126,17 +125,8 @@ class _ConvNd(Module):
         return (self.out_channels, in_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default: kaiming_uniform_ with a = √5, i.e. gain = √(2/(1 + a²)) = √(1/3)
-        # and bound = gain·√(3/fan_in) = 1/√fan_in, where fan_in = C_in/groups · ∏kernel_size;
-        # the bias is drawn from the same U(−1/√fan_in, 1/√fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
-            else:  # no inputs (in_channels=0): PyTorch leaves the bias uninitialised
-                init.zeros_(self.bias)
+        # PyTorch's default, U(±1/√fan_in) with fan_in = C_in/groups · ∏kernel_size.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def _check_input(self, input: Tensor, weight: Tensor | None = None) -> None:
         nd = self._nd

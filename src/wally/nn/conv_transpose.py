@@ -8,7 +8,6 @@ from which the ``output_padding`` is worked out (it overrides the layer's own).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,17 +113,9 @@ class _ConvTransposeNd(Module):
         return (in_channels, self.out_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default, as for Conv2d: kaiming_uniform_ with a = √5 (bound 1/√fan_in),
-        # where fan_in is read from the weight's dimension 1, here C_out/groups · ∏kernel_size;
-        # the bias is drawn from U(−1/√fan_in, 1/√fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
-            else:
-                init.zeros_(self.bias)
+        # PyTorch's default, as for Conv2d: U(±1/√fan_in), where fan_in is read from the
+        # weight's dimension 1, here C_out/groups · ∏kernel_size.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def _output_padding(
         self, input: Tensor, output_size: Sequence[int] | None
