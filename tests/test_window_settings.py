@@ -16,7 +16,7 @@ from wally import _windows
 from wally.functional import conv as functional_conv
 from wally.functional import pool as functional_pool
 
-CHECKS = ("_check_pool", "_check_unpool", "_check_conv")
+CHECKS = ("_check_pool", "_check_unpool", "_check_adaptive", "_check_conv")
 
 
 @pytest.fixture
@@ -58,6 +58,10 @@ LAYERS = {
                   [(2, 3, 8, 8), (1, 2, 5, 6)]),
     "AvgPool1d": (lambda: nn.AvgPool1d(3, 2), "_check_pool", [(2, 3, 7), (2, 3, 10)]),
     "AvgPool3d": (lambda: nn.AvgPool3d(2), "_check_pool", [(1, 2, 4, 4, 4), (1, 2, 6, 4, 4)]),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((None, 3)), "_check_adaptive",
+                          [(2, 3, 8, 8), (1, 2, 5, 7)]),
+    "AdaptiveMaxPool1d": (lambda: nn.AdaptiveMaxPool1d(4), "_check_adaptive",
+                          [(2, 3, 8), (2, 3, 11)]),
     "Conv2d": (lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), "_check_conv",
                [(2, 3, 8, 8), (1, 3, 9, 7), (3, 6, 6)]),
     "Conv2d same, dilated": (lambda: nn.Conv2d(3, 4, 3, padding="same", dilation=2),

@@ -22,11 +22,11 @@ of one image) from a zero-padded copy of the chunk, so that the columns stay in 
 size stays bounded; with stride 1 it uses "wide" rows (see the class) so that every kernel tap
 is one contiguous copy.
 
-**Settings are checked once.**  :func:`pool_settings`, :func:`unpool_settings` and
-:func:`conv_settings` check a layer's window settings and remember each distinct settings tuple
-that passed (an error is never remembered, so it names whichever caller made it).  A layer calls
-them at construction with what its ``forward`` will pass; the functional forms call them on every
-call and so find the settings already checked.
+**Settings are checked once.**  :func:`pool_settings`, :func:`unpool_settings`,
+:func:`adaptive_settings` and :func:`conv_settings` check a layer's window settings and
+remember each distinct settings tuple that passed (an error is never remembered, so it names
+whichever caller made it).  A layer calls them at construction with what its ``forward`` will
+pass; the functional forms call them on every call and so find the settings already checked.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ __all__ = [
     "volume",
     "check_settings",
     "pool_settings",
+    "adaptive_settings",
     "unpool_settings",
     "conv_settings",
     "Windows",
@@ -520,6 +521,45 @@ def pool_settings(
     return _remembered(
         key, _check_pool, op, nd, kernel_size, stride, padding, dilation, same_form=True
     )
+
+
+def _check_adaptive(op: str, nd: int, output_size: object) -> tuple[int | None, ...]:
+    if output_size is None or isinstance(output_size, int):
+        items: list[Any] = [output_size] * nd
+    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
+        items = list(output_size)
+        if len(items) == 1:
+            items = items * nd
+    else:
+        raise TypeError(
+            f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, got "
+            f"{output_size!r}"
+        )
+    if len(items) != nd:
+        raise ValueError(
+            f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, got "
+            f"{output_size!r}"
+        )
+    for o in items:
+        if o is not None and (isinstance(o, bool) or not isinstance(o, int)):
+            raise TypeError(
+                f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, "
+                f"got {output_size!r}"
+            )
+    check_positive(tuple(o for o in items if o is not None), "output_size", op)
+    return tuple(items)
+
+
+def adaptive_settings(op: str, nd: int, output_size: object) -> tuple[int | None, ...]:
+    """An adaptive pooling's ``output_size`` as an ``nd``-tuple of positive ints, ``None``
+    where the input's size is kept (an int or a 1-sequence is repeated); checked once per
+    distinct request, layers (at construction) and functions alike.
+
+    >>> adaptive_settings("adaptive_avg_pool2d", 2, (None, 7))
+    (None, 7)
+    """
+    key = ("adaptive", nd, repr(output_size))
+    return _remembered(key, _check_adaptive, op, nd, output_size, same_form=True)
 
 
 def _check_conv(

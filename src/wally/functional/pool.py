@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from wally._parallel import run_chunks
 from wally._windows import (
     Windows,
+    adaptive_settings,
     adaptive_windows,
-    check_positive,
     check_rank,
     pool_settings,
     pool_windows,
@@ -414,6 +414,17 @@ def _divisor(
     return divisor
 
 
+def check_divisor_override(op: str, divisor_override: object) -> None:
+    """``divisor_override``: ``None`` or a non-zero int (layers at construction, functions at
+    the call); one error naming ``op`` otherwise."""
+    if divisor_override is None:
+        return
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
+        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
+
+
 def _avg_pool(
     op: str,
     nd: int,
@@ -434,12 +445,7 @@ def _avg_pool(
             f"{op}: expected an input at least as large as the kernel size {windows.kernel} on "
             f"every axis, got spatial size {windows.spatial}"
         )
-    if divisor_override is not None and (
-        isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
-    ):
-        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
-    if divisor_override is not None and divisor_override == 0:
-        raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
+    check_divisor_override(op, divisor_override)
     divisor = _avg_divisor(windows, count_include_pad, divisor_override)
     return AvgPoolNd(windows, divisor)(input)
 
@@ -557,31 +563,12 @@ def _adaptive_bounds(n: int, o: int) -> tuple[ndarray, ndarray]:
 def _adaptive_size(
     op: str, nd: int, input: Tensor, output_size: int | None | Sequence[int | None]
 ) -> tuple[int, ...]:
+    """The output size an adaptive pooling asks for (checked once: ``adaptive_settings``),
+    ``None`` entries keeping the input's size."""
     _batched(op, nd, input)
     spatial = tuple(input.shape[-nd:])
-    if output_size is None or isinstance(output_size, int):
-        items: list[Any] = [output_size] * nd
-    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
-        items = list(output_size)
-        if len(items) == 1:
-            items = items * nd
-    else:
-        raise TypeError(
-            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
-        )
-    if len(items) != nd:
-        raise ValueError(
-            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
-        )
-    sizes = tuple(n if o is None else o for o, n in zip(items, spatial, strict=True))
-    for o in sizes:
-        if isinstance(o, bool) or not isinstance(o, int):
-            raise TypeError(
-                f"{op}: expected output_size to be an int or a tuple of {nd} ints, "
-                f"got {output_size!r}"
-            )
-    check_positive(sizes, "output_size", op)
-    return sizes
+    request = adaptive_settings(op, nd, output_size)
+    return tuple(n if o is None else o for o, n in zip(request, spatial, strict=True))
 
 
 def _divides(spatial: Sequence[int], out: Sequence[int]) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, check_rank, ntuple, pool_settings, unpool_settings
+from wally._windows import adaptive_settings, check_rank, ntuple, pool_settings, unpool_settings
+from wally.functional.pool import check_divisor_override
 from wally.nn.module import Module
 from wally.tensor import Tensor
 
@@ -152,12 +153,7 @@ class _AvgPoolNd(_PoolNd):
         stride = stride if stride is not None else kernel_size
         # What forward passes, checked once (the functional form then finds it checked).
         pool_settings(name, self._nd, kernel_size, stride, padding)
-        if divisor_override is not None and (
-            isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
-        ):
-            raise TypeError(f"{name}: divisor_override must be an int, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError(f"{name}: divisor_override must be non-zero, got 0")
+        check_divisor_override(name, divisor_override)
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
@@ -261,17 +257,8 @@ class AvgPool3d(_AvgPoolNd):
 class _AdaptivePoolNd(_PoolNd):
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        name = type(self).__name__
-        nd = self._nd
-        items = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
-        if len(items) not in (1, nd) or not all(
-            o is None or (isinstance(o, int) and not isinstance(o, bool)) for o in items
-        ):
-            raise TypeError(
-                f"{name}: expected output_size to be an int or a tuple of {nd} ints (or None), "
-                f"got {output_size!r}"
-            )
-        check_positive(tuple(o for o in items if o is not None), "output_size", name)
+        # What forward passes, checked once (the functional form then finds it checked).
+        adaptive_settings(type(self).__name__, self._nd, output_size)
         self.output_size = output_size
 
     def extra_repr(self) -> str:
