@@ -16,7 +16,7 @@ from wally import _windows
 from wally.functional import conv as functional_conv
 from wally.functional import pool as functional_pool
 
-CHECKS = ("_check_pool", "_check_unpool", "_check_adaptive", "_check_conv")
+CHECKS = ("_check_pool", "_check_unpool", "_check_adaptive", "_check_conv", "_check_transposed")
 
 
 @pytest.fixture
@@ -68,6 +68,9 @@ LAYERS = {
                              "_check_conv", [(2, 3, 8, 8), (1, 3, 9, 7)]),
     "Conv1d reflect": (lambda: nn.Conv1d(3, 4, 3, padding=2, padding_mode="reflect"),
                        "_check_conv", [(2, 3, 8), (2, 3, 11)]),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1,
+                                                   output_padding=1), "_check_transposed",
+                        [(2, 3, 5, 5), (1, 3, 4, 6)]),
     "Conv3d": (lambda: nn.Conv3d(2, 2, 2), "_check_conv", [(1, 2, 4, 4, 4), (1, 2, 3, 5, 4)]),
 }
 

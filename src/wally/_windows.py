@@ -23,7 +23,8 @@ size stays bounded; with stride 1 it uses "wide" rows (see the class) so that ev
 is one contiguous copy.
 
 **Settings are checked once.**  :func:`pool_settings`, :func:`unpool_settings`,
-:func:`adaptive_settings` and :func:`conv_settings` check a layer's window settings and
+:func:`adaptive_settings`, :func:`conv_settings` and :func:`transposed_settings` check a
+layer's window settings and
 remember each distinct settings tuple that passed (an error is never remembered, so it names
 whichever caller made it).  A layer calls them at construction with what its ``forward`` will
 pass; the functional forms call them on every call and so find the settings already checked.
@@ -62,6 +63,7 @@ __all__ = [
     "adaptive_settings",
     "unpool_settings",
     "conv_settings",
+    "transposed_settings",
     "Windows",
     "pool_windows",
 ]
@@ -586,6 +588,39 @@ def conv_settings(
     """
     key = ("conv", nd, kernel, repr((stride, padding, dilation)))
     return _remembered(key, _check_conv, op, nd, kernel, stride, padding, dilation)
+
+
+def _check_transposed(
+    op: str, nd: int, stride: object, padding: object, output_padding: object, dilation: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    if isinstance(padding, str):
+        raise ValueError(
+            f"{op}: padding must be an int or a tuple of {nd} ints (transposed convolutions "
+            f"have no 'same' or 'valid'), got {padding!r}"
+        )
+    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
+    pads = ntuple(padding, nd, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    extras = ntuple(output_padding, nd, "output_padding", op)
+    check_positive(extras, "output_padding", op, minimum=0)
+    if any(e >= s and e >= d for e, s, d in zip(extras, strides, dilations, strict=True)):
+        raise ValueError(
+            f"{op}: output_padding must be smaller than either stride or dilation, got "
+            f"output_padding {extras}, stride {strides}, dilation {dilations}"
+        )
+    return strides, pads, extras, dilations
+
+
+def transposed_settings(
+    op: str, nd: int, stride: object, padding: object, output_padding: object, dilation: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A transposed convolution's ``(stride, padding, output_padding, dilation)`` as
+    ``nd``-tuples: positive strides and dilations, non-negative paddings (no ``'same'``), and
+    each ``output_padding`` below its stride or its dilation; checked once per distinct
+    settings, layers (at construction, :mod:`wally.nn.conv_transpose`) and functions alike."""
+    key = ("transposed", nd, repr((stride, padding, output_padding, dilation)))
+    return _remembered(key, _check_transposed, op, nd, stride, padding, output_padding,
+                       dilation, same_form=True)
 
 
 def tap_slices(

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, check_rank, ntuple
+from wally._windows import check_rank, check_settings, transposed_settings
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
-from wally.nn.conv import _LazyInChannels, check_channels, window_settings
+from wally.nn.conv import _LazyInChannels, check_channels
 from wally.nn.linear import _dtype_message
 from wally.nn.module import Module
 from wally.nn.parameter import Parameter, UninitializedParameter
@@ -75,24 +75,10 @@ class _ConvTransposeNd(Module):
                 f"{name}: only padding_mode='zeros' is supported for transposed convolutions, "
                 f"got {padding_mode!r}"
             )
-        if isinstance(padding, str):
-            raise ValueError(
-                f"{name}: padding must be an int or a tuple of {nd} ints, got {padding!r}"
-            )
-        self.kernel_size, self.stride, self.dilation = window_settings(
-            name, nd, kernel_size, stride, dilation)
-        self.padding = ntuple(padding, nd, "padding", name)
-        check_positive(self.padding, "padding", name, minimum=0)
-        self.output_padding = ntuple(output_padding, nd, "output_padding", name)
-        check_positive(self.output_padding, "output_padding", name, minimum=0)
-        if any(e >= s and e >= d for e, s, d in zip(
-            self.output_padding, self.stride, self.dilation, strict=True
-        )):
-            raise ValueError(
-                f"{name}: output_padding must be smaller than either stride or dilation, got "
-                f"output_padding {self.output_padding}, stride {self.stride}, dilation "
-                f"{self.dilation}"
-            )
+        (self.kernel_size,) = check_settings(name, nd, kernel_size=kernel_size)
+        self.stride, self.padding, self.output_padding, self.dilation = transposed_settings(
+            name, nd, stride, padding, output_padding, dilation
+        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.groups = groups
