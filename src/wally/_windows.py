@@ -79,13 +79,14 @@ LAYOUTS = {
 }
 
 
-def check_rank(who: object, nd: int, shape: Sequence[int]) -> None:
+def check_rank(who: object, nd: int, input: Any) -> None:
     """``ValueError`` naming ``who`` (an op's name, or a layer, shown by its repr only when
-    the check fails) unless ``shape`` is a batched or unbatched input of ``nd`` spatial axes."""
-    if len(shape) not in (nd + 1, nd + 2):
+    the check fails) unless the tensor ``input`` is a batched or unbatched input of ``nd``
+    spatial axes."""
+    if input.ndim not in (nd + 1, nd + 2):
         raise ValueError(
             f"{who}: expected a {nd + 1}-D or {nd + 2}-D input {LAYOUTS[nd]}, got shape "
-            f"{tuple(shape)}"
+            f"{tuple(input.shape)}"
         )
 
 

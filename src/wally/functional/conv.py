@@ -1077,7 +1077,7 @@ def check_operands(op: str, nd: int, input: Any, weight: Any, bias: Any,
     _check_tensor(op, "input", input)
     _check_tensor(op, "weight", weight)
     _check_tensor(op, "bias", bias, optional=True)
-    check_rank(op, nd, input.shape)
+    check_rank(op, nd, input)
     if weight.ndim != nd + 2:
         raise ValueError(
             f"{op}: expected a {nd + 2}-D weight ({weight_layout}, {_KERNELS[nd]}), got shape "

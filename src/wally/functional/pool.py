@@ -54,7 +54,7 @@ IntOrTuple = int | Sequence[int]
 
 
 def _batched(op: str, nd: int, input: Tensor) -> None:
-    check_rank(op, nd, input.shape)
+    check_rank(op, nd, input)
     # PyTorch's rule: a batch may be empty (the output is too), the channels and planes not.
     if 0 in input.shape[-nd - 1 :]:
         raise ValueError(

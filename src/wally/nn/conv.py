@@ -130,8 +130,7 @@ class _ConvNd(Module):
 
     def _check_input(self, input: Tensor, weight: Tensor | None = None) -> None:
         nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            check_rank(self, nd, input.shape)
+        check_rank(self, nd, input)
         channels = input.shape[-nd - 1]
         if channels != self.in_channels:
             raise ValueError(
@@ -268,7 +267,7 @@ class _LazyInChannels(LazyModuleMixin):
         if not self.has_uninitialized_params():
             return
         nd = self._nd
-        check_rank(self._lazy_name(), nd, input.shape)
+        check_rank(self._lazy_name(), nd, input)
         channels = int(input.shape[-nd - 1])
         if channels == 0:
             raise ValueError(

@@ -139,8 +139,7 @@ class _ConvTransposeNd(Module):
         nd = self._nd
         if not isinstance(input, Tensor):
             raise TypeError(f"{self!r}: expected a Tensor input, got {type(input).__name__}")
-        if input.ndim not in (nd + 1, nd + 2):
-            check_rank(self, nd, input.shape)
+        check_rank(self, nd, input)
         channels = input.shape[-nd - 1]
         if channels != self.in_channels:
             raise ValueError(

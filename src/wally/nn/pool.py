@@ -40,8 +40,7 @@ class _PoolNd(Module):
     _nd = 2
 
     def _check_input(self, input: Tensor) -> None:
-        if input.ndim not in (self._nd + 1, self._nd + 2):
-            check_rank(self, self._nd, input.shape)
+        check_rank(self, self._nd, input)
 
 
 class _MaxPoolNd(_PoolNd):
