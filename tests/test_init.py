@@ -209,3 +209,31 @@ class TestContract:
     def test_rejects_non_tensors(self):
         with pytest.raises(TypeError, match="wally Tensor"):
             init.normal_(np.zeros(3))
+
+
+# PyTorch's default of Linear and every convolution, written once (init._reset_weight_and_bias):
+# weight and bias from U(±1/√fan_in), fan_in read from the weight's dimension 1 on.
+DEFAULT_LAYERS = {
+    "Linear": (lambda: nn.Linear(400, 500), 400),
+    "Conv2d": (lambda: nn.Conv2d(16, 500, 5, groups=2), 8 * 25),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(500, 16, 3, groups=4), 4 * 9),
+    "Conv1d": (lambda: nn.Conv1d(6, 300, 7), 6 * 7),
+}
+
+
+@pytest.mark.parametrize("name", DEFAULT_LAYERS)
+def test_layers_default_to_kaiming_sqrt5_with_the_bias_bound(name):
+    wally.manual_seed(0)
+    layer, fan_in = DEFAULT_LAYERS[name][0](), DEFAULT_LAYERS[name][1]
+    bound = 1 / math.sqrt(fan_in)
+    assert_uniform(layer.weight.array.ravel(), bound)
+    bias = layer.bias.array
+    assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0.8 * bound
+    assert abs(float(bias.mean())) < 4 * bound / math.sqrt(3 * bias.size)
+
+
+def test_layers_with_no_inputs_get_a_zero_bias():
+    with pytest.warns(UserWarning, match="zero-element"):
+        layers = [nn.Linear(0, 5), nn.Conv2d(0, 4, 3)]
+    for layer in layers:
+        assert layer.bias.array.shape[0] > 0 and not layer.bias.array.any()

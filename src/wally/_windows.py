@@ -1,7 +1,10 @@
 """Array helpers for sliding windows: argument normalisation, output sizes, im2col and col2im.
 
 Plain functions on raw arrays (Chainer's ``utils/conv.py``), shared by convolution, pooling,
-``unfold`` and ``fold``.  One axis order is used throughout:
+``unfold`` and ``fold``, the receptive-field and cost analyses and the ONNX exporter: the one
+place where a window's geometry (sizes, padding, the adaptive windows, pooling's
+:class:`Windows`) and the checks of its settings are written.  One axis order is used
+throughout:
 
 * inputs are ``(N, C, *spatial)``, with 1, 2 or 3 spatial axes;
 * padding is one ``(left, right)`` pair per spatial axis, in the order of the axes;
@@ -18,16 +21,25 @@ With that layout the convolution ``[H]i,j,d = Σa Σb Σc [V]a,b,c,d [X]i+a,j+b,
 of one image) from a zero-padded copy of the chunk, so that the columns stay in cache and their
 size stays bounded; with stride 1 it uses "wide" rows (see the class) so that every kernel tap
 is one contiguous copy.
+
+**Settings are checked once.**  :func:`pool_settings`, :func:`unpool_settings`,
+:func:`adaptive_settings`, :func:`conv_settings` and :func:`transposed_settings` check a
+layer's window settings and
+remember each distinct settings tuple that passed (an error is never remembered, so it names
+whichever caller made it).  A layer calls them at construction with what its ``forward`` will
+pass; the functional forms call them on every call and so find the settings already checked.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from wally._parallel import run_chunks, workspace
 from wally.backend import ndarray, xp
 from wally.backends import tuning
 
@@ -43,10 +55,44 @@ __all__ = [
     "ColumnPlan",
     "column_plan",
     "adaptive_windows",
+    "LAYOUTS",
+    "check_rank",
+    "volume",
+    "check_settings",
+    "pool_settings",
+    "adaptive_settings",
+    "unpool_settings",
+    "conv_settings",
+    "transposed_settings",
+    "Windows",
+    "pool_windows",
 ]
 
 Pairs = tuple[tuple[int, int], ...]
 _ALL = slice(None)
+
+# The input layouts a layer of ``nd`` spatial axes accepts (convolution and pooling alike).
+LAYOUTS = {
+    1: "(C, L) or (N, C, L)",
+    2: "(C, H, W) or (N, C, H, W)",
+    3: "(C, D, H, W) or (N, C, D, H, W)",
+}
+
+
+def check_rank(who: object, nd: int, input: Any) -> None:
+    """``ValueError`` naming ``who`` (an op's name, or a layer, shown by its repr only when
+    the check fails) unless the tensor ``input`` is a batched or unbatched input of ``nd``
+    spatial axes."""
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"{who}: expected a {nd + 1}-D or {nd + 2}-D input {LAYOUTS[nd]}, got shape "
+            f"{tuple(input.shape)}"
+        )
+
+
+def volume(shape: Sequence[int]) -> int:
+    """The number of cells of an array of shape ``shape``: ``∏ shape``, 1 for ``()``."""
+    return math.prod(shape)
 
 
 def ntuple(value: object, n: int, name: str, op: str) -> tuple[int, ...]:
@@ -136,7 +182,7 @@ def output_shape(
     must lie inside the padded input.  With ``ceil_mode`` (pooling only) a window may hang over
     the end of the padded input, even when the kernel is larger than it, as in PyTorch: only
     an output size below 1 is refused.  The caller must then give its buffers room for the
-    overhang (see ``_Windows.padded`` in :mod:`wally.functional.pool`).
+    overhang (see :attr:`Windows.padded`).
     """
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, padding, strict=True))
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation, strict=True))
@@ -173,6 +219,183 @@ def adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
     return [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(o)]
 
 
+# ----- pooling's windows ------------------------------------------------------------------------
+class Windows:
+    """Fixed windows over the spatial axes of a stack of planes ``(P, *spatial)``, P = N·C.
+
+    Window ``o`` along an axis covers ``o·s − p + t·d`` for taps ``t < k``.  Planes are padded
+    (with ``fill``) far enough that every window of every tap is in bounds, so each tap is one
+    strided slice of the padded planes.
+
+    The padded size of an axis is, by construction, the larger of ``n + p`` (the input after
+    its left padding) and ``(o − 1)·s + d·(k − 1) + 1`` (one past the last tap of the last
+    window).  So a ``ceil_mode`` window that hangs over the end of the padded input, or a
+    kernel larger than the whole input, reads the fill there (−∞ for max, 0 for the sum) and
+    its gradient lands in the scratch border, never in ``gx``; no slice is ever clipped.
+    Average pooling's divisor counts only cells inside the padded input (see
+    ``_divisor`` in :mod:`wally.functional.pool`).  The kernels use basic slices only (no
+    ``as_strided``), so nothing can read outside its buffer.
+    """
+
+    def __init__(
+        self,
+        spatial: tuple[int, ...],
+        kernel: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+        dilation: tuple[int, ...],
+        out: tuple[int, ...],
+    ) -> None:
+        self.spatial, self.kernel, self.stride = spatial, kernel, stride
+        self.padding, self.dilation, self.out = padding, dilation, out
+        self.taps = list(itertools.product(*(range(k) for k in kernel)))
+        self.padded = tuple(
+            max(n + p, (o - 1) * s + (k - 1) * d + 1)
+            for n, k, s, p, d, o in zip(
+                spatial, kernel, stride, padding, dilation, out, strict=True
+            )
+        )
+        self.needs_padding = any(p > 0 for p in padding) or any(
+            m > n for m, n in zip(self.padded, spatial, strict=True)
+        )
+        self.divisors: dict[tuple[bool, int | None], ndarray | float] = {}
+        # Per tap, in the order of ``taps``: its strided slice (see :meth:`tap`).
+        self.views = [self._view(tap) for tap in self.taps]
+        # Per axis, the strided slice each of its taps reads (see :meth:`window_sums`).
+        self.axis_views = [
+            [(_ALL,) * (axis + 1) + (slice(t * d, t * d + (o - 1) * s + 1, s),) for t in range(k)]
+            for axis, (k, s, d, o) in enumerate(zip(kernel, stride, dilation, out, strict=True))
+        ]
+        self._chunks: dict[tuple[int, int], list[slice]] = {}
+        # Windows that tile the input exactly touch every element once (the reshape case).
+        self.tiles = not self.needs_padding and all(
+            s == k and d == 1 and o * k == n
+            for n, k, s, d, o in zip(spatial, kernel, stride, dilation, out, strict=True)
+        )
+
+    def center(self) -> tuple[slice, ...]:
+        return (_ALL,) + tuple(
+            slice(p, p + n) for p, n in zip(self.padding, self.spatial, strict=True)
+        )
+
+    def tap(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
+        """The strided slice of a padded plane stack that tap ``tap`` of every window reads."""
+        return self.views[self.taps.index(tap)]
+
+    def _view(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
+        return (_ALL,) + tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, self.dilation, self.out, self.stride, strict=True)
+        )
+
+    def chunks(self, planes: int, itemsize: int) -> list[slice]:
+        """A few planes at a time: small enough to stay in cache while every tap reads them."""
+        key = (planes, itemsize)
+        if key not in self._chunks:
+            self._chunks[key] = self._split(planes, itemsize)
+        return self._chunks[key]
+
+    def _split(self, planes: int, itemsize: int) -> list[slice]:
+        step = max(1, tuning.POOL_CHUNK_BYTES // (itemsize * volume(self.padded)))
+        return [slice(p, min(p + step, planes)) for p in range(0, planes, step)]
+
+    def padded_chunks(
+        self, planes: ndarray, fill: Any, chunks: Iterator[slice], step: int
+    ) -> Iterator[tuple[slice, ndarray]]:
+        """``(chunk, padded planes)`` for each chunk (at most ``step`` planes) of
+        ``(P, *spatial)``.
+
+        The padding lives in one small scratch buffer whose border is filled once, so there is
+        no padded copy of the whole input and each chunk stays in cache across all taps.
+        """
+        scratch = None
+        for chunk in chunks:
+            if not self.needs_padding:
+                yield chunk, planes[chunk]
+                continue
+            if scratch is None:
+                scratch = self._scratch("pool-padded", step, planes.dtype)
+                scratch.fill(fill)
+            buf = scratch[: chunk.stop - chunk.start]
+            buf[self.center()] = planes[chunk]
+            yield chunk, buf
+
+    def gradient_chunks(
+        self, gx: ndarray, chunks: Iterator[slice], step: int
+    ) -> Iterator[tuple[slice, ndarray]]:
+        """``(chunk, buffer)`` where backward adds the gradient of a few planes; each buffer is
+        zeroed (unless the windows tile the input, so every cell is written once) and copied,
+        without its padding, into ``gx (P, *spatial)`` once the caller is done with it."""
+        scratch = None
+        for chunk in chunks:
+            if not self.needs_padding:
+                buf = gx[chunk]
+                if not self.tiles:
+                    buf.fill(0)
+                yield chunk, buf
+                continue
+            if scratch is None:
+                scratch = self._scratch("pool-gradient", step, gx.dtype)
+            buf = scratch[: chunk.stop - chunk.start]
+            buf.fill(0)
+            yield chunk, buf
+            gx[chunk] = buf[self.center()]
+
+    def _scratch(self, tag: str, planes: int, dtype: Any) -> ndarray:
+        return workspace(tag, planes * volume(self.padded), dtype).reshape(planes, *self.padded)
+
+    def window_sums(self, padded: ndarray) -> ndarray:
+        """``Σ`` over every window of the padded planes ``(P, *padded)``, one axis at a time:
+        a window's sum is separable, so this takes ``Σk`` strided adds instead of ``∏k``
+        (a third less time for LeNet's 2×2 pooling, measured).  A view of ``padded`` when
+        every kernel size is 1."""
+        sums = padded
+        for views in self.axis_views:
+            if len(views) == 1:
+                sums = sums[views[0]]
+                continue
+            part = sums[views[0]] + sums[views[1]]
+            for view in views[2:]:
+                part += sums[view]
+            sums = part
+        return sums
+
+    def small(self, planes: ndarray) -> bool:
+        """Whether ``planes (P, *spatial)`` is one chunk that needs no padding: a batch-1
+        layer, pooled directly on the calling thread (half the time of the chunked path)."""
+        return not self.needs_padding and planes.nbytes <= tuning.POOL_CHUNK_BYTES
+
+    def run(self, work: Any, planes: int, itemsize: int) -> None:
+        """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
+        one shared queue (see :mod:`wally._parallel`)."""
+        chunks = self.chunks(planes, itemsize)
+        if not chunks:  # an empty batch
+            return
+        step = chunks[0].stop - chunks[0].start
+        run_chunks(lambda shared: work(shared, step), chunks)
+
+    def starts(self, axis: int) -> ndarray:
+        """Input index of tap 0 of every window along ``axis`` (negative inside the padding)."""
+        return xp.arange(self.out[axis]) * self.stride[axis] - self.padding[axis]
+
+
+def pool_windows(
+    op: str,
+    spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    ceil_mode: bool,
+) -> Windows:
+    """The :class:`Windows` of a pooling whose settings :func:`pool_settings` checked, over an
+    input of spatial size ``spatial``; a ``ValueError`` naming ``op`` when no window fits
+    (:func:`output_shape`)."""
+    pairs = tuple((p, p) for p in padding)
+    out = output_shape(op, spatial, kernel, stride, pairs, dilation, ceil_mode)
+    return Windows(spatial, kernel, stride, padding, dilation, out)
+
+
 def conv_padding(
     op: str,
     padding: object,
@@ -205,6 +428,200 @@ def conv_padding(
     values = ntuple(padding, n, "padding", op)
     check_positive(values, "padding", op, minimum=0)
     return tuple((p, p) for p in values)
+
+
+# ----- settings, checked once -------------------------------------------------------------------
+# Settings tuples that passed their check, keyed by their kind, the number of spatial axes and
+# their repr (which tells 2 from True and 2.0, and needs no hashing of lists); each key maps to
+# the checked ``nd``-tuples.  Validity never depends on the caller, so a layer's construction and
+# the functional form share entries.
+_SETTINGS: dict[tuple[Any, ...], Any] = {}
+
+
+def _remembered(key: tuple[Any, ...], check: Any, *args: Any, same_form: bool = False) -> Any:
+    """``check(*args)`` unless ``key`` passed before.  With ``same_form`` the checked tuples are
+    settings of the same form as the arguments (and pass as they are), so they are remembered
+    too: a layer that stores the checked tuples and passes them on is not checked again."""
+    settings = _SETTINGS.get(key)
+    if settings is None:
+        settings = check(*args)
+        if len(_SETTINGS) > 4096:
+            _SETTINGS.clear()
+        _SETTINGS[key] = settings
+        if same_form:
+            _SETTINGS[(*key[:-1], repr(settings))] = settings
+    return settings
+
+
+def check_settings(op: str, nd: int, **settings: Any) -> tuple[tuple[int, ...], ...]:
+    """Window settings (``kernel_size``, ``stride``, ``dilation``) as positive ``nd``-tuples,
+    in the order given; one ``ValueError`` (or ``TypeError``) naming ``op`` otherwise.
+
+    >>> check_settings("Conv2d", 2, stride=2, dilation=(1, 2))
+    ((2, 2), (1, 2))
+    """
+    checked = []
+    for arg, value in settings.items():
+        items = ntuple(value, nd, arg, op)
+        check_positive(items, arg, op)
+        checked.append(items)
+    return tuple(checked)
+
+
+def _check_unpool(
+    op: str, nd: int, kernel_size: object, stride: object, padding: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    (kernel,) = check_settings(op, nd, kernel_size=kernel_size)
+    (strides,) = (kernel,) if stride is None else check_settings(op, nd, stride=stride)
+    pads = ntuple(padding, nd, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    return kernel, strides, pads
+
+
+def _check_pool(
+    op: str, nd: int, kernel_size: object, stride: object, padding: object, dilation: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    if isinstance(stride, Sequence) and len(stride) == 0:
+        stride = None  # PyTorch's pooling reads an empty stride as the kernel
+    kernel, strides, pads = _check_unpool(op, nd, kernel_size, stride, padding)
+    if any(2 * p > k for p, k in zip(pads, kernel, strict=True)):
+        raise ValueError(
+            f"{op}: padding should be at most half of kernel size, got padding={pads} and "
+            f"kernel_size={kernel}"
+        )
+    (dilations,) = check_settings(op, nd, dilation=dilation)
+    return kernel, strides, pads, dilations
+
+
+def unpool_settings(
+    op: str, nd: int, kernel_size: object, stride: object, padding: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Max unpooling's ``(kernel, stride, padding)`` as ``nd``-tuples: a positive kernel and
+    stride (``None``: the kernel), a non-negative padding; checked once per distinct
+    settings (see the module's docstring), a ``ValueError`` naming ``op`` otherwise."""
+    key = ("unpool", nd, repr((kernel_size, stride, padding)))
+    return _remembered(key, _check_unpool, op, nd, kernel_size, stride, padding, same_form=True)
+
+
+def pool_settings(
+    op: str,
+    nd: int,
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    dilation: object = 1,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A pooling's ``(kernel, stride, padding, dilation)`` as ``nd``-tuples, as
+    :func:`unpool_settings` checks them (an empty stride is the kernel too), with the padding
+    at most half the kernel and a
+    positive dilation; checked once per distinct settings, layers (at construction,
+    :mod:`wally.nn.pool`) and functions (at the call) alike.
+
+    >>> pool_settings("max_pool2d", 2, 3, None, 1)
+    ((3, 3), (3, 3), (1, 1), (1, 1))
+    """
+    key = ("pool", nd, repr((kernel_size, stride, padding, dilation)))
+    return _remembered(
+        key, _check_pool, op, nd, kernel_size, stride, padding, dilation, same_form=True
+    )
+
+
+def _check_adaptive(op: str, nd: int, output_size: object) -> tuple[int | None, ...]:
+    if output_size is None or isinstance(output_size, int):
+        items: list[Any] = [output_size] * nd
+    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
+        items = list(output_size)
+        if len(items) == 1:
+            items = items * nd
+    else:
+        raise TypeError(
+            f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, got "
+            f"{output_size!r}"
+        )
+    if len(items) != nd:
+        raise ValueError(
+            f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, got "
+            f"{output_size!r}"
+        )
+    for o in items:
+        if o is not None and (isinstance(o, bool) or not isinstance(o, int)):
+            raise TypeError(
+                f"{op}: expected output_size to be an int (or None) or a tuple of {nd} ints, "
+                f"got {output_size!r}"
+            )
+    check_positive(tuple(o for o in items if o is not None), "output_size", op)
+    return tuple(items)
+
+
+def adaptive_settings(op: str, nd: int, output_size: object) -> tuple[int | None, ...]:
+    """An adaptive pooling's ``output_size`` as an ``nd``-tuple of positive ints, ``None``
+    where the input's size is kept (an int or a 1-sequence is repeated); checked once per
+    distinct request, layers (at construction) and functions alike.
+
+    >>> adaptive_settings("adaptive_avg_pool2d", 2, (None, 7))
+    (None, 7)
+    """
+    key = ("adaptive", nd, repr(output_size))
+    return _remembered(key, _check_adaptive, op, nd, output_size, same_form=True)
+
+
+def _check_conv(
+    op: str, nd: int, kernel: tuple[int, ...], stride: object, padding: object, dilation: object
+) -> tuple[tuple[int, ...], Pairs, tuple[int, ...]]:
+    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
+    return strides, conv_padding(op, padding, kernel, dilations, strides), dilations
+
+
+def conv_settings(
+    op: str,
+    nd: int,
+    kernel: tuple[int, ...],
+    stride: object,
+    padding: object,
+    dilation: object,
+) -> tuple[tuple[int, ...], Pairs, tuple[int, ...]]:
+    """A convolution's ``(stride, padding pairs, dilation)`` for a kernel of size ``kernel``:
+    positive strides and dilations, padding as :func:`conv_padding` reads it; checked once per
+    distinct settings, layers (at construction, :mod:`wally.nn.conv`) and functions alike.
+
+    >>> conv_settings("conv2d", 2, (3, 3), 1, "same", 2)
+    ((1, 1), ((2, 2), (2, 2)), (2, 2))
+    """
+    key = ("conv", nd, kernel, repr((stride, padding, dilation)))
+    return _remembered(key, _check_conv, op, nd, kernel, stride, padding, dilation)
+
+
+def _check_transposed(
+    op: str, nd: int, stride: object, padding: object, output_padding: object, dilation: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    if isinstance(padding, str):
+        raise ValueError(
+            f"{op}: padding must be an int or a tuple of {nd} ints (transposed convolutions "
+            f"have no 'same' or 'valid'), got {padding!r}"
+        )
+    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
+    pads = ntuple(padding, nd, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    extras = ntuple(output_padding, nd, "output_padding", op)
+    check_positive(extras, "output_padding", op, minimum=0)
+    if any(e >= s and e >= d for e, s, d in zip(extras, strides, dilations, strict=True)):
+        raise ValueError(
+            f"{op}: output_padding must be smaller than either stride or dilation, got "
+            f"output_padding {extras}, stride {strides}, dilation {dilations}"
+        )
+    return strides, pads, extras, dilations
+
+
+def transposed_settings(
+    op: str, nd: int, stride: object, padding: object, output_padding: object, dilation: object
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A transposed convolution's ``(stride, padding, output_padding, dilation)`` as
+    ``nd``-tuples: positive strides and dilations, non-negative paddings (no ``'same'``), and
+    each ``output_padding`` below its stride or its dilation; checked once per distinct
+    settings, layers (at construction, :mod:`wally.nn.conv_transpose`) and functions alike."""
+    key = ("transposed", nd, repr((stride, padding, output_padding, dilation)))
+    return _remembered(key, _check_transposed, op, nd, stride, padding, output_padding,
+                       dilation, same_form=True)
 
 
 def tap_slices(
@@ -372,13 +789,6 @@ def col2im(
     return x
 
 
-def _volume(shape: Sequence[int]) -> int:
-    size = 1
-    for n in shape:
-        size *= n
-    return size
-
-
 @functools.lru_cache(maxsize=256)
 def column_plan(
     spatial: tuple[int, ...],
@@ -435,7 +845,7 @@ class ColumnPlan:
         self.padded = tuple(n + lo + hi for n, (lo, hi) in zip(self.spatial, self.padding))
         if wide is None:
             # Wide rows only while the junk columns are few (tuning.MAX_JUNK, measured).
-            junk = _volume(self.padded[1:]) / max(1, _volume(self.out[1:]))
+            junk = volume(self.padded[1:]) / max(1, volume(self.out[1:]))
             wide = all(s == 1 for s in self.stride) and junk <= tuning.MAX_JUNK
         elif wide and any(s != 1 for s in self.stride):
             raise ValueError(f"ColumnPlan: wide rows need stride 1, got stride {self.stride}")
@@ -461,7 +871,7 @@ class ColumnPlan:
             self.offsets = []
             self.tail = 0
             self.row_shape = self.out[1:]
-        self.row = _volume(self.row_shape)
+        self.row = volume(self.row_shape)
         self.plane = flat[0] * self.padded[0] if self.padded else 1
         self.needs_copy = self.tail > 0 or any(lo or hi for lo, hi in self.padding)
         self._chunks: dict[tuple[int, ...], list[tuple[slice, slice]]] = {}

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
-from wally._windows import adaptive_windows
+from wally._windows import adaptive_windows, pool_settings
 from wally.functional import (
     activation,
     activation_extra,
@@ -221,16 +221,23 @@ def _linear(in_features: int, out_shape: Sequence[int], bias: bool) -> LayerCost
                      "linear: in·out MACs per row, 2·MACs + bias FLOPs")
 
 
-def _adaptive_windows(n: int, o: int) -> int:
-    """Total length of the ``o`` adaptive windows ``[⌊i·n/o⌋, ⌈(i + 1)·n/o⌉)`` over ``n``."""
+def _adaptive_cells(n: int, o: int) -> int:
+    """Total length of the ``o`` adaptive windows over ``n`` cells (:func:`adaptive_windows`)."""
     return sum(stop - start for start, stop in adaptive_windows(n, o))
+
+
+def _pool_kernel(pool: Module) -> tuple[int, ...]:
+    """A pooling layer's kernel size, read as the layer reads it (:func:`pool_settings`)."""
+    settings = pool_settings(type(pool).__name__, pool._nd, pool.kernel_size, pool.stride,
+                             pool.padding, getattr(pool, "dilation", 1))
+    return settings[0]
 
 
 def _adaptive(kind: str, in_shape: Sequence[int], out_shape: Sequence[int]) -> LayerCost:
     nd = len(out_shape) - 2 if len(out_shape) > 2 else 1
     planes = _numel(out_shape[: len(out_shape) - nd])
     covered = planes * math.prod(
-        _adaptive_windows(n, o) for n, o in zip(in_shape[-nd:], out_shape[-nd:], strict=True)
+        _adaptive_cells(n, o) for n, o in zip(in_shape[-nd:], out_shape[-nd:], strict=True)
     )
     if kind == "max":
         return LayerCost(0, covered - _numel(out_shape), "adaptive max pool: window − 1 per output")
@@ -254,13 +261,6 @@ def _batch_norm(training: bool, out_shape: Sequence[int]) -> LayerCost:
 def _elementwise(name: str, per: int, out_shape: Sequence[int]) -> LayerCost:
     return LayerCost(0, per * _numel(out_shape),
                      f"{name}: {per} FLOP{'s' if per != 1 else ''} per element")
-
-
-def _ints(value: Any, n: int) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    items = tuple(int(v) for v in value)
-    return items * n if len(items) == 1 else items
 
 
 # ----- layersA: transposed convolution and interpolation -------------------------------------
@@ -404,12 +404,12 @@ def _sparse_dense_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerC
 
 @MODULE_COSTS.register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 def _max_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _pool("max", _ints(module.kernel_size, module._nd), out)
+    return _pool("max", _pool_kernel(module), out)
 
 
 @MODULE_COSTS.register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 def _avg_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _pool("avg", _ints(module.kernel_size, module._nd), out)
+    return _pool("avg", _pool_kernel(module), out)
 
 
 @NODE_COSTS.register(pool.MaxPoolNd)

@@ -44,7 +44,7 @@ from fractions import Fraction
 from typing import Any
 
 from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
-from wally._windows import adaptive_windows, conv_padding, output_size
+from wally._windows import adaptive_windows, conv_padding, output_size, pool_settings
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
 from wally.functional import (
@@ -295,12 +295,11 @@ def merge_fields(
 
 
 # ----- layer rules --------------------------------------------------------------------------
-def _ints(value: Any, n: int) -> tuple[int, ...]:
-    """An int or a sequence as ``n`` ints (a 1-sequence is repeated)."""
-    if isinstance(value, int):
-        return (value,) * n
-    items = tuple(int(v) for v in value)
-    return items * n if len(items) == 1 else items
+def _pool_settings(pool: Module, nd: int) -> tuple[tuple[int, ...], ...]:
+    """A pooling layer's ``(kernel, stride, padding, dilation)`` as ``nd``-tuples, read as the
+    layer itself reads them (:func:`wally._windows.pool_settings`, checked at construction)."""
+    return pool_settings(type(pool).__name__, nd, pool.kernel_size, pool.stride, pool.padding,
+                         getattr(pool, "dilation", 1))
 
 
 def _adaptive(field: ReceptiveField, spatial: Sequence[int], out: Sequence[int]) -> ReceptiveField:
@@ -577,11 +576,8 @@ def _conv_node(site: _Site) -> ReceptiveField | None:
 def _pool_module(module: Module, field: ReceptiveField, x: Sequence[int],
                  y: Sequence[int]) -> ReceptiveField:
     nd = len(field.axes)
-    kernel = _ints(module.kernel_size, nd)
-    stride = module.stride
-    stride = kernel if stride is None or stride == () else _ints(stride, nd)
-    dilation = _ints(getattr(module, "dilation", 1), nd)
-    return field.window(kernel, stride, _ints(module.padding, nd), dilation, tuple(y[-nd:]))
+    kernel, stride, padding, dilation = _pool_settings(module, nd)
+    return field.window(kernel, stride, padding, dilation, tuple(y[-nd:]))
 
 
 @NODE_FIELDS.register(pool.MaxPoolNd, pool.AvgPoolNd)
@@ -956,11 +952,7 @@ class _WindowSum(Module):
         super().__init__()
         nd = pool._nd
         self.nd = nd
-        self.kernel = _ints(pool.kernel_size, nd)
-        stride = pool.stride
-        self.stride = self.kernel if stride is None or stride == () else _ints(stride, nd)
-        self.padding = _ints(pool.padding, nd)
-        self.dilation = _ints(pool.dilation, nd)
+        self.kernel, self.stride, self.padding, self.dilation = _pool_settings(pool, nd)
         self.ceil_mode = bool(pool.ceil_mode)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from wally._parallel import are_deterministic_algorithms_enabled, get_num_threads
-from wally._windows import column_plan
+from wally._windows import column_plan, volume
 from wally._winograd import worth_it as winograd_worth_it
 from wally.backends import tuning
 
@@ -196,13 +196,6 @@ def padding_limit() -> int:
 
 
 # ----- the geometry a rule looks at -------------------------------------------------------------
-def _volume(shape: Sequence[int]) -> int:
-    size = 1
-    for n in shape:
-        size *= int(n)
-    return size
-
-
 class Geometry:
     """One convolution as the rules see it: the input ``x (N, C, *spatial)`` (the image, also
     for the gradient passes), the weight ``(O, C/groups, *k)``, stride, padding (one
@@ -302,7 +295,7 @@ def rows_per_image(g: Geometry) -> int:
 
 
 def _rows_pays(g: Geometry) -> bool:
-    if g.channels * _volume(g.kernel) > tuning.ROWS_MAX_DEPTH:
+    if g.channels * volume(g.kernel) > tuning.ROWS_MAX_DEPTH:
         return False
     plan = g.plan()
     if plan.wide or g.input_shape[0] * plan.out[0] * plan.out[1] < tuning.ROWS_MIN_POSITIONS:
@@ -323,7 +316,7 @@ def _flipped_fits(g: Geometry) -> bool:
 
 def _flipped_pays(g: Geometry) -> bool:
     out = g.plan().out
-    growth = _volume(g.input_shape[2:]) <= tuning.FLIPPED_MAX_GROWTH * _volume(out)
+    growth = volume(g.input_shape[2:]) <= tuning.FLIPPED_MAX_GROWTH * volume(out)
     return is_depthwise(g) or growth
 
 
@@ -576,8 +569,8 @@ def depthwise_by_rows(plan: Any, channels: int, itemsize: int) -> bool:
     """Whether one image's padded copy and product (``C·(∏padded + ∏out)`` elements) are over
     :func:`padding_limit`: then the depthwise kernels work on blocks of rows of one image,
     so that a huge convolution needs its input, its output and the budget."""
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * itemsize
-    return _volume(plan.out) > 0 and per_image > padding_limit()
+    per_image = channels * (volume(plan.padded) + volume(plan.out)) * itemsize
+    return volume(plan.out) > 0 and per_image > padding_limit()
 
 
 def skinny(depth: int, width: int) -> bool:

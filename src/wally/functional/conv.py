@@ -39,13 +39,16 @@ from wally._windows import (
     ColumnPlan,
     Pairs,
     check_positive,
+    check_rank,
+    check_settings,
     col2im,
     column_plan,
-    conv_padding,
+    conv_settings,
     im2col,
     ntuple,
     output_shape,
     output_size,
+    volume,
 )
 from wally._winograd import winograd_correlate
 from wally.autograd import Function
@@ -84,11 +87,6 @@ _workers = dispatch.workers
 _padding_limit = dispatch.padding_limit
 
 
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
 _KERNELS = {1: "kL", 2: "kH, kW", 3: "kD, kH, kW"}
 
 
@@ -136,7 +134,7 @@ class ConvNd(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx = gw = gb = None
         if need_b:
-            gb = gy.reshape(*gy.shape[:2], _volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
+            gb = gy.reshape(*gy.shape[:2], volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
         if need_w:
             assert self.x is not None
             gw = weight_grad(
@@ -207,7 +205,7 @@ def _reference_input_grad(gy: ndarray, w: ndarray, g: dispatch.Geometry) -> ndar
     out_channels = w.shape[0]
     w2 = w.reshape(out_channels, -1)
     gy2 = gy.swapaxes(0, 1).reshape(out_channels, -1)
-    rows = g.channels * _volume(g.kernel)
+    rows = g.channels * volume(g.kernel)
     gcols = xp.concatenate(
         [backend.matmul(w2[o].T, gy2[o]) for o, _ in _group_rows(out_channels, rows, g.groups)]
     )
@@ -513,7 +511,7 @@ def input_grad(
     and output channels swapped (within each group).  Otherwise (or where the padding exceeds
     ``d·(k − 1)``) columns ``Wᵀ @ dY`` are added back, one slice-add per tap.
     """
-    if _volume(input_shape) == 0:
+    if volume(input_shape) == 0:
         return xp.zeros(input_shape, dtype=gy.dtype)
     g = dispatch.Geometry(input_shape, w.shape, stride, padding, dilation, groups, gy.dtype)
     kernel = dispatch.choose("input-grad", g)
@@ -537,13 +535,6 @@ def input_grad(
     if kernel == "rows":
         return _rows_input_grad(_rows(g), gy, w, op)
     return _scatter_input_grad(gy, w, input_shape, stride, padding, dilation, groups, op)
-
-
-def _volume(shape: Sequence[int]) -> int:
-    size = 1
-    for n in shape:
-        size *= n
-    return size
 
 
 def _scatter_input_grad(
@@ -825,7 +816,7 @@ def _image_chunks(batch: int, per_image: int) -> list[slice]:
 
 
 def _depthwise_product(images: int, shape: Sequence[int], dtype: Any) -> ndarray:
-    return workspace("product", images * _volume(shape), dtype).reshape(images, *shape)
+    return workspace("product", images * volume(shape), dtype).reshape(images, *shape)
 
 
 def _tap_weights(w: ndarray, nd: int) -> ndarray:
@@ -843,7 +834,7 @@ def _depthwise_row_step(plan: ColumnPlan, channels: int, itemsize: int) -> int:
     """Output rows per block: the input rows they read and their product within
     :func:`_chunk_limit`."""
     s, d, k = plan.stride[0], plan.dilation[0], plan.kernel_size[0]
-    per_row = channels * (s * plan.flat[0] + _volume(plan.out[1:])) * itemsize
+    per_row = channels * (s * plan.flat[0] + volume(plan.out[1:])) * itemsize
     halo = channels * d * (k - 1) * plan.flat[0] * itemsize
     return max(1, (_chunk_limit() - halo) // max(1, per_row))
 
@@ -869,7 +860,7 @@ class _DepthwiseRows:
         count = max(r.stop - r.start for _, r in chunks)
         if plan.needs_copy:
             self.buffer = workspace("padded", channels * plan.rows_length(count), dtype)
-        self.product = workspace("product", channels * count * _volume(plan.out[1:]), dtype)
+        self.product = workspace("product", channels * count * volume(plan.out[1:]), dtype)
 
     def padded(self, x: ndarray, images: slice, rows: slice) -> tuple[ndarray, slice]:
         if not self.plan.needs_copy:
@@ -914,7 +905,7 @@ def _depthwise_correlate(
         run_chunks(work_rows, row_chunks, workers=_workers())
         return y
 
-    per_image = x.shape[1] * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
+    per_image = x.shape[1] * (volume(plan.padded) + volume(plan.out)) * x.itemsize
     chunks = _image_chunks(x.shape[0], per_image)
     rows = slice(0, plan.out[0])
 
@@ -966,7 +957,7 @@ def _depthwise_weight_grad(
                    partial_bytes=gw.nbytes, workers=_workers())
         return xp.ascontiguousarray(gw.T.reshape(weight_shape))
 
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * x.itemsize
+    per_image = channels * (volume(plan.padded) + volume(plan.out)) * x.itemsize
     chunks = _image_chunks(x.shape[0], per_image)
     rows = slice(0, plan.out[0])
 
@@ -1042,7 +1033,7 @@ def _depthwise_scatter_input_grad(
             length = max(stop - start for *_, start, stop in row_chunks) * plan.flat[0]
             count = max(o.stop - o.start for _, _, o, _, _ in row_chunks)
             buffer = workspace("padded", channels * length, gy.dtype)
-            product = workspace("product", channels * count * _volume(plan.out[1:]), gy.dtype)
+            product = workspace("product", channels * count * volume(plan.out[1:]), gy.dtype)
             for images, inputs, outputs, start, stop in parts:
                 block = buffer[: channels * (stop - start) * plan.flat[0]]
                 block = block.reshape(1, channels, stop - start, *plan.padded[1:])
@@ -1057,7 +1048,7 @@ def _depthwise_scatter_input_grad(
         run_chunks(work_rows, row_chunks, workers=_workers())
         return gx
 
-    per_image = channels * (_volume(plan.padded) + _volume(plan.out)) * gy.itemsize
+    per_image = channels * (volume(plan.padded) + volume(plan.out)) * gy.itemsize
     chunks = _image_chunks(input_shape[0], per_image)
     center = (_ALL, _ALL) + tuple(
         slice(lo, lo + n) for (lo, _), n in zip(padding, input_shape[2:], strict=True)
@@ -1065,7 +1056,7 @@ def _depthwise_scatter_input_grad(
 
     def work(parts: Iterator[slice]) -> None:
         step = chunks[0].stop - chunks[0].start
-        size = step * channels * _volume(plan.padded)
+        size = step * channels * volume(plan.padded)
         scratch = workspace("padded", size, gy.dtype).reshape(step, channels, *plan.padded)
         product = _depthwise_product(step, gy.shape[1:], gy.dtype)
         for images in parts:
@@ -1110,11 +1101,7 @@ def check_operands(op: str, nd: int, input: Any, weight: Any, bias: Any,
     _check_tensor(op, "input", input)
     _check_tensor(op, "weight", weight)
     _check_tensor(op, "bias", bias, optional=True)
-    if input.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
-            f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-            f"{tuple(input.shape)}"
-        )
+    check_rank(op, nd, input)
     if weight.ndim != nd + 2:
         raise ValueError(
             f"{op}: expected a {nd + 2}-D weight ({weight_layout}, {_KERNELS[nd]}), got shape "
@@ -1138,22 +1125,6 @@ def check_groups(op: str, groups: Any) -> None:
     """``groups``: a positive integer (layers at construction, functions at the call)."""
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
-
-
-def check_settings(op: str, nd: int, **settings: Any) -> tuple[tuple[int, ...], ...]:
-    """Window settings (``kernel_size``, ``stride``, ``dilation``) as positive ``nd``-tuples,
-    in the order given: the one check that layers (at construction, :mod:`wally.nn.conv`) and
-    functions (at the call) share; one ``ValueError`` naming ``op`` otherwise.
-
-    >>> check_settings("Conv2d", 2, stride=2, dilation=(1, 2))
-    ((2, 2), (1, 2))
-    """
-    checked = []
-    for arg, value in settings.items():
-        items = ntuple(value, nd, arg, op)
-        check_positive(items, arg, op)
-        checked.append(items)
-    return tuple(checked)
 
 
 def _conv(
@@ -1209,31 +1180,18 @@ def _conv(
     key = (op, nd, kernel, spatial, repr((stride, padding, dilation)))
     geometry = _GEOMETRY.get(key)
     if geometry is None:
-        geometry = _geometry(op, nd, kernel, spatial, stride, padding, dilation)
+        # The settings were checked once (at a layer's construction, or the first such call).
+        geometry = conv_settings(op, nd, kernel, stride, padding, dilation)
+        strides, pairs, dilations = geometry
+        output_shape(op, spatial, kernel, strides, pairs, dilations)
         if len(_GEOMETRY) > 1024:
             _GEOMETRY.clear()
         _GEOMETRY[key] = geometry
     return ConvNd(*geometry, groups, op)(input, weight, bias)
 
 
-# A layer passes the same arguments on every call: their checks are done once per shape.
+# A layer passes the same arguments on every call: the window fit is checked once per shape.
 _GEOMETRY: dict[tuple[Any, ...], tuple[tuple[int, ...], Pairs, tuple[int, ...]]] = {}
-
-
-def _geometry(
-    op: str,
-    nd: int,
-    kernel: tuple[int, ...],
-    spatial: tuple[int, ...],
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-) -> tuple[tuple[int, ...], Pairs, tuple[int, ...]]:
-    """Checked ``(stride, padding pairs, dilation)``."""
-    strides, dilations = check_settings(op, nd, stride=stride, dilation=dilation)
-    pairs = conv_padding(op, padding, kernel, dilations, strides)
-    output_shape(op, spatial, kernel, strides, pairs, dilations)
-    return strides, pairs, dilations
 
 
 def conv1d(
@@ -1345,7 +1303,7 @@ def _blocks(
     dilation: Sequence[int],
 ) -> int:
     """The number of sliding windows (``L`` of :func:`unfold`), also for an empty batch."""
-    return _volume(
+    return volume(
         [
             output_size(n, k, s, lo + hi, d)
             for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation, strict=True)
@@ -1435,14 +1393,10 @@ def _window_args(
     padding: int | Sequence[int],
     stride: int | Sequence[int],
 ) -> tuple[tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
-    kernel = ntuple(kernel_size, 2, "kernel_size", op)
-    check_positive(kernel, "kernel_size", op)
-    dilations = ntuple(dilation, 2, "dilation", op)
-    check_positive(dilations, "dilation", op)
+    kernel, dilations = check_settings(op, 2, kernel_size=kernel_size, dilation=dilation)
     pads = ntuple(padding, 2, "padding", op)
     check_positive(pads, "padding", op, minimum=0)
-    strides = ntuple(stride, 2, "stride", op)
-    check_positive(strides, "stride", op)
+    (strides,) = check_settings(op, 2, stride=stride)
     return kernel, dilations, tuple((p, p) for p in pads), strides
 
 

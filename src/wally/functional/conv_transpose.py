@@ -26,12 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wally._windows import Pairs, check_positive, ntuple
+from wally._windows import Pairs, transposed_settings, volume
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.functional.conv import (
     _KERNELS,
-    _volume,
     check_operands,
     correlate,
     input_grad,
@@ -113,7 +112,7 @@ class ConvTransposeNd(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx = gw = gb = None
         if need_b:
-            gb = gy.reshape(*gy.shape[:2], _volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
+            gb = gy.reshape(*gy.shape[:2], volume(gy.shape[2:])).sum(axis=2).sum(axis=0)
         if any(self.extra):  # the zero rows depend on nothing
             gy = xp.ascontiguousarray(gy[_crop(self._core())])
         if need_w:
@@ -178,26 +177,10 @@ def _conv_transpose(
             f"{op}: expected an input of non-zero spatial size (only the batch or the channels "
             f"may be 0), got shape {tuple(input.shape)}"
         )
-    if isinstance(padding, str):
-        raise ValueError(
-            f"{op}: padding must be an int or a tuple of {nd} ints (transposed convolutions "
-            f"have no 'same' or 'valid'), got {padding!r}"
-        )
     kernel = tuple(weight.shape[2:])
-    strides = ntuple(stride, nd, "stride", op)
-    check_positive(strides, "stride", op)
-    dilations = ntuple(dilation, nd, "dilation", op)
-    check_positive(dilations, "dilation", op)
-    pads = ntuple(padding, nd, "padding", op)
-    check_positive(pads, "padding", op, minimum=0)
-    extras = ntuple(output_padding, nd, "output_padding", op)
-    check_positive(extras, "output_padding", op, minimum=0)
-    for e, s, d in zip(extras, strides, dilations, strict=True):
-        if e >= s and e >= d:
-            raise ValueError(
-                f"{op}: output_padding must be smaller than either stride or dilation, got "
-                f"output_padding {extras}, stride {strides}, dilation {dilations}"
-            )
+    # Checked once per distinct settings (a layer's at its construction).
+    strides, pads, extras, dilations = transposed_settings(op, nd, stride, padding,
+                                                           output_padding, dilation)
     spatial = tuple(input.shape[-nd:])
     out = tuple(
         transposed_output_size(n, k, s, p, e, d)

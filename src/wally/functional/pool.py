@@ -13,8 +13,17 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wally._parallel import run_chunks, workspace
-from wally._windows import adaptive_windows, check_positive, ntuple, output_shape
+from wally._parallel import run_chunks
+from wally._windows import (
+    Windows,
+    adaptive_settings,
+    adaptive_windows,
+    check_rank,
+    pool_settings,
+    pool_windows,
+    unpool_settings,
+    volume,
+)
 from wally.autograd import Function
 from wally.backend import ndarray, xp
 from wally.backends import tuning
@@ -41,186 +50,11 @@ __all__ = [
 ]
 
 _ALL = slice(None)
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
 IntOrTuple = int | Sequence[int]
 
 
-# ----- window geometry ------------------------------------------------------------------------
-class _Windows:
-    """Fixed windows over the spatial axes of a stack of planes ``(P, *spatial)``, P = N·C.
-
-    Window ``o`` along an axis covers ``o·s − p + t·d`` for taps ``t < k``.  Planes are padded
-    (with ``fill``) far enough that every window of every tap is in bounds, so each tap is one
-    strided slice of the padded planes.
-
-    The padded size of an axis is, by construction, the larger of ``n + p`` (the input after
-    its left padding) and ``(o − 1)·s + d·(k − 1) + 1`` (one past the last tap of the last
-    window).  So a ``ceil_mode`` window that hangs over the end of the padded input, or a
-    kernel larger than the whole input, reads the fill there (−∞ for max, 0 for the sum) and
-    its gradient lands in the scratch border, never in ``gx``; no slice is ever clipped.
-    Average pooling's divisor counts only cells inside the padded input (see
-    :func:`_divisor`).  The kernels use basic slices only (no ``as_strided``), so nothing can
-    read outside its buffer.
-    """
-
-    def __init__(
-        self,
-        spatial: tuple[int, ...],
-        kernel: tuple[int, ...],
-        stride: tuple[int, ...],
-        padding: tuple[int, ...],
-        dilation: tuple[int, ...],
-        out: tuple[int, ...],
-    ) -> None:
-        self.spatial, self.kernel, self.stride = spatial, kernel, stride
-        self.padding, self.dilation, self.out = padding, dilation, out
-        self.taps = list(itertools.product(*(range(k) for k in kernel)))
-        self.padded = tuple(
-            max(n + p, (o - 1) * s + (k - 1) * d + 1)
-            for n, k, s, p, d, o in zip(
-                spatial, kernel, stride, padding, dilation, out, strict=True
-            )
-        )
-        self.needs_padding = any(p > 0 for p in padding) or any(
-            m > n for m, n in zip(self.padded, spatial, strict=True)
-        )
-        self.divisors: dict[tuple[bool, int | None], ndarray | float] = {}
-        # Per tap, in the order of ``taps``: its strided slice (see :meth:`tap`).
-        self.views = [self._view(tap) for tap in self.taps]
-        # Per axis, the strided slice each of its taps reads (see :meth:`window_sums`).
-        self.axis_views = [
-            [(_ALL,) * (axis + 1) + (slice(t * d, t * d + (o - 1) * s + 1, s),) for t in range(k)]
-            for axis, (k, s, d, o) in enumerate(zip(kernel, stride, dilation, out, strict=True))
-        ]
-        self._chunks: dict[tuple[int, int], list[slice]] = {}
-        # Windows that tile the input exactly touch every element once (the reshape case).
-        self.tiles = not self.needs_padding and all(
-            s == k and d == 1 and o * k == n
-            for n, k, s, d, o in zip(spatial, kernel, stride, dilation, out, strict=True)
-        )
-
-    def center(self) -> tuple[slice, ...]:
-        return (_ALL,) + tuple(
-            slice(p, p + n) for p, n in zip(self.padding, self.spatial, strict=True)
-        )
-
-    def tap(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
-        """The strided slice of a padded plane stack that tap ``tap`` of every window reads."""
-        return self.views[self.taps.index(tap)]
-
-    def _view(self, tap: tuple[int, ...]) -> tuple[slice, ...]:
-        return (_ALL,) + tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s)
-            for t, d, o, s in zip(tap, self.dilation, self.out, self.stride, strict=True)
-        )
-
-    def chunks(self, planes: int, itemsize: int) -> list[slice]:
-        """A few planes at a time: small enough to stay in cache while every tap reads them."""
-        key = (planes, itemsize)
-        if key not in self._chunks:
-            self._chunks[key] = self._split(planes, itemsize)
-        return self._chunks[key]
-
-    def _split(self, planes: int, itemsize: int) -> list[slice]:
-        size = itemsize
-        for n in self.padded:
-            size *= n
-        step = max(1, tuning.POOL_CHUNK_BYTES // size)
-        return [slice(p, min(p + step, planes)) for p in range(0, planes, step)]
-
-    def padded_chunks(
-        self, planes: ndarray, fill: Any, chunks: Iterator[slice], step: int
-    ) -> Iterator[tuple[slice, ndarray]]:
-        """``(chunk, padded planes)`` for each chunk (at most ``step`` planes) of
-        ``(P, *spatial)``.
-
-        The padding lives in one small scratch buffer whose border is filled once, so there is
-        no padded copy of the whole input and each chunk stays in cache across all taps.
-        """
-        scratch = None
-        for chunk in chunks:
-            if not self.needs_padding:
-                yield chunk, planes[chunk]
-                continue
-            if scratch is None:
-                scratch = self._scratch("pool-padded", step, planes.dtype)
-                scratch.fill(fill)
-            buf = scratch[: chunk.stop - chunk.start]
-            buf[self.center()] = planes[chunk]
-            yield chunk, buf
-
-    def gradient_chunks(
-        self, gx: ndarray, chunks: Iterator[slice], step: int
-    ) -> Iterator[tuple[slice, ndarray]]:
-        """``(chunk, buffer)`` where backward adds the gradient of a few planes; each buffer is
-        zeroed (unless the windows tile the input, so every cell is written once) and copied,
-        without its padding, into ``gx (P, *spatial)`` once the caller is done with it."""
-        scratch = None
-        for chunk in chunks:
-            if not self.needs_padding:
-                buf = gx[chunk]
-                if not self.tiles:
-                    buf.fill(0)
-                yield chunk, buf
-                continue
-            if scratch is None:
-                scratch = self._scratch("pool-gradient", step, gx.dtype)
-            buf = scratch[: chunk.stop - chunk.start]
-            buf.fill(0)
-            yield chunk, buf
-            gx[chunk] = buf[self.center()]
-
-    def _scratch(self, tag: str, planes: int, dtype: Any) -> ndarray:
-        size = planes
-        for n in self.padded:
-            size *= n
-        return workspace(tag, size, dtype).reshape(planes, *self.padded)
-
-    def window_sums(self, padded: ndarray) -> ndarray:
-        """``Σ`` over every window of the padded planes ``(P, *padded)``, one axis at a time:
-        a window's sum is separable, so this takes ``Σk`` strided adds instead of ``∏k``
-        (a third less time for LeNet's 2×2 pooling, measured).  A view of ``padded`` when
-        every kernel size is 1."""
-        sums = padded
-        for views in self.axis_views:
-            if len(views) == 1:
-                sums = sums[views[0]]
-                continue
-            part = sums[views[0]] + sums[views[1]]
-            for view in views[2:]:
-                part += sums[view]
-            sums = part
-        return sums
-
-    def small(self, planes: ndarray) -> bool:
-        """Whether ``planes (P, *spatial)`` is one chunk that needs no padding: a batch-1
-        layer, pooled directly on the calling thread (half the time of the chunked path)."""
-        return not self.needs_padding and planes.nbytes <= tuning.POOL_CHUNK_BYTES
-
-    def run(self, work: Any, planes: int, itemsize: int) -> None:
-        """``work(chunks, step)`` on the chunked kernels' threads, each pulling chunks from
-        one shared queue (see :mod:`wally._parallel`)."""
-        chunks = self.chunks(planes, itemsize)
-        if not chunks:  # an empty batch
-            return
-        step = chunks[0].stop - chunks[0].start
-        run_chunks(lambda shared: work(shared, step), chunks)
-
-    def starts(self, axis: int) -> ndarray:
-        """Input index of tap 0 of every window along ``axis`` (negative inside the padding)."""
-        return xp.arange(self.out[axis]) * self.stride[axis] - self.padding[axis]
-
-
 def _batched(op: str, nd: int, input: Tensor) -> None:
-    if input.ndim not in (nd + 1, nd + 2):
-        raise ValueError(
-            f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-            f"{tuple(input.shape)}"
-        )
+    check_rank(op, nd, input)
     # PyTorch's rule: a batch may be empty (the output is too), the channels and planes not.
     if 0 in input.shape[-nd - 1 :]:
         raise ValueError(
@@ -229,8 +63,9 @@ def _batched(op: str, nd: int, input: Tensor) -> None:
         )
 
 
-# A layer pools the same way on every call: its arguments are checked once per input size.
-_CACHE: dict[tuple[Any, ...], _Windows] = {}
+# A layer pools the same way on every call: its windows are built once per input size (and its
+# settings, checked at its construction, are not checked again: wally._windows.pool_settings).
+_CACHE: dict[tuple[Any, ...], Windows] = {}
 
 
 def _windows(
@@ -242,67 +77,20 @@ def _windows(
     padding: IntOrTuple,
     dilation: IntOrTuple,
     ceil_mode: bool,
-) -> _Windows:
+) -> Windows:
     _batched(op, nd, input)
     spatial = tuple(input.shape[-nd:])
-    arguments = (kernel_size, stride, padding, dilation, ceil_mode)
+    arguments = (kernel_size, stride, padding, dilation)
     # repr tells 2 from True and 2.0 (which the checks reject), and lists need no hashing.
-    key = (op, nd, spatial, repr(arguments))
+    key = (op, spatial, repr(arguments), ceil_mode)
     windows = _CACHE.get(key)
     if windows is None:
-        windows = _check_windows(op, nd, spatial, *arguments)
+        settings = pool_settings(op, nd, *arguments)
+        windows = pool_windows(op, spatial, *settings, bool(ceil_mode))
         if len(_CACHE) > 1024:
             _CACHE.clear()
         _CACHE[key] = windows
     return windows
-
-
-def check_settings(
-    op: str,
-    nd: int,
-    kernel_size: IntOrTuple,
-    stride: IntOrTuple | None,
-    padding: IntOrTuple,
-    dilation: IntOrTuple = 1,
-) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """A pooling's window settings as ``nd``-tuples ``(kernel, stride, padding, dilation)``,
-    checked once for layers (at construction, :mod:`wally.nn.pool`) and functions alike:
-    positive kernel, stride (``None`` or empty: the kernel) and dilation, padding from 0 to
-    half the kernel; one ``ValueError`` naming ``op`` otherwise."""
-    kernel = ntuple(kernel_size, nd, "kernel_size", op)
-    check_positive(kernel, "kernel_size", op)
-    if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
-        strides = kernel
-    else:
-        strides = ntuple(stride, nd, "stride", op)
-        check_positive(strides, "stride", op)
-    pads = ntuple(padding, nd, "padding", op)
-    check_positive(pads, "padding", op, minimum=0)
-    if any(2 * p > k for p, k in zip(pads, kernel, strict=True)):
-        raise ValueError(
-            f"{op}: padding should be at most half of kernel size, got padding={pads} and "
-            f"kernel_size={kernel}"
-        )
-    dilations = ntuple(dilation, nd, "dilation", op)
-    check_positive(dilations, "dilation", op)
-    return kernel, strides, pads, dilations
-
-
-def _check_windows(
-    op: str,
-    nd: int,
-    spatial: tuple[int, ...],
-    kernel_size: IntOrTuple,
-    stride: IntOrTuple | None,
-    padding: IntOrTuple,
-    dilation: IntOrTuple,
-    ceil_mode: bool,
-) -> _Windows:
-    kernel, strides, pads, dilations = check_settings(op, nd, kernel_size, stride, padding,
-                                                      dilation)
-    pairs = tuple((p, p) for p in pads)
-    out = output_shape(op, spatial, kernel, strides, pairs, dilations, ceil_mode)
-    return _Windows(spatial, kernel, strides, pads, dilations, out)
 
 
 def _unbatch(x: ndarray, nd: int) -> tuple[ndarray, bool]:
@@ -314,7 +102,7 @@ class MaxPoolNd(Function):
     """``y = max over the window``; with ``return_indices`` also PyTorch's flat indices into
     each input plane."""
 
-    def __init__(self, windows: _Windows, return_indices: bool = False) -> None:
+    def __init__(self, windows: Windows, return_indices: bool = False) -> None:
         self.windows = windows
         self.return_indices = return_indices
 
@@ -547,7 +335,7 @@ def max_pool3d(
 class AvgPoolNd(Function):
     """``y = (sum over the window) / divisor``, the divisor fixed per output position."""
 
-    def __init__(self, windows: _Windows, divisor: ndarray | float) -> None:
+    def __init__(self, windows: Windows, divisor: ndarray | float) -> None:
         self.windows = windows
         self.divisor = divisor
 
@@ -595,7 +383,7 @@ class AvgPoolNd(Function):
 
 
 def _avg_divisor(
-    win: _Windows, count_include_pad: bool, divisor_override: int | None
+    win: Windows, count_include_pad: bool, divisor_override: int | None
 ) -> ndarray | float:
     """PyTorch's divisor: the window clipped to the padded input (``count_include_pad``) or to
     the input itself; windows reaching past the padding (``ceil_mode``) never count it."""
@@ -606,7 +394,7 @@ def _avg_divisor(
 
 
 def _divisor(
-    win: _Windows, count_include_pad: bool, divisor_override: int | None
+    win: Windows, count_include_pad: bool, divisor_override: int | None
 ) -> ndarray | float:
     if divisor_override is not None:
         return float(divisor_override)
@@ -624,6 +412,17 @@ def _divisor(
     if (divisor == divisor.flat[0]).all():
         return float(divisor.flat[0])
     return divisor
+
+
+def check_divisor_override(op: str, divisor_override: object) -> None:
+    """``divisor_override``: ``None`` or a non-zero int (layers at construction, functions at
+    the call); one error naming ``op`` otherwise."""
+    if divisor_override is None:
+        return
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
+        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
 
 
 def _avg_pool(
@@ -646,12 +445,7 @@ def _avg_pool(
             f"{op}: expected an input at least as large as the kernel size {windows.kernel} on "
             f"every axis, got spatial size {windows.spatial}"
         )
-    if divisor_override is not None and (
-        isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
-    ):
-        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
-    if divisor_override is not None and divisor_override == 0:
-        raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
+    check_divisor_override(op, divisor_override)
     divisor = _avg_divisor(windows, count_include_pad, divisor_override)
     return AvgPoolNd(windows, divisor)(input)
 
@@ -769,42 +563,16 @@ def _adaptive_bounds(n: int, o: int) -> tuple[ndarray, ndarray]:
 def _adaptive_size(
     op: str, nd: int, input: Tensor, output_size: int | None | Sequence[int | None]
 ) -> tuple[int, ...]:
+    """The output size an adaptive pooling asks for (checked once: ``adaptive_settings``),
+    ``None`` entries keeping the input's size."""
     _batched(op, nd, input)
     spatial = tuple(input.shape[-nd:])
-    if output_size is None or isinstance(output_size, int):
-        items: list[Any] = [output_size] * nd
-    elif isinstance(output_size, Sequence) and not isinstance(output_size, str):
-        items = list(output_size)
-        if len(items) == 1:
-            items = items * nd
-    else:
-        raise TypeError(
-            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
-        )
-    if len(items) != nd:
-        raise ValueError(
-            f"{op}: expected output_size to be an int or a tuple of {nd} ints, got {output_size!r}"
-        )
-    sizes = tuple(n if o is None else o for o, n in zip(items, spatial, strict=True))
-    for o in sizes:
-        if isinstance(o, bool) or not isinstance(o, int):
-            raise TypeError(
-                f"{op}: expected output_size to be an int or a tuple of {nd} ints, "
-                f"got {output_size!r}"
-            )
-    check_positive(sizes, "output_size", op)
-    return sizes
+    request = adaptive_settings(op, nd, output_size)
+    return tuple(n if o is None else o for o, n in zip(request, spatial, strict=True))
 
 
 def _divides(spatial: Sequence[int], out: Sequence[int]) -> bool:
     return all(n % o == 0 for n, o in zip(spatial, out, strict=True))
-
-
-def _volume(shape: Sequence[int]) -> int:
-    size = 1
-    for n in shape:
-        size *= n
-    return size
 
 
 def _plane_chunks(planes: ndarray) -> list[slice]:
@@ -842,7 +610,7 @@ class AdaptiveAvgPoolNd(Function):
         nd = len(self.out)
         self.spatial = x.shape[-nd:]
         if all(o == 1 for o in self.out):  # global average pooling, a few planes per chunk
-            planes = x.reshape(-1, _volume(self.spatial))
+            planes = x.reshape(-1, volume(self.spatial))
             means = xp.empty(len(planes), dtype=x.dtype)
             # A matrix-vector product with (1/n, …, 1/n): six times faster than a mean over
             # short rows for ResNet's 7×7 planes (measured).
@@ -859,7 +627,7 @@ class AdaptiveAvgPoolNd(Function):
     def backward(self, gy: ndarray) -> ndarray:
         nd = len(self.out)
         if all(o == 1 for o in self.out):  # every cell of a plane gets gy / its size
-            size = _volume(self.spatial)
+            size = volume(self.spatial)
             shares = gy.reshape(-1, 1) / size
             full = xp.empty(gy.shape[:-nd] + tuple(self.spatial), dtype=gy.dtype)
             gx = full.reshape(len(shares), size)  # a view: ``full`` owns the memory
@@ -924,7 +692,7 @@ class AdaptiveMaxPoolNd(Function):
             plane *= n
         # A scatter-add: overlapping adaptive windows can share their maximum.
         offsets = xp.arange(batch * channels, dtype=xp.int64).reshape(batch, channels) * plane
-        windows = _volume(self.indices.shape[2:])
+        windows = volume(self.indices.shape[2:])
         targets = (self.indices.reshape(batch, channels, windows) + offsets[:, :, None]).ravel()
         gx = xp.bincount(targets, weights=gy.ravel(), minlength=batch * channels * plane)
         gx = gx.astype(gy.dtype, copy=False).reshape(self.input_shape)
@@ -939,7 +707,7 @@ def _adaptive_avg(op: str, nd: int, input: Tensor, output_size: Any) -> Tensor:
     if _divides(spatial, out) and any(o != 1 for o in out):
         # Equal windows: the ordinary average pooling with kernel = stride = n / o.
         kernel = tuple(n // o for n, o in zip(spatial, out, strict=True))
-        windows = _Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
+        windows = Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
         return AvgPoolNd(windows, float(xp.prod(kernel)))(input)
     return AdaptiveAvgPoolNd(out)(input)
 
@@ -951,7 +719,7 @@ def _adaptive_max(op: str, nd: int, input: Tensor, output_size: Any, return_indi
     spatial = tuple(input.shape[-nd:])
     if _divides(spatial, out):
         kernel = tuple(n // o for n, o in zip(spatial, out, strict=True))
-        windows = _Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
+        windows = Windows(spatial, kernel, kernel, (0,) * nd, (1,) * nd, out)
         return MaxPoolNd(windows, return_indices)(input)
     values, indices = AdaptiveMaxPoolNd(out)(input)
     return (values, indices) if return_indices else values
@@ -1076,9 +844,9 @@ class MaxUnpoolNd(Function):
         self.unbatched = x.ndim == nd + 1
         lead = x.shape[: x.ndim - nd]
         self.input_shape = x.shape
-        planes = _volume(lead)
+        planes = volume(lead)
         self.flat = indices.reshape(planes, -1)
-        y = xp.zeros((planes, _volume(self.out)), dtype=x.dtype)
+        y = xp.zeros((planes, volume(self.out)), dtype=x.dtype)
         xp.put_along_axis(y, self.flat, x.reshape(planes, -1), axis=1)
         return y.reshape(*lead, *self.out)
 
@@ -1143,17 +911,12 @@ def _max_unpool(
             f"{op}: expected indices of the input's shape {tuple(input.shape)}, got shape "
             f"{tuple(indices.shape)}"
         )
-    kernel = ntuple(kernel_size, nd, "kernel_size", op)
-    check_positive(kernel, "kernel_size", op)
-    strides = kernel if stride is None else ntuple(stride, nd, "stride", op)
-    check_positive(strides, "stride", op)
-    pads = ntuple(padding, nd, "padding", op)
-    check_positive(pads, "padding", op, minimum=0)
+    kernel, strides, pads = unpool_settings(op, nd, kernel_size, stride, padding)
     out = _unpool_size(op, input.shape[-nd:], input.ndim, kernel, strides, pads, output_size)
     if any(n <= 0 for n in out):
         raise ValueError(f"{op}: output size {out} is too small (input shape "
                          f"{tuple(input.shape)})")
-    plane = _volume(out)
+    plane = volume(out)
     if indices.numel() and (int(indices.min().item()) < 0 or int(indices.max().item()) >= plane):
         raise ValueError(
             f"{op}: found an invalid max index: expected indices in [0, {plane}) for an output "

@@ -8,15 +8,14 @@ its arguments when built and its input when called, and computes in one line wit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, conv_padding, ntuple
+from wally._windows import check_rank, check_settings, conv_settings
 from wally.creation import empty
 from wally.device import device as _check_device
-from wally.functional.conv import check_groups, check_settings
+from wally.functional.conv import check_groups
 from wally.nn import init
 from wally.nn.linear import _dtype_message
 from wally.nn.module import LazyModuleMixin, Module
@@ -26,11 +25,6 @@ from wally.tensor import Tensor
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
 _FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
@@ -54,7 +48,7 @@ def check_channels(name: str, in_channels: Any, out_channels: Any, groups: Any) 
 def window_settings(name: str, nd: int, kernel_size: Any, stride: Any,
                     dilation: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """``kernel_size``, ``stride`` and ``dilation`` as positive ``nd``-tuples
-    (:func:`wally.functional.conv.check_settings`, the functions' check)."""
+    (:func:`wally._windows.check_settings`, the functions' check)."""
     kernel, strides, dilations = check_settings(
         name, nd, kernel_size=kernel_size, stride=stride, dilation=dilation
     )
@@ -95,23 +89,12 @@ class _ConvNd(Module):
             _check_device(device)
         name, nd = type(self).__name__, self._nd
         check_channels(name, in_channels, out_channels, groups)
-        self.kernel_size, self.stride, self.dilation = window_settings(
-            name, nd, kernel_size, stride, dilation)
-        if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise ValueError(
-                    f"{name}: padding must be 'valid', 'same', an int or a tuple of {nd} ints, "
-                    f"got {padding!r}"
-                )
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(
-                    f"{name}: padding='same' is not supported for strided convolutions, got "
-                    f"stride {self.stride}"
-                )
-            self.padding = padding
-        else:
-            self.padding = ntuple(padding, nd, "padding", name)
-            check_positive(self.padding, "padding", name, minimum=0)
+        (self.kernel_size,) = check_settings(name, nd, kernel_size=kernel_size)
+        self.stride, pairs, self.dilation = conv_settings(
+            name, nd, self.kernel_size, stride, padding, dilation
+        )
+        # PyTorch stores the padding as a tuple (or the string), as forward passes it on.
+        self.padding = padding if isinstance(padding, str) else tuple(lo for lo, _ in pairs)
         if padding_mode not in PADDING_MODES:
             valid = ", ".join(repr(m) for m in PADDING_MODES)
             raise ValueError(f"{name}: padding_mode must be one of {valid}, got {padding_mode!r}")
@@ -121,9 +104,12 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         self.output_padding = (0,) * nd
         self.transposed = False
+        # What forward passes on, checked once here (the functional form then finds it
+        # checked): the settings as stored, or, when F.pad pads first, no padding.
+        conv_settings(name, nd, self.kernel_size, self.stride,
+                      self.padding if padding_mode == "zeros" else 0, self.dilation)
         # F.pad's argument for padding modes other than zeros: (left, right) pairs, last axis
         # first, as PyTorch stores it.
-        pairs = conv_padding(name, self.padding, self.kernel_size, self.dilation, self.stride)
         self._reversed_padding_repeated_twice = [v for pair in reversed(pairs) for v in pair]
         self.weight = Parameter(
             empty(self._weight_shape(in_channels), dtype=dtype)
@@ -139,25 +125,12 @@ class _ConvNd(Module):
         return (self.out_channels, in_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default: kaiming_uniform_ with a = √5, i.e. gain = √(2/(1 + a²)) = √(1/3)
-        # and bound = gain·√(3/fan_in) = 1/√fan_in, where fan_in = C_in/groups · ∏kernel_size;
-        # the bias is drawn from the same U(−1/√fan_in, 1/√fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
-            else:  # no inputs (in_channels=0): PyTorch leaves the bias uninitialised
-                init.zeros_(self.bias)
+        # PyTorch's default, U(±1/√fan_in) with fan_in = C_in/groups · ∏kernel_size.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def _check_input(self, input: Tensor, weight: Tensor | None = None) -> None:
         nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-                f"{tuple(input.shape)}"
-            )
+        check_rank(self, nd, input)
         channels = input.shape[-nd - 1]
         if channels != self.in_channels:
             raise ValueError(
@@ -294,11 +267,7 @@ class _LazyInChannels(LazyModuleMixin):
         if not self.has_uninitialized_params():
             return
         nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self._lazy_name()}: expected a {nd + 1}-D or {nd + 2}-D input "
-                f"{_LAYOUTS[nd]}, got shape {tuple(input.shape)}"
-            )
+        check_rank(self._lazy_name(), nd, input)
         channels = int(input.shape[-nd - 1])
         if channels == 0:
             raise ValueError(

@@ -8,16 +8,15 @@ from which the ``output_padding`` is worked out (it overrides the layer's own).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, ntuple
+from wally._windows import check_rank, check_settings, transposed_settings
 from wally.creation import empty
 from wally.device import device as _check_device
 from wally.nn import init
-from wally.nn.conv import _LAYOUTS, _LazyInChannels, check_channels, window_settings
+from wally.nn.conv import _LazyInChannels, check_channels
 from wally.nn.linear import _dtype_message
 from wally.nn.module import Module
 from wally.nn.parameter import Parameter, UninitializedParameter
@@ -76,24 +75,10 @@ class _ConvTransposeNd(Module):
                 f"{name}: only padding_mode='zeros' is supported for transposed convolutions, "
                 f"got {padding_mode!r}"
             )
-        if isinstance(padding, str):
-            raise ValueError(
-                f"{name}: padding must be an int or a tuple of {nd} ints, got {padding!r}"
-            )
-        self.kernel_size, self.stride, self.dilation = window_settings(
-            name, nd, kernel_size, stride, dilation)
-        self.padding = ntuple(padding, nd, "padding", name)
-        check_positive(self.padding, "padding", name, minimum=0)
-        self.output_padding = ntuple(output_padding, nd, "output_padding", name)
-        check_positive(self.output_padding, "output_padding", name, minimum=0)
-        if any(e >= s and e >= d for e, s, d in zip(
-            self.output_padding, self.stride, self.dilation, strict=True
-        )):
-            raise ValueError(
-                f"{name}: output_padding must be smaller than either stride or dilation, got "
-                f"output_padding {self.output_padding}, stride {self.stride}, dilation "
-                f"{self.dilation}"
-            )
+        (self.kernel_size,) = check_settings(name, nd, kernel_size=kernel_size)
+        self.stride, self.padding, self.output_padding, self.dilation = transposed_settings(
+            name, nd, stride, padding, output_padding, dilation
+        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.groups = groups
@@ -114,17 +99,9 @@ class _ConvTransposeNd(Module):
         return (in_channels, self.out_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default, as for Conv2d: kaiming_uniform_ with a = √5 (bound 1/√fan_in),
-        # where fan_in is read from the weight's dimension 1, here C_out/groups · ∏kernel_size;
-        # the bias is drawn from U(−1/√fan_in, 1/√fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
-            else:
-                init.zeros_(self.bias)
+        # PyTorch's default, as for Conv2d: U(±1/√fan_in), where fan_in is read from the
+        # weight's dimension 1, here C_out/groups · ∏kernel_size.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def _output_padding(
         self, input: Tensor, output_size: Sequence[int] | None
@@ -162,11 +139,7 @@ class _ConvTransposeNd(Module):
         nd = self._nd
         if not isinstance(input, Tensor):
             raise TypeError(f"{self!r}: expected a Tensor input, got {type(input).__name__}")
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-                f"{tuple(input.shape)}"
-            )
+        check_rank(self, nd, input)
         channels = input.shape[-nd - 1]
         if channels != self.in_channels:
             raise ValueError(

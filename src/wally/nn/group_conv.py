@@ -38,7 +38,6 @@ that lands on itself) and symmetric zero padding; then the equations above hold 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from wally import functional as F
@@ -160,13 +159,9 @@ class _P4Conv(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # PyTorch's Conv2d default, kaiming_uniform_ with a = √5: U(−1/√fan_in, 1/√fan_in)
-        # with fan_in = C_in·S·k·k, the inputs each unit of the filter bank really sums.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        # PyTorch's Conv2d default, U(±1/√fan_in), with fan_in = C_in·S·k·k, the inputs
+        # each unit of the filter bank really sums.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def filter_bank(self) -> tuple[Tensor, Tensor | None]:
         """The ``(C_out·4, C_in·S, k, k)`` weights and ``(C_out·4,)`` bias of the equivalent

@@ -258,6 +258,24 @@ def kaiming_uniform_(
     return _fill(tensor, _rng(generator).uniform(-bound, bound, array.shape))
 
 
+def _reset_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default for ``Linear`` and every convolution (``reset_parameters``):
+    :func:`kaiming_uniform_` with ``a = √5``, i.e. ``gain = √(2/(1 + a²)) = √(1/3)`` and
+    ``bound = gain·√(3/fan_in) = 1/√fan_in``, with ``fan_in`` read from the weight's
+    dimension 1 on (``in_features``; ``C_in/groups·∏k`` for a convolution); the bias is drawn
+    from the same ``U(−1/√fan_in, 1/√fan_in)``.  With no inputs (``fan_in = 0``) the bias is
+    zero (PyTorch leaves it uninitialised or draws from ``U(0, 0)``)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is None:
+        return
+    fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+    if fan_in == 0:
+        zeros_(bias)
+        return
+    bound = 1 / math.sqrt(fan_in)
+    uniform_(bias, -bound, bound)
+
+
 def kaiming_normal_(
     tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
     generator: Any = None,

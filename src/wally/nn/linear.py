@@ -102,13 +102,8 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # PyTorch's init: kaiming_uniform_ with a=√5 gives gain √(2/(1+5)) = √(1/3), so
-        # bound = gain·√(3/fan_in) = 1/√fan_in; the bias gets the same U(±1/√fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        # PyTorch's init, U(±1/√in_features) for the weight and the bias.
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim == 0 or input.shape[-1] != self.in_features:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from wally import functional as F
-from wally._windows import check_positive, ntuple
-from wally.functional.pool import check_settings
+from wally._windows import adaptive_settings, check_rank, ntuple, pool_settings, unpool_settings
+from wally.functional.pool import check_divisor_override
 from wally.nn.module import Module
 from wally.tensor import Tensor
 
@@ -34,35 +34,13 @@ __all__ = [
 ]
 
 IntOrTuple = int | tuple[int, ...]
-_LAYOUTS = {
-    1: "(C, L) or (N, C, L)",
-    2: "(C, H, W) or (N, C, H, W)",
-    3: "(C, D, H, W) or (N, C, D, H, W)",
-}
-
-
-def _check_windows(
-    name: str,
-    nd: int,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any = 1,
-) -> None:
-    """The functions' checks (:func:`wally.functional.pool.check_settings`), at construction."""
-    check_settings(name, nd, kernel_size, stride, padding, dilation)
 
 
 class _PoolNd(Module):
     _nd = 2
 
     def _check_input(self, input: Tensor) -> None:
-        nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise ValueError(
-                f"{self!r}: expected a {nd + 1}-D or {nd + 2}-D input {_LAYOUTS[nd]}, got shape "
-                f"{tuple(input.shape)}"
-            )
+        check_rank(self, self._nd, input)
 
 
 class _MaxPoolNd(_PoolNd):
@@ -76,13 +54,15 @@ class _MaxPoolNd(_PoolNd):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        _check_windows(type(self).__name__, self._nd, kernel_size, stride, padding, dilation)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
+        # What forward passes, checked once (the functional form then finds it checked).
+        pool_settings(type(self).__name__, self._nd, self.kernel_size, self.stride, padding,
+                      dilation)
 
     def forward(self, input: Tensor) -> Any:
         self._check_input(input)
@@ -169,15 +149,12 @@ class _AvgPoolNd(_PoolNd):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_windows(name, self._nd, kernel_size, stride, padding)
-        if divisor_override is not None and (
-            isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
-        ):
-            raise TypeError(f"{name}: divisor_override must be an int, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError(f"{name}: divisor_override must be non-zero, got 0")
+        stride = stride if stride is not None else kernel_size
+        # What forward passes, checked once (the functional form then finds it checked).
+        pool_settings(name, self._nd, kernel_size, stride, padding)
+        check_divisor_override(name, divisor_override)
         self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
+        self.stride = stride
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
@@ -234,10 +211,11 @@ class AvgPool1d(_AvgPoolNd):
         ceil_mode: bool = False,
         count_include_pad: bool = True,
     ) -> None:
+        # PyTorch stores 1-tuples; they are what the shared check sees (and forward passes).
+        kernel_size = ntuple(kernel_size, 1, "kernel_size", "AvgPool1d")
+        stride = None if stride is None else ntuple(stride, 1, "stride", "AvgPool1d")
+        padding = ntuple(padding, 1, "padding", "AvgPool1d")
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
-        self.kernel_size = ntuple(kernel_size, 1, "kernel_size", "AvgPool1d")
-        self.stride = ntuple(self.stride, 1, "stride", "AvgPool1d")
-        self.padding = ntuple(padding, 1, "padding", "AvgPool1d")
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -278,17 +256,8 @@ class AvgPool3d(_AvgPoolNd):
 class _AdaptivePoolNd(_PoolNd):
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        name = type(self).__name__
-        nd = self._nd
-        items = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
-        if len(items) not in (1, nd) or not all(
-            o is None or (isinstance(o, int) and not isinstance(o, bool)) for o in items
-        ):
-            raise TypeError(
-                f"{name}: expected output_size to be an int or a tuple of {nd} ints (or None), "
-                f"got {output_size!r}"
-            )
-        check_positive(tuple(o for o in items if o is not None), "output_size", name)
+        # What forward passes, checked once (the functional form then finds it checked).
+        adaptive_settings(type(self).__name__, self._nd, output_size)
         self.output_size = output_size
 
     def extra_repr(self) -> str:
@@ -415,13 +384,9 @@ class _MaxUnpoolNd(_PoolNd):
         self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0
     ) -> None:
         super().__init__()
-        name, nd = type(self).__name__, self._nd
-        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
-        check_positive(self.kernel_size, "kernel_size", name)
-        self.stride = self.kernel_size if stride is None else ntuple(stride, nd, "stride", name)
-        check_positive(self.stride, "stride", name)
-        self.padding = ntuple(padding, nd, "padding", name)
-        check_positive(self.padding, "padding", name, minimum=0)
+        self.kernel_size, self.stride, self.padding = unpool_settings(
+            type(self).__name__, self._nd, kernel_size, stride, padding
+        )
 
     def forward(
         self, input: Tensor, indices: Tensor, output_size: Any = None

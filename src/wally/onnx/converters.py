@@ -1,12 +1,15 @@
 """The table of converters, one per autograd node type, and the helpers they share.
 
 A converter reads the hyper-parameters the node kept (``ConvNd.stride``, ``Pad.mode``, the
-``_Windows`` of a pooling node, ``BatchNorm.running_mean`` ...) and the example values of its
-inputs and outputs, and appends the ONNX nodes that write the outputs it was given names for.
-The converters live in :mod:`wally.onnx.tensor_ops` (arithmetic, shapes) and
-:mod:`wally.onnx.layers` (convolution, pooling, normalisation, linear layers, activations) and
-register themselves here with :func:`converts`; a node type without one raises
-:class:`~wally.onnx.UnsupportedOperatorError` (see :func:`convert`).
+:class:`wally._windows.Windows` of a pooling node, the geometry convolution and pooling share,
+``BatchNorm.running_mean`` ...) and the example values of its inputs and outputs, and appends
+the ONNX nodes that write the outputs it was given names for.  The converters live in
+:mod:`wally.onnx.tensor_ops` and :mod:`wally.onnx.tensorops` (arithmetic, shapes, indexing),
+:mod:`wally.onnx.layers` (convolution, pooling, normalisation, linear layers, activations),
+:mod:`wally.onnx.layersA` (transposed convolution, resizing, shuffles, unpooling),
+:mod:`wally.onnx.layers_b`, :mod:`wally.onnx.sparse`, :mod:`wally.onnx.temporal_pool` and
+:mod:`wally.onnx.opinfo`, and register themselves here with :func:`converts`; a node type
+without one raises :class:`~wally.onnx.UnsupportedOperatorError` (see :func:`convert`).
 """
 
 from __future__ import annotations

@@ -158,12 +158,6 @@ def _avg_pool(g: GraphBuilder, step: Step) -> None:
     g.node("Mul", [mean, g.constant(factor, "divisor", dtype=x.dtype)], step.outputs[0])
 
 
-def _adaptive_windows(n: int, o: int) -> list[tuple[int, int]]:
-    """PyTorch's adaptive windows, as :mod:`wally.functional.pool` draws them: output ``i``
-    covers ``[floor(i·n/o), ceil((i+1)·n/o))``."""
-    return adaptive_windows(n, o)
-
-
 @converts(AdaptiveAvgPoolNd)
 def _adaptive_avg_pool(g: GraphBuilder, step: Step) -> None:
     """Global average pooling, or (windows of unequal sizes) one averaging matrix per axis, as
@@ -181,7 +175,7 @@ def _adaptive_avg_pool(g: GraphBuilder, step: Step) -> None:
         if o == n:
             continue
         averages = xp.zeros((n, o))
-        for i, (start, stop) in enumerate(_adaptive_windows(n, o)):
+        for i, (start, stop) in enumerate(adaptive_windows(n, o)):
             averages[start:stop, i] = 1.0 / (stop - start)
         matrix = g.constant(averages, "average", dtype=x.dtype)
         if axis == x.ndim - 1:
@@ -214,7 +208,7 @@ def _adaptive_max_pool(g: GraphBuilder, step: Step) -> None:
         windows = [
             reduce_over(g, "ReduceMax", [slice_axis(g, current, axis, start, stop)], [axis],
                         None, 18, keepdims=1)
-            for start, stop in _adaptive_windows(n, o)
+            for start, stop in adaptive_windows(n, o)
         ]
         current = g.node("Concat", windows, axis=axis) if len(windows) > 1 else windows[0]
     g.node("Identity", [current], step.outputs[0])
