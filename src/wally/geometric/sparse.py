@@ -200,7 +200,7 @@ class SparseMatrix:
     def from_edge_index(cls, edge_index: Any, edge_weight: Tensor | None = None,
                         num_nodes: int | None = None) -> SparseMatrix:
         """``A[edge_index[0, e], edge_index[1, e]] = edge_weight[e]`` (ones when ``None``)."""
-        from wally.geometric.utils import check_edge_index, num_nodes_of
+        from wally.geometric.edges import check_edge_index, num_nodes_of
 
         index = check_edge_index("SparseMatrix", edge_index, num_nodes)
         n = num_nodes_of(index, num_nodes)

@@ -6,7 +6,7 @@ package (and ``onnxruntime`` to run the file) are optional dependencies, importe
 an export runs: ``import wally.onnx`` works without them.
 """
 
-from wally.onnx.converters import supported_operators
+from wally.onnx.dispatch import supported_operators
 from wally.onnx.errors import UnsupportedOperatorError
 from wally.onnx.exporter import DEFAULT_OPSET, MIN_OPSET, export
 

@@ -9,7 +9,9 @@ the ONNX nodes that write the outputs it was given names for.  The converters li
 :mod:`wally.onnx.layersA` (transposed convolution, resizing, shuffles, unpooling),
 :mod:`wally.onnx.layers_b`, :mod:`wally.onnx.sparse`, :mod:`wally.onnx.temporal_pool` and
 :mod:`wally.onnx.opinfo`, and register themselves here with :func:`converts`; a node type
-without one raises :class:`~wally.onnx.UnsupportedOperatorError` (see :func:`convert`).
+without one raises :class:`~wally.onnx.UnsupportedOperatorError` (see
+:func:`wally.onnx.dispatch.convert`, which imports them all: this module imports none of
+them, so that they can import it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step
 from wally.tracing import Rules
 
-__all__ = ["CONVERTERS", "Converter", "converts", "convert", "supported_operators", "unsupported"]
+__all__ = ["CONVERTERS", "Converter", "converts", "unsupported"]
 
 Converter = Callable[[GraphBuilder, Step], None]
 _RULES: Rules[Converter] = Rules("wally.onnx")  # the analysis rules' table (wally.tracing)
@@ -33,42 +35,9 @@ converts = _RULES.register
 """``@converts(TheFunction, ...)``: register the decorated converter for those node types."""
 
 
-def _loaded() -> dict[type[Function], Converter]:
-    # The converters register themselves when their modules are first imported.
-    from wally.onnx import (  # noqa: F401
-        layers,
-        layers_b,
-        layersA,
-        opinfo,
-        sparse,
-        temporal_pool,
-        tensor_ops,
-        tensorops,
-        weight_norm,
-    )
-
-    return CONVERTERS
-
-
-def supported_operators() -> list[str]:
-    """The autograd node types :func:`wally.onnx.export` can translate, by full name."""
-    return sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in _loaded())
-
-
 def unsupported(step: Step, reason: str) -> UnsupportedOperatorError:
     return UnsupportedOperatorError(f"wally.onnx.export: cannot export {step.op} {step.where}: "
                                     f"{reason}")
-
-
-def convert(g: GraphBuilder, step: Step) -> None:
-    """Append the ONNX nodes for ``step``, or raise naming the node and its module."""
-    _loaded()
-    converter = _RULES.find(step.fn)  # the nearest class in the node's MRO with a converter
-    if converter is not None:
-        converter(g, step)
-        return
-    raise unsupported(step, "wally has no ONNX translation for this operation (supported: "
-                      + ", ".join(name.rsplit(".", 1)[1] for name in supported_operators()) + ")")
 
 
 # ----- helpers for converters ---------------------------------------------------------------

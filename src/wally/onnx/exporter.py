@@ -8,7 +8,7 @@ from typing import Any
 
 from wally.backend import xp
 from wally.nn.module import Module
-from wally.onnx.converters import convert
+from wally.onnx.dispatch import convert
 from wally.onnx.graph import GraphBuilder, Value
 from wally.onnx.trace import Step, Trace, trace
 from wally.onnx.weight_norm import foldable, folded_name
