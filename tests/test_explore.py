@@ -501,3 +501,33 @@ def test_a_hand_built_model_without_an_input_size():
     unit = explorer.unit(0, 1, 5, 6)
     assert abs(unit["computed"] - unit["value"]) <= 1e-5
     assert explorer.state()["prediction"]["kind"] == "output"
+
+
+@pytest.mark.parametrize("padding, kernel, dilation", [("same", 4, 1), ("same", 3, 2), (2, 3, 1)])
+def test_a_units_equation_reads_padding_as_the_layer_does(padding, kernel, dilation):
+    """``padding='same'`` (asymmetric for an even kernel) and numbers alike: the equation of
+    every corner and centre unit gives the layer's value, the window's first row and column
+    where the layer's padding puts them."""
+    from wally.explore import Explorer
+    from wally.explore._model import explain
+
+    from wally import nn
+
+    wally.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, kernel, padding=padding, dilation=dilation),
+                          nn.MaxPool2d(3, stride=2, padding=1))
+    explorer = Explorer(model.eval())
+    image = np.random.default_rng(0).integers(0, 256, (20, 20), dtype=np.uint8)
+    explorer.set_image(image)
+    conv = explorer.layers[0]
+    out = conv.output[0]
+    rows, cols = out.shape[1:]
+    before = (dilation * (kernel - 1)) // 2 if padding == "same" else padding
+    for i, j in ((0, 0), (rows - 1, cols - 1), (rows // 2, cols // 2), (0, cols - 1)):
+        unit = explain(conv, (1, i, j))
+        assert abs(unit["computed"] - float(out[1, i, j])) <= 1e-5, (i, j, unit["padding"])
+        assert unit["rows"][0] == i - before and unit["cols"][0] == j - before
+    pool = explorer.layers[1]
+    value = pool.output[0]
+    unit = explain(pool, (0, value.shape[1] - 1, value.shape[2] - 1))
+    assert unit["computed"] == pytest.approx(float(value[0, -1, -1]))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wally import nn
+from wally._windows import conv_settings, pool_settings
 from wally.autograd import no_grad
 from wally.backend import ndarray, xp
 from wally.nn.module import Module
@@ -110,26 +111,29 @@ def run_layers(model: Module, x: ndarray) -> tuple[list[Layer], ndarray]:
     return calls, out.array
 
 
-def _pairs(value: Any) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    first, second = tuple(value)
-    return int(first), int(second)
+def _window_settings(module: Module) -> tuple[Any, ...]:
+    """``(kernel, stride, padding, dilation)`` of a 2-d window layer as the layer itself reads
+    them (:mod:`wally._windows`, ``padding='same'`` included): each ``(rows, cols)``, the
+    padding as ``((top, bottom), (left, right))``."""
+    if isinstance(module, nn.Conv2d):
+        kernel = tuple(int(k) for k in module.kernel_size)
+        stride, padding, dilation = conv_settings(type(module).__name__, 2, kernel, module.stride,
+                                                  module.padding, module.dilation)
+        return kernel, stride, padding, dilation
+    kernel, stride, pads, dilation = pool_settings(type(module).__name__, 2, module.kernel_size,
+                                                   module.stride, module.padding,
+                                                   getattr(module, "dilation", 1))
+    return kernel, stride, tuple((p, p) for p in pads), dilation
 
 
-def _window_settings(module: Module) -> tuple[tuple[int, int], ...]:
-    """``(kernel, stride, padding, dilation)``, each ``(rows, cols)``, of a 2-d window layer."""
-    kernel = _pairs(module.kernel_size)
-    stride = _pairs(module.stride if module.stride is not None else module.kernel_size)
-    padding = _pairs(module.padding) if not isinstance(module.padding, str) else (0, 0)
-    dilation = _pairs(getattr(module, "dilation", 1))
-    return kernel, stride, padding, dilation
+def _padded(x: ndarray, padding: Any, fill: float = 0.0) -> ndarray:
+    """``x`` ``(C, H, W)`` inside ``padding`` (``((top, bottom), (left, right))``) of ``fill``."""
+    return xp.pad(x, ((0, 0), *padding), constant_values=fill)
 
 
-def _padded(x: ndarray, padding: tuple[int, int], fill: float = 0.0) -> ndarray:
-    """``x`` ``(C, H, W)`` with ``padding`` rows and columns of ``fill`` on each side."""
-    (ph, pw) = padding
-    return xp.pad(x, ((0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+def _starts(padding: Any) -> list[int]:
+    """The padding before the first row and column (what the page shows as the padding)."""
+    return [int(before) for before, _ in padding]
 
 
 def _window(x: ndarray, i: int, j: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -373,7 +377,7 @@ class Explorer:
                                        c:c + stride[1] * (cols - 1) + 1:stride[1]]
         return {"layer": index, "name": layer.name, "out_channel": out_channel,
                 "in_channel": in_channel, "kernel_size": list(kernel), "stride": list(stride),
-                "padding": list(padding), "dilation": list(dilation),
+                "padding": _starts(padding), "dilation": list(dilation),
                 "input": _nested(x[0]), "kernel": _nested(v), "partial": _nested(partial),
                 "output_shape": [rows, cols], "in_channels": [channels.start, channels.stop]}
 
@@ -473,10 +477,10 @@ def _explain_conv(module: nn.Conv2d, x: ndarray, position: tuple[int, ...]) -> d
     return {
         "kind": "conv",
         "equation": "[H]d,i,j = [b]d + Σc Σa Σb [V]d,c,a,b · [X]c, s·i+δ·a, s·j+δ·b",
-        "kernel_size": list(kernel), "stride": list(stride), "padding": list(padding),
+        "kernel_size": list(kernel), "stride": list(stride), "padding": _starts(padding),
         "dilation": list(dilation), "groups": module.groups, "first_channel": first,
         # the window's rows and columns in the unpadded input (negative or past the end: padding)
-        "rows": [r - padding[0] for r in rows], "cols": [c - padding[1] for c in cols],
+        "rows": [r - padding[0][0] for r in rows], "cols": [c - padding[1][0] for c in cols],
         "window": _nested(window), "kernel": _nested(v), "bias": bias,
         "per_channel": [float(s) for s in per_channel],
         "computed": float(per_channel.sum()) + bias,
@@ -490,11 +494,11 @@ def _explain_pool(module: Module, x: ndarray, position: tuple[int, ...]) -> dict
     fill = -math.inf if is_max else 0.0
     padded = _padded(x[d:d + 1].astype(xp.float64), padding, fill)
     window, rows, cols = _window(padded, i, j, kernel, stride, dilation)
-    rows = [r - padding[0] for r in rows]
-    cols = [c - padding[1] for c in cols]
+    rows = [r - padding[0][0] for r in rows]
+    cols = [c - padding[1][0] for c in cols]
     inside = [(a, b) for a in range(kernel[0]) for b in range(kernel[1])
               if 0 <= rows[a] < x.shape[1] and 0 <= cols[b] < x.shape[2]]
-    base = {"kernel_size": list(kernel), "stride": list(stride), "padding": list(padding),
+    base = {"kernel_size": list(kernel), "stride": list(stride), "padding": _starts(padding),
             "rows": rows, "cols": cols, "window": _nested(window[0])}
     if is_max:
         a, b = (int(v) for v in xp.unravel_index(int(xp.argmax(window[0])), kernel))
