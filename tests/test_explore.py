@@ -508,10 +508,9 @@ def test_a_units_equation_reads_padding_as_the_layer_does(padding, kernel, dilat
     """``padding='same'`` (asymmetric for an even kernel) and numbers alike: the equation of
     every corner and centre unit gives the layer's value, the window's first row and column
     where the layer's padding puts them."""
+    from wally import nn
     from wally.explore import Explorer
     from wally.explore._model import explain
-
-    from wally import nn
 
     wally.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 2, kernel, padding=padding, dilation=dilation),

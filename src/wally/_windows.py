@@ -449,7 +449,7 @@ def _remembered(key: tuple[Any, ...], check: Any, *args: Any, same_form: bool = 
             _SETTINGS.clear()
         _SETTINGS[key] = settings
         if same_form:
-            _SETTINGS[(*key[:-1], repr(settings))] = settings
+            _SETTINGS[key[:-1] + (repr(settings),)] = settings
     return settings
 
 

@@ -833,11 +833,10 @@ class Fields:
         node = u._ctx
         if node is None:
             return None
-        known = [
-            None if x is None or self.fields.get(id(x)) is None
-            else (self.fields[id(x)], tuple(x.shape))
-            for x in node.inputs or ()
-        ]
+        known: list[tuple[ReceptiveField, Sequence[int]] | None] = []
+        for x in node.inputs or ():
+            field = None if x is None else self.fields.get(id(x))
+            known.append(None if x is None or field is None else (field, tuple(x.shape)))
         if all(k is None for k in known):
             return _token_positions(node, u)
         return node_receptive_field(node, tuple(u.shape), known)
