@@ -191,3 +191,37 @@ def test_export_a_text_checkpoint(trained, capsys, tmp_path):
 
     np.testing.assert_allclose(got, model(wally.tensor(ids)).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_text_datasets_train_with_the_text_recipe_by_default(tmp_path):
+    """Unset options come from wally.cli._text.RECIPE (Adam 2e-3, cosine, batch 64, 6 epochs,
+    128 characters) for a text dataset; image datasets keep d2l's SGD recipe."""
+    import argparse
+
+    from wally.cli._sequences import apply_recipe
+    from wally.cli._text import RECIPE
+
+    root = fake_tree(tmp_path / "fortunes")
+    out = tmp_path / "run"
+    assert main(["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root),
+                 "--limit", "64", "--epochs", "1", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    settings = config["settings"]
+    assert (settings["optimizer"], settings["lr"], settings["batch_size"],
+            settings["scheduler"]) == ("adam", 2e-3, 64, "cosine")
+    assert config["max_length"] == RECIPE["max_length"] == 128
+
+    def unset(dataset: str, **given: object) -> argparse.Namespace:
+        args = argparse.Namespace(dataset=dataset, optimizer=None, batch_size=None,
+                                  epochs=None, scheduler=None, lr=None)
+        vars(args).update(given)
+        apply_recipe(args)
+        return args
+
+    args = unset("ag_news")
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
+        "adam", 2e-3, 64, 6, "cosine")
+    assert unset("fortunes", optimizer="sgd").lr is None  # SGD's own default (0.1) applies
+    args = unset("fashion-mnist")
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
+        "sgd", None, 256, 10, "none")
