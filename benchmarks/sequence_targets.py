@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         f" --every {args.every}" if args.every != 10 else "") + (
         f" --data-dir {args.data_dir}" if args.data_dir else "")
     for which in args.which:
-        command = f"python benchmarks/sequence_targets.py {which}{options}"
+        command = f"python benchmarks/sequence_targets.py {which}" + (
+            "" if which == "tcn-field" else options)
         if which == "tcn-field":
             report = tcn_field_report(length=300)
             print(f"tcn-field: analytic {report['analytic']} probe {report['probe']} "
