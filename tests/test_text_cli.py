@@ -225,3 +225,16 @@ def test_text_datasets_train_with_the_text_recipe_by_default(tmp_path):
     args = unset("fashion-mnist")
     assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
         "sgd", None, 256, 10, "none")
+
+
+def test_text_target_validation_split_holds_out_every_fifth_training_text():
+    """benchmarks/text_targets.py --validation chooses recipes on the training texts only."""
+    import numpy as np
+    from benchmarks.text_targets import validation_split
+
+    texts = [f"text {i}" for i in range(12)]
+    labels = np.arange(12) % 3
+    kept, kept_labels, held, held_labels = validation_split(texts, labels)
+    assert held == ["text 0", "text 5", "text 10"] and list(held_labels) == [0, 2, 1]
+    assert len(kept) == 9 and not set(kept) & set(held)
+    assert [int(t.split()[1]) % 3 for t in kept] == list(kept_labels)
