@@ -194,7 +194,7 @@ def test_export_a_text_checkpoint(trained, capsys, tmp_path):
 
 
 def test_text_datasets_train_with_the_text_recipe_by_default(tmp_path):
-    """Unset options come from wally.cli._text.RECIPE (Adam 2e-3, cosine, batch 64, 6 epochs,
+    """Unset options come from wally.cli._text.RECIPE (Adam 2e-3, cosine, batch 64, 10 epochs,
     128 characters) for a text dataset; image datasets keep d2l's SGD recipe."""
     import argparse
 
@@ -220,7 +220,7 @@ def test_text_datasets_train_with_the_text_recipe_by_default(tmp_path):
 
     args = unset("ag_news")
     assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
-        "adam", 2e-3, 64, 6, "cosine")
+        "adam", 2e-3, 64, 10, "cosine")
     assert unset("fortunes", optimizer="sgd").lr is None  # SGD's own default (0.1) applies
     args = unset("fashion-mnist")
     assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (

@@ -122,7 +122,7 @@ def register(subparsers: Any) -> None:
                           "--data-dir/UCR/<Name>/, for fcn1d and tcn)")
     parser.add_argument("--epochs", type=non_negative_int, default=None,
                         help="epochs in all, counting resumed ones (default 10; 150 for ucr/; "
-                             "200 for a graph; 6 for text)")
+                             "200 for a graph; 10 for text)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="default 256, as in d2l; 16 for ucr/, 64 for text")
     parser.add_argument("--lr", type=positive_float, default=None,
