@@ -99,11 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         print("no --data-dir and aeon is not installed (pip install aeon==1.6.0 --no-deps)")
         return 2
     failed = False
+    options = (f" --epochs {args.epochs}" if args.epochs else "") + (
+        f" --every {args.every}" if args.every != 10 else "") + (
+        f" --data-dir {args.data_dir}" if args.data_dir else "")
     for which in args.which:
+        command = f"python benchmarks/sequence_targets.py {which}" + (
+            "" if which == "tcn-field" else options)
         if which == "tcn-field":
             report = tcn_field_report(length=300)
             print(f"tcn-field: analytic {report['analytic']} probe {report['probe']} "
-                  f"future-gradient max {report['future_max']:.1e} over {report['steps']} steps")
+                  f"future-gradient max {report['future_max']:.1e} over {report['steps']} steps"
+                  f"  ({command})")
             failed |= not report["ok"]
             continue
         from wally.cli._sequences import RECIPE
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         failed |= not ok
         print(f"{which}: {model_name} on {name}, {epochs} epochs: test accuracy "
               f"{result['accuracy']:.4f} (target {target}) loss {result['loss']:.4f} "
-              f"{result['seconds']:.0f} s  {'ok' if ok else 'BELOW TARGET'}", flush=True)
+              f"{result['seconds']:.0f} s  {'ok' if ok else 'BELOW TARGET'}  ({command})",
+              flush=True)
     return 1 if failed else 0
 
 

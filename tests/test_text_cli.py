@@ -191,3 +191,50 @@ def test_export_a_text_checkpoint(trained, capsys, tmp_path):
 
     np.testing.assert_allclose(got, model(wally.tensor(ids)).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_text_datasets_train_with_the_text_recipe_by_default(tmp_path):
+    """Unset options come from wally.cli._text.RECIPE (Adam 2e-3, cosine, batch 64, 10 epochs,
+    128 characters) for a text dataset; image datasets keep d2l's SGD recipe."""
+    import argparse
+
+    from wally.cli._sequences import apply_recipe
+    from wally.cli._text import RECIPE
+
+    root = fake_tree(tmp_path / "fortunes")
+    out = tmp_path / "run"
+    assert main(["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root),
+                 "--limit", "64", "--epochs", "1", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    settings = config["settings"]
+    assert (settings["optimizer"], settings["lr"], settings["batch_size"],
+            settings["scheduler"]) == ("adam", 2e-3, 64, "cosine")
+    assert config["max_length"] == RECIPE["max_length"] == 128
+
+    def unset(dataset: str, **given: object) -> argparse.Namespace:
+        args = argparse.Namespace(dataset=dataset, optimizer=None, batch_size=None,
+                                  epochs=None, scheduler=None, lr=None)
+        vars(args).update(given)
+        apply_recipe(args)
+        return args
+
+    args = unset("ag_news")
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
+        "adam", 2e-3, 64, 10, "cosine")
+    assert unset("fortunes", optimizer="sgd").lr is None  # SGD's own default (0.1) applies
+    args = unset("fashion-mnist")
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs, args.scheduler) == (
+        "sgd", None, 256, 10, "none")
+
+
+def test_text_target_validation_split_holds_out_every_fifth_training_text():
+    """benchmarks/text_targets.py --validation chooses recipes on the training texts only."""
+    import numpy as np
+    from benchmarks.text_targets import validation_split
+
+    texts = [f"text {i}" for i in range(12)]
+    labels = np.arange(12) % 3
+    kept, kept_labels, held, held_labels = validation_split(texts, labels)
+    assert held == ["text 0", "text 5", "text 10"] and list(held_labels) == [0, 2, 1]
+    assert len(kept) == 9 and not set(kept) & set(held)
+    assert [int(t.split()[1]) % 3 for t in kept] == list(kept_labels)

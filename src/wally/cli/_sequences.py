@@ -18,8 +18,8 @@ RECIPE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 150,
 """The default recipe for ``ucr/...`` datasets: Adam at 1e-3 with batch 16, as Wang et al.
 (2017) train their FCN, annealed to 0 along a cosine over 150 epochs (they reduce it on
 plateaus over 2,000 epochs; a constant rate leaves GunPoint's test accuracy swinging by 0.2
-from one epoch to the next). Image datasets keep d2l's (sgd, 10 epochs, batch 256, no
-scheduler)."""
+from one epoch to the next). Text datasets have theirs, :data:`wally.cli._text.RECIPE`; image
+datasets keep d2l's (sgd, 10 epochs, batch 256, no scheduler)."""
 IMAGE_RECIPE = {"optimizer": "sgd", "batch_size": 256, "epochs": 10, "scheduler": "none"}
 SEQUENCE_MODELS = ("fcn1d", "tcn")
 SERIES_SUFFIXES = (".ts", ".npy", ".csv")
@@ -55,13 +55,17 @@ def dataset_name(text: str) -> str:
 
 def apply_recipe(args: argparse.Namespace) -> None:
     """Fill the options left unset (None) from the dataset's default recipe."""
-    recipe = RECIPE if is_sequence(args.dataset) else IMAGE_RECIPE
+    from wally.cli._datasets import TEXT_DATASETS
+    from wally.cli._text import RECIPE as TEXT_RECIPE
+
+    text = args.dataset in TEXT_DATASETS
+    recipe = RECIPE if is_sequence(args.dataset) else TEXT_RECIPE if text else IMAGE_RECIPE
     for key in ("optimizer", "batch_size", "epochs", "scheduler"):
         if getattr(args, key, None) is None:
             setattr(args, key, recipe[key])
-    if getattr(args, "lr", None) is None and is_sequence(args.dataset) and \
-            args.optimizer == RECIPE["optimizer"]:
-        args.lr = RECIPE["lr"]
+    if getattr(args, "lr", None) is None and (is_sequence(args.dataset) or text) and \
+            args.optimizer == recipe["optimizer"]:
+        args.lr = recipe["lr"]
 
 
 def load(dataset: str, train: bool, data_dir: str | None, download: bool,

@@ -122,13 +122,13 @@ def register(subparsers: Any) -> None:
                           "--data-dir/UCR/<Name>/, for fcn1d and tcn)")
     parser.add_argument("--epochs", type=non_negative_int, default=None,
                         help="epochs in all, counting resumed ones (default 10; 150 for ucr/; "
-                             "200 for a graph)")
+                             "200 for a graph; 10 for text)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="default 256, as in d2l; 16 for ucr/")
+                        help="default 256, as in d2l; 16 for ucr/, 64 for text")
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="learning rate (default 0.1 for sgd, 0.001 for the others)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                        help="default sgd; adam for ucr/")
+                        help="default sgd; adam for ucr/ and text")
     parser.add_argument("--momentum", type=non_negative_float, default=0.0,
                         help="SGD momentum (default 0, as in d2l)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=None,
@@ -136,7 +136,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="step: lr x0.1 after each third of the epochs; cosine: to 0 over "
                              "the epochs; onecycle: per batch, peaking at --lr (default none; "
-                             "cosine for ucr/)")
+                             "cosine for ucr/ and text)")
     parser.add_argument("--warmup-epochs", type=non_negative_int, default=0,
                         help="raise the lr linearly over this many epochs first (onecycle: the "
                              "share of the cycle spent rising)")
@@ -146,7 +146,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--input-size", type=input_side, default=None, metavar="PIXELS",
                         help="side of the square input the model is built for (default: the "
                              "model's own, 28 for LeNet, 224 for AlexNet/VGG/NiN, 96 for "
-                             "GoogLeNet/ResNet/DenseNet)")
+                             "GoogLeNet/ResNet/DenseNet); for textcnn the characters kept of "
+                             "each text (default 128)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="where the dataset files are (default ~/.cache/wally)")
     parser.add_argument("--download", action="store_true",
