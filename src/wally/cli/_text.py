@@ -17,14 +17,14 @@ from typing import Any
 from wally.cli import CommandError
 
 TEXT_MODELS = ["textcnn"]
-RECIPE = {"optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 10,
-          "scheduler": "cosine", "max_length": 128}
+RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 10,
+                          "scheduler": "cosine", "max_length": 128}
 """The default recipe for text datasets: Adam at 2e-3 annealed to 0 along a cosine over 10
 epochs, batch 64, texts cut to 128 characters (``--input-size``). Chosen on fortunes with a
 validation split carved from the training texts (``benchmarks/text_targets.py`` lists what was
 tried): 10 epochs beat 6 there and 20 gave no more, and 256 characters cost twice as much for
 no gain (the median fortune is 86 characters). Image datasets keep d2l's recipe."""
-DEFAULT_LENGTH = RECIPE["max_length"]
+DEFAULT_LENGTH: int = RECIPE["max_length"]
 
 
 def read_texts(name: str, train: bool, data_dir: str | None = None, download: bool = False,
