@@ -26,7 +26,6 @@ at every step and the largest gradient any output step receives from its future.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,8 @@ import wally
 from wally.analysis.receptive_field import input_gradient, probe_receptive_fields
 from wally.analysis.receptive_field import receptive_field as analytic_field
 from wally.backend import xp
-from wally.io import atomic_write
 from wally.models import get_model
+from wally.viz import matplotlib_figure, save_figure
 
 
 def field_over_time(model: Any, length: int) -> dict[str, Any]:
@@ -68,15 +67,11 @@ def plot(report: dict[str, Any], grads: Any, step: int, path: Path) -> Path:
     """Left: the field of every output step, analysis (band) and probe (markers). Right:
     ``|∂ output_t / ∂ input_s|`` over ``s`` for ``t = step`` on a log scale, the future
     shaded."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     length = len(report["analytic"])
     steps = xp.arange(length)
     lo, hi = (xp.asarray(v) for v in zip(*report["analytic"]))
     probe_lo, probe_hi = (xp.asarray(v) for v in zip(*report["probe"]))
-    figure = Figure(figsize=(11, 4.2), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = matplotlib_figure((11, 4.2))
     over_time, one_step = figure.subplots(1, 2)
     over_time.fill_between(steps, lo, hi, color="#1f77b4", alpha=0.25,
                            label=f"analysis: t − {report['size'] - 1} … t")
@@ -107,11 +102,7 @@ def plot(report: dict[str, Any], grads: Any, step: int, path: Path) -> Path:
     figure.suptitle(f"TCN (6 blocks, kernel 3, dilations 1…32), {length} steps: field "
                     f"{report['size']} steps, causal", fontsize=10)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buffer.getvalue())
-    return path
+    return save_figure(figure, path, {"over_time": over_time, "one_step": one_step}).path
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

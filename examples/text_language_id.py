@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,8 @@ from wally.cli._text import RECIPE
 from wally.data import DataLoader
 from wally.data.text import Fortunes, TokenizedText
 from wally.data.vocab import Vocab
-from wally.io import atomic_write
 from wally.train import fit
+from wally.viz import plot_curves
 
 
 def baseline_accuracy(train_texts: list[str], train_labels: Any, test_texts: list[str],
@@ -55,42 +54,6 @@ def baseline_accuracy(train_texts: list[str], train_labels: Any, test_texts: lis
     classifier = LogisticRegression(C=10, max_iter=1000).fit(
         vectorizer.fit_transform(train_texts), train_labels)
     return float((classifier.predict(vectorizer.transform(test_texts)) == test_labels).mean())
-
-
-def plot_learning_curves(records: list[dict[str, Any]], baseline: float | None, path: Path,
-                         title: str) -> Path:
-    """Train loss (left) and test accuracy (right) per epoch, the baseline dashed; a PNG
-    written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [r["epoch"] for r in records]
-    figure = Figure(figsize=(9, 3.6), dpi=100)
-    FigureCanvasAgg(figure)
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    loss_axes.plot(epochs, [r["train_loss"] for r in records], "-o", markersize=4,
-                   color="#1f77b4")
-    loss_axes.set(title="train loss", xlabel="epoch", yscale="log")
-    accuracy_axes.plot(epochs, [r["val_accuracy"] for r in records], "-o", markersize=4,
-                       color="#d62728", label="TextCNN")
-    if baseline is not None:
-        accuracy_axes.axhline(baseline, color="black", linestyle="--", linewidth=1,
-                              label=f"TF-IDF + logistic regression ({baseline:.4f})")
-    accuracy_axes.set(title="test accuracy", xlabel="epoch")
-    accuracy_axes.legend(fontsize=8, loc="best")
-    for axes in (loss_axes, accuracy_axes):
-        axes.grid(alpha=0.3)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(epochs) == 1:
-            axes.set_xlim(epochs[0] - 1, epochs[0] + 1)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buffer.getvalue())
-    return path
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -148,9 +111,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     accuracy = history.records[-1]["val_accuracy"]
     versus = "" if baseline is None else f" vs the baseline's {baseline:.4f}"
-    figure = plot_learning_curves(
-        history.records, baseline, Path(args.output) / "text_language_id.png",
-        f"TextCNN, language of Debian fortunes: test accuracy {accuracy:.4f}{versus}")
+    reference = None if baseline is None else {"TF-IDF + logistic regression": baseline}
+    figure = plot_curves(
+        history.records, Path(args.output) / "text_language_id.png", val_label="test",
+        reference=reference,
+        title=f"TextCNN, language of Debian fortunes: test accuracy {accuracy:.4f}{versus}").path
     print(f"TextCNN, {epochs} epochs: test accuracy {accuracy:.4f}{versus}, {seconds:.0f} s; "
           f"figure {figure}")
     return {"test_accuracy": accuracy, "baseline": baseline, "epochs": epochs,

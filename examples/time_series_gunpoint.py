@@ -20,7 +20,6 @@ The test split is only watched, never used to choose anything.
 from __future__ import annotations
 
 import argparse
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -30,37 +29,9 @@ from wally import optim
 from wally.cli._sequences import RECIPE
 from wally.data import UCR, DataLoader, pad_collate
 from wally.data.ucr import aeon_data_folder
-from wally.io import atomic_write
 from wally.models import get_model
 from wally.train import fit
-
-
-def plot_learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """Train loss (left) and test accuracy (right) per epoch, as a PNG written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [r["epoch"] for r in records]
-    figure = Figure(figsize=(9, 3.6), dpi=100)
-    FigureCanvasAgg(figure)
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    loss_axes.plot(epochs, [r["train_loss"] for r in records], "-o", markersize=3,
-                   color="#1f77b4")
-    loss_axes.set(title="train loss", xlabel="epoch", yscale="log")
-    accuracy_axes.plot(epochs, [r["val_accuracy"] for r in records], "-o", markersize=3,
-                       color="#d62728")
-    accuracy_axes.set(title="test accuracy", xlabel="epoch", ylim=(0, 1.02))
-    for axes in (loss_axes, accuracy_axes):
-        axes.grid(alpha=0.3)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buffer.getvalue())
-    return path
+from wally.viz import plot_curves
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -101,9 +72,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   scheduler=scheduler, callbacks=[report], progress=False)
     seconds = time.perf_counter() - start
     accuracy = history.records[-1]["val_accuracy"]
-    figure = plot_learning_curves(
-        history.records, Path(args.output) / "time_series_gunpoint.png",
-        f"fcn1d on UCR GunPoint: test accuracy {accuracy:.4f} after {epochs} epochs")
+    figure = plot_curves(
+        history.records, Path(args.output) / "time_series_gunpoint.png", val_label="test",
+        title=f"fcn1d on UCR GunPoint: test accuracy {accuracy:.4f} after {epochs} epochs").path
     print(f"fcn1d on GunPoint, {epochs} epochs: test accuracy {accuracy:.4f} (target 0.97), "
           f"{seconds:.0f} s; figure {figure}")
     return {"test_accuracy": accuracy, "epochs": epochs, "figure": str(figure),

@@ -22,6 +22,20 @@ PLAIN = {
 }
 
 
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """The number of chunks of every ``run_chunks`` call made during the test."""
+    counts: list[int] = []
+    run_chunks = _parallel.run_chunks
+
+    def counting(work, chunks, **kwargs):
+        counts.append(len(chunks))
+        return run_chunks(work, chunks, **kwargs)
+
+    monkeypatch.setattr(_parallel, "run_chunks", counting)
+    return counts
+
+
 def _run(name: str, x: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = wally.tensor(x, requires_grad=True)
     y = getattr(wally, name)(t)
@@ -50,16 +64,8 @@ def test_same_bits_as_one_piece_at_one_and_two_threads(name, dtype, num_threads)
 
 @pytest.mark.parametrize("name", sorted(PLAIN))
 def test_large_arrays_are_split_among_the_threads_and_small_ones_are_not(
-    name, num_threads, monkeypatch
+    name, num_threads, calls
 ):
-    calls: list[int] = []
-    run_chunks = _parallel.run_chunks
-
-    def counting(work, chunks, **kwargs):
-        calls.append(len(chunks))
-        return run_chunks(work, chunks, **kwargs)
-
-    monkeypatch.setattr(_parallel, "run_chunks", counting)
     num_threads(2)
     rng = np.random.default_rng(2)
     big = rng.standard_normal(SHAPE).astype(np.float32)
@@ -143,17 +149,9 @@ def test_batch_norm_same_bits_at_one_two_and_three_threads(layout, num_threads):
     assert seen[0] == seen[1] == seen[2]
 
 
-def test_batch_norm_splits_large_batches(num_threads, monkeypatch):
+def test_batch_norm_splits_large_batches(num_threads, calls):
     import wally.nn.functional as F
 
-    calls: list[int] = []
-    run_chunks = _parallel.run_chunks
-
-    def counting(work, chunks, **kwargs):
-        calls.append(len(chunks))
-        return run_chunks(work, chunks, **kwargs)
-
-    monkeypatch.setattr(_parallel, "run_chunks", counting)
     num_threads(2)
     x = wally.tensor(np.ones(SHAPE, np.float32), requires_grad=True)
     F.batch_norm(x, None, None, training=True).sum().backward()

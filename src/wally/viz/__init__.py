@@ -4,7 +4,9 @@
 * :func:`plot_feature_maps` — a layer's feature maps and activation maps for one image;
 * :func:`plot_receptive_field` — one unit's analytic receptive field beside its effective one;
 * :func:`plot_curves` — loss and accuracy per epoch from a run's ``metrics.jsonl``;
-* :func:`plot_detection` — where the Wally finder found him: box, heatmap, close-up.
+* :func:`plot_detection` — where the Wally finder found him: box, heatmap, close-up;
+* :func:`matplotlib_figure` and :func:`save_figure` — what they are drawn with, for a picture
+  of your own: a figure on an Agg canvas, and its PNG written atomically.
 
 Every function writes its PNG atomically (a temporary file, then ``os.replace``) and returns a
 :class:`Picture`: the path, the size in pixels, and for each panel how data coordinates map to
@@ -17,7 +19,7 @@ pictures don't disturb a notebook's backend.
 (4, 4)
 """
 
-from wally.viz._output import Panel, Picture, read_image
+from wally.viz._output import Panel, Picture, matplotlib_figure, read_image, save_figure
 from wally.viz.curves import plot_curves, read_metrics
 from wally.viz.feature_maps import plot_feature_maps
 from wally.viz.kernels import plot_kernels
@@ -34,4 +36,6 @@ __all__ = [
     "read_metrics",
     "plot_detection",
     "read_image",
+    "matplotlib_figure",
+    "save_figure",
 ]

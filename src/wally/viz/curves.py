@@ -42,14 +42,18 @@ def _values(records: list[dict[str, Any]], key: str) -> list[float]:
     return values
 
 
-def plot_curves(metrics: Any, path: str | os.PathLike[str], *, title: str | None = None
+def plot_curves(metrics: Any, path: str | os.PathLike[str], *, title: str | None = None,
+                val_label: str = "validation", reference: dict[str, float] | None = None
                 ) -> Picture:
     """Plot loss (left) and accuracy (right) per epoch, train in blue and validation in red.
 
     ``metrics`` is the path of a ``metrics.jsonl``, a :class:`wally.train.History`, or a list
     of records with ``epoch`` and any of ``train_loss``, ``val_loss``, ``train_accuracy``,
     ``val_accuracy``. Every epoch gets a marker, so a one-epoch run still shows its point.
-    ``info`` holds ``epochs`` and the ``series`` drawn (name → values).
+    ``val_label`` names the held-out split in the legend (``"test"`` where it is the test
+    split); ``reference`` draws each of its accuracies as a dashed line on the accuracy panel,
+    labelled with its key (a baseline). ``info`` holds ``epochs`` and the ``series`` drawn
+    (name → values).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -69,7 +73,7 @@ def plot_curves(metrics: Any, path: str | os.PathLike[str], *, title: str | None
     series: dict[str, list[float]] = {}
     for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
         drawn = False
-        for split, label in (("train", "train"), ("val", "validation")):
+        for split, label in (("train", "train"), ("val", val_label)):
             values = _values(records, f"{split}_{metric}")
             if all(math.isnan(v) for v in values):
                 continue
@@ -77,6 +81,11 @@ def plot_curves(metrics: Any, path: str | os.PathLike[str], *, title: str | None
             axes.plot(epochs, values, "-o", color=CURVE_COLORS[split], label=label,
                       markersize=5, linewidth=1.5)
             drawn = True
+        if metric == "accuracy":
+            for name, value in (reference or {}).items():
+                axes.axhline(value, color="black", linestyle="--", linewidth=1,
+                             label=f"{name} ({value:.4f})")
+                drawn = True
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(metric, fontsize=10)
