@@ -92,7 +92,7 @@ def test_text_cnn_static_batch_and_frozen_table(tmp_path):
     got = _session(path).run(None, {"ids": x})[0]
     np.testing.assert_allclose(got, _wally(model, x), rtol=1e-5, atol=1e-6)
     assert not model.emb.weight.requires_grad
-    assert not wally.autograd._state.record_all
+    assert not wally.autograd._state.tracing
 
 
 @settings(max_examples=20, deadline=None)
@@ -165,7 +165,7 @@ def test_float_model_given_integer_input_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"Conv1d.*expected a wally.float32 input.*int64"):
         export(model, wally.tensor(np.ones((1, 2, 5), dtype=np.int64)), path)
     assert not path.exists()
-    assert not wally.autograd._state.record_all
+    assert not wally.autograd._state.tracing
 
 
 def test_integer_arithmetic_into_float_is_cast_first(tmp_path):

@@ -11,7 +11,7 @@ import wally
 from wally import nn
 from wally.analysis import cost, receptive_field, summary
 from wally.analysis.cost import conv_macs, node_cost
-from wally.analysis.receptive_field import NODE_FIELDS
+from wally.analysis.receptive_field import NODE_FIELDS, ReceptiveField, module_receptive_field
 from wally.analysis.training_cost import backward_macs
 from wally.autograd import Function, topological_order
 from wally.functional.conv import ConvNd
@@ -190,3 +190,94 @@ def test_a_renamed_conv_node_gets_the_conv_rules():
     out = _RenamedConv((1, 1), ((0, 0), (0, 0)), (1, 1), 1)(x, w, None)
     forward = conv_macs((3, 3), 2, 4, 7 * 7)
     assert backward_macs(out._ctx, out) == (forward, forward)  # dX and dW, as for ConvNd
+
+
+# ----- one rule per op: a layer is what its nodes are ----------------------------------------
+def test_the_tracer_records_a_frozen_layer_without_making_it_require_grad():
+    layer = nn.Conv2d(1, 2, 3).requires_grad_(False)
+    x = wally.randn(1, 1, 5, 5)  # needs no gradient either: autograd alone records nothing
+    assert layer(x).grad_fn is None
+    with record_calls(layer) as calls:
+        y = layer(x)
+    assert isinstance(y.grad_fn, ConvNd) and not y.requires_grad
+    assert y.grad_fn.needs_input_grad == (False, False, False)
+    assert [type(node) for node, _ in calls.roots[0].ops] == [ConvNd]
+    x = wally.randn(1, 1, 5, 5, dtype=wally.float64)
+    with record_calls(layer) as calls:  # integer results are left out (the ONNX tracer keeps them)
+        n = (x > 0).long()
+    assert n.grad_fn is None and layer(x.float()).grad_fn is None  # and it is off again
+
+
+class _FunctionalConv(nn.Module):
+    """A layer wally has no rule for, made of an op it has one for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(wally.randn(6, 3, 5, 5))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, stride=2, padding=1, dilation=2)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize("training", [False, True])
+def test_a_layer_costs_and_sees_what_its_nodes_do(frozen, training):
+    """nn.Conv2d has no rule of its own: its row is its conv node's, as is the row of a layer
+    that calls F.conv2d itself, frozen or not, in a training summary or not."""
+    layers = [nn.Conv2d(3, 6, 5, stride=2, padding=1, dilation=2, bias=False), _FunctionalConv()]
+    rows = []
+    for layer in layers:
+        layer.requires_grad_(not frozen)
+        s = summary(nn.Sequential(nn.Identity(), layer), (2, 3, 17, 17), training=training,
+                    verbose=0)
+        rows.append(s.layers[-1])
+    expected = conv_macs((5, 5), 3, 6, 6 * 6, batch=2)
+    for row in rows:
+        assert row.macs == expected and row.receptive_field.size == (9, 9)
+        assert row.receptive_field.jump == (2, 2) and row.receptive_field.start == (-1, -1)
+        assert row.rule.startswith("conv:")
+        assert row.weight_grad_macs == (0 if frozen else expected)
+        assert row.input_grad_macs == (0 if training else expected)  # the images need none
+        if frozen and training:  # no gradient goes through it: autograd keeps nothing
+            assert row.saved_bytes == 0
+        elif not frozen:  # dW needs the layer's input
+            assert row.saved_bytes >= 2 * 3 * 17 * 17 * 4
+    assert cost.module_cost(layers[0], (2, 3, 17, 17)) == cost.module_cost(layers[1],
+                                                                           (2, 3, 17, 17))
+
+
+def test_module_cost_and_field_leave_the_layer_and_the_random_state_alone():
+    bn = nn.BatchNorm2d(3).train()
+    before = bn.running_mean.array.copy(), bn.num_batches_tracked.item()
+    state = wally.random.get_rng_state()
+    assert cost.module_cost(bn, (4, 3, 5, 5)).flops == 7 * 4 * 3 * 5 * 5
+    assert cost.module_cost(nn.Dropout(0.5).train(), (4, 3)).flops == 12
+    assert (bn.running_mean.array == before[0]).all()
+    assert bn.num_batches_tracked.item() == before[1]
+    assert wally.random.get_rng_state()["state"] == state["state"]
+    with pytest.raises(ValueError, match=r"module_cost: Conv2d on \(1, 1, 8, 8\) gives "
+                                         r"\(1, 2, 6, 6\), not the output_shape \(1, 2, 8, 8\)"):
+        cost.module_cost(nn.Conv2d(1, 2, 3), (1, 1, 8, 8), (1, 2, 8, 8))
+    field = ReceptiveField.identity(2, (8, 8))
+    out = module_receptive_field(nn.MaxPool2d(3, 2, padding=1), field, (1, 1, 8, 8))
+    assert (out.size, out.jump, out.start) == ((3, 3), (2, 2), (-1, -1))
+
+
+def test_a_frozen_model_in_a_training_summary_costs_its_forward_and_keeps_nothing():
+    """Every op is recorded (so every row has its cost), but no gradient goes through any of
+    them, so none keeps anything for backward: ReLU's output, max pooling's argmax, the
+    sigmoid's and tanh's outputs would be kept were they trained."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.AvgPool2d(2), nn.Sigmoid(), nn.Tanh(), nn.Flatten(),
+                          nn.Linear(16, 3), nn.Softmax(1))
+    model.requires_grad_(False)
+    rows = summary(model, (2, 1, 10, 10), training=True, verbose=0).layers[1:]
+    assert [row.saved_bytes for row in rows] == [0] * 10
+    assert all(row.flops > 0 for row in rows if row.type != "Flatten")
+    model[2:].requires_grad_(True)  # the linear layer trains: what is below keeps its arrays
+    rows = summary(model, (2, 1, 10, 10), training=True, verbose=0).layers[1:]
+    assert all(row.saved_bytes == 0 for row in rows[:8])
+    model.requires_grad_(True)
+    rows = summary(model, (2, 1, 10, 10), training=True, verbose=0).layers[1:]
+    kept = {row.type for row in rows if row.saved_bytes > 0}
+    assert {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Sigmoid", "Tanh"} <= kept

@@ -18,8 +18,10 @@ them). Two things are read off it:
   ``forward`` belong to the block, and a layer's own nodes to the layer.
 
 What each pass does with a node or a layer is a rule looked up by class in a :class:`Rules`
-table, one table per concern: ``NODE_FIELDS``/``MODULE_FIELDS`` (receptive fields),
-``NODE_COSTS``/``MODULE_COSTS`` (MACs and FLOPs), ``BACKWARD_MACS``, and the ONNX converters.
+table, one table per concern and one rule per autograd node class: ``NODE_FIELDS``
+(receptive fields), ``NODE_COSTS`` (MACs and FLOPs), ``BACKWARD_MACS``, and the ONNX
+converters. A layer has no rule of its own: it is what its nodes are, and the tracer records a
+node for every floating-point op, a frozen layer's included (see :func:`record_calls`).
 
 Example::
 
@@ -35,13 +37,17 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from wally import autograd
+from wally import random as wally_random
 from wally.autograd import Function, enable_grad
+from wally.autograd.grad_mode import TRACE_ALL, TRACE_FLOAT
 from wally.backend import xp
 from wally.nn.module import Module
+from wally.nn.parameter import _raw_array
 from wally.tensor import Tensor
 
 __all__ = ["Call", "CallTrace", "Rules", "example_inputs", "forward_order", "input_sizes",
-           "modes_kept", "post_order", "producers", "record_calls", "tensors"]
+           "modes_kept", "post_order", "producers", "record_calls", "record_one_call", "tensors",
+           "training_state"]
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
 Node = TypeVar("Node")
@@ -237,22 +243,65 @@ def modes_kept(model: Module) -> Iterator[None]:
 @contextmanager
 def record_calls(model: Module, record_all: bool = False) -> Iterator[CallTrace]:
     """Within the block, every call of ``model``'s modules is recorded and autograd records
-    every differentiable op (``record_all``: every op, integer results too, as the ONNX
-    tracer needs for an integer input); the hooks are removed on leaving it."""
+    a node for every op with a floating-point operand, even where no gradient is wanted (a
+    frozen layer, an input that needs none), without changing which tensors require grad:
+    so each node's ``needs_input_grad`` says what a training step would compute
+    (``record_all``: every op, integer results too, as the ONNX tracer needs for an integer
+    input); the hooks are removed on leaving it."""
     trace = CallTrace(model)
     handles = []
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(trace.pre_hook))
         handles.append(module.register_forward_hook(trace.hook))
-    previous = autograd._state.record_all
+    previous = autograd._state.tracing
     try:
         with enable_grad():
-            autograd._state.record_all = record_all or previous
+            autograd._state.tracing = max(previous, TRACE_ALL if record_all else TRACE_FLOAT)
             yield trace
     finally:
-        autograd._state.record_all = previous
+        autograd._state.tracing = previous
         for handle in handles:
             handle.remove()
+
+
+def training_state(model: Module) -> Callable[[], None]:
+    """Snapshot what a forward pass in training mode changes (batch norm's running statistics,
+    the global random state that dropout draws from) and return the function that restores
+    it: ``summary(..., training=True)`` leaves the model and wally's random state as it
+    found them."""
+    buffers = [(b, _raw_array(b).copy()) for b in model.buffers() if b is not None]
+    state = wally_random.get_rng_state()
+
+    def restore() -> None:
+        for b, saved in buffers:
+            _raw_array(b)[...] = saved
+        wally_random.set_rng_state(state)
+
+    return restore
+
+
+def record_one_call(
+    module: Module, input_shape: Sequence[int], output_shape: Sequence[int] | None,
+    caller: str,
+) -> tuple[list[Tensor], Tensor, CallTrace]:
+    """One call of ``module`` (in its current mode) on a random input of ``input_shape``,
+    recorded by :func:`record_calls`: ``(inputs, output, trace)``. The module's buffers and
+    wally's random state are left as they were (:func:`training_state`); ``output_shape``,
+    if given, is checked against the call's, and a call must return one tensor."""
+    inputs, _ = example_inputs(module, tuple(input_shape), caller=caller)
+    restore = training_state(module)
+    try:
+        with record_calls(module) as calls:
+            output = module(*inputs)
+    finally:
+        restore()
+    got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+    if not isinstance(output, Tensor) or (output_shape is not None
+                                          and got != tuple(output_shape)):
+        wanted = "one tensor" if output_shape is None else f"the output_shape {tuple(output_shape)}"
+        raise ValueError(f"{caller}: {type(module).__name__} on {tuple(input_shape)} gives "
+                         f"{got}, not {wanted}")
+    return inputs, output, calls
 
 
 # ----- the example inputs of a traced forward pass -------------------------------------------

@@ -60,8 +60,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
-from wally._windows import adaptive_windows, pool_settings
+from wally import linalg, ops, ops_index, ops_math, ops_shape
+from wally._windows import adaptive_windows
 from wally.functional import (
     activation,
     activation_extra,
@@ -78,21 +78,19 @@ from wally.functional.dropout import MaskedDropout
 from wally.functional.linear import Dropout as DropoutNode
 from wally.functional.linear import Linear as LinearNode
 from wally.geometric.sparse import SparseDenseProduct
-from wally.nn.dropout import _DropoutNd
 from wally.nn.module import Module
-from wally.nn.normalization import _InstanceNorm
 from wally.tensor import Tensor
-from wally.tracing import Rules
+from wally.tracing import Rules, record_one_call
 
 __all__ = [
     "LayerCost",
     "FLOPS_PER_ELEMENT",
-    "MODULE_COSTS",
     "NODE_COSTS",
     "CONVENTION",
     "conv_macs",
     "module_cost",
     "node_cost",
+    "ops_cost",
 ]
 
 CONVENTION = (
@@ -104,36 +102,33 @@ CONVENTION = (
 """One line for the summary's header; the table above is the full rule set."""
 
 _ELEMENTWISE: tuple[tuple[int, tuple[type, ...]], ...] = (
-    # element-wise activations: the module and its autograd node
-    (1, (nn.ReLU, ops.ReLU)),
-    (2, (nn.LeakyReLU, activation.LeakyReLU)),
-    (3, (nn.Sigmoid, ops.Sigmoid)),
-    (1, (nn.Tanh, ops.Tanh)),
-    (5, (nn.GELU, activation.GELU)),
-    (5, (nn.Softplus, activation.Softplus)),
-    (5, (nn.Softmax, ops_math.Softmax)),
-    (5, (nn.LogSoftmax, ops_math.LogSoftmax)),
+    # element-wise activations' autograd nodes (a module's cost is its nodes': nn.ReLU's is
+    # ops.ReLU's, nn.ReLU6's activation_extra.Hardtanh's)
+    (1, (ops.ReLU,)),
+    (2, (activation.LeakyReLU,)),
+    (3, (ops.Sigmoid,)),
+    (1, (ops.Tanh,)),
+    (5, (activation.GELU,)),
+    (5, (activation.Softplus,)),
+    (5, (ops_math.Softmax,)),
+    (5, (ops_math.LogSoftmax,)),
     # layersB's activations; per element: ELU compare, exp, −1, ×α; SELU and CELU one scale
     # more; SiLU exp, +1, ÷, ×x; Mish exp, log1p, max, tanh, ×x; Hardswish +3, min, max, ×1/6,
     # ×x; Hardsigmoid ×1/6, +1/2, min, max; Hardtanh and ReLU6 min, max; Softsign abs, +1, ÷;
     # LogSigmoid min, abs, exp, log1p, −; PReLU compare, ×a; GLU sigmoid 3 and × per output;
     # Softmin negate + softmax; Threshold one comparison
-    (4, (nn.ELU, activation_extra.ELU)),
-    (5, (nn.SELU,)),
-    (5, (nn.CELU,)),
-    (4, (nn.SiLU, activation_extra.SiLU)),
-    (5, (nn.Mish, activation_extra.Mish)),
-    (5, (nn.Hardswish, activation_extra.Hardswish)),
-    (4, (nn.Hardsigmoid, activation_extra.Hardsigmoid)),
-    (2, (nn.Hardtanh, activation_extra.Hardtanh)),
-    (2, (nn.ReLU6,)),
-    (3, (nn.Softsign, activation_extra.Softsign)),
-    (5, (nn.LogSigmoid, activation_extra.LogSigmoid)),
-    (2, (nn.PReLU, ops_math.PReLU)),
-    (4, (nn.GLU, activation_extra.GLU)),
-    (6, (nn.Softmin, activation_extra.Softmin)),
-    (1, (nn.Threshold, activation_extra.Threshold)),
-    (0, (sparse.Embedding,)),  # a lookup: no arithmetic (nn.Embedding has its own rule)
+    (4, (activation_extra.SiLU,)),
+    (5, (activation_extra.Mish,)),
+    (5, (activation_extra.Hardswish,)),
+    (4, (activation_extra.Hardsigmoid,)),
+    (2, (activation_extra.Hardtanh,)),
+    (3, (activation_extra.Softsign,)),
+    (5, (activation_extra.LogSigmoid,)),
+    (2, (ops_math.PReLU,)),
+    (4, (activation_extra.GLU,)),
+    (6, (activation_extra.Softmin,)),
+    (1, (activation_extra.Threshold,)),
+    (0, (sparse.Embedding,)),  # a lookup: no arithmetic
     # element-wise arithmetic nodes
     (1, (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PowScalar, ops.Neg, ops.Exp, ops.Log,
          ops.Sqrt, ops.Abs, ops.Sin, ops.Cos, ops.Clamp)),
@@ -147,20 +142,17 @@ _ELEMENTWISE: tuple[tuple[int, tuple[type, ...]], ...] = (
          ops_index.IndexSelect)),
     # data movement
     (0, (ops.Reshape, ops.Permute, ops.Expand, ops.Repeat, ops.Flip, ops.GetItem, ops.SetItem,
-         ops.Cat, ops.Stack, padding.Pad, ops.Clone, ops.Cast, nn.Identity, nn.Flatten,
-         nn.Unflatten)),
+         ops.Cat, ops.Stack, padding.Pad, ops.Clone, ops.Cast)),
     # layersA: rearrangements and scatters
-    (0, (nn.PixelShuffle, upsampling.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
-         upsampling.ChannelShuffle, nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d,
-         pool.MaxUnpoolNd)),
+    (0, (upsampling.PixelShuffle, upsampling.ChannelShuffle, pool.MaxUnpoolNd)),
 )
-"""FLOPs per output element of the element-wise layers and ops, by class: a module and its
-autograd node share a name, and a rule (see the module docstring)."""
+"""FLOPs per output element of the element-wise ops, by autograd node class (see the module
+docstring; ELU, SELU and CELU share one node, and its rule below)."""
 
 FLOPS_PER_ELEMENT: dict[str, int] = {
-    cls.__name__: per for per, classes in _ELEMENTWISE for cls in classes
+    **{cls.__name__: per for per, classes in _ELEMENTWISE for cls in classes},
+    "ELU": 4, "SELU": 5, "CELU": 5,
 }
-
 
 
 @dataclass(frozen=True)
@@ -226,13 +218,6 @@ def _adaptive_cells(n: int, o: int) -> int:
     return sum(stop - start for start, stop in adaptive_windows(n, o))
 
 
-def _pool_kernel(pool: Module) -> tuple[int, ...]:
-    """A pooling layer's kernel size, read as the layer reads it (:func:`pool_settings`)."""
-    settings = pool_settings(type(pool).__name__, pool._nd, pool.kernel_size, pool.stride,
-                             pool.padding, getattr(pool, "dilation", 1))
-    return settings[0]
-
-
 def _adaptive(kind: str, in_shape: Sequence[int], out_shape: Sequence[int]) -> LayerCost:
     nd = len(out_shape) - 2 if len(out_shape) > 2 else 1
     planes = _numel(out_shape[: len(out_shape) - nd])
@@ -295,47 +280,29 @@ def _interpolation(mode: str, in_shape: Sequence[int], out_shape: Sequence[int])
     return LayerCost(macs, 2 * macs, f"interpolate ({mode}): {taps}^d MACs per output")
 
 
-# ----- the rules, one per layer or node class -------------------------------------------------
-# A module rule reads a layer's public settings and its input and output shapes; a module
-# without one is counted by its autograd nodes' rules. A node rule reads the node, the shape
-# of its output and its tensor inputs. A rule may return None where it does not apply (an
-# unbatched input); then, as for a node class without a rule, the op counts 1 FLOP per output
-# element and its row says "(estimate)". The lookup walks the MRO: a subclass of a layer or a
-# node gets its base's rule.
-ModuleCostRule = Callable[[Module, Sequence[int], Sequence[int]], "LayerCost | None"]
+# ----- the rules, one per autograd node class ------------------------------------------------
+# A layer costs what the nodes its forward records cost (the tracer records a frozen layer's
+# nodes too), so each op is counted by one rule, whichever layer or function called it. A rule
+# reads the node, the shape of its output and its tensor inputs. A rule may return None where
+# it does not apply (an unbatched input); then, as for a node class without a rule, the op
+# counts 1 FLOP per output element and its row says "(estimate)". The lookup walks the MRO: a
+# subclass of a node (a renamed ConvNd) gets its base's rule.
 NodeCostRule = Callable[[Any, Sequence[int], list[Tensor]], "LayerCost | None"]
-MODULE_COSTS: Rules[ModuleCostRule] = Rules("wally.analysis.cost")
 NODE_COSTS: Rules[NodeCostRule] = Rules("wally.analysis.cost")
 
 
 def _per_element(classes: Sequence[type], per: int) -> None:
-    """Register ``per`` FLOPs per output element for the element-wise ``classes``."""
+    """Register ``per`` FLOPs per output element for the element-wise node ``classes``."""
     for cls in classes:
-        name = cls.__name__
-        if issubclass(cls, Module):
-            @MODULE_COSTS.register(cls)
-            def module_rule(module: Module, _: Sequence[int], out: Sequence[int],
-                            name: str = name, per: int = per) -> LayerCost | None:
-                return None if module._modules else _elementwise(name, per, out)
-        else:
-            @NODE_COSTS.register(cls)
-            def node_rule(node: Any, out: Sequence[int], _: list[Tensor], name: str = name,
-                          per: int = per) -> LayerCost:
-                return _elementwise(name, per, out)
+        @NODE_COSTS.register(cls)
+        def node_rule(node: Any, out: Sequence[int], _: list[Tensor], name: str = cls.__name__,
+                      per: int = per) -> LayerCost:
+            return _elementwise(name, per, out)
 
 
 for _per, _classes in _ELEMENTWISE:
     _per_element(_classes, _per)
 
-
-def _batch_of(shape: Sequence[int], nd: int) -> int:
-    return shape[0] if len(shape) > nd + 1 else 1
-
-
-@MODULE_COSTS.register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
-def _conv_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _conv(_batch_of(out, module._nd), module.kernel_size, module.in_channels,
-                 module.out_channels, out, module.groups, module.bias is not None)
 
 
 @NODE_COSTS.register(conv.ConvNd)
@@ -347,20 +314,11 @@ def _conv_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
                  node.groups, node.inputs[2] is not None)
 
 
-@MODULE_COSTS.register(nn.Linear)
-def _linear_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _linear(module.in_features, out, module.bias is not None)
-
 
 @NODE_COSTS.register(LinearNode)
 def _linear_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
     return _linear(node.inputs[1].shape[1], out, node.inputs[2] is not None)
 
-
-@MODULE_COSTS.register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-def _conv_transpose_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _conv_transpose(_batch_of(out, module._nd), module.kernel_size, module.in_channels,
-                           module.out_channels, x, out, module.groups, module.bias is not None)
 
 
 @NODE_COSTS.register(conv_transpose.ConvTransposeNd)
@@ -372,10 +330,6 @@ def _conv_transpose_node(node: Any, out: Sequence[int], _: list[Tensor]) -> Laye
                            weight.shape[1] * node.groups, tuple(x.shape), out, node.groups,
                            node.inputs[2] is not None)
 
-
-@MODULE_COSTS.register(nn.Upsample)
-def _upsample_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _interpolation(module.mode, x, out)
 
 
 @NODE_COSTS.register(upsampling.Interpolate)
@@ -402,14 +356,6 @@ def _sparse_dense_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerC
     return LayerCost(macs, 2 * macs, "sparse @ dense: non-zeros·features MACs")
 
 
-@MODULE_COSTS.register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
-def _max_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _pool("max", _pool_kernel(module), out)
-
-
-@MODULE_COSTS.register(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
-def _avg_pool_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _pool("avg", _pool_kernel(module), out)
 
 
 @NODE_COSTS.register(pool.MaxPoolNd)
@@ -422,14 +368,6 @@ def _avg_pool_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
     return _pool("avg", node.windows.kernel, out)
 
 
-@MODULE_COSTS.register(nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-def _adaptive_max_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _adaptive("max", x, out)
-
-
-@MODULE_COSTS.register(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-def _adaptive_avg_module(module: Module, x: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _adaptive("avg", x, out)
 
 
 @NODE_COSTS.register(pool.AdaptiveMaxPoolNd)
@@ -442,21 +380,11 @@ def _adaptive_avg_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> L
     return _adaptive("avg", inputs[0].shape, out) if inputs else None
 
 
-@MODULE_COSTS.register(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-def _batch_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _batch_norm(module.training or not module.track_running_stats, out)
-
 
 @NODE_COSTS.register(norm.BatchNorm)
 def _batch_norm_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
     return _batch_norm(bool(getattr(node, "training", False)), out)
 
-
-@MODULE_COSTS.register(nn.Dropout)
-def _dropout_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    if module.training and module.p > 0:
-        return LayerCost(0, _numel(out), "dropout: 1 FLOP per element")
-    return LayerCost(0, 0, "dropout: the identity in evaluation")
 
 
 @NODE_COSTS.register(DropoutNode)
@@ -492,17 +420,6 @@ def _lrn(size: int, out_shape: Sequence[int]) -> LayerCost:
                      "element")
 
 
-@MODULE_COSTS.register(nn.LayerNorm, nn.GroupNorm)
-def _row_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    kind = "layer norm" if isinstance(module, nn.LayerNorm) else "group norm"
-    return _row_norm(out, module.weight is not None, module.bias is not None, kind)
-
-
-@MODULE_COSTS.register(_InstanceNorm)
-def _instance_norm_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    if not module.training and module.track_running_stats:
-        return _batch_norm(False, out)
-    return _row_norm(out, module.weight is not None, module.bias is not None, "instance norm")
 
 
 @NODE_COSTS.register(normalization.RowNorm)
@@ -511,29 +428,12 @@ def _row_norm_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
                      "layer/group/instance norm")
 
 
-@MODULE_COSTS.register(nn.LocalResponseNorm)
-def _lrn_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return _lrn(module.size, out)
-
 
 @NODE_COSTS.register(normalization.LocalResponseNorm)
 def _lrn_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
     return _lrn(node.size, out)
 
 
-@MODULE_COSTS.register(nn.Embedding)
-def _embedding_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    return LayerCost(0, 0, "embedding: a lookup, 0 FLOPs")
-
-
-@MODULE_COSTS.register(_DropoutNd)
-def _other_dropout_module(module: Module, _: Sequence[int], out: Sequence[int]) -> LayerCost:
-    """Dropout1d/2d/3d, alpha dropout: 2 FLOPs per element for the alpha ones (×a, +b)."""
-    if not module.training or module.p == 0:
-        return LayerCost(0, 0, "dropout: the identity in evaluation")
-    per = 2 if isinstance(module, nn.AlphaDropout | nn.FeatureAlphaDropout) else 1
-    return LayerCost(0, per * _numel(out),
-                     f"dropout: {per} FLOP{'s' if per > 1 else ''} per element")
 
 
 @NODE_COSTS.register(MaskedDropout)
@@ -586,17 +486,13 @@ def _scatter_node(node: Any, out: Sequence[int], inputs: list[Tensor]) -> LayerC
     return LayerCost(0, node.index.size if node.reduce else 0, "scatter: 1 per reduced index")
 
 
-# ----- the two entry points -----------------------------------------------------------------
-def module_cost(
-    module: Module, input_shape: Sequence[int], output_shape: Sequence[int]
-) -> LayerCost | None:
-    """The cost of one call of a known layer from its public settings and its input and
-    output shapes ``(N, C, *spatial)``; ``None`` for layers without a rule here (their
-    autograd nodes are counted by :func:`node_cost` instead)."""
-    rule = MODULE_COSTS.find(module)
-    return None if rule is None else rule(module, input_shape, output_shape)
+@NODE_COSTS.register(activation_extra.ELU)
+def _elu_node(node: Any, out: Sequence[int], _: list[Tensor]) -> LayerCost:
+    """ELU: compare, exp, −1, ×α; SELU and CELU one scale more."""
+    return _elementwise(node.kind, FLOPS_PER_ELEMENT[node.kind], out)
 
 
+# ----- the entry points --------------------------------------------------------------------
 def node_cost(node: Any, output: Tensor) -> LayerCost:
     """The cost of one autograd node (an op called in a ``forward``, such as the residual
     ``+`` or an inception ``cat``) from its class, inputs and ``output``; a node without a
@@ -609,3 +505,33 @@ def node_cost(node: Any, output: Tensor) -> LayerCost:
         return LayerCost(0, _numel(out_shape),
                          f"{type(node).__name__}: 1 FLOP per element (estimate)")
     return cost
+
+
+def ops_cost(ops: Sequence[tuple[Any, Tensor]]) -> LayerCost:
+    """The cost of a layer's call: its ``(node, output)`` pairs' costs summed (a layer that
+    returns its input, dropout in evaluation, records none and costs nothing)."""
+    costs = [node_cost(node, out) for node, out in ops]
+    if not costs:
+        return LayerCost(0, 0, "no arithmetic (returns its input)")
+    total = costs[0]
+    for cost in costs[1:]:
+        total = total + cost
+    return total
+
+
+def module_cost(
+    module: Module, input_shape: Sequence[int], output_shape: Sequence[int] | None = None
+) -> LayerCost:
+    """The cost of one call of ``module`` on an input of ``input_shape`` ``(N, C, *spatial)``,
+    in its current mode: one forward pass on a random input, recorded by
+    :func:`wally.tracing.record_calls`, and the rules of the nodes it made, summed (what the
+    summary's row for the layer shows). The module's buffers and wally's random state are
+    left as they were; ``output_shape``, if given, is checked against the call's.
+
+    Example::
+
+        >>> module_cost(nn.Conv2d(1, 6, 5, padding=2), (1, 1, 28, 28)).macs
+        117600
+    """
+    _, _, calls = record_one_call(module, input_shape, output_shape, "module_cost")
+    return ops_cost([op for call in calls.finished for op in call.ops])

@@ -44,7 +44,7 @@ from fractions import Fraction
 from typing import Any
 
 from wally import linalg, nn, ops, ops_index, ops_math, ops_shape
-from wally._windows import adaptive_windows, conv_padding, output_size, pool_settings
+from wally._windows import adaptive_windows, output_size, pool_settings
 from wally.autograd import enable_grad
 from wally.backend import ndarray, xp
 from wally.functional import (
@@ -72,20 +72,19 @@ from wally.nn.module import Module
 from wally.nn.utils.rnn import PadSequence
 from wally.tensor import Tensor
 from wally.tracing import (
-    Call,
     CallTrace,
     Rules,
     example_inputs,
     modes_kept,
     post_order,
     record_calls,
+    record_one_call,
 )
 
 __all__ = [
     "AxisField",
     "Fields",
     "ReceptiveField",
-    "MODULE_FIELDS",
     "NODE_FIELDS",
     "merge_fields",
     "module_receptive_field",
@@ -96,9 +95,7 @@ __all__ = [
     "probe_receptive_fields",
 ]
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
-_AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 _ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 _ADAPTIVE_MAX = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 
@@ -294,7 +291,7 @@ def merge_fields(
     return ReceptiveField(tuple(axes), exact, bounds)
 
 
-# ----- layer rules --------------------------------------------------------------------------
+# ----- window geometry of the rules ------------------------------------------------------------
 def _pool_settings(pool: Module, nd: int) -> tuple[tuple[int, ...], ...]:
     """A pooling layer's ``(kernel, stride, padding, dilation)`` as ``nd``-tuples, read as the
     layer itself reads them (:func:`wally._windows.pool_settings`, checked at construction)."""
@@ -444,18 +441,17 @@ def _shuffled(field: ReceptiveField, spatial_in: Sequence[int], factor: int,
     return _spread(field, spatial_in, (factor,) * nd, lows, [Fraction(0)] * nd)
 
 
-# ----- the rules, one per layer or node class -------------------------------------------------
-# A module rule maps the field of a layer's input to its output's from the layer's public
-# settings; a module without one is left to its autograd nodes' rules. A node rule reads one
-# :class:`_Site`. A rule returns None where it does not apply (an unbatched input, a permute
-# that keeps the spatial axes); the node is then taken as element-wise where the shapes allow
-# (:func:`merge_fields`), else as a reduction (:func:`_collapse`). The lookup walks the MRO,
-# so a subclass of a node or layer gets its base's rule; a node class without any rule (an op
-# wally doesn't know) is taken the same way but warned about and marked inexact (``~``).
-ModuleFieldRule = Callable[[Module, ReceptiveField, Sequence[int], Sequence[int]],
-                           "ReceptiveField | None"]
+# ----- the rules, one per node class ----------------------------------------------------------
+# A layer's field is what its autograd nodes do to its input's (the tracer records a frozen
+# layer's nodes too), so a convolution's window is applied by one rule, whichever layer or
+# function called it, and a layer with padding_mode='reflect' is its pad node and its conv
+# node. A node rule reads one :class:`_Site`. A rule returns None where it does not apply (an
+# unbatched input, a permute that keeps the spatial axes); the node is then taken as
+# element-wise where the shapes allow (:func:`merge_fields`), else as a reduction
+# (:func:`_collapse`). The lookup walks the MRO, so a subclass of a node gets its base's rule; a
+# node class without any rule (an op wally doesn't know) is taken the same way but warned
+# about and marked inexact (``~``).
 NodeFieldRule = Callable[["_Site"], "ReceptiveField | None"]
-MODULE_FIELDS: Rules[ModuleFieldRule] = Rules("wally.analysis.receptive_field")
 NODE_FIELDS: Rules[NodeFieldRule] = Rules("wally.analysis.receptive_field")
 
 
@@ -552,14 +548,6 @@ def _crop_node(site: _Site) -> ReceptiveField:
     return _generic(site, exact=False)
 
 
-@MODULE_FIELDS.register(nn.Conv1d, nn.Conv2d, nn.Conv3d)
-def _conv_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                 y: Sequence[int]) -> ReceptiveField:
-    pairs = conv_padding(type(module).__name__, module.padding, module.kernel_size,
-                         module.dilation, module.stride)
-    return field.window(module.kernel_size, module.stride, [lo for lo, _ in pairs],
-                        module.dilation, tuple(y[-len(field.axes):]))
-
 
 @NODE_FIELDS.register(conv.ConvNd)
 def _conv_node(site: _Site) -> ReceptiveField | None:
@@ -571,14 +559,6 @@ def _conv_node(site: _Site) -> ReceptiveField | None:
     return site.field.window(kernel, node.stride, pads, node.dilation, site.spatial_out)
 
 
-@MODULE_FIELDS.register(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
-                        nn.AvgPool3d)
-def _pool_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                 y: Sequence[int]) -> ReceptiveField:
-    nd = len(field.axes)
-    kernel, stride, padding, dilation = _pool_settings(module, nd)
-    return field.window(kernel, stride, padding, dilation, tuple(y[-nd:]))
-
 
 @NODE_FIELDS.register(pool.MaxPoolNd, pool.AvgPoolNd)
 def _pool_node(site: _Site) -> ReceptiveField | None:
@@ -589,18 +569,6 @@ def _pool_node(site: _Site) -> ReceptiveField | None:
                              site.spatial_out)
 
 
-@MODULE_FIELDS.register(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-                        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-def _adaptive_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                     y: Sequence[int]) -> ReceptiveField:
-    nd = len(field.axes)
-    spatial = tuple(x[-nd:])
-    requested = module.output_size
-    items = list(requested) if isinstance(requested, tuple | list) else [requested]
-    items = items * nd if len(items) == 1 else items
-    out = tuple(n if o is None else int(o) for n, o in zip(spatial, items, strict=True))
-    return _adaptive(field, spatial, out)
-
 
 @NODE_FIELDS.register(pool.AdaptiveAvgPoolNd, pool.AdaptiveMaxPoolNd)
 def _adaptive_node(site: _Site) -> ReceptiveField | None:
@@ -609,12 +577,6 @@ def _adaptive_node(site: _Site) -> ReceptiveField | None:
     assert site.spatial_in is not None and site.spatial_out is not None
     return _adaptive(site.field, site.spatial_in, site.spatial_out)
 
-
-@MODULE_FIELDS.register(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-def _conv_transpose_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                           y: Sequence[int]) -> ReceptiveField:
-    return _transposed(field, tuple(x[-len(field.axes):]), module.kernel_size, module.stride,
-                       module.padding, module.dilation)
 
 
 @NODE_FIELDS.register(conv_transpose.ConvTransposeNd)
@@ -628,13 +590,6 @@ def _conv_transpose_node(site: _Site) -> ReceptiveField | None:
     return _transposed(site.field, site.spatial_in, kernel, node.stride, pads, node.dilation)
 
 
-@MODULE_FIELDS.register(nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
-def _unpool_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                   y: Sequence[int]) -> ReceptiveField:
-    nd = len(field.axes)
-    return _transposed(field, tuple(x[-nd:]), module.kernel_size, module.stride,
-                       module.padding, (1,) * nd)
-
 
 @NODE_FIELDS.register(pool.MaxUnpoolNd)
 def _unpool_node(site: _Site) -> ReceptiveField | None:
@@ -645,13 +600,6 @@ def _unpool_node(site: _Site) -> ReceptiveField | None:
     return _transposed(site.field, site.spatial_in, node.kernel, node.stride, node.padding,
                        (1,) * nd)
 
-
-@MODULE_FIELDS.register(nn.Upsample)
-def _upsample_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                     y: Sequence[int]) -> ReceptiveField:
-    nd = len(field.axes)
-    return _interpolated(field, module.mode, bool(module.align_corners), tuple(x[-nd:]),
-                         tuple(y[-nd:]))
 
 
 @NODE_FIELDS.register(upsampling.Interpolate)
@@ -668,15 +616,6 @@ def _interpolate_node(site: _Site) -> ReceptiveField | None:
     return _interpolated(site.field, node.mode, node.align_corners, site.spatial_in,
                          site.spatial_out)
 
-
-@MODULE_FIELDS.register(nn.PixelShuffle, nn.PixelUnshuffle)
-def _shuffle_module(module: Module, field: ReceptiveField, x: Sequence[int],
-                    y: Sequence[int]) -> ReceptiveField | None:
-    if len(field.axes) != 2:
-        return None
-    inverse = isinstance(module, nn.PixelUnshuffle)
-    factor = module.downscale_factor if inverse else module.upscale_factor
-    return _shuffled(field, tuple(x[-2:]), factor, inverse, tuple(y[-2:]))
 
 
 @NODE_FIELDS.register(upsampling.PixelShuffle)
@@ -749,23 +688,23 @@ def _row_norm_node(site: _Site) -> ReceptiveField | None:
 # ----- the two entry points -----------------------------------------------------------------
 def module_receptive_field(
     module: Module, field: ReceptiveField, input_shape: Sequence[int],
-    output_shape: Sequence[int],
+    output_shape: Sequence[int] | None = None,
 ) -> ReceptiveField | None:
-    """The output field of a convolution, pooling or resampling layer from its input's
-    ``field`` (shapes ``(N, C, *spatial)``); ``None`` for any other module, whose autograd
-    graph decides (:func:`node_receptive_field`).
+    """The output field of one call of ``module`` (in its current mode) on an input of
+    ``input_shape`` ``(N, C, *spatial)`` whose field is ``field``: one forward pass on a
+    random input, recorded by :func:`wally.tracing.record_calls`, through its nodes' rules
+    (what the summary reads for the layer). The module's buffers and wally's random state
+    are left as they were; ``output_shape``, if given, is checked against the call's.
 
-    Reads the layer's public settings: ``kernel_size``, ``stride``, ``padding`` (``'same'``
-    pads ``⌊d·(k − 1)/2⌋`` on the left), ``dilation``, ``output_size``. ``ceil_mode`` adds
-    windows at the end, and other ``padding_mode``s change what the padding holds, not where
-    a window lies, so neither changes the field.
+    Example::
+
+        >>> x = ReceptiveField.identity(2, (28, 28))
+        >>> module_receptive_field(nn.Conv2d(1, 6, 5, padding=2), x, (1, 1, 28, 28)).size
+        (5, 5)
     """
-    nd = len(field.axes)
-    if getattr(module, "_nd", nd) != nd or len(input_shape) != nd + 2 or len(
-            output_shape) != nd + 2:
-        return None  # e.g. an unbatched input: the graph decides
-    rule = MODULE_FIELDS.find(module)
-    return None if rule is None else rule(module, field, input_shape, output_shape)
+    inputs, output, calls = record_one_call(module, input_shape, output_shape,
+                                            "module_receptive_field")
+    return Fields(calls, inputs, start=[field]).of(output)
 
 
 def node_receptive_field(
@@ -803,21 +742,24 @@ def node_receptive_field(
 # ----- the pass over a recorded forward pass -------------------------------------------------
 class Fields:
     """The receptive field of every tensor of a forward pass recorded by
-    :func:`wally.tracing.record_calls`: a module's rule where it has one (a convolution's,
-    from its public settings), else the rules of the autograd nodes, from the inputs'."""
+    :func:`wally.tracing.record_calls`, from the model inputs' through the rules of the
+    autograd nodes (each input's field is the identity on its spatial axes, or ``start``'s)."""
 
-    def __init__(self, calls: CallTrace, inputs: Sequence[Tensor]) -> None:
+    def __init__(self, calls: CallTrace, inputs: Sequence[Tensor],
+                 start: Sequence[ReceptiveField | None] | None = None) -> None:
         self.fields: dict[int, ReceptiveField | None] = {}
         self.alive: list[Tensor] = []  # keeps every tensor whose id is a key above alive
-        for x in inputs:  # a model input: its field is the identity on its spatial axes
+        for k, x in enumerate(inputs):
             spatial = tuple(x.shape[2:])
-            self.fields[id(x)] = ReceptiveField.identity(len(spatial), spatial) if spatial else None
+            identity = ReceptiveField.identity(len(spatial), spatial) if spatial else None
+            self.fields[id(x)] = identity if start is None else start[k]
             self.alive.append(x)
         for call in calls.finished:  # inner calls first, as their hooks ran
-            self._after(call)
+            for t in call.outputs:
+                self.of(t)
 
     def of(self, t: Tensor) -> ReceptiveField | None:
-        """The receptive field of tensor ``t``, from the graph where no module rule set it."""
+        """The receptive field of tensor ``t``, from the graph (each node after its inputs)."""
         if id(t) not in self.fields:
             for u in post_order([t], self._unknown_inputs):  # inputs first
                 self.fields[id(u)] = self._node_field(u)
@@ -841,21 +783,6 @@ class Fields:
             return _token_positions(node, u)
         return node_receptive_field(node, tuple(u.shape), known)
 
-    def _after(self, call: Call) -> None:
-        if not call.outputs:
-            return
-        rule = None
-        x, y = (call.inputs[0], call.outputs[0]) if call.inputs else (None, None)
-        if x is not None and y is not None:
-            field_in = self.of(x)
-            nd = -1 if field_in is None else len(field_in.axes)
-            if field_in is not None and x.ndim == nd + 2 and y.ndim == nd + 2:
-                rule = module_receptive_field(call.module, field_in, tuple(x.shape),
-                                              tuple(y.shape))
-        for t in call.outputs:
-            if rule is not None and id(t) not in self.fields:
-                self.fields[id(t)] = rule
-            self.of(t)
 
 
 def _token_positions(node: Any, out: Tensor) -> ReceptiveField | None:

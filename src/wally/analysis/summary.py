@@ -66,21 +66,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wally._parallel import format_bytes
-from wally.analysis.cost import CONVENTION, LayerCost, module_cost, node_cost
+from wally.analysis.cost import CONVENTION, node_cost, ops_cost
 from wally.analysis.receptive_field import Fields, ReceptiveField
 from wally.analysis.training_cost import (
     TRAINING_CONVENTION,
     step_macs,
     training_columns,
     training_lines,
-    training_state,
     training_totals,
 )
 from wally.backend import ndarray
 from wally.nn.module import Module
 from wally.nn.parameter import _raw_array
 from wally.tensor import Tensor
-from wally.tracing import Call, CallTrace, example_inputs, input_sizes, modes_kept, record_calls
+from wally.tracing import (
+    Call,
+    CallTrace,
+    example_inputs,
+    input_sizes,
+    modes_kept,
+    record_calls,
+    training_state,
+)
 
 __all__ = ["LayerSummary", "ModelSummary", "summary"]
 
@@ -436,7 +443,9 @@ def _root(a: ndarray) -> ndarray:
 
 
 class _SavedMemory:
-    """Bytes that autograd nodes keep for backward, each buffer counted once."""
+    """Bytes that autograd nodes keep for backward, each buffer counted once. A node no
+    gradient goes through (a frozen layer's, recorded only by the tracer) keeps nothing:
+    autograd would not have recorded it."""
 
     def __init__(self, excluded: set[int]) -> None:
         self.seen = set(excluded)
@@ -444,6 +453,8 @@ class _SavedMemory:
     def of(self, nodes: Sequence[Any]) -> int:
         total = 0
         for node in nodes:
+            if True not in node.needs_input_grad:
+                continue
             arrays: list[ndarray] = []
             for key, value in vars(node).items():
                 if key != "inputs":
@@ -507,7 +518,7 @@ class _Builder:
             row.rule = "shared: parameters counted at its first call"
         self.rows.append(row)
         if kind == "layer":
-            cost = self.layer_cost(call)
+            cost = ops_cost(call.ops)
             row.macs, row.flops = cost.macs, cost.flops
             row.rule = f"{row.rule}; {cost.rule}" if row.rule else cost.rule
             row.output_bytes = sum(t.array.nbytes for t in call.outputs)
@@ -519,20 +530,6 @@ class _Builder:
                 self.call_row(item)
             else:
                 self.op_row(call, *item)
-
-    def layer_cost(self, call: Call) -> LayerCost:
-        if call.inputs and call.outputs:
-            cost = module_cost(call.module, tuple(call.inputs[0].shape),
-                               tuple(call.outputs[0].shape))
-            if cost is not None:
-                return cost
-        costs = [node_cost(node, out) for node, out in call.ops]
-        if not costs:
-            return LayerCost(0, 0, "no arithmetic (returns its input)")
-        total = costs[0]
-        for cost in costs[1:]:
-            total = total + cost
-        return total
 
     def op_row(self, call: Call, node: Any, out: Tensor) -> None:
         cost = node_cost(node, out)

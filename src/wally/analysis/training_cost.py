@@ -193,25 +193,6 @@ def training_lines(t: dict[str, Any]) -> list[str]:
     ]
 
 
-def training_state(model: Module) -> Callable[[], None]:
-    """Snapshot what a forward pass in training mode changes (batch norm's running statistics,
-    the global random state that dropout draws from) and return the function that restores
-    it: ``summary(..., training=True)`` leaves the model and wally's random state as it
-    found them."""
-    from wally import random as wally_random
-    from wally.nn.parameter import _raw_array
-
-    buffers = [(b, _raw_array(b).copy()) for b in model.buffers() if b is not None]
-    state = wally_random.get_rng_state()
-
-    def restore() -> None:
-        for b, saved in buffers:
-            _raw_array(b)[...] = saved
-        wally_random.set_rng_state(state)
-
-    return restore
-
-
 # ----- the counting point -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Product:

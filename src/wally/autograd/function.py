@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from wally.autograd import anomaly_mode
 from wally.autograd.anomaly_mode import _anomaly
-from wally.autograd.grad_mode import _state, no_grad
+from wally.autograd.grad_mode import TRACE_ALL, _state, no_grad
 from wally.autograd.versions import (
     check_versions,
     kept_arrays,
@@ -78,7 +78,7 @@ class Function:
         Tensor = tensor_class()  # noqa: N806 - the class, imported late
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         self.needs_input_grad = needs = _needs_grad(inputs, Tensor)
-        record = True in needs or _state.record_all  # (the ONNX tracer records every op)
+        record = True in needs or (_state.tracing and _traced(inputs, Tensor))
         raw = _forward(self, arrays)
         multiple = isinstance(raw, tuple)
         raw_outputs = raw if multiple else (raw,)
@@ -91,7 +91,8 @@ class Function:
             return out
         kept = kept_arrays(self) if record else None  # before __call__ adds attributes of its own
         node = self if record else None
-        outputs = [_wrap(Tensor, y, index, node) for index, y in enumerate(raw_outputs)]
+        grad = True in needs
+        outputs = [_wrap(Tensor, y, index, node, grad) for index, y in enumerate(raw_outputs)]
         share_versions(outputs, inputs)
         if record:
             self._record(inputs, outputs, kept)
@@ -134,6 +135,14 @@ def _needs_grad(inputs: tuple[Any, ...], tensor: Any) -> tuple[bool, ...]:
     return _NONE_NEEDED[n] if n < len(_NONE_NEEDED) else (False,) * n
 
 
+def _traced(inputs: tuple[Any, ...], tensor: Any) -> bool:
+    """Under :func:`wally.tracing.record_calls`, whether an op that needs no gradient still
+    becomes a node: one with a floating-point tensor operand (a frozen layer), or any op for
+    the ONNX tracer (``TRACE_ALL``)."""
+    return _state.tracing == TRACE_ALL or any(
+        isinstance(x, tensor) and x.array.dtype.kind in "fc" for x in inputs)
+
+
 def _forward(fn: Function, arrays: list[Any]) -> Any:
     """``fn.forward(*arrays)``, with NumPy's broadcast error restated with the op's name."""
     try:
@@ -145,16 +154,17 @@ def _forward(fn: Function, arrays: list[Any]) -> Any:
         raise ValueError(f"{fn.name}: shapes {shapes} cannot be broadcast together") from None
 
 
-def _wrap(tensor: Any, y: Any, index: int, node: Function | None) -> Tensor:
-    """Output ``index`` of a call, as a tensor around array ``y``. When ``node`` is recording and
-    ``y`` is floating point, the tensor requires grad with ``node`` as its ``grad_fn``; integer
-    results never require grad (the ONNX tracer, which records every op, keeps their node)."""
+def _wrap(tensor: Any, y: Any, index: int, node: Function | None, grad: bool) -> Tensor:
+    """Output ``index`` of a call, as a tensor around array ``y``. When ``node`` is recording,
+    a floating-point ``y`` has ``node`` as its ``grad_fn`` and requires grad if an input did
+    (``grad``); integer results never require grad (the ONNX tracer, which records every op,
+    keeps their node; a tracer's node for a frozen layer requires no grad, as in training)."""
     if not isinstance(y, ndarray):
         y = xp.asarray(y)
-    differentiable = node is not None and y.dtype.kind in "fc"
-    if not (differentiable or _state.record_all):
+    floating = y.dtype.kind in "fc"
+    if node is not None and not (floating or _state.tracing == TRACE_ALL):
         node = None
-    return tensor._make(y, differentiable, node, index)
+    return tensor._make(y, node is not None and floating and grad, node, index)
 
 
 # ----- the backward pass ------------------------------------------------------------------------

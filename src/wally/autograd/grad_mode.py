@@ -17,9 +17,15 @@ __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_g
 class _GradState(threading.local):
     grad_enabled = True  # the class attributes are every new thread's defaults
     inference = False
-    # Set only by wally.onnx's tracer: every op records a node, those whose operands need no
-    # gradient and those with integer results included (no gradient flows through them).
-    record_all = False
+    # Set only by wally.tracing.record_calls, for the tools that read a forward pass's graph:
+    # TRACE_FLOAT (summary, receptive fields, cost) records a node for every op with a
+    # floating-point operand, a frozen layer's included; TRACE_ALL (the ONNX tracer, for an
+    # integer input) every op, integer results too. Whether a tensor requires grad is unchanged.
+    tracing = 0
+
+
+TRACE_FLOAT = 1
+TRACE_ALL = 2
 
 
 _state = _GradState()

@@ -75,10 +75,12 @@ class ELU(Function):
     ∂y/∂x = scale for x > 0, else scale · α · input_scale · exp(x · input_scale) (x = 0 takes
     the second branch, as in PyTorch: ELU's slope there is α)."""
 
-    def __init__(self, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> None:
+    def __init__(self, alpha: float, scale: float = 1.0, input_scale: float = 1.0,
+                 kind: str = "ELU") -> None:
         self.alpha = alpha
         self.scale = scale
         self.input_scale = input_scale
+        self.kind = kind  # "ELU", "SELU" or "CELU": which of the three (for the cost rule)
 
     def forward(self, x: ndarray) -> ndarray:
         positive = x > 0
@@ -137,7 +139,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
         tensor([1.0507])
     """
     _check_float("selu", input)
-    return _apply(ELU(SELU_ALPHA, SELU_SCALE), input, inplace)
+    return _apply(ELU(SELU_ALPHA, SELU_SCALE, kind="SELU"), input, inplace)
 
 
 def selu_(input: Tensor) -> Tensor:
@@ -163,7 +165,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if a == 0:
         raise ValueError("celu: alpha cannot be 0 (CELU divides by it), got 0")
     _check_float("celu", input)
-    return _apply(ELU(a, 1.0, 1.0 / a), input, inplace)
+    return _apply(ELU(a, 1.0, 1.0 / a, kind="CELU"), input, inplace)
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
