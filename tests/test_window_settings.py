@@ -16,7 +16,8 @@ from wally import _windows
 from wally.functional import conv as functional_conv
 from wally.functional import pool as functional_pool
 
-CHECKS = ("_check_pool", "_check_unpool", "_check_adaptive", "_check_conv", "_check_transposed")
+CHECKS = ("_check_pool", "_check_unpool", "_check_adaptive", "_check_conv", "_check_transposed",
+          "_check_unfold")
 
 
 @pytest.fixture
@@ -72,6 +73,10 @@ LAYERS = {
                                                    output_padding=1), "_check_transposed",
                         [(2, 3, 5, 5), (1, 3, 4, 6)]),
     "Conv3d": (lambda: nn.Conv3d(2, 2, 2), "_check_conv", [(1, 2, 4, 4, 4), (1, 2, 3, 5, 4)]),
+    "P4ConvZ2": (lambda: nn.P4ConvZ2(3, 2, 3, stride=2, padding=1), "_check_conv",
+                 [(2, 3, 8, 8), (1, 3, 9, 7)]),
+    "P4ConvP4 dilated": (lambda: nn.P4ConvP4(3, 2, 3, padding=(1, 2), dilation=2),
+                         "_check_conv", [(2, 12, 8, 8), (1, 12, 9, 7)]),
 }
 
 
@@ -108,6 +113,20 @@ def test_a_function_checks_each_settings_tuple_once(checks):
     F.max_pool2d(x, 3, 2, 0)  # other settings: checked once more
     F.conv2d(x, w, None, 1, 1)
     assert checks["_check_pool"] == 2 and checks["_check_conv"] == 2
+
+
+def test_unfold_and_fold_check_each_settings_tuple_once(checks):
+    for size in (6, 7, 9):
+        x = wally.randn(2, 3, size, size, requires_grad=True)
+        cols = F.unfold(x, 3, dilation=1, padding=1, stride=2)
+        F.fold(cols, (size, size), 3, dilation=1, padding=1, stride=2).sum().backward()
+    assert checks["_check_unfold"] == 1  # fold's settings are unfold's: one entry
+    F.unfold(x, 2)
+    assert checks["_check_unfold"] == 2
+    for _ in range(2):  # a bad tuple is checked (and refused) every time
+        with pytest.raises(ValueError, match="unfold: padding"):
+            F.unfold(x, 3, padding=-1)
+    assert checks["_check_unfold"] == 4
 
 
 def test_the_record_tells_ints_from_bools_and_floats(checks):

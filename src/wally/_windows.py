@@ -49,6 +49,7 @@ __all__ = [
     "output_size",
     "output_shape",
     "conv_padding",
+    "unfold_settings",
     "tap_slices",
     "im2col",
     "col2im",
@@ -589,6 +590,30 @@ def conv_settings(
     """
     key = ("conv", nd, kernel, repr((stride, padding, dilation)))
     return _remembered(key, _check_conv, op, nd, kernel, stride, padding, dilation)
+
+
+def _check_unfold(
+    op: str, kernel_size: object, dilation: object, padding: object, stride: object
+) -> tuple[tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
+    kernel, dilations = check_settings(op, 2, kernel_size=kernel_size, dilation=dilation)
+    pads = ntuple(padding, 2, "padding", op)
+    check_positive(pads, "padding", op, minimum=0)
+    (strides,) = check_settings(op, 2, stride=stride)
+    return kernel, dilations, tuple((p, p) for p in pads), strides
+
+
+def unfold_settings(
+    op: str, kernel_size: object, dilation: object, padding: object, stride: object
+) -> tuple[tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
+    """``unfold``'s and ``fold``'s ``(kernel, dilation, padding pairs, stride)`` over two
+    spatial axes: positive kernel, dilation and stride, non-negative padding; checked once per
+    distinct settings.
+
+    >>> unfold_settings("unfold", 3, 1, (0, 1), 2)
+    ((3, 3), (1, 1), ((0, 0), (1, 1)), (2, 2))
+    """
+    key = ("unfold", repr((kernel_size, dilation, padding, stride)))
+    return _remembered(key, _check_unfold, op, kernel_size, dilation, padding, stride)
 
 
 def _check_transposed(

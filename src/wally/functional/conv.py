@@ -40,7 +40,6 @@ from wally._windows import (
     Pairs,
     check_positive,
     check_rank,
-    check_settings,
     col2im,
     column_plan,
     conv_settings,
@@ -48,6 +47,7 @@ from wally._windows import (
     ntuple,
     output_shape,
     output_size,
+    unfold_settings,
     volume,
 )
 from wally._winograd import winograd_correlate
@@ -1386,20 +1386,6 @@ class Fold(Function):
         return gx[0] if self.unbatched else gx
 
 
-def _window_args(
-    op: str,
-    kernel_size: int | Sequence[int],
-    dilation: int | Sequence[int],
-    padding: int | Sequence[int],
-    stride: int | Sequence[int],
-) -> tuple[tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
-    kernel, dilations = check_settings(op, 2, kernel_size=kernel_size, dilation=dilation)
-    pads = ntuple(padding, 2, "padding", op)
-    check_positive(pads, "padding", op, minimum=0)
-    (strides,) = check_settings(op, 2, stride=stride)
-    return kernel, dilations, tuple((p, p) for p in pads), strides
-
-
 def unfold(
     input: Tensor,
     kernel_size: int | Sequence[int],
@@ -1430,7 +1416,7 @@ def unfold(
             f"unfold: expected a 3-D or 4-D input (C, H, W) or (N, C, H, W), got shape "
             f"{tuple(input.shape)}"
         )
-    kernel, dilations, pairs, strides = _window_args(
+    kernel, dilations, pairs, strides = unfold_settings(
         "unfold", kernel_size, dilation, padding, stride
     )
     output_shape("unfold", input.shape[-2:], kernel, strides, pairs, dilations)
@@ -1471,7 +1457,9 @@ def fold(
         )
     size = ntuple(output_size, 2, "output_size", "fold")
     check_positive(size, "output_size", "fold")
-    kernel, dilations, pairs, strides = _window_args("fold", kernel_size, dilation, padding, stride)
+    kernel, dilations, pairs, strides = unfold_settings(
+        "fold", kernel_size, dilation, padding, stride
+    )
     rows, length = input.shape[-2:]
     taps = kernel[0] * kernel[1]
     if rows % taps:

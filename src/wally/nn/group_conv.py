@@ -42,6 +42,7 @@ from typing import Any
 
 from wally import functional as F
 from wally import ops
+from wally._windows import conv_settings
 from wally.backend import ndarray, xp
 from wally.creation import empty
 from wally.device import device as _check_device
@@ -145,6 +146,9 @@ class _P4Conv(Module):
             raise ValueError(f"{name}: padding must be a non-negative int or a pair of them, "
                              f"got {padding!r}")
         self.padding = (int(pad[0]), int(pad[1]))
+        # the settings forward passes to F.conv2d, checked (and remembered) here, so forward
+        # never checks them again
+        conv_settings(name, 2, self.kernel_size, self.stride, self.padding, self.dilation)
         self.in_channels, self.out_channels = in_channels, out_channels
         shape = (out_channels, in_channels, *((self._stabilizer,) if self._stabilizer > 1
                                               else ()), *self.kernel_size)
