@@ -54,11 +54,12 @@ def _torch_as_torch_made_it():
 def num_threads():
     """``num_threads(n)`` runs the rest of the test on ``n`` threads (``wally.set_num_threads``);
     the count in force before is put back when the test ends, however it ends."""
-    from wally._parallel import get_num_threads, set_num_threads
+    import contextlib
 
-    previous = get_num_threads()
-    yield set_num_threads
-    set_num_threads(previous)
+    from wally._parallel import num_threads
+
+    with contextlib.ExitStack() as stack:
+        yield lambda threads: stack.enter_context(num_threads(threads))
 
 
 @pytest.fixture(autouse=True)

@@ -334,7 +334,7 @@ def test_short_column_blocks_match_the_reference(threads, data):
     """im2col's short-column blocks (``tuning.SKINNY_COLUMNS`` at a time, one batched product),
     reached on small inputs by shrinking the block to 8 columns: every pass against the
     reference, with a tail of columns that is not a whole block."""
-    from wally._parallel import get_num_threads, set_num_threads
+    from wally._parallel import num_threads
 
     case = data.draw(geometries("im2col"))
     skinny_calls = []
@@ -344,15 +344,14 @@ def test_short_column_blocks_match_the_reference(threads, data):
         skinny_calls.append(result)
         return result
 
-    previous, columns, skinny = get_num_threads(), tuning.SKINNY_COLUMNS, conv_module._skinny
-    set_num_threads(threads)
+    columns, skinny = tuning.SKINNY_COLUMNS, conv_module._skinny
     tuning.SKINNY_COLUMNS, conv_module._skinny = 8, spy
     try:
-        for pass_ in ("forward", "weight-grad"):
-            _check_against_reference(pass_, "im2col", case)
+        with num_threads(threads):
+            for pass_ in ("forward", "weight-grad"):
+                _check_against_reference(pass_, "im2col", case)
     finally:
         tuning.SKINNY_COLUMNS, conv_module._skinny = columns, skinny
-        set_num_threads(previous)
     assert skinny_calls  # the kernel asked; with 8-column blocks most cases take them
 
 
@@ -382,19 +381,17 @@ def test_short_column_blocks_are_reached_with_a_tail():
 def test_large_weight_gradient_chunks_match_the_reference(threads, data):
     """im2col's weight gradient with its chunks of at least ``WEIGHT_GRAD_COLUMNS`` columns
     and its ``dY @ colsᵀ`` products, reached on small layers by shrinking both thresholds."""
-    from wally._parallel import get_num_threads, set_num_threads
+    from wally._parallel import num_threads
 
     case = data.draw(geometries("im2col"))
-    previous = get_num_threads()
     saved = tuning.WEIGHT_GRAD_COLUMNS, tuning.WEIGHT_GRAD_DIRECT_ENTRIES
-    set_num_threads(threads)
     tuning.WEIGHT_GRAD_COLUMNS = data.draw(st.sampled_from([1, 64, 1 << 20]))
     tuning.WEIGHT_GRAD_DIRECT_ENTRIES = 1
     try:
-        _check_against_reference("weight-grad", "im2col", case)
+        with num_threads(threads):
+            _check_against_reference("weight-grad", "im2col", case)
     finally:
         tuning.WEIGHT_GRAD_COLUMNS, tuning.WEIGHT_GRAD_DIRECT_ENTRIES = saved
-        set_num_threads(previous)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

@@ -470,3 +470,15 @@ def test_a_forked_child_gets_a_fresh_pool(num_threads):
         answer = os.read(read, 1)
         os.waitpid(pid, 0)
     assert answer == b"1"
+
+
+def test_num_threads_puts_the_count_back_however_the_block_ends():
+    from wally._parallel import get_num_threads, num_threads
+
+    before = get_num_threads()
+    with num_threads(before + 2):
+        assert get_num_threads() == before + 2
+    with pytest.raises(KeyError), num_threads(before + 1):
+        assert get_num_threads() == before + 1
+        raise KeyError("the block fails")
+    assert get_num_threads() == before

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import wally
 import wally.nn.functional as F
 from wally import reference
-from wally._parallel import get_num_threads, set_num_threads
+from wally._parallel import get_num_threads, num_threads
 from wally.backends import tuning
 from wally.functional import pool as pool_module
 from wally.testing import gradcheck
@@ -202,15 +202,14 @@ def compare_with_torch():
               database=None)
     @given(ceil_cases())
     def run(case):
-        previous_bytes, previous_threads = tuning.POOL_CHUNK_BYTES, get_num_threads()
+        previous_bytes = tuning.POOL_CHUNK_BYTES
         if case["chunked"]:
             tuning.POOL_CHUNK_BYTES = 64
-            set_num_threads(3)
         try:
-            outcome = check_case(case, torch)
+            with num_threads(3 if case["chunked"] else get_num_threads()):
+                outcome = check_case(case, torch)
         finally:
             tuning.POOL_CHUNK_BYTES = previous_bytes
-            set_num_threads(previous_threads)
         seen[outcome] = seen.get(outcome, 0) + 1
 
     run()

@@ -35,6 +35,7 @@ import wally
 import wally.nn.functional as F
 from _reliability import report
 from wally import _parallel
+from wally._parallel import num_threads
 from wally.backends import conv as dispatch
 from wally.functional import conv as conv_module
 from wally.functional import pool as pool_module
@@ -162,17 +163,15 @@ def test_wally_train_on_the_digits_at_two_threads_gives_the_same_checkpoint(tmp_
 # ----- the threaded kernels, one by one ---------------------------------------------------------
 @contextlib.contextmanager
 def _setting(threads: int, budget: int, deterministic: bool = False) -> Iterator[None]:
-    previous = (wally.get_num_threads(), conv_module.get_memory_budget(),
-                wally.are_deterministic_algorithms_enabled())
-    wally.set_num_threads(threads)
+    previous = conv_module.get_memory_budget(), wally.are_deterministic_algorithms_enabled()
     conv_module.set_memory_budget(budget)
     wally.use_deterministic_algorithms(deterministic)
     try:
-        yield
+        with num_threads(threads):
+            yield
     finally:
-        wally.set_num_threads(previous[0])
-        conv_module.set_memory_budget(previous[1])
-        wally.use_deterministic_algorithms(previous[2])
+        conv_module.set_memory_budget(previous[0])
+        wally.use_deterministic_algorithms(previous[1])
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ independent of the thread count; see that function.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -81,6 +82,18 @@ def set_num_threads(threads: int) -> None:
         _state["pool"] = None
     if pool is not None:
         pool.shutdown(wait=False)
+
+
+@contextlib.contextmanager
+def num_threads(threads: int) -> Iterator[None]:
+    """Within the block chunked kernels use ``threads`` threads; the count in force before is
+    put back on leaving it, however it is left (the tests' one way to change it)."""
+    previous = get_num_threads()
+    set_num_threads(threads)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
 
 
 def get_num_threads() -> int:
