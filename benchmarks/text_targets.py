@@ -106,24 +106,25 @@ def textcnn_accuracy(train_texts: list[str], train_labels: Any, test_texts: list
                      test_labels: Any, num_classes: int, *, epochs: int, length: int = 128,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
                      model_kwargs: dict[str, Any] | None = None, cosine: bool = True,
-                     log: Any = None) -> float:
+                     reading: dict[str, Any] | None = None, log: Any = None) -> float:
     """TextCNN's test accuracy after ``epochs`` epochs of Adam on the training texts (its
-    learning rate annealed to 0 over them with ``cosine``)."""
+    learning rate annealed to 0 over them with ``cosine``), the texts read as ``wally
+    train``'s recipe reads them (:func:`wally.cli._text.text_sets`; ``reading`` overrides its
+    ``lower``, ``crop`` and ``eval_length``)."""
     import wally
     from wally import optim
+    from wally.cli._text import RECIPE, eval_loader, text_sets
     from wally.data import DataLoader
-    from wally.data.text import TokenizedText
-    from wally.data.vocab import Vocab
     from wally.train import evaluate, fit
 
     wally.manual_seed(seed)
-    vocab = Vocab.build(train_texts, level="char")
+    vocab, train_set, test_set, _ = text_sets(train_texts, train_labels, test_texts,
+                                              test_labels, length=length,
+                                              recipe={**RECIPE, **(reading or {})})
     model = wally.models.textcnn(vocab_size=len(vocab), num_classes=num_classes,
                                  max_length=length, **(model_kwargs or {}))
-    train_set = TokenizedText(train_texts, train_labels, vocab, length)
-    test_set = TokenizedText(test_texts, test_labels, vocab, length)
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=seed)
-    test_loader = DataLoader(test_set, batch_size=256)
+    test_loader = eval_loader(test_set, 256)
     callbacks = [log] if log is not None else []
     optimizer = optim.Adam(model.parameters(), lr=lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if cosine else None
@@ -131,6 +132,16 @@ def textcnn_accuracy(train_texts: list[str], train_labels: Any, test_texts: list
         epochs=epochs, callbacks=callbacks, progress=False)
     accuracy = evaluate(model, test_loader, progress=False)["accuracy"]
     return float(accuracy)
+
+
+def eval_length(text: str) -> int | None:
+    """argparse type for ``--eval-length``: ``whole`` (None) or a positive integer."""
+    if text == "whole":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'whole' or a positive integer, got {text}")
+    return value
 
 
 def validation_split(texts: list[str], labels: Any) -> tuple[list[str], Any, list[str], Any]:
@@ -153,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=RECIPE["lr"])
     parser.add_argument("--filters", type=int, default=100, help="feature maps per width")
     parser.add_argument("--widths", type=int, nargs="+", default=[3, 4, 5])
+    parser.add_argument("--embedding", type=int, default=64, help="embedding_dim")
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0, help="weights, shuffle, crops, dropout")
+    parser.add_argument("--case", choices=["lower", "keep"],
+                        default="lower" if RECIPE["lower"] else "keep",
+                        help="lower-case the texts (the vocabulary's lower) or keep case")
+    parser.add_argument("--crop", choices=["start", "random"], default=RECIPE["crop"],
+                        help="which --length characters of a longer training text are read")
+    parser.add_argument("--eval-length", type=eval_length, default=RECIPE["eval_length"],
+                        metavar="N", help="characters read of a test text: N or whole")
     parser.add_argument("--constant-lr", dest="cosine", action="store_false",
                         help="keep the learning rate (default: annealed to 0 along a cosine)")
     parser.add_argument("--validation", action="store_true",
@@ -192,8 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     cnn = textcnn_accuracy(train_texts, train_labels, test_texts, test_labels,
                            len(train.classes), epochs=args.epochs, length=args.length,
                            lr=args.lr, cosine=args.cosine, log=log,
+                           reading={"lower": args.case == "lower", "crop": args.crop,
+                                    "eval_length": args.eval_length},
+                           seed=args.seed,
                            model_kwargs={"num_filters": args.filters,
-                                         "kernel_sizes": args.widths})
+                                         "kernel_sizes": args.widths,
+                                         "embedding_dim": args.embedding,
+                                         "dropout": args.dropout})
     print(f"TextCNN: {split} accuracy {cnn:.4f} ({time.perf_counter() - started:.0f} s)")
     command = "python -m benchmarks.text_targets " + " ".join(argv if argv is not None
                                                                else sys.argv[1:])
@@ -207,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         result = {"split": split, "baseline": baseline, "textcnn": cnn, "majority": majority,
                   "train": len(train_texts), "test": len(test_texts), "epochs": args.epochs,
                   "length": args.length, "lr": args.lr, "cosine": args.cosine,
-                  "filters": args.filters, "widths": args.widths}
+                  "filters": args.filters, "widths": args.widths, "case": args.case,
+                  "crop": args.crop, "eval_length": args.eval_length,
+                  "embedding": args.embedding, "dropout": args.dropout, "seed": args.seed}
         atomic_write(args.json, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 

@@ -506,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
            main_process: bool) -> int:
     import wally
-    from wally.cli import _images, _sequences
+    from wally.cli import _images, _sequences, _text
     from wally.data import DataLoader
     from wally.distributed import broadcast_parameters, distributed_loader, world_size
     from wally.io import atomic_write
@@ -523,8 +523,6 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
         loader_kwargs["collate_fn"] = pad_collate
         broadcast_parameters(model)
     elif args.dataset in TEXT_DATASETS:
-        from wally.cli import _text
-
         model, train_set, test_set, text_extra = _text.prepare(args)
         input_size = [int(n) for n in model.input_size]
         broadcast_parameters(model)
@@ -567,7 +565,10 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
                 print(f"wally train: the last batch of each epoch would hold 1 image, which "
                       f"batch norm cannot train on: it is dropped ({examples - 1:,} of "
                       f"{examples:,} images per epoch)", file=sys.stderr)
-    test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
+    if args.dataset in TEXT_DATASETS:
+        test_loader = _text.eval_loader(test_set, args.batch_size)
+    else:
+        test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
     unit = ("series" if _sequences.is_sequence(args.dataset) else
             "texts" if args.dataset in TEXT_DATASETS else "images")
     optimizer = build_optimizer(settings, model.parameters())
