@@ -340,3 +340,14 @@ def test_eval_reads_whole_texts_batched_by_length(trained, capsys):
     assert result["accuracy"] == pytest.approx(correct / len(test.texts), abs=1e-12)
     assert result["loss"] == pytest.approx(float(np.mean(losses)), rel=1e-4)
     del wally
+
+
+def test_textcnn_takes_lengths_past_an_image_side(tmp_path, capsys):
+    """--input-size follows the model's input rank: 5,000 characters for textcnn (an image
+    model's side stops at 4,096)."""
+    root = fake_tree(tmp_path / "fortunes")
+    out = tmp_path / "run"
+    assert main(["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root),
+                 "--limit", "32", "--epochs", "1", "--input-size", "5000",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["max_length"] == 5000
