@@ -351,3 +351,22 @@ def test_textcnn_takes_lengths_past_an_image_side(tmp_path, capsys):
                  "--limit", "32", "--epochs", "1", "--input-size", "5000",
                  "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["max_length"] == 5000
+
+
+def test_random_windows_repeat_when_a_run_is_resumed(tmp_path):
+    """The windows come from the loader's seed, which the checkpoint keeps: two epochs in one
+    run and one epoch resumed for a second give the same weights."""
+    import numpy as np
+
+    from wally.io import load_checkpoint
+
+    root = fake_tree(tmp_path / "fortunes")
+    common = ["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root), "--limit",
+              "96", "--batch-size", "16", "--input-size", "12", "--scheduler", "none"]
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors").model.state_dict()
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
