@@ -138,10 +138,14 @@ def vocab_of(checkpoint: Any) -> Any:
 
 def length_of(model: Any, checkpoint: Any) -> int:
     """The text length the model was trained on (``model.input_size``, else the checkpoint's
-    ``max_length``), refused unless a positive integer."""
+    ``max_length``), refused unless a positive integer within the 1-D input limit (the
+    longest ``--input-size`` that ``wally train`` takes for a text model)."""
+    from wally.models.registry import MAX_INPUT_VALUES
+
     size = getattr(model, "input_size", None) or [checkpoint.extra.get("max_length")]
     length = size[0] if size else None
-    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 1 << 22:
+    if isinstance(length, bool) or not isinstance(length, int) or not \
+            1 <= length <= MAX_INPUT_VALUES:
         raise CommandError(f"{checkpoint.path}: its text length is {str(length)[:40]}, not a "
                            "positive integer")
     return length
@@ -151,11 +155,13 @@ def reading(model: Any, checkpoint: Any) -> int | None:
     """How many characters of a text ``wally eval`` and ``wally predict`` read: the
     checkpoint's ``eval_length`` (None: the whole text), or, in a checkpoint written before
     the key existed, the length it was trained on (it read the first ``max_length``)."""
+    from wally.models.registry import MAX_INPUT_VALUES
+
     if "eval_length" not in checkpoint.extra:
         return length_of(model, checkpoint)
     length = checkpoint.extra["eval_length"]
     if length is not None and (isinstance(length, bool) or not isinstance(length, int)
-                               or not 1 <= length <= 1 << 22):
+                               or not 1 <= length <= MAX_INPUT_VALUES):
         raise CommandError(f"{checkpoint.path}: its eval_length is {str(length)[:40]}, not "
                            "null (the whole text) or a positive integer")
     return length
