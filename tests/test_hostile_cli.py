@@ -295,7 +295,15 @@ def test_negative_seeds_work_as_in_pytorch(tmp_path, capsys):
 def test_huge_input_sizes_are_refused(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "lenet", *QUICK, "--input-size", "100000",
                            "--out", tmp_path / "r")
-    assert code == 2 and "--input-size: expected at most 4,096 pixels" in err
+    assert code == 2 and "--input-size: expected at most 4,096 pixels for lenet" in err
+    assert len(err.strip().splitlines()[-1]) > 40 and not (tmp_path / "r").exists()
+    # a text model's length is bounded by the value count only; past it, any model is refused
+    code, _, err = run_cli(capsys, "train", "textcnn", "--dataset", "fortunes",
+                           "--input-size", str((4 << 20) + 1), "--out", tmp_path / "t")
+    assert code == 2 and "--input-size: expected at most 4,194,304" in err
+    code, _, err = run_cli(capsys, "train", "lenet", *QUICK, "--input-size", "9" * 5000,
+                           "--out", tmp_path / "u")
+    assert code == 2 and "--input-size: expected a positive integer" in err
     code, _, err = run_cli(capsys, "train", "lenet", *QUICK, "--input-size", "4000",
                            "--out", tmp_path / "s")
     assert code == 1 and "16,000,000 values per input" in one_line(err)

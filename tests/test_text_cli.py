@@ -44,7 +44,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "textcnn"
     code = main(["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root),
                  "--epochs", "3", "--optimizer", "adam", "--lr", "0.003", "--batch-size", "32",
-                 "--input-size", "64", "--out", str(out)])
+                 "--input-size", "32", "--out", str(out)])
     assert code == 0
     return root, out
 
@@ -56,7 +56,7 @@ def no_fortunes_error(languages):
 def test_train_records_the_vocabulary_with_the_model(trained, capsys):
     root, out = trained
     config = json.loads((out / "config.json").read_text())
-    assert config["vocab"]["format"] == "wally.vocab" and config["max_length"] == 64
+    assert config["vocab"]["format"] == "wally.vocab" and config["max_length"] == 32
     assert config["vocab"]["tokens"][:2] == ["<pad>", "<unk>"]
     assert config["model_config"]["kwargs"]["vocab_size"] == len(config["vocab"]["tokens"])
     assert config["classes"] == ["de", "en", "es", "ru"]  # the languages installed
@@ -182,9 +182,9 @@ def test_export_a_text_checkpoint(trained, capsys, tmp_path):
     _, out = trained
     path = tmp_path / "t.onnx"
     assert main(["export", str(out / "checkpoint.safetensors"), "--onnx", str(path)]) == 0
-    assert "input 'input' of shape (N, 64)" in capsys.readouterr().out
+    assert "input 'input' of shape (N, 32)" in capsys.readouterr().out
     model = load_checkpoint(out / "checkpoint.safetensors").model.eval()
-    ids = np.zeros((2, 64), dtype=np.int64)
+    ids = np.zeros((2, 32), dtype=np.int64)
     ids[0, :5], ids[1, :9] = [3, 4, 5, 6, 7], 2
     got = ort.InferenceSession(str(path)).run(None, {"input": ids})[0]
     import wally
@@ -238,3 +238,135 @@ def test_text_target_validation_split_holds_out_every_fifth_training_text():
     assert held == ["text 0", "text 5", "text 10"] and list(held_labels) == [0, 2, 1]
     assert len(kept) == 9 and not set(kept) & set(held)
     assert [int(t.split()[1]) % 3 for t in kept] == list(kept_labels)
+
+
+def test_train_records_how_texts_are_read(trained):
+    """The recipe's reading is saved with the model: a lower-casing vocabulary, random
+    windows of max_length in training, whole texts in evaluation."""
+    from wally.cli._text import RECIPE
+    from wally.io import load_checkpoint
+
+    _, out = trained
+    config = json.loads((out / "config.json").read_text())
+    extra = load_checkpoint(out / "checkpoint.safetensors").extra
+    for record in (config, extra):
+        assert record["vocab"]["lower"] is RECIPE["lower"] is True
+        assert (record["crop"], record["eval_length"]) == (RECIPE["crop"], None) == ("random",
+                                                                                     None)
+        assert record["max_length"] == 32
+
+
+def probabilities(model, vocab, text, length=None):
+    import numpy as np
+
+    import wally
+
+    ids = vocab.encode(text)[:length] if length else vocab.encode(text)
+    with wally.no_grad():
+        return wally.softmax(model(wally.tensor(np.array([ids]))), dim=1).numpy()[0]
+
+
+def test_predict_reads_the_whole_text_and_an_old_checkpoint_its_first_characters(
+        trained, capsys, tmp_path):
+    """A new checkpoint reads the whole text, lower-cased; one written before eval_length
+    existed (no eval_length, no crop, a vocabulary that keeps case) still loads and reads the
+    first max_length characters with case, as it was trained."""
+    import numpy as np
+
+    from wally.cli import _text
+    from wally.data.vocab import Vocab
+    from wally.io import load_checkpoint, save_checkpoint
+
+    _, out = trained
+    path = out / "checkpoint.safetensors"
+    checkpoint = load_checkpoint(path)
+    model = checkpoint.model.eval()
+    text = "The And Of To Is In " * 3 + "и в не на я что он с как это по но " * 6
+    assert len(text) > 200
+    assert main(["predict", str(path), "--text", text, "--json", "--topk", "4"]) == 0
+    top = json.loads(capsys.readouterr().out)["top"]
+    got = {entry["name"]: entry["probability"] for entry in top}
+    classes = checkpoint.extra["classes"]
+    want = probabilities(model, Vocab.from_dict(checkpoint.extra["vocab"]), text)
+    np.testing.assert_allclose([got[c] for c in classes], want, rtol=1e-5, atol=1e-6)
+    assert _text.reading(model, checkpoint) is None
+
+    extra = {k: v for k, v in checkpoint.extra.items() if k not in ("eval_length", "crop")}
+    extra["vocab"] = {**extra["vocab"], "lower": False}
+    old = tmp_path / "old.safetensors"
+    save_checkpoint(old, model, extra=extra)
+    assert main(["predict", str(old), "--text", text, "--json", "--topk", "4"]) == 0
+    got = {e["name"]: e["probability"] for e in json.loads(capsys.readouterr().out)["top"]}
+    old_vocab = Vocab.from_dict(extra["vocab"])
+    want_first = probabilities(model, old_vocab, text, length=32)
+    np.testing.assert_allclose([got[c] for c in classes], want_first, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(want_first, probabilities(model, old_vocab, text), atol=1e-3)
+    assert _text.reading(model, load_checkpoint(old)) == 32
+
+    extra["eval_length"] = "all"
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, model, extra=extra)
+    assert main(["predict", str(bad), "--text", text]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"{bad}: its eval_length is all, not null (the whole text) or a positive " \
+           "integer" in err and len(err.splitlines()) == 1
+
+
+def test_eval_reads_whole_texts_batched_by_length(trained, capsys):
+    """wally eval's loss and accuracy over length-sorted, padded batches are those of every
+    test text classified alone, whole."""
+    import numpy as np
+
+    import wally
+    from wally.data.text import Fortunes
+    from wally.data.vocab import Vocab
+    from wally.io import load_checkpoint
+
+    root, out = trained
+    path = out / "checkpoint.safetensors"
+    assert main(["eval", str(path), "--dataset", "fortunes", "--data-dir", str(root),
+                 "--batch-size", "7", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    checkpoint = load_checkpoint(path)
+    model, vocab = checkpoint.model.eval(), Vocab.from_dict(checkpoint.extra["vocab"])
+    test = Fortunes(root, train=False, languages=checkpoint.extra["classes"])
+    assert max(len(t) for t in test.texts) > 32  # some are longer than the training window
+    losses, correct = [], 0
+    for text, label in zip(test.texts, test.targets):
+        p = probabilities(model, vocab, text)
+        losses.append(-np.log(p[label]))
+        correct += int(p.argmax() == label)
+    assert result["count"] == len(test.texts)
+    assert result["accuracy"] == pytest.approx(correct / len(test.texts), abs=1e-12)
+    assert result["loss"] == pytest.approx(float(np.mean(losses)), rel=1e-4)
+    del wally
+
+
+def test_textcnn_takes_lengths_past_an_image_side(tmp_path, capsys):
+    """--input-size follows the model's input rank: 5,000 characters for textcnn (an image
+    model's side stops at 4,096)."""
+    root = fake_tree(tmp_path / "fortunes")
+    out = tmp_path / "run"
+    assert main(["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root),
+                 "--limit", "32", "--epochs", "1", "--input-size", "5000",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["max_length"] == 5000
+
+
+def test_random_windows_repeat_when_a_run_is_resumed(tmp_path):
+    """The windows come from the loader's seed, which the checkpoint keeps: two epochs in one
+    run and one epoch resumed for a second give the same weights."""
+    import numpy as np
+
+    from wally.io import load_checkpoint
+
+    root = fake_tree(tmp_path / "fortunes")
+    common = ["train", "textcnn", "--dataset", "fortunes", "--data-dir", str(root), "--limit",
+              "96", "--batch-size", "16", "--input-size", "12", "--scheduler", "none"]
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors").model.state_dict()
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wally.data import DatasetFormatError, DatasetNotFoundError
 from wally.data import download as download_module
@@ -197,3 +200,76 @@ def test_tokenized_text_batches_cut_the_shared_padding():
     assert ids.tolist() == [2, 3, 0, 0, 0, 0, 0, 0] and label == 0
     batches = [(x.shape, y.tolist()) for x, y in DataLoader(dataset, batch_size=2)]
     assert batches == [((2, 8), [0, 1]), ((2, 1), [0, 1])]
+
+
+def naive_ids(vocab, text, length, start=0):
+    """The reference: the text's ids from ``start``, at most ``length`` of them (None: all)."""
+    ids = vocab.encode(text)
+    return ids[start:] if length is None else ids[start:start + length]
+
+
+ALPHABET = "abcdé ű"
+
+
+@given(texts=st.lists(st.text(ALPHABET, max_size=30), min_size=1, max_size=8),
+       length=st.one_of(st.none(), st.integers(1, 12)), seed=st.integers(0, 2**32 - 1))
+def test_tokenized_text_reads_whole_first_or_random_windows(texts, length, seed):
+    """Every batch row is the text's ids (whole, first ``length``, or a window of ``length`` at
+    some offset), padded with 0 to the batch's longest; the loop in naive_ids is the reference."""
+    from wally.data._random import using_generator
+
+    vocab = Vocab.build(texts + ["abc"])
+    indices = np.arange(len(texts))
+    for crop in ("start", "random"):
+        dataset = TokenizedText(texts, [0] * len(texts), vocab, length, crop=crop)
+        with using_generator(np.random.default_rng(seed)):
+            batch = dataset.ids_of(indices)
+        kept = [len(naive_ids(vocab, t, length)) for t in texts]
+        assert batch.shape == (len(texts), max(1, *kept)) and batch.dtype == np.int64
+        for row, text, n in zip(batch, texts, kept):
+            whole = vocab.encode(text)
+            starts = [0] if crop == "start" else range(len(whole) - n + 1)
+            assert any(row[:n].tolist() == naive_ids(vocab, text, length, s) for s in starts)
+            assert not row[n:].any()
+        ids, label = dataset[len(texts) - 1]
+        assert ids.shape == ((length,) if length is not None else (max(1, kept[-1]),))
+
+
+def test_random_windows_reach_every_offset_and_follow_the_loader_seed():
+    from wally.data import DataLoader
+
+    vocab = Vocab.build(["abcdefghij"])
+    dataset = TokenizedText(["abcdefghij", "ab"], [0, 1], vocab, 4, crop="random")
+    firsts = set()
+    for seed in range(60):
+        loader = DataLoader(dataset, batch_size=2, generator=seed)
+        (ids, _), = list(loader)
+        assert ids.shape == (2, 4) and ids[1].tolist() == [2, 3, 0, 0]  # it fits: whole
+        firsts.add(int(ids[0, 0]))
+        again, = list(DataLoader(dataset, batch_size=2, generator=seed))
+        assert again[0].tolist() == ids.tolist()  # the loader's seed fixes the windows
+    assert firsts == {2, 3, 4, 5, 6, 7, 8}  # 'a' to 'g': all 7 offsets of a window of 4 in 10
+
+
+def test_batches_by_length_sort_a_permutation():
+    vocab = Vocab.build(["abc"])
+    texts = ["a" * n for n in (5, 1, 9, 0, 3, 7, 2)]
+    for length, expected in ((None, [3, 1, 6, 4, 0, 5, 2]), (4, [3, 1, 6, 4, 0, 2, 5])):
+        dataset = TokenizedText(texts, [0] * 7, vocab, length)
+        batches = dataset.batches_by_length(3)
+        assert [len(b) for b in batches] == [3, 3, 1]
+        assert [i for b in batches for i in b] == expected  # stable among equal cut lengths
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        dataset.batches_by_length(0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"length": 0}, "length must be a positive integer or None, got 0"),
+    ({"length": 4, "crop": "middle"}, "crop must be one of ('start', 'random'), got 'middle'"),
+    ({"length": 4, "labels": [0]}, "2 texts but 1 labels"),
+])
+def test_tokenized_text_bad_arguments(kwargs, message):
+    arguments = {"texts": ["ab", "c"], "labels": [0, 1], "vocab": Vocab.build(["abc"]),
+                 **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TokenizedText(**arguments)

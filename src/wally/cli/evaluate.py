@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if vocab is not None:
             dataset = _text.load(args.dataset, args.split == "train", vocab,
-                                 _text.length_of(model, checkpoint), data_dir=args.data_dir,
+                                 _text.reading(model, checkpoint), data_dir=args.data_dir,
                                  download=args.download, limit=args.limit,
                                  classes=checkpoint.extra.get("classes")
                                  if args.dataset == "fortunes" else None)
@@ -158,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) and not loader_kwargs:
         check_classifier(model, checkpoint, dataset, f"{args.dataset}'s classes")
     try:
-        result = evaluate(model, DataLoader(dataset, batch_size=args.batch_size, **loader_kwargs),
-                          progress=True)
+        loader = (_text.eval_loader(dataset, args.batch_size) if vocab is not None else
+                  DataLoader(dataset, batch_size=args.batch_size, **loader_kwargs))
+        result = evaluate(model, loader, progress=True)
     except ValueError as error:  # e.g. a model trained for other classes than the dataset's
         raise CommandError(f"evaluating {args.checkpoint} on {args.dataset}: {error}") from None
     result = {"checkpoint": args.checkpoint, "dataset": args.dataset, "split": args.split,

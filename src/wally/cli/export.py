@@ -29,6 +29,11 @@ def register(subparsers: Any) -> None:
                         help="the ONNX opset to write (default 17)")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="fix the batch size to N (default: any batch size)")
+    parser.add_argument("--lengths", action="store_true",
+                        help="a sequence model on padded batches: add a second input "
+                             "'lengths' (int64, one per series: how many of the input's time "
+                             "steps are its own), which masks the padding in the graph as "
+                             "model(x, lengths) does")
     parser.set_defaults(func=run)
 
 
@@ -47,8 +52,14 @@ def run(args: argparse.Namespace) -> int:
     if input_dtype is not None and xp.dtype(input_dtype).kind in "iu":  # a text model's ids
         example = xp.ones((batch, *size), dtype=input_dtype)
     opset = DEFAULT_OPSET if args.opset is None else args.opset
+    inputs: Any = example
+    names: tuple[str, ...] = ("input",)
+    if args.lengths:
+        _check_takes_lengths(model, checkpoint)
+        # every series full length: tracing reads shapes, and the graph computes the mask
+        inputs, names = (example, xp.full(batch, size[-1], dtype=xp.int64)), ("input", "lengths")
     try:
-        export(model, example, args.onnx, opset_version=opset,
+        export(model, inputs, args.onnx, opset_version=opset, input_names=names,
                dynamic_batch=args.batch_size is None)
     except ImportError as error:
         raise CommandError(missing_package(error)) from None
@@ -57,6 +68,26 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise CommandError(f"cannot write {args.onnx}: {error.strerror or error}") from None
     name = (checkpoint.model_config or {}).get("name", type(model).__name__)
-    shape = ", ".join(["N" if args.batch_size is None else str(batch), *map(str, size)])
-    print(f"wrote {args.onnx}: {name}, input 'input' of shape ({shape}), opset {opset}")
+    rows = "N" if args.batch_size is None else str(batch)
+    shape = ", ".join([rows, *map(str, size)])
+    lengths = f" and 'lengths' of shape ({rows},)" if args.lengths else ""
+    print(f"wrote {args.onnx}: {name}, input 'input' of shape ({shape}){lengths}, opset {opset}")
     return 0
+
+
+def _check_takes_lengths(model: Any, checkpoint: Any) -> None:
+    """Refuse ``--lengths`` for a model whose ``forward`` takes one input, or whose input is
+    not a sequence, in one line."""
+    import inspect
+
+    name = (checkpoint.model_config or {}).get("name", type(model).__name__)
+    parameters = list(inspect.signature(model.forward).parameters.values())
+    takes = len(parameters) >= 2 and parameters[1].kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    input_dtype = getattr(model, "input_dtype", None)
+    if input_dtype is not None and getattr(input_dtype, "kind", "") in "iu":
+        raise CommandError(f"--lengths: {name} takes no lengths: it reads the padding from "
+                           "its token ids (id 0 is <pad>), so its file needs only 'input'")
+    if not takes:
+        raise CommandError(f"--lengths: {name} takes one input (forward(x)), not (x, lengths); "
+                           "only a sequence model such as fcn1d or tcn takes lengths")

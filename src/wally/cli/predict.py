@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 message = str(error)
                 raise CommandError(message if message.startswith(f"{path}:")
                                    else f"cannot read text file {path}: {message}") from None
-        batches.append(_text.encode_for_prediction(items, vocab, _text.length_of(model,
-                                                                                   checkpoint)))
+        batches.append(_text.encode_for_prediction(items, vocab, _text.reading(model,
+                                                                                 checkpoint)))
         args.images = [label for label, _ in items]
     input_size = input_size_of(model, checkpoint) if vocab is None else []
     dataset = dataset_of(checkpoint)

@@ -83,15 +83,30 @@ def seed_int(text: str) -> int:
     return value
 
 
-def input_side(text: str) -> int:
-    """The side of a square input: a positive integer of at most MAX_INPUT_SIDE."""
-    from wally.models.registry import MAX_INPUT_SIDE
+def input_size_value(text: str) -> int:
+    """argparse type for ``--input-size``: a positive integer of at most MAX_INPUT_VALUES, the
+    longest a series or a text may be (``check_input_size``'s bound for 1-D models). An image
+    model's side is bounded further once the model is known (:func:`check_input_side`)."""
+    from wally.models.registry import MAX_INPUT_VALUES
 
     value = positive_int(text)
-    if value > MAX_INPUT_SIDE:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_INPUT_SIDE:,} pixels, got "
-                                         f"{text[:40]}")
+    if value > MAX_INPUT_VALUES:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_INPUT_VALUES:,} (time steps "
+                                         f"or characters; an image's side at most 4,096 "
+                                         f"pixels), got {text[:40]}")
     return value
+
+
+def check_input_side(args: argparse.Namespace) -> None:
+    """Bound ``--input-size`` by the model's input rank: an image model's side by
+    MAX_INPUT_SIDE, a series or text model's length by the value-count limit (the type's)."""
+    from wally.models.registry import MAX_INPUT_SIDE, input_spatial_dims
+
+    size = getattr(args, "input_size", None)
+    if size is not None and input_spatial_dims(args.model) == 2 and size > MAX_INPUT_SIDE:
+        args.parser.error(f"argument --input-size: expected at most {MAX_INPUT_SIDE:,} pixels "
+                          f"for {args.model} (an image model: the side of its input), got "
+                          f"{size}")
 
 
 def non_negative_float(text: str) -> float:
@@ -143,11 +158,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=seed_int, default=0,
                         help="seeds the weights, the shuffling and dropout (default 0; as in "
                              "PyTorch, a negative seed counts modulo 2**64)")
-    parser.add_argument("--input-size", type=input_side, default=None, metavar="PIXELS",
-                        help="side of the square input the model is built for (default: the "
-                             "model's own, 28 for LeNet, 224 for AlexNet/VGG/NiN, 96 for "
-                             "GoogLeNet/ResNet/DenseNet); for textcnn the characters kept of "
-                             "each text (default 128)")
+    parser.add_argument("--input-size", type=input_size_value, default=None, metavar="N",
+                        help="side of the square input the model is built for, at most 4,096 "
+                             "pixels (default: the model's own, 28 for LeNet, 224 for "
+                             "AlexNet/VGG/NiN, 96 for GoogLeNet/ResNet/DenseNet); for textcnn "
+                             "the characters of each training text read at once (default 128; "
+                             "evaluation reads whole texts), at most 4,194,304")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="where the dataset files are (default ~/.cache/wally)")
     parser.add_argument("--download", action="store_true",
@@ -459,6 +475,7 @@ def run(args: argparse.Namespace) -> int:
     from wally.cli import _sequences
 
     _sequences.check_model(args.model, args.dataset)
+    check_input_side(args)
     _sequences.apply_recipe(args)
     from wally.distributed import is_main_process
     from wally.io.checkpoint import _safetensors_numpy
@@ -506,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
            main_process: bool) -> int:
     import wally
-    from wally.cli import _images, _sequences
+    from wally.cli import _images, _sequences, _text
     from wally.data import DataLoader
     from wally.distributed import broadcast_parameters, distributed_loader, world_size
     from wally.io import atomic_write
@@ -523,8 +540,6 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
         loader_kwargs["collate_fn"] = pad_collate
         broadcast_parameters(model)
     elif args.dataset in TEXT_DATASETS:
-        from wally.cli import _text
-
         model, train_set, test_set, text_extra = _text.prepare(args)
         input_size = [int(n) for n in model.input_size]
         broadcast_parameters(model)
@@ -567,7 +582,10 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
                 print(f"wally train: the last batch of each epoch would hold 1 image, which "
                       f"batch norm cannot train on: it is dropped ({examples - 1:,} of "
                       f"{examples:,} images per epoch)", file=sys.stderr)
-    test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
+    if args.dataset in TEXT_DATASETS:
+        test_loader = _text.eval_loader(test_set, args.batch_size)
+    else:
+        test_loader = DataLoader(test_set, batch_size=args.batch_size, **loader_kwargs)
     unit = ("series" if _sequences.is_sequence(args.dataset) else
             "texts" if args.dataset in TEXT_DATASETS else "images")
     optimizer = build_optimizer(settings, model.parameters())
