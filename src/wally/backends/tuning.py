@@ -73,6 +73,13 @@ ROWS_MAX_DEPTH = 1024
 # against 66 µs).
 ROWS_MIN_POSITIONS = 256
 
+# ----- the compiled direct convolution ("direct" in the table, wally.backends.accel) -----------
+# Deeper columns (C/groups·∏k) than this run im2col: the direct kernel does C·∏k passes over
+# each output channel's row sums, where a GEMM keeps its sums in registers. LeNet's conv1 (25
+# deep) 2.2 against 2.8-3.0 ms forward at batch 256, 1 thread; its conv2 (150 deep) 6.3
+# against 2.9 ms.
+DIRECT_MAX_DEPTH = 32
+
 # ----- the flipped input gradient ("flipped" in the table) ---------------------------------------
 # The flipped convolution reads dY padded back to the input's size: worth it only where that
 # adds little (padding about 'same'); LeNet's conv2 (valid 5×5 on 14×14, input 1.96x its output)
