@@ -332,7 +332,11 @@ def _direct_fits(g: Geometry) -> bool:
 
 def _direct_pays(g: Geometry) -> bool:
     depth = g.channels // g.groups * volume(g.kernel)
-    return accel.is_enabled("direct") and depth <= tuning.DIRECT_MAX_DEPTH
+    return (
+        accel.is_enabled("direct")
+        and depth <= tuning.DIRECT_MAX_DEPTH
+        and g.weight_shape[0] <= tuning.DIRECT_MAX_OUT_CHANNELS
+    )
 
 
 # ----- the table --------------------------------------------------------------------------------
@@ -425,11 +429,13 @@ TABLE: tuple[Rule, ...] = (
         pays=_direct_pays,
         needs="numba installed, 1-D or 2-D, stride 1, floating point, a non-empty output",
         where=f"numba installed and the accelerator on (wally.backends.accel), 1-D or 2-D, "
-        f"stride 1, C/groups·∏k ≤ {tuning.DIRECT_MAX_DEPTH}",
+        f"stride 1, C/groups·∏k ≤ {tuning.DIRECT_MAX_DEPTH}, at most "
+        f"{tuning.DIRECT_MAX_OUT_CHANNELS} output channels",
         why="im2col copies each pixel ∏k times into short columns, whose GEMM OpenBLAS runs "
         "slowly; one compiled nogil call per chunk sums the taps from one padded copy",
-        measured="LeNet conv1 forward (1 → 6, 5×5, batch 256), 1 thread: 2.2 against "
-        "2.8-3.0 ms; LeNet conv2 (150 deep) 6.3 against 2.9 ms, so the depth limit",
+        measured="LeNet conv1 forward (1 → 6, 5×5, batch 256), 1 thread: 2.2-2.4 against "
+        "2.6-3.0 ms; LeNet conv2 (150 deep) 6.3 against 2.9 ms and ResNet's CIFAR stem "
+        "(3 → 64) 16.6 against 6.4 ms, so the limits",
     ),
     Rule(
         name="winograd",

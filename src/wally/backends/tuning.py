@@ -74,11 +74,14 @@ ROWS_MAX_DEPTH = 1024
 ROWS_MIN_POSITIONS = 256
 
 # ----- the compiled direct convolution ("direct" in the table, wally.backends.accel) -----------
-# Deeper columns (C/groups·∏k) than this run im2col: the direct kernel does C·∏k passes over
-# each output channel's row sums, where a GEMM keeps its sums in registers. LeNet's conv1 (25
-# deep) 2.2 against 2.8-3.0 ms forward at batch 256, 1 thread; its conv2 (150 deep) 6.3
-# against 2.9 ms.
+# The direct kernel makes C·∏k passes over each output channel's row sums, where a GEMM keeps
+# its sums in registers: it pays only where im2col's copies (∏k per pixel) cost more than the
+# GEMM, for few taps and few output channels. Forward, 1 thread, direct against im2col: LeNet's
+# conv1 (25 deep, 6 out) 2.2-2.4 against 2.6-3.0 ms at batch 256; 2 → 8 3×3 on 32×32 0.83
+# against 0.84 ms; its conv2 (150 deep) 6.3 against 2.9 ms; 3 → 16 3×3 2.2 against 2.1 ms;
+# ResNet's CIFAR stem 3 → 64 3×3 16.6 against 6.4 ms (batch 64).
 DIRECT_MAX_DEPTH = 32
+DIRECT_MAX_OUT_CHANNELS = 8
 
 # ----- the flipped input gradient ("flipped" in the table) ---------------------------------------
 # The flipped convolution reads dY padded back to the input's size: worth it only where that
