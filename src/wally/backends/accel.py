@@ -60,9 +60,9 @@ KERNELS: tuple[Kernel, ...] = (
         why="im2col copies each pixel ∏k times for a GEMM of 25-row columns, which OpenBLAS runs "
         "slowly; summing the taps straight from one padded copy reads each pixel once per tap "
         "from cache, in one nogil call per chunk",
-        measured="LeNet conv1 forward at batch 256, 1 thread: 2.2-2.4 against 2.6-3.0 ms "
-        "(conv2, 150 deep: 6.3 against 2.9 ms; ResNet's CIFAR stem, 3 → 64: 16.6 against "
-        "6.4 ms; so the limits)",
+        measured="LeNet conv1 forward at batch 256, 1 thread: 2.1-2.3 against 2.6-2.8 ms "
+        "(conv2, 150 deep: 6.3 against 2.9 ms; ResNet's CIFAR stem, 3 → 64: 9.8 against "
+        "5.2 ms; so the limits)",
     ),
     Kernel(
         name="relu",

@@ -433,9 +433,9 @@ TABLE: tuple[Rule, ...] = (
         f"{tuning.DIRECT_MAX_OUT_CHANNELS} output channels",
         why="im2col copies each pixel ∏k times into short columns, whose GEMM OpenBLAS runs "
         "slowly; one compiled nogil call per chunk sums the taps from one padded copy",
-        measured="LeNet conv1 forward (1 → 6, 5×5, batch 256), 1 thread: 2.2-2.4 against "
-        "2.6-3.0 ms; LeNet conv2 (150 deep) 6.3 against 2.9 ms and ResNet's CIFAR stem "
-        "(3 → 64) 16.6 against 6.4 ms, so the limits",
+        measured="LeNet conv1 forward (1 → 6, 5×5, batch 256), 1 thread: 2.1-2.3 against "
+        "2.6-2.8 ms; LeNet conv2 (150 deep) 6.3 against 2.9 ms and ResNet's CIFAR stem "
+        "(3 → 64, batch 64) 9.8 against 5.2 ms, so the limits",
     ),
     Rule(
         name="winograd",
