@@ -54,18 +54,21 @@ def test_the_environment_switch_turns_the_accelerator_off():
 
 def test_set_enabled_and_flags_switch_the_whole_or_one_kernel():
     before = accel.is_enabled()
-    with accel.flags(False):
-        assert not accel.is_enabled() and not accel.is_enabled("relu")
-    assert accel.is_enabled() == before
-    with accel.flags(False, "relu"):
-        assert not accel.is_enabled("relu")
-        assert accel.is_enabled("direct") == before
-    assert accel.is_enabled("relu") == before
+    assert not accel.is_enabled("relu")  # off by default (KERNELS says why)
+    with accel.flags(True, "relu"):
+        assert accel.is_enabled("relu") == before
+        with accel.flags(False):
+            assert not accel.is_enabled() and not accel.is_enabled("relu")
+        assert accel.is_enabled("relu") == before
+        with accel.flags(False, "direct"):
+            assert not accel.is_enabled("direct") and accel.is_enabled("relu") == before
+    assert accel.is_enabled() == before and accel.is_enabled("direct") == before
+    assert not accel.is_enabled("relu")
     with pytest.raises(ValueError, match="no kernel 'bogus'; expected one of direct, relu"):
         accel.set_enabled(True, "bogus")
     with pytest.raises(TypeError, match="expected a bool, got 1"):
         accel.set_enabled(1)  # type: ignore[arg-type]
-    assert [k.name for k in accel.KERNELS] == ["direct", "relu"]
+    assert [(k.name, k.default) for k in accel.KERNELS] == [("direct", True), ("relu", False)]
 
 
 def test_the_direct_rule_is_in_the_table_and_needs_stride_one():

@@ -12,8 +12,9 @@ kernel (``direct``) is also a rule of :mod:`wally.backends.conv`'s table, where
 Switches, in the spirit of ``torch.backends.mkldnn``:
 
 * the environment variable ``WALLY_ACCEL=0`` (read at import) turns the accelerator off;
-* :func:`set_enabled` turns it, or one kernel, on or off; :func:`flags` does so within a
-  ``with`` block; :func:`is_enabled` says whether a kernel would run;
+* :func:`set_enabled` turns it, or one kernel, on or off (``relu`` is off until switched on:
+  see its entry); :func:`flags` does so within a ``with`` block; :func:`is_enabled` says
+  whether a kernel would run;
 * :func:`is_available` says whether numba can be imported.
 
 >>> import wally.backends.accel as accel
@@ -28,8 +29,9 @@ pickle, and wally never unpickles) and ``fastmath=False`` (the sums run in the w
 **Memory.** Loading numba (with llvmlite and scipy, which numba imports) adds about 130 MiB to
 the process's resident memory at the first compiled call: ``benchmarks.run --only memory``
 measured a LeNet epoch's peak at 220 MiB with the accelerator and 83 MiB without (PyTorch: 377
-MiB), and ResNet-18's two training steps at 939 MiB with it and 813 MiB without (PyTorch: 895
-MiB).  Where memory matters more than LeNet-sized speed, ``WALLY_ACCEL=0``.
+MiB), and ResNet-18's two training steps at 939 MiB with the ``relu`` kernel on and 813 MiB
+without (PyTorch: 895 MiB).  So ``relu`` is off by default, and numba is loaded only by a layer
+that the ``direct`` convolution runs.  Where memory matters more than speed, ``WALLY_ACCEL=0``.
 """
 
 from __future__ import annotations
@@ -48,13 +50,15 @@ __all__ = ["KERNELS", "Kernel", "is_available", "is_enabled", "set_enabled", "fl
 @dataclasses.dataclass(frozen=True)
 class Kernel:
     """One accelerated kernel: ``name``, the op it serves, ``where`` it runs, ``why`` it exists
-    and what was ``measured`` (side by side with the NumPy path it replaces)."""
+    and what was ``measured`` (side by side with the NumPy path it replaces); ``default``:
+    whether it is on until :func:`set_enabled` says otherwise."""
 
     name: str
     op: str
     where: str
     why: str
     measured: str
+    default: bool = True
 
 
 KERNELS: tuple[Kernel, ...] = (
@@ -76,7 +80,10 @@ KERNELS: tuple[Kernel, ...] = (
         where="float arrays of one shape, C-contiguous",
         why="one pass instead of NumPy's two (the mask, then the product)",
         measured="256×6×28×28 float32, 1 thread: 0.48 against 0.72 ms; 256×16×10×10: 0.16 "
-        "against 0.21 ms",
+        "against 0.21 ms; off by default: in a network that no other compiled kernel serves "
+        "(ResNet-18) it would load numba for ~15 ms an epoch, at ~130 MiB (its training peak "
+        "939 MiB against PyTorch's 895)",
+        default=False,
     ),
 )
 # Measured and not kept (the NumPy path was as fast or faster, so there is no kernel):
@@ -101,7 +108,8 @@ def _from_environment() -> bool:
     return True
 
 
-_state: dict[str, object] = {"on": _from_environment(), "off": frozenset(), "module": None,
+_DEFAULT_OFF = frozenset(k.name for k in KERNELS if not k.default)
+_state: dict[str, object] = {"on": _from_environment(), "off": _DEFAULT_OFF, "module": None,
                              "available": None}
 
 
