@@ -78,6 +78,9 @@ def test_the_direct_rule_is_in_the_table_and_needs_stride_one():
     with dispatch.algorithm("direct"):
         with pytest.raises(ValueError, match="forced algorithm 'direct' cannot run"):
             F.conv2d(wally.randn(1, 1, 8, 8), wally.randn(2, 1, 3, 3), stride=2)
+    half = dispatch.Geometry((1, 1, 8, 8), (2, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1,
+                             np.dtype("float16"))
+    assert dispatch.choose("forward", half, record=False) != "direct"  # not compiled for it
 
 
 # ----- the direct convolution against the reference, torch and central differences ------------

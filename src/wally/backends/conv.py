@@ -325,7 +325,8 @@ def _direct_fits(g: Geometry) -> bool:
         accel.is_available()
         and len(g.kernel) in (1, 2)
         and all(s == 1 for s in g.stride)
-        and g.dtype.kind == "f"
+        and g.dtype.name in ("float32", "float64")  # what the compiled kernel is built for
+        and g.dtype.isnative
         and all(n > 0 for n in g.plan().out)
     )
 
@@ -427,7 +428,7 @@ TABLE: tuple[Rule, ...] = (
         pass_="forward",
         fits=_direct_fits,
         pays=_direct_pays,
-        needs="numba installed, 1-D or 2-D, stride 1, floating point, a non-empty output",
+        needs="numba installed, 1-D or 2-D, stride 1, float32 or float64, a non-empty output",
         where=f"numba installed and the accelerator on (wally.backends.accel), 1-D or 2-D, "
         f"stride 1, C/groups·∏k ≤ {tuning.DIRECT_MAX_DEPTH}, at most "
         f"{tuning.DIRECT_MAX_OUT_CHANNELS} output channels",
