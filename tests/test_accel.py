@@ -257,3 +257,20 @@ def test_compiled_relu_grad_splits_among_threads_with_the_same_bits(num_threads,
     assert calls and calls[-1] >= 4
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(two, _relu_grad(x, gy, False))
+
+
+@needs_numba
+def test_direct_is_not_chosen_for_an_image_over_the_budget():
+    """It copies whole images (im2col pads a huge one by rows): one padded image must fit in
+    half a thread's share of the budget, as ``padding_limit`` says."""
+    def geometry(size):
+        return dispatch.Geometry((1, 3, size, size), (1, 3, 3, 3), (1, 1), ((1, 1), (1, 1)),
+                                 (1, 1), 1, np.dtype("float32"))
+
+    assert dispatch.choose("forward", geometry(64), record=False) == "direct"
+    assert dispatch.choose("forward", geometry(6000), record=False) != "direct"
+    scratch, shares = dispatch.direct_scratch(geometry(64)), dispatch.shares()
+    with dispatch.im2col_budget(2 * shares * scratch):
+        assert dispatch.choose("forward", geometry(64), record=False) == "direct"
+    with dispatch.im2col_budget(2 * shares * (scratch - 1)):
+        assert dispatch.choose("forward", geometry(64), record=False) != "direct"

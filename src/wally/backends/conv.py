@@ -331,12 +331,25 @@ def _direct_fits(g: Geometry) -> bool:
     )
 
 
+def direct_scratch(g: Geometry) -> int:
+    """Bytes of one thread's scratch in the direct kernel: one padded image (with a tail of
+    ``d_w·(k_w − 1)``) and one output channel's wide row sums."""
+    plan = g.plan(wide=False)
+    height, width = (plan.padded if len(plan.padded) == 2 else (1, *plan.padded))
+    kernel_width, dilation = g.kernel[-1], g.dilation[-1]
+    out_rows = plan.out[0] if len(plan.out) == 2 else 1
+    plane = height * width + dilation * (kernel_width - 1)
+    return (g.channels * plane + out_rows * width) * g.itemsize
+
+
 def _direct_pays(g: Geometry) -> bool:
     depth = g.channels // g.groups * volume(g.kernel)
     return (
         accel.is_enabled("direct")
         and depth <= tuning.DIRECT_MAX_DEPTH
         and g.weight_shape[0] <= tuning.DIRECT_MAX_OUT_CHANNELS
+        # it copies whole images: a huge one takes im2col, which pads it by rows
+        and direct_scratch(g) <= padding_limit()
     )
 
 
@@ -431,7 +444,8 @@ TABLE: tuple[Rule, ...] = (
         needs="numba installed, 1-D or 2-D, stride 1, float32 or float64, a non-empty output",
         where=f"numba installed and the accelerator on (wally.backends.accel), 1-D or 2-D, "
         f"stride 1, C/groups·∏k ≤ {tuning.DIRECT_MAX_DEPTH}, at most "
-        f"{tuning.DIRECT_MAX_OUT_CHANNELS} output channels",
+        f"{tuning.DIRECT_MAX_OUT_CHANNELS} output channels, one padded image within half a "
+        "thread's share of the budget",
         why="im2col copies each pixel ∏k times into short columns, whose GEMM OpenBLAS runs "
         "slowly; one compiled nogil call per chunk sums the taps from one padded copy",
         measured="LeNet conv1 forward (1 → 6, 5×5, batch 256), 1 thread: 2.1-2.3 against "
