@@ -43,8 +43,11 @@ import os
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
-__all__ = ["KERNELS", "Kernel", "is_available", "is_enabled", "set_enabled", "flags", "kernels"]
+__all__ = [
+    "KERNELS", "Kernel", "is_available", "is_enabled", "set_enabled", "flags", "kernels", "call",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,3 +172,10 @@ def kernels() -> ModuleType:
         _state["module"] = module
     assert isinstance(module, ModuleType)
     return module
+
+
+def call(kernel: Any, multiply_adds: int, *args: Any) -> Any:
+    """``kernel(*args)``, a compiled call that does ``multiply_adds`` multiply-adds: the counting
+    point of the compiled kernels, as ``wally.backend.matmul`` is of the matrix products
+    (:func:`wally.analysis.training_cost.count_products` replaces it to count them)."""
+    return kernel(*args)

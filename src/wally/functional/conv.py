@@ -839,13 +839,15 @@ def _direct_correlate(
     length = plan.out[0] * padded_width
     y = allocate(op, what, (batch, w.shape[0], *plan.out), x.dtype)
     step = max(1, -(-batch // (4 * get_num_threads())))
+    per_image = w.size * length  # multiply-adds: every weight over the wide rows
 
     def work(chunks: Iterator[slice]) -> None:
         padded = workspace("padded", channels * plane, x.dtype)
         acc = workspace("rows", length, x.dtype)
         for images in chunks:
-            kernels.conv2d_direct(x, w, bias, images.start, images.stop, top, bottom, left,
-                                  right, dilation[0], dilation[1], g.groups, y, padded, acc)
+            accel.call(kernels.conv2d_direct, per_image * (images.stop - images.start), x, w,
+                       bias, images.start, images.stop, top, bottom, left, right, dilation[0],
+                       dilation[1], g.groups, y, padded, acc)
 
     run_chunks(work, [slice(n, min(n + step, batch)) for n in range(0, batch, step)])
     return y.reshape(y.shape[:2] + tuple(g.plan().out))
