@@ -15,6 +15,11 @@ does not run out; it is an upper bound, not a measurement.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.profile_epoch
     python -m benchmarks.profile_epoch --batches 20 --threads 1,2 --output /tmp/profile.md
+    python -m benchmarks.profile_epoch --accel both    # with and without wally's numba kernels
+
+``--accel both`` profiles each thread count twice, in alternating fresh processes, with the
+compiled kernels (``wally.backends.accel``) and with ``WALLY_ACCEL=0``, and puts the two
+epochs side by side before the two profiles.
 """
 
 from __future__ import annotations
@@ -138,11 +143,28 @@ def amdahl(speedup: float, n: int) -> float:
     return (1 / speedup - 1 / n) / (1 - 1 / n)
 
 
-def report(results: dict[int, dict[str, Any]], batches: int) -> str:
+def side_by_side(by_mode: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """The epochs with the compiled kernels and without, per thread count."""
+    counts = sorted(by_mode["on"])
+    lines = ["## With and without the compiled kernels (`--accel both`)", "",
+             "| threads | epoch, WALLY_ACCEL=0 | epoch, accelerated | speed-up |",
+             "|---|---|---|---|"]
+    for n in counts:
+        off, on = by_mode["off"][n]["wall"], by_mode["on"][n]["wall"]
+        lines.append(f"| {n} | {off:.3f} s | {on:.3f} s | {off / on:.2f}× |")
+    for mode in ("off", "on"):
+        one = by_mode[mode][counts[0]]["wall"]
+        last = by_mode[mode][counts[-1]]["wall"]
+        lines.append(f"\n{'Without' if mode == 'off' else 'With'} them, {counts[0]} → "
+                     f"{counts[-1]} threads: {one / last:.2f}×.")
+    return "\n".join(lines) + "\n"
+
+
+def report(results: dict[int, dict[str, Any]], batches: int, title: str = "") -> str:
     counts = sorted(results)
     one = results[counts[0]]
     lines = [
-        "# Where a LeNet epoch's time goes",
+        f"# Where a LeNet epoch's time goes{title}",
         "",
         f"Written by `python -m benchmarks.profile_epoch` on {time.strftime('%Y-%m-%d %H:%M')}: "
         f"{batches} batches of 256 (d2l's LeNet with ReLU, SGD), wally alone in its process, "
@@ -195,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", default=f"1,{len(os.sched_getaffinity(0))}")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--accel", choices=("on", "off", "both"), default="on",
+                        help="wally's compiled kernels as installed (on), WALLY_ACCEL=0 (off), "
+                             "or each thread count both ways (both)")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:  # one thread count, in a fresh process
@@ -207,17 +232,26 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import subprocess
 
-    results = {}
+    modes = ("off", "on") if args.accel == "both" else (args.accel,)
+    by_mode: dict[str, dict[int, dict[str, Any]]] = {mode: {} for mode in modes}
     for n in sorted({int(t) for t in args.threads.split(",")}):
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.profile_epoch", "--worker", str(n),
-             "--batches", str(args.batches), "--repeats", str(args.repeats)],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        ).stdout
-        data = json.loads(out.strip().splitlines()[-1])
-        data["ops"] = {tuple(k.split("|")): v for k, v in data["ops"].items()}
-        results[n] = data
-    text = report(results, args.batches)
+        for mode in modes:
+            env = {**os.environ, "WALLY_ACCEL": "0" if mode == "off" else "1"}
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.profile_epoch", "--worker", str(n),
+                 "--batches", str(args.batches), "--repeats", str(args.repeats)],
+                cwd=ROOT, check=True, capture_output=True, text=True, env=env,
+            ).stdout
+            data = json.loads(out.strip().splitlines()[-1])
+            data["ops"] = {tuple(k.split("|")): v for k, v in data["ops"].items()}
+            by_mode[mode][n] = data
+    if args.accel == "both":
+        text = side_by_side(by_mode) + "\n" + "\n".join(
+            report(by_mode[mode], args.batches, title)
+            for mode, title in (("on", ", with the compiled kernels"),
+                                ("off", ", WALLY_ACCEL=0 (NumPy alone)")))
+    else:
+        text = report(by_mode[args.accel], args.batches)
     print(text)
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")

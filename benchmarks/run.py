@@ -3,6 +3,7 @@
     python -m benchmarks.run            # the full suite (several minutes)
     python -m benchmarks.run --quick    # the same cases, fewer repeats: a smoke run
     python -m benchmarks.run --only conv --only pool --threads 1
+    python -m benchmarks.run --only train --accel both   # wally with and without numba
 
 Every case runs wally and PyTorch alternately in this process (after a warm-up), so both see
 the same machine load; each repeat gives one ratio ``wally time / PyTorch time``, reported as
@@ -16,11 +17,17 @@ threadpoolctl's BLAS limit for NumPy.  On processors where the environment sets
 ``OPENBLAS_CORETYPE`` (and ``OPENBLAS_L2_SIZE``), run the suite with both unset for that
 command, ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.run``, and check
 the BLAS kernel that RESULTS.md reports; leave them alone in tests and CI.
+
+``--accel both`` times every case twice in the same run, wally with its compiled kernels
+(``wally.backends.accel``, where numba is installed) and without them (a row named
+``… (accel off)``); ``--accel off`` runs wally on NumPy alone.  The targets and the geometric
+mean read the rows with the accelerator as installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -171,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run the cases whose 'group/name' contains this (repeatable): "
                              "conv, conv-fwd, pool, train, infer, memory, startup")
+    parser.add_argument("--accel", choices=("on", "off", "both"), default="on",
+                        help="wally's compiled kernels (numba): as installed (on), NumPy alone "
+                             "(off), or every case both ways in one run (both)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args(argv)
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
               f"peak {peak:.0f} GFLOP/s; load {os.getloadavg()[0]:.1f}", flush=True)
         rows: list[dict[str, Any]] = []
         for build in builders:
-            for case in build(size, only):
+            for case in _accel_variants(build(size, only), args.accel):
                 repeats, warmup, min_time = SETTINGS[size][case.group]
                 timing = paired(case.wally, case.torch, repeats, warmup, min_time)
                 rows.append({"case": case, "timing": timing})
@@ -213,10 +223,50 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median(startup['torch']):.3f} s", flush=True)
     load_after = os.getloadavg()
 
+    machine["accel"] = _accel_state(args.accel)
     text = _report(size, machine, load_before, load_after, runs, memory, startup, max(counts))
     args.output.write_text(text)
     print(f"wrote {args.output}")
     return 0
+
+
+ACCEL_OFF = " (accel off)"
+
+
+def _accel_variants(cases: list[Any], mode: str) -> list[Any]:
+    """``cases`` with wally as installed (``on``), without its compiled kernels (``off``), or
+    each case both ways, the one without named ``… (accel off)`` (``both``)."""
+    from wally.backends import accel
+
+    def without(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with accel.flags(False):
+                return fn()
+        return run
+
+    found = []
+    for case in cases:
+        if mode in ("on", "both"):
+            found.append(case)
+        if mode in ("off", "both"):
+            name = case.name + (ACCEL_OFF if mode == "both" else "")
+            found.append(dataclasses.replace(case, name=name, wally=without(case.wally)))
+    return found
+
+
+def _accel_state(mode: str) -> str:
+    from wally.backends import accel
+
+    if not accel.is_available():
+        return "not installed (NumPy alone)"
+    try:
+        import numba
+
+        version = f"numba {numba.__version__}"
+    except ImportError:  # pragma: no cover - is_available said it was there
+        version = "numba"
+    return {"on": f"{version}, on", "off": f"{version}, switched off",
+            "both": f"{version}: each case with it and without it (accel off)"}[mode]
 
 
 def _report(size: str, machine: dict[str, Any], load_before: tuple[float, ...],
@@ -244,6 +294,7 @@ def _report(size: str, machine: dict[str, Any], load_before: tuple[float, ...],
     lines += [
         f"| OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE | {machine['OPENBLAS_CORETYPE']} / "
         f"{machine['OPENBLAS_L2_SIZE']} |",
+        f"| wally's compiled kernels (`--accel`) | {machine.get('accel', 'on')} |",
         "",
     ]
     for run in runs:
@@ -320,8 +371,13 @@ def _timings(run: dict[str, Any]) -> list[str]:
                     line += " | |"
             lines.append(line + f" {case.note} |")
         if group == "conv":
-            medians = [statistics.median(r["timing"].ratios) for r in group_rows]
+            medians = [statistics.median(r["timing"].ratios) for r in group_rows
+                       if not r["case"].name.endswith(ACCEL_OFF)]
             lines += ["", f"Geometric mean of the median ratios: **{_geomean(medians):.2f}**."]
+            off = [statistics.median(r["timing"].ratios) for r in group_rows
+                   if r["case"].name.endswith(ACCEL_OFF)]
+            if off:
+                lines += ["", f"Without the compiled kernels: **{_geomean(off):.2f}**."]
         lines.append("")
     return lines
 
@@ -332,7 +388,8 @@ def _targets(run: dict[str, Any], memory: list[dict[str, Any]],
 
     def median(group: str, name: str | None = None) -> list[float]:
         return [statistics.median(r["timing"].ratios) for r in rows
-                if r["case"].group == group and (name is None or r["case"].name == name)]
+                if r["case"].group == group and (name is None or r["case"].name == name)
+                and not r["case"].name.endswith(ACCEL_OFF)]
 
     checks: list[tuple[str, str, str, bool]] = []
     lenet = median("train", "LeNet epoch")

@@ -19,12 +19,19 @@ from hypothesis import strategies as st
 import wally
 import wally.nn.functional as F
 from wally._parallel import use_deterministic_algorithms
+from wally.backends import accel, tuning
 from wally.backends import conv as dispatch
-from wally.backends import tuning
 from wally.functional import conv as conv_module
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "CONVOLUTION.md"
 KERNELS = [(r.pass_, r.name) for r in dispatch.algorithms() if r.name != "reference"]
+# The compiled kernels need numba (pip install wally-cnn[accel]); NumPy's run without it.
+COMPILED = {"direct"}
+
+
+def _skip_without_numba(name):
+    if name in COMPILED and not accel.is_available():
+        pytest.skip("numba is not installed (pip install wally-cnn[accel])")
 
 
 # ----- the table ---------------------------------------------------------------------------------
@@ -88,7 +95,7 @@ def test_forcing_refuses_unknown_names_passes_and_geometries():
 
 
 def test_forcing_is_scoped_and_nests():
-    x, w = wally.randn(2, 3, 12, 12), wally.randn(4, 3, 3, 3)
+    x, w = wally.randn(2, 4, 12, 12), wally.randn(4, 4, 3, 3)  # 36 deep: im2col
     with dispatch.algorithm("reference"):
         with dispatch.algorithm("im2col", passes="forward"):
             F.conv2d(x, w)
@@ -111,7 +118,8 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
     "x_shape, w_shape, kwargs, threads, expected",
     [
         # LeNet's layers at batch 64 and 1: wide rows (im2col), the row layout, im2col
-        ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2}, 2, ("im2col", "im2col", "flipped")),
+        # (the forward pass: the compiled direct kernel where numba is installed)
+        ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2}, 2, ("direct", "im2col", "flipped")),
         ((8, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("rows", "rows", "rows")),
         ((1, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("im2col", "im2col", "im2col")),
         # a wide 3×3 layer: Winograd on one thread only
@@ -146,6 +154,8 @@ def test_the_automatic_choice(num_threads, x_shape, w_shape, kwargs, threads, ex
     x = wally.randn(*x_shape, requires_grad=True)
     w = wally.randn(*w_shape, requires_grad=True)
     num_threads(threads)
+    if expected[0] == "direct" and not accel.is_enabled():
+        expected = ("im2col", *expected[1:])
     with dispatch.trace() as ran:
         F.conv2d(x, w, **kwargs).sum().backward()
     assert [name for pass_, name in ran[:3]] == list(expected)
@@ -196,7 +206,8 @@ def test_tuning_constants_are_read_at_call_time(monkeypatch):
 def geometries(draw, kernel):
     """A convolution inside ``kernel``'s region: what it needs to run (its ``fits``), with
     channels, map sizes, strides, padding and dilation drawn across it."""
-    nd = 2 if kernel in ("winograd", "rows") else draw(st.integers(1, 3))
+    most = 2 if kernel == "direct" else 3
+    nd = 2 if kernel in ("winograd", "rows") else draw(st.integers(1, most))
     small = nd == 3
     batch = draw(st.integers(1, 3))
     if kernel == "depthwise":
@@ -215,7 +226,7 @@ def geometries(draw, kernel):
         k = tuple(draw(st.integers(1, 3 if small else 5)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2 if small else 3)) for _ in range(nd))
-    if kernel in ("winograd", "flipped"):
+    if kernel in ("winograd", "flipped", "direct"):
         stride = (1,) * nd
     if kernel == "winograd":
         dilation = (1, 1)
@@ -275,6 +286,7 @@ def _check_against_reference(pass_, name, case):
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_every_kernel_matches_the_reference(pass_, name, data):
+    _skip_without_numba(name)
     _check_against_reference(pass_, name, data.draw(geometries(name)))
 
 
@@ -284,13 +296,15 @@ def test_kernels_match_the_reference_on_several_threads(num_threads, threads):
     cases = {
         "depthwise": ((3, 4, 20, 20), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4, 4096),
         "winograd": ((2, 6, 20, 18), (5, 6, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None),
+        "direct": ((9, 2, 11, 13), (4, 1, 3, 2), (1, 1), ((2, 0), (1, 3)), (2, 1), 2, None),
         "rows": ((5, 3, 14, 14), (4, 3, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, 256),
         "im2col": ((3, 4, 20, 20), (6, 2, 3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 2, 512),
         "flipped": ((3, 4, 20, 20), (6, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, 512),
     }
     num_threads(threads)
     for pass_, name in KERNELS:
-        _check_against_reference(pass_, name, cases[name])
+        if name not in COMPILED or accel.is_available():
+            _check_against_reference(pass_, name, cases[name])
 
 
 def test_the_reference_matches_the_loops():

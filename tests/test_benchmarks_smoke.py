@@ -13,12 +13,15 @@ def test_one_tiny_case_end_to_end(torch, tmp_path):
     output = tmp_path / "RESULTS.md"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--tiny", "--threads", "1",
-         "--only", "conv/LeNet conv2", "--only", "memory/lenet", "--output", str(output)],
+         "--only", "conv/LeNet conv2", "--only", "memory/lenet", "--accel", "both",
+         "--output", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
     text = output.read_text()
     assert "| LeNet conv2 (256,6,14,14)→16 k5 |" in text
+    assert "| LeNet conv2 (256,6,14,14)→16 k5 (accel off) |" in text
+    assert "| wally's compiled kernels (`--accel`) |" in text
     assert "Geometric mean of the median ratios" in text
     assert "## Peak resident memory" in text and "| LeNet epoch |" in text
     assert "## Targets (issue 5)" in text
@@ -29,7 +32,7 @@ def test_profile_epoch_reports_every_table(tmp_path):
     output = tmp_path / "PROFILE.md"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.profile_epoch", "--batches", "2", "--repeats", "1",
-         "--threads", "1,2", "--output", str(output)],
+         "--threads", "1,2", "--accel", "both", "--output", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
@@ -38,6 +41,8 @@ def test_profile_epoch_reports_every_table(tmp_path):
     assert "## How the chunked kernels' threads shared their chunks" in text
     assert "| ConvNd.backward | 256×16×10×10 |" in text and "| outside the ops |" in text
     assert "| predicted |" in text
+    assert "## With and without the compiled kernels (`--accel both`)" in text
+    assert "WALLY_ACCEL=0 (NumPy alone)" in text
 
 
 def test_amdahl_serial_fraction():

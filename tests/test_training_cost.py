@@ -18,6 +18,7 @@ from wally.analysis.training_cost import (
     count_step,
     kernel_products,
 )
+from wally.backends import accel
 from wally.backends import conv as dispatch
 from wally.data.digits import _load_digits
 from wally.nn import functional as F
@@ -164,8 +165,12 @@ def _check_step(model, x, y, exact_kernels):
     return count
 
 
-@pytest.mark.parametrize("kernel", ["reference", "rows", "im2col", None])
+@pytest.mark.parametrize("kernel", ["reference", "rows", "im2col", "direct", None])
 def test_lenet_step_on_real_digits(kernel):
+    """(``None``: the table's own choice, which takes the compiled ``direct`` kernel for the
+    first layer's forward pass where numba is installed.)"""
+    if kernel == "direct" and not accel.is_available():
+        pytest.skip("numba is not installed (pip install wally-cnn[accel])")
     x, y = _digits(8, 28)
     model = wally.models.lenet()
     forced = dispatch.algorithm(kernel) if kernel else contextlib.nullcontext()

@@ -14,6 +14,7 @@ from typing import Any
 from wally._parallel import elementwise
 from wally.autograd import Function, is_grad_enabled
 from wally.backend import ndarray, xp
+from wally.backends import accel
 from wally.tensor import MaxResult, Tensor, to_array
 
 _DEFAULT_FLOAT = xp.dtype("float32")
@@ -476,7 +477,11 @@ class ReLU(Function):
         return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
-        return _rows(_relu_grad, gy, self.y) if _splits(gy, self.y) else gy * (self.y > 0)
+        if not _splits(gy, self.y):
+            return gy * (self.y > 0)
+        if accel.is_enabled("relu") and gy.flags.c_contiguous and self.y.flags.c_contiguous:
+            return _rows(_relu_grad_compiled, gy, self.y)
+        return _rows(_relu_grad, gy, self.y)
 
 
 def _relu(out: ndarray, x: ndarray) -> None:
@@ -485,6 +490,11 @@ def _relu(out: ndarray, x: ndarray) -> None:
 
 def _relu_grad(out: ndarray, gy: ndarray, y: ndarray) -> None:
     xp.multiply(gy, y > 0, out=out)
+
+
+def _relu_grad_compiled(out: ndarray, gy: ndarray, y: ndarray) -> None:
+    """:func:`_relu_grad` in one compiled pass (``"relu"`` of :mod:`wally.backends.accel`)."""
+    accel.kernels().relu_backward(gy.reshape(-1), y.reshape(-1), out.reshape(-1))
 
 
 class Sigmoid(Function):

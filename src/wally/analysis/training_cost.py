@@ -45,6 +45,9 @@ Verified, not estimated: :func:`count_products` sees every matrix product the ke
   (4/9 of it for even sizes), plus ``16·9·c_in·c_out`` for the weight transform;
 * ``depthwise``: no matrix product: one element-wise multiply per tap over the whole chunk
   (``backend.multiply``, counted too), ``k·k·c·m_out`` in all, the direct count.
+* ``direct`` (compiled, :mod:`wally.backends.accel`): no matrix product: every weight over
+  each image's wide rows, ``k·k·(c_in/g)·c_out·OH·W_pad`` per image (counted at
+  ``accel.call``, the compiled kernels' counting point).
 
 The summary gives the direct count: it is the arithmetic the layer defines, whichever kernel
 runs it (:func:`kernel_products` says what a kernel runs instead).
@@ -68,6 +71,7 @@ from typing import Any
 from wally import backend
 from wally.analysis.cost import node_cost
 from wally.backend import ndarray, xp
+from wally.backends import accel
 from wally.backends import conv as dispatch
 from wally.functional.conv import ConvNd
 from wally.functional.conv_transpose import ConvTransposeNd
@@ -254,6 +258,7 @@ def count_products() -> Iterator[list[Product]]:
     products: list[Product] = []
     where = _COUNTING.get("where")
     matmul, dot, multiply = backend.matmul, backend.dot, backend.multiply
+    compiled = accel.call
 
     def record(a: ndarray, b: ndarray, shape: tuple[int, int, int, int] | None = None) -> None:
         shape = shape or _shape(a, b)
@@ -275,12 +280,18 @@ def count_products() -> Iterator[list[Product]]:
         record(a, b, (1, _numel(xp.broadcast_shapes(xp.shape(a), xp.shape(b))), 1, 1))
         return multiply(a, b, *args, **kwargs)
 
+    def counting_call(kernel: Any, multiply_adds: int, *args: Any) -> Any:
+        record(xp.empty(0), xp.empty(0), (1, int(multiply_adds), 1, 1))
+        return compiled(kernel, multiply_adds, *args)
+
     backend.matmul, backend.dot = counting_matmul, counting_dot  # type: ignore[assignment]
     backend.multiply = counting_multiply  # type: ignore[assignment]
+    accel.call = counting_call
     try:
         yield products
     finally:
         backend.matmul, backend.dot, backend.multiply = matmul, dot, multiply
+        accel.call = compiled
 
 
 _COUNTING: dict[str, Any] = {}
@@ -454,6 +465,10 @@ def kernel_products(kernel: str, g: dispatch.Geometry, pass_: str = "forward") -
     window = _numel(g.kernel) * (channels // g.groups)
     if kernel == "depthwise":
         return window * out_channels * batch * _numel(g.plan(wide=False).out)
+    if kernel == "direct":
+        plan = g.plan(wide=False)
+        rows = plan.out[0] if len(plan.out) == 2 else 1
+        return window * out_channels * batch * rows * plan.padded[-1]
     if kernel == "winograd":
         out_h, out_w = g.plan().out
         tiles = batch * -(-out_h // 2) * -(-out_w // 2)

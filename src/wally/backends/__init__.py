@@ -5,7 +5,9 @@
   budget;
 * :mod:`wally.backends.memory`: freed memory kept for the next step (glibc's ``mallopt``,
   set when wally is imported; ``WALLY_MALLOC=system`` leaves it alone);
-* :mod:`wally.backends.tuning`: every tuning constant, with its measurement.
+* :mod:`wally.backends.tuning`: every tuning constant, with its measurement;
+* :mod:`wally.backends.accel`: the optional compiled kernels (numba, the ``accel`` extra), their
+  list and their switches (``WALLY_ACCEL=0``, ``set_enabled``).
 
 ``conv`` is imported on first use (the kernels that it dispatches to import ``tuning``).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["conv", "memory", "tuning"]
+__all__ = ["accel", "conv", "memory", "tuning"]
 
 
 def __getattr__(name: str) -> Any:

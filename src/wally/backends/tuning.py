@@ -73,6 +73,17 @@ ROWS_MAX_DEPTH = 1024
 # against 66 µs).
 ROWS_MIN_POSITIONS = 256
 
+# ----- the compiled direct convolution ("direct" in the table, wally.backends.accel) -----------
+# The direct kernel makes C·∏k passes over each output channel's row sums, where a GEMM keeps
+# its sums in registers: it pays only where im2col's copies (∏k per pixel) cost more than the
+# GEMM, for few taps and few output channels. Forward, 1 thread, direct (four taps a pass)
+# against im2col: LeNet's conv1 (25 deep, 6 out) 2.1-2.3 against 2.6-2.8 ms at batch 256;
+# 2 → 8 3×3 on 32×32 0.76 against 0.83 ms; 1 → 16 5×5 1.41 against 1.46 ms; 3 → 16 3×3 2.07
+# against 1.90 ms; ResNet's CIFAR stem 3 → 64 3×3 9.8 against 5.2 ms (batch 64); LeNet's conv2
+# (150 deep) 6.3 against 2.9 ms (one tap a pass).
+DIRECT_MAX_DEPTH = 32
+DIRECT_MAX_OUT_CHANNELS = 8
+
 # ----- the flipped input gradient ("flipped" in the table) ---------------------------------------
 # The flipped convolution reads dY padded back to the input's size: worth it only where that
 # adds little (padding about 'same'); LeNet's conv2 (valid 5×5 on 14×14, input 1.96x its output)

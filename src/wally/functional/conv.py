@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from wally import backend
 from wally._parallel import (
     allocate,
+    get_num_threads,
     run_chunks,
     sum_chunks,
     workspace,
@@ -53,8 +54,8 @@ from wally._windows import (
 from wally._winograd import winograd_correlate
 from wally.autograd import Function
 from wally.backend import ndarray, xp
+from wally.backends import accel, tuning
 from wally.backends import conv as dispatch
-from wally.backends import tuning
 
 _ALL = slice(None)
 
@@ -390,6 +391,8 @@ def correlate(
         return _reference_correlate(x, w, b, g, op, what)
     if kernel == "depthwise":
         return _depthwise_correlate(x, w, b, stride, padding, dilation, op, what)
+    if kernel == "direct":
+        return _direct_correlate(x, w, b, g, op, what)
     if kernel == "winograd":
         return winograd_correlate(x, w, b, padding, op=op, what=what)
     if kernel == "rows":
@@ -807,6 +810,47 @@ def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
 
     run_chunks(work, rows.chunks, workers=_workers())
     return gx
+
+
+# ----- direct: the taps summed from one padded copy, compiled (wally.backends.accel) --------
+def _direct_correlate(
+    x: ndarray, w: ndarray, b: ndarray | None, g: dispatch.Geometry, op: str, what: str
+) -> ndarray:
+    """:func:`correlate` by the compiled kernel :func:`wally._numba_kernels.conv2d_direct`
+    (stride 1; 1-D runs as 2-D with one row), one call per chunk of images on
+    :func:`~wally._parallel.run_chunks`'s threads.  Each image's sums run in the same order
+    whichever chunk holds it: the same bits at any thread count."""
+    kernels = accel.kernels()
+    if len(g.kernel) == 1:
+        x, w = x[:, :, None], w[:, :, None]
+        padding: Pairs = ((0, 0), *g.padding)
+        dilation = (1, *g.dilation)
+    else:
+        padding, dilation = g.padding, g.dilation
+    x = xp.ascontiguousarray(x)
+    w = xp.ascontiguousarray(w, dtype=x.dtype)
+    bias = xp.zeros(0, x.dtype) if b is None else xp.ascontiguousarray(b, dtype=x.dtype)
+    plan = column_plan(x.shape[2:], w.shape[2:], (1, 1), padding, dilation, wide=False)
+    batch, channels = x.shape[:2]
+    (top, bottom), (left, right) = padding
+    padded_height, padded_width = plan.padded
+    tail = dilation[1] * (w.shape[3] - 1)
+    plane = padded_height * padded_width + tail
+    length = plan.out[0] * padded_width
+    y = allocate(op, what, (batch, w.shape[0], *plan.out), x.dtype)
+    step = max(1, -(-batch // (4 * get_num_threads())))
+    per_image = w.size * length  # multiply-adds: every weight over the wide rows
+
+    def work(chunks: Iterator[slice]) -> None:
+        padded = workspace("padded", channels * plane, x.dtype)
+        acc = workspace("rows", length, x.dtype)
+        for images in chunks:
+            accel.call(kernels.conv2d_direct, per_image * (images.stop - images.start), x, w,
+                       bias, images.start, images.stop, top, bottom, left, right, dilation[0],
+                       dilation[1], g.groups, y, padded, acc)
+
+    run_chunks(work, [slice(n, min(n + step, batch)) for n in range(0, batch, step)])
+    return y.reshape(y.shape[:2] + tuple(g.plan().out))
 
 
 # ----- depthwise: one multiply-add per kernel tap -----------------------------------------------
