@@ -62,6 +62,23 @@ def num_threads():
         yield lambda threads: stack.enter_context(num_threads(threads))
 
 
+@pytest.fixture
+def chunk_calls(monkeypatch) -> list[int]:
+    """The number of chunks of every ``wally._parallel.run_chunks`` call made during the test
+    (the chunked kernels' one way to split work among threads)."""
+    from wally import _parallel
+
+    counts: list[int] = []
+    run_chunks = _parallel.run_chunks
+
+    def counting(work, chunks, **kwargs):
+        counts.append(len(chunks))
+        return run_chunks(work, chunks, **kwargs)
+
+    monkeypatch.setattr(_parallel, "run_chunks", counting)
+    return counts
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import wally

@@ -236,17 +236,7 @@ def test_compiled_relu_grad_is_numpy_bit_for_bit(shape, dtype, special):
 
 
 @needs_numba
-def test_compiled_relu_grad_splits_among_threads_with_the_same_bits(num_threads, monkeypatch):
-    import wally._parallel as parallel
-
-    calls: list[int] = []
-    original = parallel.run_chunks
-
-    def counting(work, items, **kwargs):
-        calls.append(len(items))
-        return original(work, items, **kwargs)
-
-    monkeypatch.setattr(parallel, "run_chunks", counting)
+def test_compiled_relu_grad_splits_among_threads_with_the_same_bits(num_threads, chunk_calls):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((256, 6, 28, 28), dtype=np.float32)  # 4.8 MB: split
     gy = rng.standard_normal(x.shape, dtype=np.float32)
@@ -254,7 +244,7 @@ def test_compiled_relu_grad_splits_among_threads_with_the_same_bits(num_threads,
     one = _relu_grad(x, gy, True)
     num_threads(2)
     two = _relu_grad(x, gy, True)
-    assert calls and calls[-1] >= 4
+    assert chunk_calls and chunk_calls[-1] >= 4
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(two, _relu_grad(x, gy, False))
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import wally
-from wally import _parallel
 from wally.backends import tuning
 
 # (16, 8, 96, 96) float32 is 4.7 MB: above tuning.ELEMENTWISE_BYTES, so it splits.
@@ -20,20 +19,6 @@ PLAIN = {
     "sigmoid": (lambda x: 0.5 * (np.tanh(0.5 * x) + 1), lambda gy, y: gy * y * (1 - y)),
     "tanh": (np.tanh, lambda gy, y: gy * (1 - y * y)),
 }
-
-
-@pytest.fixture
-def calls(monkeypatch) -> list[int]:
-    """The number of chunks of every ``run_chunks`` call made during the test."""
-    counts: list[int] = []
-    run_chunks = _parallel.run_chunks
-
-    def counting(work, chunks, **kwargs):
-        counts.append(len(chunks))
-        return run_chunks(work, chunks, **kwargs)
-
-    monkeypatch.setattr(_parallel, "run_chunks", counting)
-    return counts
 
 
 def _run(name: str, x: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,23 +49,23 @@ def test_same_bits_as_one_piece_at_one_and_two_threads(name, dtype, num_threads)
 
 @pytest.mark.parametrize("name", sorted(PLAIN))
 def test_large_arrays_are_split_among_the_threads_and_small_ones_are_not(
-    name, num_threads, calls
+    name, num_threads, chunk_calls
 ):
     num_threads(2)
     rng = np.random.default_rng(2)
     big = rng.standard_normal(SHAPE).astype(np.float32)
     assert big.nbytes >= tuning.ELEMENTWISE_BYTES
     _run(name, big, big)
-    assert calls == [4, 4], calls  # forward and backward, two blocks per thread
-    calls.clear()
+    assert chunk_calls == [4, 4], chunk_calls  # forward and backward, two blocks per thread
+    chunk_calls.clear()
     small = big[:1, :1]
     assert small.nbytes < tuning.ELEMENTWISE_BYTES
     _run(name, small, small)
-    assert calls == []
-    calls.clear()
+    assert chunk_calls == []
+    chunk_calls.clear()
     num_threads(1)
     _run(name, big, big)
-    assert calls == []
+    assert chunk_calls == []
 
 
 def test_integer_and_mixed_inputs_keep_the_plain_path():
@@ -149,11 +134,11 @@ def test_batch_norm_same_bits_at_one_two_and_three_threads(layout, num_threads):
     assert seen[0] == seen[1] == seen[2]
 
 
-def test_batch_norm_splits_large_batches(num_threads, calls):
+def test_batch_norm_splits_large_batches(num_threads, chunk_calls):
     import wally.nn.functional as F
 
     num_threads(2)
     x = wally.tensor(np.ones(SHAPE, np.float32), requires_grad=True)
     F.batch_norm(x, None, None, training=True).sum().backward()
     # forward: two sums, centre, scale; backward: two sums, the input gradient
-    assert len(calls) >= 6 and set(calls) == {4}, calls
+    assert len(chunk_calls) >= 6 and set(chunk_calls) == {4}, chunk_calls
