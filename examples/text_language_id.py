@@ -11,11 +11,12 @@ texts with this Debian's packages). Install them with::
 A text is a row of character ids (the training texts' characters, lower-cased,
 :class:`wally.data.vocab.Vocab`). ``textcnn`` trains with ``wally train``'s recipe for text
 datasets (:data:`wally.cli._text.RECIPE`, the sets built by :func:`wally.cli._text.text_sets`):
-each training text read as a window of ``max_length`` characters at a random offset, each test
-text read whole. The issue's target is to match a TF-IDF
-character n-gram + logistic-regression baseline on the same split, which this script also
-fits when scikit-learn is installed (``TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4),
-sublinear_tf=True, min_df=2)``, ``LogisticRegression(C=10, max_iter=1000)``, on the whole text)::
+each training text read as a window of 16 to ``max_length`` characters (its length and offset
+drawn anew each epoch), each test text read whole, 300 feature maps of each width. The issue's
+target is to match a TF-IDF character n-gram + logistic-regression baseline on the same split,
+which this script also fits when scikit-learn is installed (``TfidfVectorizer(analyzer=
+"char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=2)``, ``LogisticRegression(C=10,
+max_iter=1000)``, on the whole text)::
 
     python examples/text_language_id.py --output figures           # the full recipe
     python examples/text_language_id.py --quick --output /tmp/lid    # 600 texts, 2 epochs
@@ -90,13 +91,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vocab, train_set, test_set, _ = text_sets(train_texts, train_labels, test_texts,
                                               test_labels, length=length)
     model = wally.models.textcnn(vocab_size=len(vocab), num_classes=len(train.classes),
-                                 max_length=length)
+                                 max_length=length, num_filters=RECIPE["num_filters"])
     train_loader = DataLoader(train_set, batch_size=RECIPE["batch_size"], shuffle=True,
                               generator=args.seed)
     test_loader = eval_loader(test_set, 256)
     optimizer = optim.Adam(model.parameters(), lr=RECIPE["lr"])  # the recipe's "adam"
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    print(f"textcnn: {len(vocab)} characters, windows of {length} in training, whole texts "
+    print(f"textcnn: {len(vocab)} characters, windows of {RECIPE['min_length']} to {length} in "
+          f"training, whole texts "
           f"in test, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; Adam {RECIPE['lr']} "
           f"cosine, batch {RECIPE['batch_size']}, {epochs} epochs", flush=True)

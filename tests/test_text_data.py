@@ -251,6 +251,47 @@ def test_random_windows_reach_every_offset_and_follow_the_loader_seed():
     assert firsts == {2, 3, 4, 5, 6, 7, 8}  # 'a' to 'g': all 7 offsets of a window of 4 in 10
 
 
+@given(texts=st.lists(st.text(ALPHABET, max_size=30), min_size=1, max_size=8),
+       bounds=st.integers(1, 12).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n))),
+       seed=st.integers(0, 2**32 - 1))
+def test_random_length_windows_are_consecutive_ids_between_the_bounds(texts, bounds, seed):
+    """With min_length, each row is a window of between min_length and length consecutive
+    ids (a shorter text whole or in part), padded with 0; naive_ids is the reference."""
+    from wally.data._random import using_generator
+
+    shortest, length = bounds
+    vocab = Vocab.build(texts + ["abc"])
+    dataset = TokenizedText(texts, [0] * len(texts), vocab, length, crop="random",
+                            min_length=shortest)
+    with using_generator(np.random.default_rng(seed)):
+        batch = dataset.ids_of(np.arange(len(texts)))
+    for row, text in zip(batch, texts):
+        whole = vocab.encode(text)
+        n = int((row != 0).sum())  # ids are >= 1 (no text holds <pad>)
+        assert n == len(whole) or shortest <= n <= length
+        assert not row[n:].any()
+        assert any(row[:n].tolist() == naive_ids(vocab, text, n, s)
+                   for s in range(len(whole) - n + 1))
+
+
+def test_random_length_windows_reach_every_length_and_offset_and_follow_the_seed():
+    from wally.data import DataLoader
+
+    vocab = Vocab.build(["abcdefghij"])
+    dataset = TokenizedText(["abcdefghij", "ab"], [0, 1], vocab, 4, crop="random",
+                            min_length=2)
+    seen = set()
+    for seed in range(200):
+        (ids, _), = list(DataLoader(dataset, batch_size=2, generator=seed))
+        n = int((ids[0] != 0).sum())
+        seen.add((n, int(ids[0, 0])))
+        assert ids[1].tolist()[:2] == [2, 3] and not ids[1][2:].any()  # never under 2: whole
+        again, = list(DataLoader(dataset, batch_size=2, generator=seed))
+        assert again[0].tolist() == ids.tolist()
+    # windows of 2, 3 and 4 at each of their 9, 8 and 7 offsets in a text of 10
+    assert seen == {(n, 2 + s) for n in (2, 3, 4) for s in range(11 - n)}
+
+
 def test_batches_by_length_sort_a_permutation():
     vocab = Vocab.build(["abc"])
     texts = ["a" * n for n in (5, 1, 9, 0, 3, 7, 2)]
@@ -267,6 +308,12 @@ def test_batches_by_length_sort_a_permutation():
     ({"length": 0}, "length must be a positive integer or None, got 0"),
     ({"length": 4, "crop": "middle"}, "crop must be one of ('start', 'random'), got 'middle'"),
     ({"length": 4, "labels": [0]}, "2 texts but 1 labels"),
+    ({"length": 4, "min_length": 2}, "min_length needs crop='random' and a length, got "
+                                     "crop='start', length=4"),
+    ({"length": 4, "crop": "random", "min_length": 5},
+     "min_length must be an integer from 1 to the length 4, got 5"),
+    ({"length": 4, "crop": "random", "min_length": 0},
+     "min_length must be an integer from 1 to the length 4, got 0"),
 ])
 def test_tokenized_text_bad_arguments(kwargs, message):
     arguments = {"texts": ["ab", "c"], "labels": [0, 1], "vocab": Vocab.build(["abc"]),
