@@ -335,7 +335,59 @@ def _report(size: str, machine: dict[str, Any], load_before: tuple[float, ...],
         lines += _targets(run, memory if run is runs[-1] else [],
                           startup if run is runs[-1] else None)
         lines.append("")
+    lines += _engine_targets(runs, memory, startup)
     return "\n".join(lines)
+
+
+def _median_ratios(run: dict[str, Any], group: str, name: str | None = None) -> list[float]:
+    """The median wally/PyTorch ratio of every case of ``group`` (or the one named ``name``)
+    in ``run``, wally as installed (not the ``… (accel off)`` variants)."""
+    return [statistics.median(r["timing"].ratios) for r in run["rows"]
+            if r["case"].group == group and (name is None or r["case"].name == name)
+            and not r["case"].name.endswith(ACCEL_OFF)]
+
+
+def _engine_targets(runs: list[dict[str, Any]], memory: list[dict[str, Any]],
+                    startup: dict[str, list[float]] | None) -> list[str]:
+    """Issue 12's targets (the engine's speed), each at every thread count of the run, and
+    the LeNet epoch's gain from the first thread count to the last, wally's beside PyTorch's."""
+    checks: list[tuple[str, str, str, bool]] = []
+    for run in runs:
+        at = f"{run['threads']} thread{'s' if run['threads'] > 1 else ''}"
+        for name, goal in (("LeNet epoch", 1.0), ("ResNet-18 step", 1.2)):
+            found = _median_ratios(run, "train", name)
+            if found:
+                checks.append((f"{name}, {at}", f"≤ {goal}", f"{found[0]:.2f}",
+                               found[0] <= goal))
+        conv = _median_ratios(run, "conv")
+        if conv:
+            mean = _geomean(conv)
+            checks.append((f"convolution fwd+bwd, geometric mean, {at}", "≤ 1.0", f"{mean:.2f}",
+                           mean <= 1.0))
+            checks.append((f"convolution fwd+bwd, worst case, {at}", "≤ 1.5", f"{max(conv):.2f}",
+                           max(conv) <= 1.5))
+    epochs = [(run["threads"], row["timing"]) for run in runs for row in run["rows"]
+              if row["case"].group == "train" and row["case"].name == "LeNet epoch"]
+    if len(epochs) >= 2 and epochs[0][0] < epochs[-1][0]:
+        (first, one), (last, many) = epochs[0], epochs[-1]
+        gain = one.median("wally") / many.median("wally")
+        torch_gain = one.median("torch") / many.median("torch")
+        checks.append((f"LeNet epoch from {first} to {last} threads, speed-up", "≥ 1.6×",
+                       f"{gain:.2f}× (PyTorch {torch_gain:.2f}×)", gain >= 1.6))
+    for row in memory:
+        ratio = row["wally"]["peak"] / row["torch"]["peak"]
+        checks.append((f"peak memory, {row['run']}", "≤ 1.0 × PyTorch", f"{ratio:.2f}",
+                       ratio <= 1.0))
+    if startup:
+        value = statistics.median(startup["wally"])
+        checks.append(("`import wally`", "< 0.2 s", f"{value:.3f} s", value < 0.2))
+    if not checks:
+        return []
+    lines = ["## Targets (issue 12, the engine)", "",
+             "| target | goal | measured (median) | met |", "|---|---|---|---|"]
+    lines += [f"| {name} | {goal} | {value} | {'yes' if ok else '**no**'} |"
+              for name, goal, value, ok in checks]
+    return lines + [""]
 
 
 def _timings(run: dict[str, Any]) -> list[str]:
@@ -384,12 +436,8 @@ def _timings(run: dict[str, Any]) -> list[str]:
 
 def _targets(run: dict[str, Any], memory: list[dict[str, Any]],
              startup: dict[str, list[float]] | None) -> list[str]:
-    rows = run["rows"]
-
     def median(group: str, name: str | None = None) -> list[float]:
-        return [statistics.median(r["timing"].ratios) for r in rows
-                if r["case"].group == group and (name is None or r["case"].name == name)
-                and not r["case"].name.endswith(ACCEL_OFF)]
+        return _median_ratios(run, group, name)
 
     checks: list[tuple[str, str, str, bool]] = []
     lenet = median("train", "LeNet epoch")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,47 @@ def test_thread_scaling_prints_its_table():
     assert completed.returncode == 0, completed.stderr
     assert "| LeNet conv1 forward (256,1,28,28)→6 k5 p2 |" in completed.stdout
     assert "each (" in completed.stdout
+
+
+def test_gemm_floor_times_every_pass(torch, tmp_path):
+    output = tmp_path / "floor.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gemm_floor", "--repeats", "1", "--only",
+         "LeNet conv2", "--json", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    found = json.loads(output.read_text())
+    passes = found["layers"]["LeNet conv2 (256,6,14,14)→16 k5"]
+    assert sorted(passes) == ["forward", "input-grad", "weight-grad"]
+    for timings in passes.values():
+        assert timings["gemm"]["ms"] > 0 and timings["wally"]["ms"] > 0
+        assert timings["gemm"]["min"] <= timings["gemm"]["median"] <= timings["gemm"]["max"]
+
+
+def test_engine_targets_are_judged_per_thread_count_and_by_the_epochs_gain():
+    """Issue 12's table from made-up timings: each goal is met or not on its own, and the
+    LeNet speed-up is the 1-thread epoch over the 2-thread one (wally's, beside PyTorch's)."""
+    from types import SimpleNamespace
+
+    from benchmarks._harness import Timing
+    from benchmarks.run import _engine_targets
+
+    def row(group, name, wally, torch):
+        return {"case": SimpleNamespace(group=group, name=name),
+                "timing": Timing(wally=[wally], torch=[torch])}
+
+    one = {"threads": 1, "rows": [row("train", "LeNet epoch", 4.0, 5.0),
+                                  row("train", "ResNet-18 step", 1.3, 1.0),
+                                  row("conv", "a", 1.0, 1.0), row("conv", "b", 4.0, 1.0)]}
+    two = {"threads": 2, "rows": [row("train", "LeNet epoch", 2.4, 2.5),
+                                  row("conv", "a", 1.0, 2.0)]}
+    lines = _engine_targets([one, two], [], None)
+    table = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert "| 0.80 | yes |" in table["LeNet epoch, 1 thread"]
+    assert "| 1.30 | **no** |" in table["ResNet-18 step, 1 thread"]
+    assert "| 2.00 | **no** |" in table["convolution fwd+bwd, geometric mean, 1 thread"]
+    assert "| 4.00 | **no** |" in table["convolution fwd+bwd, worst case, 1 thread"]
+    assert "| 0.50 | yes |" in table["convolution fwd+bwd, worst case, 2 threads"]
+    gain = table["LeNet epoch from 1 to 2 threads, speed-up"]
+    assert "1.67× (PyTorch 2.00×) | yes |" in gain
