@@ -374,6 +374,15 @@ def _engine_targets(runs: list[dict[str, Any]], memory: list[dict[str, Any]],
         torch_gain = one.median("torch") / many.median("torch")
         checks.append((f"LeNet epoch from {first} to {last} threads, speed-up", "≥ 1.6×",
                        f"{gain:.2f}× (PyTorch {torch_gain:.2f}×)", gain >= 1.6))
+    checks += _resource_checks(memory, startup)
+    return _target_table("Targets (issue 12, the engine)", checks) + [""] if checks else []
+
+
+def _resource_checks(memory: list[dict[str, Any]],
+                     startup: dict[str, list[float]] | None) -> list[tuple[str, str, str, bool]]:
+    """The targets both issues share: peak memory at most PyTorch's, ``import wally`` under
+    0.2 s."""
+    checks = []
     for row in memory:
         ratio = row["wally"]["peak"] / row["torch"]["peak"]
         checks.append((f"peak memory, {row['run']}", "≤ 1.0 × PyTorch", f"{ratio:.2f}",
@@ -381,13 +390,15 @@ def _engine_targets(runs: list[dict[str, Any]], memory: list[dict[str, Any]],
     if startup:
         value = statistics.median(startup["wally"])
         checks.append(("`import wally`", "< 0.2 s", f"{value:.3f} s", value < 0.2))
-    if not checks:
-        return []
-    lines = ["## Targets (issue 12, the engine)", "",
-             "| target | goal | measured (median) | met |", "|---|---|---|---|"]
-    lines += [f"| {name} | {goal} | {value} | {'yes' if ok else '**no**'} |"
-              for name, goal, value, ok in checks]
-    return lines + [""]
+    return checks
+
+
+def _target_table(title: str, checks: list[tuple[str, str, str, bool]]) -> list[str]:
+    """``checks`` (name, goal, measured, met) as a markdown table under ``## title``."""
+    lines = [f"## {title}", "", "| target | goal | measured (median) | met |",
+             "|---|---|---|---|"]
+    return lines + [f"| {name} | {goal} | {value} | {'yes' if ok else '**no**'} |"
+                    for name, goal, value, ok in checks]
 
 
 def _timings(run: dict[str, Any]) -> list[str]:
@@ -423,8 +434,7 @@ def _timings(run: dict[str, Any]) -> list[str]:
                     line += " | |"
             lines.append(line + f" {case.note} |")
         if group == "conv":
-            medians = [statistics.median(r["timing"].ratios) for r in group_rows
-                       if not r["case"].name.endswith(ACCEL_OFF)]
+            medians = _median_ratios(run, "conv")
             lines += ["", f"Geometric mean of the median ratios: **{_geomean(medians):.2f}**."]
             off = [statistics.median(r["timing"].ratios) for r in group_rows
                    if r["case"].name.endswith(ACCEL_OFF)]
@@ -436,39 +446,27 @@ def _timings(run: dict[str, Any]) -> list[str]:
 
 def _targets(run: dict[str, Any], memory: list[dict[str, Any]],
              startup: dict[str, list[float]] | None) -> list[str]:
-    def median(group: str, name: str | None = None) -> list[float]:
-        return _median_ratios(run, group, name)
-
     checks: list[tuple[str, str, str, bool]] = []
-    lenet = median("train", "LeNet epoch")
+    lenet = _median_ratios(run, "train", "LeNet epoch")
     if lenet:
         checks.append(("LeNet epoch", "≤ 1.5", f"{lenet[0]:.2f}", lenet[0] <= 1.5))
-    conv = median("conv")
+    conv = _median_ratios(run, "conv")
     if conv:
         mean = _geomean(conv)
         checks.append(("convolution fwd+bwd, geometric mean", "≤ 2.0", f"{mean:.2f}", mean <= 2))
         checks.append(("convolution fwd+bwd, worst case", "≤ 4", f"{max(conv):.2f}",
                        max(conv) <= 4))
-    pool = median("pool")
+    pool = _median_ratios(run, "pool")
     if pool:
         checks.append(("pooling, worst case", "≤ 1.5", f"{max(pool):.2f}", max(pool) <= 1.5))
-    infer = median("infer")
+    infer = _median_ratios(run, "infer")
     if infer:
         checks.append(("inference at batch 1, worst case", "≤ 1.0", f"{max(infer):.2f}",
                        max(infer) <= 1.0))
-    for row in memory:
-        ratio = row["wally"]["peak"] / row["torch"]["peak"]
-        checks.append((f"peak memory, {row['run']}", "≤ 1.0 × PyTorch", f"{ratio:.2f}",
-                       ratio <= 1.0))
-    if startup:
-        value = statistics.median(startup["wally"])
-        checks.append(("`import wally`", "< 0.2 s", f"{value:.3f} s", value < 0.2))
+    checks += _resource_checks(memory, startup)
     threads = run["threads"]
-    lines = [f"## Targets (issue 5), {threads} thread{'s' if threads > 1 else ''}", "",
-             "| target | goal | measured (median) | met |", "|---|---|---|---|"]
-    lines += [f"| {name} | {goal} | {value} | {'yes' if ok else '**no**'} |"
-              for name, goal, value, ok in checks]
-    return lines
+    return _target_table(f"Targets (issue 5), {threads} thread{'s' if threads > 1 else ''}",
+                         checks)
 
 
 if __name__ == "__main__":

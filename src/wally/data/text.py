@@ -391,12 +391,12 @@ class TokenizedText(Dataset[tuple[Any, int]]):
         kept = full if self.length is None else xp.minimum(full, self.length)
         starts = xp.zeros_like(full)
         if self.crop == "random" and self.length is not None and len(indices):
-            random = generator()
+            rng = generator()
             if self.min_length is not None:  # the window's length first, then its offset
-                kept = xp.minimum(full, random.integers(self.min_length, self.length + 1,
-                                                        size=len(indices)))
+                kept = xp.minimum(full, rng.integers(self.min_length, self.length + 1,
+                                                     size=len(indices)))
             # one draw per text, even one that fits, so the stream never depends on lengths
-            starts = random.integers(0, full - kept + 1)
+            starts = rng.integers(0, full - kept + 1)
         width = pad_to if pad_to is not None else max(1, int(kept.max()) if len(kept) else 1)
         steps = xp.arange(width)[None, :]
         inside = steps < kept[:, None]
