@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 
 import wally
 import wally.nn.functional as F
+from wally import _winograd as winograd_module
 from wally._parallel import run_chunks, use_deterministic_algorithms
-from wally.backends import accel
+from wally._winograd import winograd_correlate
+from wally.backends import accel, tuning
 from wally.backends import conv as dispatch
 from wally.functional import conv as conv_module
 from wally.testing import gradcheck
@@ -64,11 +66,13 @@ def test_set_enabled_and_flags_switch_the_whole_or_one_kernel():
             assert not accel.is_enabled("direct") and accel.is_enabled("relu") == before
     assert accel.is_enabled() == before and accel.is_enabled("direct") == before
     assert not accel.is_enabled("relu")
-    with pytest.raises(ValueError, match="no kernel 'bogus'; expected one of direct, relu"):
+    with pytest.raises(ValueError,
+                       match="no kernel 'bogus'; expected one of direct, winograd, relu"):
         accel.set_enabled(True, "bogus")
     with pytest.raises(TypeError, match="expected a bool, got 1"):
         accel.set_enabled(1)  # type: ignore[arg-type]
-    assert [(k.name, k.default) for k in accel.KERNELS] == [("direct", True), ("relu", False)]
+    assert [(k.name, k.default) for k in accel.KERNELS] == [
+        ("direct", True), ("winograd", False), ("relu", False)]
 
 
 def test_the_direct_rule_is_in_the_table_and_needs_stride_one():
@@ -264,3 +268,83 @@ def test_direct_is_not_chosen_for_an_image_over_the_budget():
         assert dispatch.choose("forward", geometry(64), record=False) == "direct"
     with dispatch.im2col_budget(2 * shares * (scratch - 1)):
         assert dispatch.choose("forward", geometry(64), record=False) != "direct"
+
+
+# ----- Winograd's compiled transforms against its NumPy steps -----------------------------------
+def _winograd(x, w, b, padding, compiled):
+    with accel.flags(compiled, "winograd"):
+        return winograd_correlate(x, w, b, padding)
+
+
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.integers(1, 3), channels=st.integers(1, 6), out_channels=st.integers(1, 6),
+    height=st.integers(1, 11), width=st.integers(1, 11),
+    padding=st.tuples(*(st.integers(0, 2) for _ in range(4))),
+    dtype=st.sampled_from([np.float32, np.float64]), bias=st.booleans(),
+    tile_bytes=st.sampled_from([1, 1 << 20]),
+)
+def test_compiled_winograd_is_the_numpy_path_bit_for_bit(
+        batch, channels, out_channels, height, width, padding, dtype, bias, tile_bytes):
+    """Odd and even sizes (a cropped last tile row and column), one-sided padding, and chunks
+    of whole images or of single tile rows (``TILE_BYTES`` 1 makes every chunk one
+    ``MIN_TILES`` piece of an image), both ways."""
+    top, bottom, left, right = padding
+    assume(height + top + bottom >= 3 and width + left + right >= 3)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    w = rng.standard_normal((out_channels, channels, 3, 3)).astype(dtype)
+    b = rng.standard_normal(out_channels).astype(dtype) if bias else None
+    pairs = ((top, bottom), (left, right))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tuning, "TILE_BYTES", tile_bytes)
+        patch.setattr(tuning, "MIN_TILES", 1 if tile_bytes == 1 else tuning.MIN_TILES)
+        got = _winograd(x, w, b, pairs, True)
+        np.testing.assert_array_equal(got, _winograd(x, w, b, pairs, False))
+    with dispatch.algorithm("reference"):
+        expected = conv_module.correlate(x, w, b, (1, 1), pairs, (1, 1), 1)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+@needs_numba
+def test_compiled_winograd_splits_among_threads_with_the_same_bits(num_threads, monkeypatch):
+    """A ResNet-sized layer in several chunks on two threads: each chunk's tiles are
+    transformed in one call, the same sums whichever thread takes it."""
+    chunk_calls: list[int] = []
+
+    def counting(work, items, **kwargs):
+        chunk_calls.append(len(items))
+        return run_chunks(work, items, **kwargs)
+
+    monkeypatch.setattr(winograd_module, "run_chunks", counting)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((24, 64, 32, 32), dtype=np.float32)
+    w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(64, dtype=np.float32)
+    num_threads(1)
+    one = _winograd(x, w, b, ((1, 1), (1, 1)), True)
+    num_threads(2)
+    two = _winograd(x, w, b, ((1, 1), (1, 1)), True)
+    assert chunk_calls and chunk_calls[-1] >= 4
+    np.testing.assert_array_equal(two, _winograd(x, w, b, ((1, 1), (1, 1)), False))
+    np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-4)
+
+
+@needs_numba
+def test_compiled_winograd_kernels_refuse_buffers_that_do_not_match():
+    """The kernels index without bounds checks, so each checks its buffers' shapes first: a
+    wrong call is a ValueError, never a write outside an array."""
+    kernels = accel.kernels()
+    x = np.zeros((1, 8, 6, 6), np.float32)
+    d = np.zeros((4, 4, 1, 8), np.float32)  # 4 columns: too narrow for 6 + padding
+    t = np.zeros((4, 4, 1, 8), np.float32)
+    v = np.zeros((16, 1, 1, 1, 8), np.float32)
+    with pytest.raises(ValueError, match="winograd_input: the buffers do not match the chunk"):
+        kernels.winograd_input(x, 0, 1, 0, 1, 1, d, t, v)
+    m = np.zeros((16, 1, 1, 1, 8), np.float32)
+    y = np.zeros((1, 8, 6, 6), np.float32)  # 6 columns, but one tile covers 2
+    s, blocks = np.zeros((8, 1, 1, 8), np.float32), np.zeros((4, 1, 1, 8), np.float32)
+    with pytest.raises(ValueError, match="winograd_output: the buffers do not match the chunk"):
+        kernels.winograd_output(m, np.zeros(0, np.float32), 0, 0, y, s, blocks)

@@ -117,3 +117,131 @@ def relu_backward(gy: Any, y: Any, out: Any) -> None:
     g, v, o = gy[:out.shape[0]], y[:out.shape[0]], out
     for i in range(o.shape[0]):
         o[i] = g[i] if v[i] > 0 else 0 * g[i]
+
+
+# ----- Winograd F(2×2, 3×3): the data transforms ("winograd" in wally.backends.conv) ----------
+@njit(**_JIT)
+def winograd_input(x: Any, first: int, stop: int, row0: int, top: int, left: int, d: Any,
+                   t: Any, v: Any) -> None:
+    """``V = Bᵀ d B`` for tile rows ``row0 …`` of images ``first … stop − 1``, as
+    :func:`wally._winograd.winograd_correlate`'s NumPy steps 1 and 2 compute it (the same sums
+    in the same order, so the same bits), channels last: ``v (16, rows, tiles_w, n, C)``.
+
+    The chunk's padded rows go into ``d (2·rows + 2, cols, n, C)`` (zero outside ``x``); then
+    one tile row at a time, along its four rows into ``t (4, cols, n, C)`` (``d0 − d2``,
+    ``d1 + d2``, ``d2 − d1``, ``d1 − d3``) and along the columns into ``v``.  Every sum runs
+    over a contiguous run of channels (one output array per loop, so LLVM vectorises it).
+    """
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    rows, tiles_w, images = v.shape[1], v.shape[2], v.shape[3]
+    cols = d.shape[1]
+    if (cols != 2 * tiles_w + 2 or left < 0 or left + width > cols or images != stop - first
+            or not 0 <= first <= stop <= x.shape[0] or d.shape[0] != 2 * rows + 2
+            or d.shape[2] != images or d.shape[3] != channels or v.shape[0] != 16
+            or v.shape[4] != channels or t.shape[0] != 4 or t.shape[1] != cols
+            or t.shape[2] != images or t.shape[3] != channels):
+        raise ValueError("winograd_input: the buffers do not match the chunk")
+    run = images * channels  # one padded pixel of every image of the chunk
+    flat = d.reshape(-1)
+    flat[:] = 0
+    first_row = 2 * row0 - top
+    for i in range(d.shape[0]):
+        h = first_row + i
+        if 0 <= h < height:
+            for n in range(first, stop):
+                for c in range(channels):
+                    src = x[n, c, h]
+                    at = (i * cols + left) * run + (n - first) * channels + c
+                    dst = flat[at:at + width * run:run]
+                    for j in range(width):
+                        dst[j] = src[j]
+    row = cols * run
+    t_flat, v_flat = t.reshape(4, -1), v.reshape(16, -1)
+    for a in range(rows):
+        d0 = flat[2 * a * row:(2 * a + 1) * row]
+        d1 = flat[(2 * a + 1) * row:(2 * a + 2) * row]
+        d2 = flat[(2 * a + 2) * row:(2 * a + 3) * row]
+        d3 = flat[(2 * a + 3) * row:(2 * a + 4) * row]
+        _difference(d0, d2, t_flat[0])
+        _total(d1, d2, t_flat[1])
+        _difference(d2, d1, t_flat[2])
+        _difference(d1, d3, t_flat[3])
+        for k in range(4):
+            e = t_flat[k]
+            for b in range(tiles_w):
+                col = 2 * b * run  # the tile's first column
+                e0, e1 = e[col:col + run], e[col + run:col + 2 * run]
+                e2, e3 = e[col + 2 * run:col + 3 * run], e[col + 3 * run:col + 4 * run]
+                at = (a * tiles_w + b) * run
+                _difference(e0, e2, v_flat[4 * k, at:at + run])
+                _total(e1, e2, v_flat[4 * k + 1, at:at + run])
+                _difference(e2, e1, v_flat[4 * k + 2, at:at + run])
+                _difference(e1, e3, v_flat[4 * k + 3, at:at + run])
+
+
+@njit(**_JIT)
+def _difference(p: Any, q: Any, out: Any) -> None:
+    for i in range(out.shape[0]):
+        out[i] = p[i] - q[i]
+
+
+@njit(**_JIT)
+def _total(p: Any, q: Any, out: Any) -> None:
+    for i in range(out.shape[0]):
+        out[i] = p[i] + q[i]
+
+
+@njit(**_JIT)
+def winograd_output(m: Any, bias: Any, first: int, row0: int, y: Any, s: Any,
+                    blocks: Any) -> None:
+    """``Y = Aᵀ M A`` from ``m (16, rows, tiles_w, n, O)`` into ``y (N, O, H_out, W_out)``
+    (images from ``first``, output rows from ``2·row0``, cropped at odd edges), as the NumPy
+    steps 4 and 5 compute it (the same sums in the same order): ``bias`` (empty for none)
+    added to ``M[1, 1]``, then along the rows into ``s (8, tiles_w, n, O)`` (``m0 + m1 + m2``,
+    ``m1 − m2 − m3``), along the columns into ``blocks (4, tiles_w, n, O)``, one tile row at a
+    time, and each 2×2 block into its place in ``y``.
+    """
+    rows, tiles_w, images, out_channels = m.shape[1], m.shape[2], m.shape[3], m.shape[4]
+    out_h, out_w = y.shape[2], y.shape[3]
+    if (m.shape[0] != 16 or y.shape[1] != out_channels or 2 * tiles_w < out_w
+            or first < 0 or first + images > y.shape[0] or row0 < 0
+            or (bias.shape[0] != 0 and bias.shape[0] != out_channels)
+            or s.shape[0] != 8 or s.shape[1] != tiles_w or s.shape[2] != images
+            or s.shape[3] != out_channels or blocks.shape[0] != 4 or blocks.shape[1] != tiles_w
+            or blocks.shape[2] != images or blocks.shape[3] != out_channels):
+        raise ValueError("winograd_output: the buffers do not match the chunk")
+    if bias.shape[0]:
+        m5 = m[5].reshape(-1, out_channels)
+        for p in range(m5.shape[0]):
+            dst = m5[p]
+            for o in range(out_channels):
+                dst[o] += bias[o]
+    s_flat, b_flat = s.reshape(8, -1), blocks.reshape(4, -1)
+    for a in range(rows):
+        for k in range(4):
+            q0, q1 = m[k, a].reshape(-1), m[4 + k, a].reshape(-1)
+            q2, q3 = m[8 + k, a].reshape(-1), m[12 + k, a].reshape(-1)
+            top_row, bottom_row = s_flat[k], s_flat[4 + k]
+            for p in range(top_row.shape[0]):
+                top_row[p] = (q0[p] + q1[p]) + q2[p]
+            for p in range(bottom_row.shape[0]):
+                bottom_row[p] = (q1[p] - q2[p]) - q3[p]
+        for i in range(2):
+            s0, s1, s2, s3 = s_flat[4 * i], s_flat[4 * i + 1], s_flat[4 * i + 2], s_flat[4 * i + 3]
+            left_col, right_col = b_flat[2 * i], b_flat[2 * i + 1]
+            for p in range(left_col.shape[0]):
+                left_col[p] = (s0[p] + s1[p]) + s2[p]
+            for p in range(right_col.shape[0]):
+                right_col[p] = (s1[p] - s2[p]) - s3[p]
+        for i in range(2):
+            h = 2 * (row0 + a) + i
+            if h >= out_h:
+                break
+            for j in range(2):
+                block = blocks[2 * i + j]
+                count = (out_w - j + 1) // 2  # columns j, j + 2, … inside the output
+                for n in range(images):
+                    for o in range(out_channels):
+                        out = y[first + n, o, h]
+                        for b in range(count):
+                            out[2 * b + j] = block[b, n, o]

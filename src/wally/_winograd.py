@@ -42,7 +42,7 @@ from wally._parallel import (
     workspace,
 )
 from wally.backend import ndarray, xp
-from wally.backends import tuning
+from wally.backends import accel, tuning
 
 __all__ = ["winograd_correlate", "transform_weights", "worth_it"]
 
@@ -143,6 +143,10 @@ def winograd_correlate(
     rows = max(c[1].stop - c[1].start for c in chunks)
     cols = 2 * tiles_w + 2  # padded columns
 
+    if _compiled(x, dtype):
+        _compiled_correlate(x, u, bias, top, left, y, chunks, images, rows)
+        return y
+
     def work(jobs: Iterator[Chunk]) -> None:
         n_tiles = rows * tiles_w * images
         plane = images * channels * (2 * rows + 2) * cols  # one padded chunk
@@ -188,6 +192,52 @@ def winograd_correlate(
 
     run_chunks(work, chunks)
     return y
+
+
+def _compiled(x: ndarray, dtype: Any) -> bool:
+    """Whether the compiled transforms run (:mod:`wally.backends.accel`'s ``winograd``)."""
+    return (accel.is_enabled("winograd") and x.dtype == dtype and x.dtype.isnative
+            and x.dtype.name in ("float32", "float64"))
+
+
+def _compiled_correlate(x: ndarray, u: ndarray, bias: ndarray | None, top: int, left: int,
+                        y: ndarray, chunks: list[Chunk], images: int, rows: int) -> None:
+    """:func:`winograd_correlate`'s steps by the compiled kernels: per chunk one call
+    transforms the input tiles (:func:`wally._numba_kernels.winograd_input`), the same batched
+    GEMM multiplies, and one call transforms the products back into ``y``
+    (:func:`~wally._numba_kernels.winograd_output`).  The calls run without the interpreter
+    lock and compute the NumPy steps' sums in their order: the same bits."""
+    kernels = accel.kernels()
+    x = xp.ascontiguousarray(x)
+    channels, out_channels = x.shape[1], y.shape[1]
+    tiles_w = -(-y.shape[3] // 2)
+    cols = 2 * tiles_w + 2
+    b = xp.zeros(0, x.dtype) if bias is None else xp.ascontiguousarray(bias, dtype=x.dtype)
+    most = rows * tiles_w * images
+
+    def work(jobs: Iterator[Chunk]) -> None:
+        d_buf = _buffer("padded", (2 * rows + 2) * cols * images * channels, x.dtype)
+        t_buf = _buffer("rows", 4 * cols * images * channels, x.dtype)
+        v_buf = _buffer("v", 16 * most * channels, x.dtype)
+        m_buf = _buffer("m", 16 * most * out_channels, x.dtype)
+        s_buf = _buffer("s", 12 * tiles_w * images * out_channels, x.dtype)
+        for image_slice, row_slice in jobs:
+            n = image_slice.stop - image_slice.start
+            r = row_slice.stop - row_slice.start
+            d = d_buf[: (2 * r + 2) * cols * n * channels].reshape(2 * r + 2, cols, n, channels)
+            t = t_buf[: 4 * cols * n * channels].reshape(4, cols, n, channels)
+            v = v_buf[: 16 * r * tiles_w * n * channels].reshape(16, r, tiles_w, n, channels)
+            m = m_buf[: 16 * r * tiles_w * n * out_channels].reshape(
+                16, r, tiles_w, n, out_channels)
+            kernels.winograd_input(x, image_slice.start, image_slice.stop, row_slice.start,
+                                   top, left, d, t, v)
+            backend.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
+            s = s_buf[: 8 * tiles_w * n * out_channels].reshape(8, tiles_w, n, out_channels)
+            blocks = s_buf[8 * tiles_w * n * out_channels: 12 * tiles_w * n * out_channels]
+            kernels.winograd_output(m, b, image_slice.start, row_slice.start, y, s,
+                                    blocks.reshape(4, tiles_w, n, out_channels))
+
+    run_chunks(work, chunks)
 
 
 def _buffer(tag: str, size: int, dtype: Any) -> ndarray:
@@ -245,10 +295,14 @@ def _scatter(blocks: ndarray, y: ndarray, row0: int, out_h: int, out_w: int) -> 
 
 def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int) -> list[Chunk]:
     """Chunks of whole images, or of tile rows of one image, of about ``tuning.TILE_BYTES`` of
-    transformed tiles but at least ``tuning.MIN_TILES`` tiles; one image is split so that every
-    thread gets work (under :func:`wally.use_deterministic_algorithms`, as for one thread: the
-    chunks, and so the GEMMs' shapes and bits, do not depend on the thread count)."""
-    per_chunk = max(tuning.TILE_BYTES // (16 * channels * itemsize), tuning.MIN_TILES)  # tiles
+    transformed tiles (no more than a thread's share of the memory budget, as im2col's columns)
+    but at least ``tuning.MIN_TILES`` tiles; one image is split so that every thread gets work
+    (under :func:`wally.use_deterministic_algorithms`, as for one thread: the chunks, and so
+    the GEMMs' shapes and bits, do not depend on the thread count)."""
+    from wally.backends.conv import get_memory_budget, shares  # it imports this module
+
+    most = min(tuning.TILE_BYTES, get_memory_budget() // shares())
+    per_chunk = max(most // (16 * channels * itemsize), tuning.MIN_TILES)  # tiles
     per_image = tiles_h * tiles_w
     threads = 1 if are_deterministic_algorithms_enabled() else get_num_threads()
     if per_image <= per_chunk and batch >= threads:

@@ -100,11 +100,14 @@ WINOGRAD_MIN_CHUNK_BYTES = 1 << 20
 WINOGRAD_MIN_CHANNELS = 48
 WINOGRAD_MIN_PIXELS = 1024
 WINOGRAD_MIN_PIXELS_CACHED = 256
-# Transformed tiles per chunk, in bytes of V (16·tiles·C values): small enough that V, M and
-# the scratch between the transforms stay in cache, but at least MIN_TILES tiles, the rows of
-# each GEMM, so that wide channels don't stream all 16·C·O of U for a few tiles (measured at
-# 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512 channels).
-TILE_BYTES = 1 << 20
+# Transformed tiles per chunk, in bytes of V (16·tiles·C values), but at least MIN_TILES
+# tiles, the rows of each GEMM, so that wide channels don't stream all 16·C·O of U for a few
+# tiles (measured at 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512
+# channels).  4 MiB: fewer, longer calls for the transforms; forward at 1 thread, median of 9,
+# 1 → 4 MiB, NumPy's transforms: batch 64, 64 ch on 32×32 53.7 → 48.8-49.3 ms, 128 on 16×16
+# 37.7 → 28.6-30.6, 256 on 8×8 23.4 → 20.8-21.1, 512 on 4×4 20.4 → 21.2-21.5; batch 1-8 on
+# 7×7 to 112×112 maps 5-15% faster; 8 and 16 MiB slower again (64 ch: 52.4 and 78.1 ms).
+TILE_BYTES = 1 << 22
 MIN_TILES = 128
 # Buffers up to this size are kept per thread between calls, as im2col's are: a fresh one pays
 # a page fault per 4 KiB on every call (a batch-1 64-channel layer ran 2.5x slower).  Larger
