@@ -141,43 +141,32 @@ def winograd_correlate(
     chunks = _chunks(batch, tiles_h, tiles_w, max(channels, out_channels), xp.dtype(dtype).itemsize)
     images = max(c[0].stop - c[0].start for c in chunks)
     rows = max(c[1].stop - c[1].start for c in chunks)
-    cols = 2 * tiles_w + 2  # padded columns
 
-    if _compiled(x, dtype):
-        _compiled_correlate(x, u, bias, top, left, y, chunks, images, rows)
-        return y
+    compiled = _compiled(x, dtype)
+    kernels = accel.kernels() if compiled else None
+    no_bias = xp.zeros(0, dtype)
 
     def work(jobs: Iterator[Chunk]) -> None:
+        tiles = _Tiles(x, dtype, top, left, tiles_w, images, rows, compiled)
         n_tiles = rows * tiles_w * images
-        plane = images * channels * (2 * rows + 2) * cols  # one padded chunk
-        padded = _buffer("padded", plane, dtype)
-        last_buf = _buffer("channels-last", plane, dtype)
-        r_buf = _buffer("rows", 4 * rows * cols * images * channels, dtype)
-        v_buf = _buffer("v", 16 * n_tiles * channels, dtype)
         m_buf = _buffer("m", 16 * n_tiles * out_channels, dtype)
         s_buf = _buffer("s", 12 * n_tiles * out_channels, dtype)
         for image_slice, row_slice in jobs:
             n = image_slice.stop - image_slice.start
             r = row_slice.stop - row_slice.start
             shape = (r, tiles_w, n)
-            # 1. The zero-padded input rows of this chunk, channels last: (2r + 2, cols, n, C).
-            chunk = _pad(x, image_slice, 2 * row_slice.start - top, 2 * r + 2, left, cols, padded)
-            d = last_buf[: chunk.size].reshape(2 * r + 2, cols, n, channels)
-            xp.copyto(d, chunk.transpose(2, 3, 0, 1))
-            # 2. V = Bᵀ d B: first along the rows (every second row starts a tile) ...
-            t = r_buf[: 4 * r * cols * n * channels].reshape(4, r, cols, n, channels)
-            _b_transpose(d[0 : 2 * r : 2], d[1 : 2 * r + 1 : 2], d[2 : 2 * r + 2 : 2],
-                         d[3 : 2 * r + 3 : 2], t)
-            # ... then along the columns, into V (16, r, tiles_w, n, C).
-            v = v_buf[: 16 * r * tiles_w * n * channels].reshape(16, *shape, channels)
-            for k in range(4):
-                e = t[k]
-                _b_transpose(e[:, 0 : 2 * tiles_w : 2], e[:, 1 : 2 * tiles_w + 1 : 2],
-                             e[:, 2 : 2 * tiles_w + 2 : 2], e[:, 3 : 2 * tiles_w + 3 : 2],
-                             v[4 * k : 4 * k + 4])
+            # 1-2. V = Bᵀ d B (16, r, tiles_w, n, C).
+            v = tiles.transform(image_slice, row_slice)
             # 3. Sixteen GEMMs: M[ξν] (tiles × O) = V[ξν] (tiles × C) @ U[ξν] (C × O).
             m = m_buf[: 16 * r * tiles_w * n * out_channels].reshape(16, *shape, out_channels)
             backend.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
+            if kernels is not None:  # steps 4 and 5 in one compiled call
+                size = tiles_w * n * out_channels
+                kernels.winograd_output(
+                    m, no_bias if bias is None else bias, image_slice.start, row_slice.start,
+                    y, s_buf[: 8 * size].reshape(8, tiles_w, n, out_channels),
+                    s_buf[8 * size : 12 * size].reshape(4, tiles_w, n, out_channels))
+                continue
             if bias is not None:
                 m[5] += bias
             # 4. Y = Aᵀ M A: along the rows into s (2, 4, ...), then along the columns.
@@ -194,50 +183,59 @@ def winograd_correlate(
     return y
 
 
+class _Tiles:
+    """One thread's buffers for steps 1 and 2 of a chunk, ``V = Bᵀ d B`` of its input tiles,
+    by the compiled kernel (:func:`wally._numba_kernels.winograd_input`) or by NumPy."""
+
+    def __init__(self, x: ndarray, dtype: Any, top: int, left: int, tiles_w: int, images: int,
+                 rows: int, compiled: bool) -> None:
+        self.x = xp.ascontiguousarray(x) if compiled else x
+        self.top, self.left, self.tiles_w = top, left, tiles_w
+        self.cols = 2 * tiles_w + 2  # padded columns
+        channels = x.shape[1]
+        self.kernels = accel.kernels() if compiled else None
+        plane = images * channels * (2 * rows + 2) * self.cols  # one padded chunk
+        self.padded = _buffer("padded", 0 if compiled else plane, dtype)
+        self.last = _buffer("channels-last", plane, dtype)
+        self.rows = _buffer("rows", 4 * (rows if not compiled else 1) * self.cols * images
+                            * channels, dtype)
+        self.v = _buffer("v", 16 * rows * tiles_w * images * channels, dtype)
+
+    def transform(self, image_slice: slice, row_slice: slice) -> ndarray:
+        """``V (16, r, tiles_w, n, C)`` of the chunk's tiles (position ``4ξ + ν`` first)."""
+        x, cols, tiles_w = self.x, self.cols, self.tiles_w
+        n, channels = image_slice.stop - image_slice.start, x.shape[1]
+        r = row_slice.stop - row_slice.start
+        v = self.v[: 16 * r * tiles_w * n * channels].reshape(16, r, tiles_w, n, channels)
+        if self.kernels is not None:
+            d = self.last[: (2 * r + 2) * cols * n * channels].reshape(2 * r + 2, cols, n,
+                                                                          channels)
+            t = self.rows[: 4 * cols * n * channels].reshape(4, cols, n, channels)
+            self.kernels.winograd_input(x, image_slice.start, image_slice.stop,
+                                        row_slice.start, self.top, self.left, d, t, v)
+            return v
+        # 1. The zero-padded input rows of this chunk, channels last: (2r + 2, cols, n, C).
+        chunk = _pad(x, image_slice, 2 * row_slice.start - self.top, 2 * r + 2, self.left, cols,
+                     self.padded)
+        d = self.last[: chunk.size].reshape(2 * r + 2, cols, n, channels)
+        xp.copyto(d, chunk.transpose(2, 3, 0, 1))
+        # 2. V = Bᵀ d B: first along the rows (every second row starts a tile) ...
+        t = self.rows[: 4 * r * cols * n * channels].reshape(4, r, cols, n, channels)
+        _b_transpose(d[0 : 2 * r : 2], d[1 : 2 * r + 1 : 2], d[2 : 2 * r + 2 : 2],
+                     d[3 : 2 * r + 3 : 2], t)
+        # ... then along the columns, into V.
+        for k in range(4):
+            e = t[k]
+            _b_transpose(e[:, 0 : 2 * tiles_w : 2], e[:, 1 : 2 * tiles_w + 1 : 2],
+                         e[:, 2 : 2 * tiles_w + 2 : 2], e[:, 3 : 2 * tiles_w + 3 : 2],
+                         v[4 * k : 4 * k + 4])
+        return v
+
+
 def _compiled(x: ndarray, dtype: Any) -> bool:
     """Whether the compiled transforms run (:mod:`wally.backends.accel`'s ``winograd``)."""
     return (accel.is_enabled("winograd") and x.dtype == dtype and x.dtype.isnative
             and x.dtype.name in ("float32", "float64"))
-
-
-def _compiled_correlate(x: ndarray, u: ndarray, bias: ndarray | None, top: int, left: int,
-                        y: ndarray, chunks: list[Chunk], images: int, rows: int) -> None:
-    """:func:`winograd_correlate`'s steps by the compiled kernels: per chunk one call
-    transforms the input tiles (:func:`wally._numba_kernels.winograd_input`), the same batched
-    GEMM multiplies, and one call transforms the products back into ``y``
-    (:func:`~wally._numba_kernels.winograd_output`).  The calls run without the interpreter
-    lock and compute the NumPy steps' sums in their order: the same bits."""
-    kernels = accel.kernels()
-    x = xp.ascontiguousarray(x)
-    channels, out_channels = x.shape[1], y.shape[1]
-    tiles_w = -(-y.shape[3] // 2)
-    cols = 2 * tiles_w + 2
-    b = xp.zeros(0, x.dtype) if bias is None else xp.ascontiguousarray(bias, dtype=x.dtype)
-    most = rows * tiles_w * images
-
-    def work(jobs: Iterator[Chunk]) -> None:
-        d_buf = _buffer("padded", (2 * rows + 2) * cols * images * channels, x.dtype)
-        t_buf = _buffer("rows", 4 * cols * images * channels, x.dtype)
-        v_buf = _buffer("v", 16 * most * channels, x.dtype)
-        m_buf = _buffer("m", 16 * most * out_channels, x.dtype)
-        s_buf = _buffer("s", 12 * tiles_w * images * out_channels, x.dtype)
-        for image_slice, row_slice in jobs:
-            n = image_slice.stop - image_slice.start
-            r = row_slice.stop - row_slice.start
-            d = d_buf[: (2 * r + 2) * cols * n * channels].reshape(2 * r + 2, cols, n, channels)
-            t = t_buf[: 4 * cols * n * channels].reshape(4, cols, n, channels)
-            v = v_buf[: 16 * r * tiles_w * n * channels].reshape(16, r, tiles_w, n, channels)
-            m = m_buf[: 16 * r * tiles_w * n * out_channels].reshape(
-                16, r, tiles_w, n, out_channels)
-            kernels.winograd_input(x, image_slice.start, image_slice.stop, row_slice.start,
-                                   top, left, d, t, v)
-            backend.matmul(v.reshape(16, -1, channels), u, out=m.reshape(16, -1, out_channels))
-            s = s_buf[: 8 * tiles_w * n * out_channels].reshape(8, tiles_w, n, out_channels)
-            blocks = s_buf[8 * tiles_w * n * out_channels: 12 * tiles_w * n * out_channels]
-            kernels.winograd_output(m, b, image_slice.start, row_slice.start, y, s,
-                                    blocks.reshape(4, tiles_w, n, out_channels))
-
-    run_chunks(work, chunks)
 
 
 def _buffer(tag: str, size: int, dtype: Any) -> ndarray:
