@@ -28,7 +28,8 @@ from wally.functional import conv as conv_module
 from wally.testing import gradcheck
 
 needs_numba = pytest.mark.skipif(
-    not accel.is_available(), reason="numba is not installed (pip install wally-cnn[accel])"
+    not accel.is_enabled(),
+    reason="numba is not installed (pip install wally-cnn[accel]) or WALLY_ACCEL=0 switched it off",
 )
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
@@ -348,3 +349,80 @@ def test_compiled_winograd_kernels_refuse_buffers_that_do_not_match():
     s, blocks = np.zeros((8, 1, 1, 8), np.float32), np.zeros((4, 1, 1, 8), np.float32)
     with pytest.raises(ValueError, match="winograd_output: the buffers do not match the chunk"):
         kernels.winograd_output(m, np.zeros(0, np.float32), 0, 0, y, s, blocks)
+
+
+# ----- the depthwise weight gradient ("depthwise-direct") ---------------------------------------
+@needs_numba
+@pytest.mark.parametrize("nd, kernel, padding, dilation", [
+    (2, 3, 1, 1), (2, 5, 2, 1), (2, 3, 2, 2), (1, 7, 3, 1), (1, 3, 2, 2)])
+def test_depthwise_direct_matches_torch(nd, kernel, padding, dilation):
+    """The whole layer, float64: forward (direct), weight gradient (depthwise-direct) and
+    input gradient (flipped, itself a direct forward), against torch's."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    spatial = (9, 11) if nd == 2 else (23,)
+    x = rng.standard_normal((5, 6, *spatial))
+    w = rng.standard_normal((6, 1, *(kernel,) * nd))
+    wally_conv, torch_conv = (F.conv2d, torch.nn.functional.conv2d) if nd == 2 else (
+        F.conv1d, torch.nn.functional.conv1d)
+    xs, ws = wally.tensor(x, requires_grad=True), wally.tensor(w, requires_grad=True)
+    with dispatch.trace() as ran:
+        y = wally_conv(xs, ws, padding=padding, dilation=dilation, groups=6)
+        y.backward(wally.ones_like(y))
+    assert ran == [("forward", "direct"), ("weight-grad", "depthwise-direct"),
+                   ("input-grad", "flipped"), ("forward", "direct")]
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = torch_conv(tx, tw, padding=padding, dilation=dilation, groups=6)
+    ty.backward(torch.ones_like(ty))
+    for ours, theirs in ((y.detach().numpy(), ty.detach()), (ws.grad.numpy(), tw.grad),
+                         (xs.grad.numpy(), tx.grad)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@needs_numba
+def test_depthwise_direct_gradients_by_central_differences():
+    rng = np.random.default_rng(11)
+    x = wally.tensor(rng.standard_normal((3, 4, 7, 6)), requires_grad=True)
+    w = wally.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
+    with dispatch.trace() as ran:
+        assert gradcheck(lambda x, w: F.conv2d(x, w, padding=(2, 1), dilation=(2, 1), groups=4),
+                         x, w)
+    assert ("weight-grad", "depthwise-direct") in ran
+
+
+@needs_numba
+def test_depthwise_direct_gives_the_same_bits_on_every_thread_count(num_threads):
+    """17 images: three chunks of at most ``DIRECT_GRAD_IMAGES``, whose partials are added
+    in chunk order whichever thread computed them, so every thread count gives one result."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((17, 32, 20, 20), dtype=np.float32)
+    gy = rng.standard_normal((17, 32, 20, 20), dtype=np.float32)
+    assert -(-17 // tuning.DIRECT_GRAD_IMAGES) >= 3
+    results = []
+    for threads in (1, 2, 3, 2):
+        num_threads(threads)
+        with dispatch.trace() as ran:
+            results.append(conv_module.weight_grad(x, gy, (32, 1, 3, 3), (1, 1), ((1, 1), (1, 1)),
+                                                   (1, 1), 32))
+        assert ran == [("weight-grad", "depthwise-direct")]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    with dispatch.algorithm("depthwise", passes="weight-grad"):
+        numpy_path = conv_module.weight_grad(x, gy, (32, 1, 3, 3), (1, 1), ((1, 1), (1, 1)),
+                                             (1, 1), 32)
+    np.testing.assert_allclose(results[0], numpy_path, rtol=1e-4, atol=1e-3)
+
+
+@needs_numba
+def test_depthwise_direct_kernel_refuses_buffers_that_do_not_match():
+    kernels = accel.kernels()
+    x = np.zeros((2, 3, 6, 6), np.float32)
+    gy = np.zeros((2, 3, 6, 6), np.float32)
+    part = np.zeros((3, 3, 3), np.float32)
+    acc = np.zeros((3, 9, 6), np.float32)
+    small = np.zeros(10, np.float32)  # not one padded image
+    with pytest.raises(ValueError, match="depthwise_weight_grad: the buffers do not match"):
+        kernels.depthwise_weight_grad(x, gy, 0, 2, 1, 1, 1, 1, 1, 1, part, small, acc)
+    with pytest.raises(ValueError, match="depthwise_weight_grad: the buffers do not match"):
+        kernels.depthwise_weight_grad(x, gy, 0, 3, 1, 1, 1, 1, 1, 1, part,
+                                      np.zeros(3 * 8 * 8 + 2, np.float32), acc)

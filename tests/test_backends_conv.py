@@ -26,7 +26,7 @@ from wally.functional import conv as conv_module
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "CONVOLUTION.md"
 KERNELS = [(r.pass_, r.name) for r in dispatch.algorithms() if r.name != "reference"]
 # The compiled kernels need numba (pip install wally-cnn[accel]); NumPy's run without it.
-COMPILED = {"direct"}
+COMPILED = {"direct", "depthwise-direct"}
 
 
 def _skip_without_numba(name):
@@ -139,7 +139,7 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
             (8, 1, 3, 3),
             {"padding": 1, "groups": 8},
             2,
-            ("depthwise", "depthwise", "flipped"),
+            ("direct", "depthwise-direct", "flipped"),  # depthwise without numba
         ),
         (
             (4, 8, 16, 16),
@@ -154,8 +154,9 @@ def test_the_automatic_choice(num_threads, x_shape, w_shape, kwargs, threads, ex
     x = wally.randn(*x_shape, requires_grad=True)
     w = wally.randn(*w_shape, requires_grad=True)
     num_threads(threads)
-    if expected[0] == "direct" and not accel.is_enabled():
-        expected = ("im2col", *expected[1:])
+    if not accel.is_enabled():  # NumPy alone: depthwise layers take the depthwise kernels
+        fallback = "depthwise" if kwargs.get("groups", 1) > 1 else "im2col"
+        expected = tuple(fallback if "direct" in name else name for name in expected)
     with dispatch.trace() as ran:
         F.conv2d(x, w, **kwargs).sum().backward()
     assert [name for pass_, name in ran[:3]] == list(expected)
@@ -203,14 +204,14 @@ def test_tuning_constants_are_read_at_call_time(monkeypatch):
 
 # ----- every kernel against the reference --------------------------------------------------------
 @st.composite
-def geometries(draw, kernel):
+def geometries(draw, kernel, pass_="forward"):
     """A convolution inside ``kernel``'s region: what it needs to run (its ``fits``), with
     channels, map sizes, strides, padding and dilation drawn across it."""
-    most = 2 if kernel == "direct" else 3
+    most = 2 if kernel in ("direct", "depthwise-direct") else 3
     nd = 2 if kernel in ("winograd", "rows") else draw(st.integers(1, most))
     small = nd == 3
     batch = draw(st.integers(1, 3))
-    if kernel == "depthwise":
+    if kernel in ("depthwise", "depthwise-direct"):
         groups = draw(st.integers(2, 6))
         channels = out_channels = groups
     elif kernel in ("winograd", "rows"):
@@ -226,7 +227,7 @@ def geometries(draw, kernel):
         k = tuple(draw(st.integers(1, 3 if small else 5)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2 if small else 3)) for _ in range(nd))
-    if kernel in ("winograd", "flipped", "direct"):
+    if kernel in ("winograd", "flipped", "direct", "depthwise-direct"):
         stride = (1,) * nd
     if kernel == "winograd":
         dilation = (1, 1)
@@ -287,7 +288,7 @@ def _check_against_reference(pass_, name, case):
 @given(data=st.data())
 def test_every_kernel_matches_the_reference(pass_, name, data):
     _skip_without_numba(name)
-    _check_against_reference(pass_, name, data.draw(geometries(name)))
+    _check_against_reference(pass_, name, data.draw(geometries(name, pass_)))
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -301,10 +302,13 @@ def test_kernels_match_the_reference_on_several_threads(num_threads, threads):
         "im2col": ((3, 4, 20, 20), (6, 2, 3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 2, 512),
         "flipped": ((3, 4, 20, 20), (6, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, 512),
     }
+    # the depthwise weight gradient's direct kernel: 17 images, three chunks of at most 8
+    depthwise = ((17, 4, 11, 13), (4, 1, 3, 2), (1, 1), ((2, 0), (1, 3)), (2, 1), 4, None)
     num_threads(threads)
     for pass_, name in KERNELS:
         if name not in COMPILED or accel.is_available():
-            _check_against_reference(pass_, name, cases[name])
+            case = depthwise if name == "depthwise-direct" else cases[name]
+            _check_against_reference(pass_, name, case)
 
 
 def test_the_reference_matches_the_loops():

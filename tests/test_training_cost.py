@@ -253,7 +253,8 @@ def test_depthwise_counts_its_per_tap_products():
     )
     x, y = _digits(2, 12)
     _, rows = _rows(model, x)
-    count = count_step(model, x, y)
+    with accel.flags(False):  # NumPy's depthwise kernels (compiled: the test below)
+        count = count_step(model, x, y)
     # stride 1, 'same': dX is the flipped convolution, itself depthwise, over as many positions
     assert count.kernels["1"]["input-grad"] == {"flipped/depthwise"}
     assert count.kernels["2"]["input-grad"] == {"depthwise"}
@@ -262,6 +263,21 @@ def test_depthwise_counts_its_per_tap_products():
         assert count.kernels[name]["weight-grad"] == {"depthwise"}, name
         assert count.by_layer[name] == _expected(rows[name]), name
     assert rows["1"].macs == 9 * 4 * 2 * 12 * 12 == rows["1"].weight_grad_macs
+
+
+@pytest.mark.skipif(not accel.is_enabled(), reason="numba is not installed or switched off")
+def test_compiled_depthwise_kernels_count_their_multiply_adds():
+    """With numba, a stride-1 depthwise layer runs ``direct`` forward (every weight over the
+    wide rows) and ``depthwise-direct`` for its weight gradient (the direct count)."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                          nn.Flatten(), nn.Linear(4 * 12 * 12, 10))
+    x, y = _digits(2, 12)
+    _, rows = _rows(model, x)
+    count = count_step(model, x, y)
+    assert count.kernels["1"]["forward"] == {"direct"}
+    assert count.kernels["1"]["weight-grad"] == {"depthwise-direct"}
+    assert count.kernels["1"]["input-grad"] == {"flipped/direct"}
+    assert count.by_layer["1"]["weight-grad"] == rows["1"].weight_grad_macs == 9 * 4 * 2 * 144
 
 
 def test_flipped_input_gradient_runs_over_the_input_positions():

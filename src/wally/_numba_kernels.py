@@ -109,6 +109,53 @@ def conv2d_direct(x: Any, w: Any, b: Any, first: int, stop: int, top: int, botto
                     row[ow] = src[ow]
 
 
+# ----- depthwise weight gradient ("depthwise-direct" in wally.backends.conv) --------------------
+@njit(**_JIT)
+def depthwise_weight_grad(x: Any, gy: Any, first: int, stop: int, top: int, bottom: int,
+                          left: int, right: int, dil_h: int, dil_w: int, part: Any,
+                          padded: Any, acc: Any) -> None:
+    """``part[c, i, j] = Σ_w Σ_n Σ_oh dY[n, c, oh, w] · x_pad[n, c, oh + i·d_h, w + j·d_w]``
+    over images ``first … stop − 1``, stride 1, one filter per channel.
+
+    Each image is padded once (:func:`_pad_image`); then, for each channel, tap and output row,
+    the row's products are added into that tap's column sums ``acc[c, tap, :OW]`` (a loop that
+    writes one array, which LLVM vectorises), images and rows in order; at the end each tap's
+    column sums are added left to right.  A fixed order whatever the chunk's thread.
+    """
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    out_h, out_w = gy.shape[2], gy.shape[3]
+    kh, kw = part.shape[1], part.shape[2]
+    padded_height, padded_width = height + top + bottom, width + left + right
+    plane = padded_height * padded_width + dil_w * (kw - 1)
+    if (out_h != padded_height - dil_h * (kh - 1) or out_w != padded_width - dil_w * (kw - 1)
+            or gy.shape[1] != channels or part.shape[0] != channels
+            or padded.shape[0] < channels * plane or acc.shape[0] != channels
+            or acc.shape[1] != kh * kw or acc.shape[2] != out_w
+            or not 0 <= first <= stop <= min(x.shape[0], gy.shape[0])):
+        raise ValueError("depthwise_weight_grad: the buffers do not match the images")
+    acc[:] = 0
+    for n in range(first, stop):
+        _pad_image(x, n, top, left, padded_width, plane, padded)
+        for c in range(channels):
+            for i in range(kh):
+                for j in range(kw):
+                    sums = acc[c, i * kw + j]
+                    for oh in range(out_h):
+                        g = gy[n, c, oh]
+                        at = c * plane + (oh + i * dil_h) * padded_width + j * dil_w
+                        src = padded[at:at + out_w]
+                        for w in range(out_w):
+                            sums[w] += g[w] * src[w]
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                sums = acc[c, i * kw + j]
+                total = sums[0]
+                for w in range(1, out_w):
+                    total += sums[w]
+                part[c, i, j] = total
+
+
 # ----- ReLU's gradient --------------------------------------------------------------------------
 @njit(**_JIT)
 def relu_backward(gy: Any, y: Any, out: Any) -> None:

@@ -451,7 +451,7 @@ def kernel_products(kernel: str, g: dispatch.Geometry, pass_: str = "forward") -
     * ``winograd`` (forward): ``16·C·O·N·⌈OH/2⌉·⌈OW/2⌉ + 16·9·O·C`` (the tiles' sixteen
       products, and the weight transform);
     * ``depthwise``: ``∏k·C·N·∏out`` element-wise multiplies (no matrix product), the direct
-      count.
+      count; ``depthwise-direct`` (compiled) the same multiply-adds.
 
     Example::
 
@@ -463,7 +463,7 @@ def kernel_products(kernel: str, g: dispatch.Geometry, pass_: str = "forward") -
     batch, channels = g.input_shape[:2]
     out_channels = g.weight_shape[0]
     window = _numel(g.kernel) * (channels // g.groups)
-    if kernel == "depthwise":
+    if kernel in ("depthwise", "depthwise-direct"):
         return window * out_channels * batch * _numel(g.plan(wide=False).out)
     if kernel == "direct":
         plan = g.plan(wide=False)

@@ -81,8 +81,16 @@ ROWS_MIN_POSITIONS = 256
 # 2 → 8 3×3 on 32×32 0.76 against 0.83 ms; 1 → 16 5×5 1.41 against 1.46 ms; 3 → 16 3×3 2.07
 # against 1.90 ms; ResNet's CIFAR stem 3 → 64 3×3 9.8 against 5.2 ms (batch 64); LeNet's conv2
 # (150 deep) 6.3 against 2.9 ms (one tap a pass).
+# The limits are per group (C/groups·∏k deep, O/groups outputs): a GEMM's advantage is reusing
+# one group's columns for all its outputs, and a depthwise layer has one output a group.
+# Depthwise 3×3 at 1 thread, direct against NumPy's per-tap multiply-adds: (64,128,32,32) 16.4
+# against 67.2 ms forward; (64,32,112,112) 56.8 against 166.6; 5×5 (64,256,16,16) 11.9 against
+# 108.9; dilated (16,64,56,56) d2 5.0 against 26.0 (PyTorch, the first: 23 ms).
 DIRECT_MAX_DEPTH = 32
 DIRECT_MAX_OUT_CHANNELS = 8
+# Images per chunk of the compiled depthwise weight gradient, whatever the thread count: each
+# chunk's partial is added in chunk order, so the bits do not depend on the threads either.
+DIRECT_GRAD_IMAGES = 8
 
 # ----- the flipped input gradient ("flipped" in the table) ---------------------------------------
 # The flipped convolution reads dY padded back to the input's size: worth it only where that

@@ -450,6 +450,8 @@ def weight_grad(
     kernel = dispatch.choose("weight-grad", g)
     if kernel == "reference":
         return _reference_weight_grad(x, gy, g)
+    if kernel == "depthwise-direct":
+        return _direct_weight_grad(x, gy, g)
     if kernel == "depthwise":
         return _depthwise_weight_grad(x, gy, weight_shape, stride, padding, dilation)
     if kernel == "rows":
@@ -851,6 +853,50 @@ def _direct_correlate(
 
     run_chunks(work, [slice(n, min(n + step, batch)) for n in range(0, batch, step)])
     return y.reshape(y.shape[:2] + tuple(g.plan().out))
+
+
+def _direct_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> ndarray:
+    """A depthwise layer's ``dW`` by the compiled kernel
+    :func:`wally._numba_kernels.depthwise_weight_grad` (stride 1; 1-D runs as 2-D with one
+    row): one call per chunk of ``tuning.DIRECT_GRAD_IMAGES`` images, whose partials are added
+    in chunk order, so the bits are the same at every thread count."""
+    kernels = accel.kernels()
+    weight_shape = g.weight_shape
+    kernel: tuple[int, ...]
+    if len(g.kernel) == 1:
+        x, gy = x[:, :, None], gy[:, :, None]
+        padding: Pairs = ((0, 0), *g.padding)
+        dilation = (1, *g.dilation)
+        kernel = (1, *g.kernel)
+    else:
+        padding, dilation, kernel = g.padding, g.dilation, g.kernel
+    x = xp.ascontiguousarray(x)
+    gy = xp.ascontiguousarray(gy, dtype=x.dtype)
+    batch, channels = x.shape[:2]
+    (top, bottom), (left, right) = padding
+    padded_width = x.shape[3] + left + right
+    plane = (x.shape[2] + top + bottom) * padded_width + dilation[1] * (kernel[1] - 1)
+    total = xp.zeros((channels, *kernel), dtype=x.dtype)
+    step = tuning.DIRECT_GRAD_IMAGES
+    chunks = [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
+    per_image = channels * volume(kernel) * volume(gy.shape[2:])  # multiply-adds
+
+    def fold(part: ndarray) -> None:
+        total[...] += part
+
+    def work(jobs: Iterator[tuple[int, slice]], put: Any) -> None:
+        padded = workspace("padded", channels * plane, x.dtype)
+        acc = workspace("rows", channels * volume(kernel) * gy.shape[3], x.dtype).reshape(
+            channels, volume(kernel), gy.shape[3])
+        for index, images in jobs:
+            part = xp.empty_like(total)
+            accel.call(kernels.depthwise_weight_grad, per_image * (images.stop - images.start),
+                       x, gy, images.start, images.stop, top, bottom, left, right, dilation[0],
+                       dilation[1], part, padded, acc)
+            put(index, part)
+
+    sum_chunks(work, list(enumerate(chunks)), fold, len(chunks), partial_bytes=total.nbytes)
+    return total.reshape(weight_shape).astype(g.dtype, copy=False)
 
 
 # ----- depthwise: one multiply-add per kernel tap -----------------------------------------------
