@@ -119,13 +119,16 @@ def winograd_correlate(
     u: ndarray | None = None,
     op: str = "winograd_correlate",
     what: str = "output",
+    share: int | None = None,
 ) -> ndarray:
     """``y = w ⋆ x + b`` (PyTorch's conv2d: stride 1, dilation 1, groups 1) by F(2×2, 3×3).
 
     ``x (N, C, H, W)``, ``w (O, C, 3, 3)``, ``b (O,)`` or ``None``, ``padding`` =
     ``((top, bottom), (left, right))``; returns ``(N, O, H_out, W_out)`` in ``x``'s dtype,
     C-contiguous.  ``u``, if given, is ``transform_weights(w)`` computed beforehand (a layer
-    whose weights do not change can keep it).  float16 is computed in float32.
+    whose weights do not change can keep it).  ``share``: a thread's share of the memory
+    budget in bytes (the caller's, :mod:`wally.backends.conv`), which caps each chunk's
+    transformed tiles.  float16 is computed in float32.
     """
     batch, channels, height, width = x.shape
     out_channels = w.shape[0]
@@ -143,7 +146,8 @@ def winograd_correlate(
     bias = None if b is None else b.astype(dtype, copy=False)
     y = allocate(op, what, (batch, out_channels, out_h, out_w), x.dtype)
     tiles_h, tiles_w = -(-out_h // 2), -(-out_w // 2)
-    chunks = _chunks(batch, tiles_h, tiles_w, max(channels, out_channels), xp.dtype(dtype).itemsize)
+    chunks = _chunks(batch, tiles_h, tiles_w, max(channels, out_channels), xp.dtype(dtype).itemsize,
+                     share)
     images = max(c[0].stop - c[0].start for c in chunks)
     rows = max(c[1].stop - c[1].start for c in chunks)
 
@@ -297,15 +301,15 @@ def _scatter(blocks: ndarray, y: ndarray, row0: int, out_h: int, out_w: int) -> 
             target[...] = blocks[2 * i + j, :h, :w].transpose(2, 3, 0, 1)
 
 
-def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int) -> list[Chunk]:
+def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int,
+            share: int | None = None) -> list[Chunk]:
     """Chunks of whole images, or of tile rows of one image, of about ``tuning.TILE_BYTES`` of
-    transformed tiles (no more than a thread's share of the memory budget, as im2col's columns)
+    transformed tiles (no more than ``share``, a thread's share of the memory budget, as
+    im2col's columns)
     but at least ``tuning.MIN_TILES`` tiles; one image is split so that every thread gets work
     (under :func:`wally.use_deterministic_algorithms`, as for one thread: the chunks, and so
     the GEMMs' shapes and bits, do not depend on the thread count)."""
-    from wally.backends.conv import get_memory_budget, shares  # it imports this module
-
-    most = min(tuning.TILE_BYTES, get_memory_budget() // shares())
+    most = tuning.TILE_BYTES if share is None else min(tuning.TILE_BYTES, share)
     per_chunk = max(most // (16 * channels * itemsize), tuning.MIN_TILES)  # tiles
     per_image = tiles_h * tiles_w
     threads = 1 if are_deterministic_algorithms_enabled() else get_num_threads()

@@ -394,7 +394,8 @@ def correlate(
     if kernel == "direct":
         return _direct_correlate(x, w, b, g, op, what)
     if kernel == "winograd":
-        return winograd_correlate(x, w, b, padding, op=op, what=what)
+        return winograd_correlate(x, w, b, padding, op=op, what=what,
+                                  share=dispatch.get_memory_budget() // dispatch.shares())
     if kernel == "rows":
         return _rows_correlate(_rows(g), x, w, b, op, what)
     plan = column_plan(x.shape[2:], w.shape[2:], stride, padding, dilation)
