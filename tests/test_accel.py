@@ -174,17 +174,23 @@ def test_direct_gradients_by_central_differences(nd):
 
 
 # ----- the same bits on every run, at every thread count ----------------------------------------
+def _count_chunks(monkeypatch, module) -> list[int]:
+    """The chunks of every ``run_chunks`` call that ``module`` makes (it imported the name)."""
+    counts: list[int] = []
+
+    def counting(work, items, **kwargs):
+        counts.append(len(items))
+        return run_chunks(work, items, **kwargs)
+
+    monkeypatch.setattr(module, "run_chunks", counting)
+    return counts
+
+
 @needs_numba
 def test_direct_gives_the_same_bits_on_every_run_and_thread_count(num_threads, monkeypatch):
     """LeNet's first layer at batch 64 splits into several chunks on every thread count; the
     kernel sums each image in one order whichever chunk holds it."""
-    chunks: list[int] = []
-
-    def counting(work, items, **kwargs):
-        chunks.append(len(items))
-        return run_chunks(work, items, **kwargs)
-
-    monkeypatch.setattr(conv_module, "run_chunks", counting)
+    chunks = _count_chunks(monkeypatch, conv_module)
     rng = np.random.default_rng(5)
     x = wally.tensor(rng.standard_normal((64, 1, 28, 28), dtype=np.float32))
     w = wally.tensor(rng.standard_normal((6, 1, 5, 5), dtype=np.float32))
@@ -313,13 +319,7 @@ def test_compiled_winograd_is_the_numpy_path_bit_for_bit(
 def test_compiled_winograd_splits_among_threads_with_the_same_bits(num_threads, monkeypatch):
     """A ResNet-sized layer in several chunks on two threads: each chunk's tiles are
     transformed in one call, the same sums whichever thread takes it."""
-    chunk_calls: list[int] = []
-
-    def counting(work, items, **kwargs):
-        chunk_calls.append(len(items))
-        return run_chunks(work, items, **kwargs)
-
-    monkeypatch.setattr(winograd_module, "run_chunks", counting)
+    chunk_calls = _count_chunks(monkeypatch, winograd_module)
     rng = np.random.default_rng(9)
     x = rng.standard_normal((24, 64, 32, 32), dtype=np.float32)
     w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)

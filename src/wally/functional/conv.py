@@ -826,10 +826,7 @@ def _direct_correlate(
     kernels = accel.kernels()
     if len(g.kernel) == 1:
         x, w = x[:, :, None], w[:, :, None]
-        padding: Pairs = ((0, 0), *g.padding)
-        dilation = (1, *g.dilation)
-    else:
-        padding, dilation = g.padding, g.dilation
+    padding, dilation, _ = _direct_2d(g)
     x = xp.ascontiguousarray(x)
     w = xp.ascontiguousarray(w, dtype=x.dtype)
     bias = xp.zeros(0, x.dtype) if b is None else xp.ascontiguousarray(b, dtype=x.dtype)
@@ -856,6 +853,14 @@ def _direct_correlate(
     return y.reshape(y.shape[:2] + tuple(g.plan().out))
 
 
+def _direct_2d(g: dispatch.Geometry) -> tuple[Pairs, tuple[int, ...], tuple[int, ...]]:
+    """``g``'s padding, dilation and kernel as the 2-D compiled kernels take them: a 1-D
+    convolution runs as 2-D with one row (its arrays get a unit axis before the last)."""
+    if len(g.kernel) == 1:
+        return ((0, 0), *g.padding), (1, *g.dilation), (1, *g.kernel)
+    return g.padding, g.dilation, g.kernel
+
+
 def _direct_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> ndarray:
     """A depthwise layer's ``dW`` by the compiled kernel
     :func:`wally._numba_kernels.depthwise_weight_grad` (stride 1; 1-D runs as 2-D with one
@@ -863,14 +868,9 @@ def _direct_weight_grad(x: ndarray, gy: ndarray, g: dispatch.Geometry) -> ndarra
     in chunk order, so the bits are the same at every thread count."""
     kernels = accel.kernels()
     weight_shape = g.weight_shape
-    kernel: tuple[int, ...]
     if len(g.kernel) == 1:
         x, gy = x[:, :, None], gy[:, :, None]
-        padding: Pairs = ((0, 0), *g.padding)
-        dilation = (1, *g.dilation)
-        kernel = (1, *g.kernel)
-    else:
-        padding, dilation, kernel = g.padding, g.dilation, g.kernel
+    padding, dilation, kernel = _direct_2d(g)
     x = xp.ascontiguousarray(x)
     gy = xp.ascontiguousarray(gy, dtype=x.dtype)
     batch, channels = x.shape[:2]
