@@ -1,6 +1,7 @@
-"""``wally._parallel.matmul`` (the linear layers' GEMM) in its three regimes at 2 threads:
-small ones left to BLAS, mid-sized ones on the calling thread with BLAS held to one thread,
-large ones split by rows among the threads."""
+"""``wally._parallel.matmul`` (the linear layers' GEMM) in its regimes at 2 threads: tiny
+ones left to BLAS, small and mid-sized ones on the calling thread with BLAS held to one thread,
+large ones split by rows among the threads; and the convolutions' GEMMs, which run on one BLAS
+thread whenever wally uses several (OpenBLAS's idle threads spin on the cores otherwise)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def _operands(macs: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_regimes_are_ordered():
-    assert 0 < tuning.ONE_THREAD_MACS < tuning.SPLIT_MACS
+    assert 0 < tuning.BLAS_THREADED_MACS < tuning.ONE_THREAD_MACS < tuning.SPLIT_MACS
 
 
 def test_a_mid_sized_gemm_runs_on_one_thread_with_one_blas_thread(num_threads, observed):
@@ -67,13 +68,59 @@ def test_a_large_gemm_is_split_by_rows(num_threads, observed):
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-3)
 
 
-def test_a_small_gemm_and_one_thread_are_left_to_blas(num_threads, observed):
+def test_a_tiny_gemm_and_one_thread_are_left_to_blas(num_threads, observed):
     num_threads(2)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        _parallel.matmul(*_operands(tuning.ONE_THREAD_MACS // 2))
+        _parallel.matmul(*_operands(tuning.BLAS_THREADED_MACS // 2))
         num_threads(1)
         _parallel.matmul(*_operands((tuning.ONE_THREAD_MACS + tuning.SPLIT_MACS) // 2))
     assert observed["splits"] == [] and observed["blas"] == [2, 2]
+
+
+def test_a_small_gemm_that_openblas_would_thread_gets_one_blas_thread(num_threads, observed):
+    num_threads(2)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        a, b = _operands((tuning.BLAS_THREADED_MACS + tuning.ONE_THREAD_MACS) // 2)
+        out = _parallel.matmul(a, b)
+        assert observed["splits"] == [] and observed["blas"] == [1]
+        assert _blas_threads() == 2
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        np.testing.assert_array_equal(out, a @ b)
+
+
+@pytest.mark.parametrize("case", ["one chunk", "winograd"])
+def test_a_convolution_runs_every_gemm_on_one_blas_thread_at_two_threads(
+        case, num_threads, observed, monkeypatch):
+    """A 1×1 layer small enough for one chunk (so ``run_chunks`` has no second thread to
+    start), and a Winograd layer, whose weight transform is a GEMM outside its chunks."""
+    import wally
+    import wally.functional.conv as kernels
+    import wally.nn.functional as F
+    from wally.backends import conv
+
+    splits: list[int] = []
+    run_chunks = kernels.run_chunks
+
+    def counting(work, chunks, **kwargs):
+        splits.append(len(chunks))
+        return run_chunks(work, chunks, **kwargs)
+
+    monkeypatch.setattr(kernels, "run_chunks", counting)
+    num_threads(2)
+    rng = np.random.default_rng(0)
+    if case == "one chunk":
+        x, w, padding, name = (rng.standard_normal((4, 64, 8, 8), dtype=np.float32),
+                               rng.standard_normal((128, 64, 1, 1), dtype=np.float32), 0, "im2col")
+    else:
+        x, w, padding, name = (rng.standard_normal((2, 64, 16, 16), dtype=np.float32),
+                               rng.standard_normal((64, 64, 3, 3), dtype=np.float32), 1,
+                               "winograd")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"), conv.algorithm(name):
+        F.conv2d(wally.tensor(x), wally.tensor(w), padding=padding)
+        assert _blas_threads() == 2
+    assert observed["blas"] and set(observed["blas"]) == {1}
+    if case == "one chunk":
+        assert splits == [1]
 
 
 def test_deterministic_mode_splits_every_mid_sized_gemm_into_fixed_blocks(num_threads, observed):

@@ -12,6 +12,13 @@ Limiting BLAS needs ``threadpoolctl``; without it chunks run one after another o
 thread and BLAS threads each GEMM as it sees fit.  The limit is process-wide while a kernel
 runs, so BLAS calls made at the same time from other threads run single-threaded too.
 
+**BLAS stays on one thread while wally uses several** (:func:`one_blas_thread`), in a kernel
+of a single chunk too: after each threaded call OpenBLAS's idle threads keep spinning (about
+0.1 s, its ``THREAD_TIMEOUT``) on the core that the next kernel's second thread needs.  At 2
+threads a ResNet-18 training step went 1.84 → 1.67 s and a 40-batch LeNet epoch 0.81 → 0.76 s
+(``benchmarks/PROFILE.md``); a 64-channel Winograd layer, whose weight transform was one
+threaded GEMM before its chunks, 49.9 → 29.7 ms.
+
 **Same bits on every run.**  Which thread takes which chunk depends on timing, so nothing may
 depend on it: chunks write disjoint parts of their result, and where chunks' partial results
 are summed (weight gradients) :func:`sum_chunks` adds them in chunk order, whichever thread
@@ -43,6 +50,7 @@ __all__ = [
     "sum_chunks",
     "workspace",
     "matmul",
+    "one_blas_thread",
     "elementwise",
     "allocate",
     "available_memory",
@@ -170,10 +178,10 @@ def run_chunks(
     threads = get_num_threads() if workers is None else max(1, min(workers, get_num_threads()))
     threads = min(threads, len(chunks))
     deterministic = _state["deterministic"]
-    blas: Any = _blas() if threads > 1 or deterministic else False
+    blas: Any = _blas() if get_num_threads() > 1 or deterministic else False
     if not blas:
         return [work(iter(chunks))]
-    if threads <= 1:  # deterministic: one BLAS thread, as each thread's GEMMs get below
+    if threads <= 1:  # one chunk (or deterministic): one BLAS thread, as each thread's below
         with blas.limit(limits=1):
             return [work(iter(chunks))]
     with _lock:
@@ -419,7 +427,8 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     rows = a.shape[0]
     macs = rows * a.shape[1] * b.shape[1]
     if macs < tuning.ONE_THREAD_MACS:  # checked first: batch-1 layers end here
-        return backend.matmul(a, b)
+        with one_blas_thread(macs):
+            return backend.matmul(a, b)
     threads = min(get_num_threads(), rows)
     deterministic = _state["deterministic"]
     blas = _blas()
@@ -440,6 +449,22 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
 
     run_chunks(work, [slice(r, min(r + step, rows)) for r in range(0, rows, step)])
     return out
+
+
+def one_blas_thread(macs: int | None = None) -> contextlib.AbstractContextManager[Any]:
+    """BLAS held to one thread while wally's chunked kernels use several, or under
+    :func:`use_deterministic_algorithms` (a no-op otherwise, and for a product of ``macs``
+    multiply-adds that OpenBLAS runs on one thread anyway: below ``tuning.BLAS_THREADED_MACS``,
+    where a limit's ~7 µs would cost more than the GEMM).
+
+    For the BLAS calls a kernel makes outside :func:`run_chunks` (which limits its own): a
+    threaded GEMM leaves OpenBLAS's threads spinning on the cores the next kernel's threads
+    need (the module's docstring).
+    """
+    blas = _blas() if get_num_threads() > 1 or _state["deterministic"] else False
+    if not blas or (macs is not None and macs < tuning.BLAS_THREADED_MACS):
+        return contextlib.nullcontext()
+    return blas.limit(limits=1)  # type: ignore[no-any-return]
 
 
 # ----- element-wise work split by rows ----------------------------------------------------------

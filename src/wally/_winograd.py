@@ -43,6 +43,7 @@ from wally._parallel import (
     allocate,
     are_deterministic_algorithms_enabled,
     get_num_threads,
+    one_blas_thread,
     run_chunks,
     workspace,
 )
@@ -72,7 +73,8 @@ def transform_weights(w: ndarray, out: ndarray | None = None) -> ndarray:
     if out is None:
         out = xp.empty(16 * channels * out_channels, dtype=dtype)
     u = out[: 16 * channels * out_channels].reshape(16, out_channels * channels)
-    backend.matmul(xp.kron(g, g), taps.T, out=u)
+    with one_blas_thread(16 * 9 * out_channels * channels):
+        backend.matmul(xp.kron(g, g), taps.T, out=u)
     return u.reshape(16, out_channels, channels).transpose(0, 2, 1)
 
 

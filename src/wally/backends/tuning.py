@@ -152,8 +152,8 @@ WORKSPACE_BYTES = 32 << 20
 # not fail at ``empty`` but kill the process when its pages are touched.  Smaller ones are not
 # checked (reading /proc/meminfo costs ~30 µs, more than a small layer).
 CHECKED_BYTES = 64 << 20
-# wally._parallel.matmul (linear layers): below ONE_THREAD_MACS multiply-adds a GEMM is left to
-# BLAS as it is (OpenBLAS runs such small ones on one thread anyway; batch-1 layers end here);
+# wally._parallel.matmul (linear layers): below ONE_THREAD_MACS multiply-adds a GEMM runs on the
+# calling thread (batch-1 layers end here), held to one BLAS thread from BLAS_THREADED_MACS on;
 # below SPLIT_MACS it runs on the calling thread with BLAS held to one thread; from SPLIT_MACS
 # on, its rows are split among the threads. LeNet's linear layer (256x400 @ 400x120, 12M MACs),
 # forward + backward at 2 threads: split 1.00 ms, one thread 0.67 ms (0.62 ms at 1 thread),
@@ -162,6 +162,11 @@ CHECKED_BYTES = 64 << 20
 # GEMM from ONE_THREAD_MACS on is split into DETERMINISTIC_BLOCKS, at any thread count.
 ONE_THREAD_MACS = 1 << 20
 SPLIT_MACS = 1 << 24
+# OpenBLAS threads a GEMM from 65536 x GEMM_MULTITHREAD_THRESHOLD (4) multiply-adds on; smaller
+# ones run on the calling thread, so wally._parallel.one_blas_thread skips its ~7 us limit for
+# them. Measured: (64,512) @ (512,10), 328K MACs, kept OpenBLAS's second thread busy (spinning)
+# for the whole of 3,000 calls.
+BLAS_THREADED_MACS = 1 << 18
 # ReLU, sigmoid and tanh (wally._parallel.elementwise) split arrays of at least this many bytes
 # by rows among the threads. Forward + backward at 2 threads: 4.8 MB 1252 -> 1104 us, 51 MB
 # 63 -> 29 ms; a 1.6 MB array got slower split (370 -> 625 us), so 1 MiB was too low.
