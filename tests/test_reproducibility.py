@@ -294,25 +294,35 @@ def test_deterministic_algorithms_give_the_same_bits_at_any_thread_count(name):
     assert bits[1] == bits[2] == bits[3]
 
 
-def test_deterministic_algorithms_keep_the_kernel_of_several_threads():
-    """A 64-channel 3×3 layer takes Winograd on one thread and im2col on two (their outputs
-    differ in the last bits); under deterministic algorithms it takes im2col on both."""
+def test_deterministic_algorithms_keep_winograds_chunks_at_any_thread_count(monkeypatch):
+    """A 64-channel 3×3 layer takes Winograd at every thread count; by default its chunks give
+    each thread work (4 images a chunk at 1 thread, 2 at 2: batch 4), under deterministic
+    algorithms they are those of one thread, and the bits are the same at 1, 2 and 3 threads."""
+    from wally import _winograd
+
+    splits: list[list[int]] = []
+    run_chunks = _winograd.run_chunks
+
+    def recording(work, chunks, **kwargs):
+        splits.append([c[0].stop - c[0].start for c in chunks])
+        return run_chunks(work, chunks, **kwargs)
+
+    monkeypatch.setattr(_winograd, "run_chunks", recording)
     budget = conv_module.DEFAULT_MEMORY_BUDGET
-    with _setting(1, budget), dispatch.trace() as ran:
-        one = _conv_bits("64 to 64, 3x3")
-    assert ("forward", "winograd") in ran, "the layer should take Winograd on one thread"
-    with _setting(2, budget), dispatch.trace() as ran_two:
-        two = _conv_bits("64 to 64, 3x3")
-    assert one[0] != two[0]
-    bits = []
-    for threads in (1, 2):
-        with _setting(threads, budget, deterministic=True), dispatch.trace() as ran:
-            bits.append(_conv_bits("64 to 64, 3x3"))
-        assert ran == ran_two, ran  # the kernels of two threads
-    assert bits[0] == bits[1]
-    # The forward pass's chunks are those of two threads too; the weight gradient's chunks
-    # are an even share for tuning.DETERMINISTIC_SHARES threads (weight_grad_limit).
-    assert bits[0][0] == two[0]
+    rng = np.random.default_rng(3)
+    x = wally.tensor(rng.standard_normal((4, 64, 16, 16), dtype=np.float32))
+    w = wally.tensor(rng.standard_normal((64, 64, 3, 3), dtype=np.float32))
+    by_default, bits = {}, {}
+    for deterministic in (False, True):
+        for threads in (1, 2, 3):
+            splits.clear()
+            with _setting(threads, budget, deterministic=deterministic), dispatch.trace() as ran:
+                y = F.conv2d(x, w, padding=1).numpy()
+            assert ran == [("forward", "winograd")], ran
+            (by_default if not deterministic else bits)[threads] = (splits[0], y.tobytes())
+    assert by_default[1][0] == [4] and by_default[2][0] == [2, 2]
+    assert bits[1][0] == bits[2][0] == bits[3][0] == [4]
+    assert bits[1][1] == bits[2][1] == bits[3][1]
 
 
 def _lenet_after_two_steps() -> str:

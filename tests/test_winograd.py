@@ -125,9 +125,9 @@ def test_worth_it():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_conv2d_layers_take_winograd_forward_and_backward(num_threads, torch, monkeypatch, threads):
-    """On one thread ``F.conv2d`` sends a wide 3×3 layer on a large map to Winograd, in the
-    forward pass and in the input gradient (a convolution with the flipped kernel); on two, to
-    im2col.  Values and all three gradients match PyTorch's either way."""
+    """At one thread and at two ``F.conv2d`` sends a wide 3×3 layer on a large map to
+    Winograd, in the forward pass and in the input gradient (a convolution with the flipped
+    kernel).  Values and all three gradients match PyTorch's."""
     import wally.nn.functional as F
     from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
@@ -150,10 +150,9 @@ def test_conv2d_layers_take_winograd_forward_and_backward(num_threads, torch, mo
     with dispatch.trace() as ran:
         y = F.conv2d(xs, ws, bs, padding=1)
         y.backward(wally.tensor(g))
-    assert len(calls) == (2 if threads == 1 else 0)  # forward, and the input gradient
-    kernel = "winograd" if threads == 1 else "im2col"
-    assert ran == [("forward", kernel), ("weight-grad", "im2col"), ("input-grad", "flipped"),
-                   ("forward", kernel)]
+    assert len(calls) == 2  # forward, and the input gradient
+    assert ran == [("forward", "winograd"), ("weight-grad", "im2col"), ("input-grad", "flipped"),
+                   ("forward", "winograd")]
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
     ty.backward(torch.from_numpy(g))
@@ -163,8 +162,8 @@ def test_conv2d_layers_take_winograd_forward_and_backward(num_threads, torch, mo
 
 
 def test_small_budgets_and_layers_keep_im2col(num_threads, monkeypatch):
-    """On one thread (where Winograd is used): narrow layers, small maps, strides and a memory
-    budget under 1 MiB per thread take im2col (which honours the budget exactly)."""
+    """Narrow layers, small maps, strides and a memory budget under 1 MiB per thread take
+    im2col (which honours the budget exactly), at one thread and at two."""
     from wally.backends import conv as dispatch
     from wally.functional import conv as conv_module
 
@@ -184,4 +183,5 @@ def test_small_budgets_and_layers_keep_im2col(num_threads, monkeypatch):
     conv_module.correlate(x[:, :16], w[:16, :16], None, (1, 1), same, (1, 1), 1)
     conv_module.correlate(x[:1, :, :8, :8], w, None, (1, 1), same, (1, 1), 1)
     num_threads(2)
-    conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)
+    with conv_module.im2col_budget(1 << 20):  # half a MiB per thread
+        conv_module.correlate(x, w, None, (1, 1), same, (1, 1), 1)

@@ -98,7 +98,7 @@ def worth_it(
     (measured at 1 thread, float32: 32×32 at batch 1 wins by 1.2×, 16×16 at batch 1 loses
     1.2× unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4×, 512 channels at 4×4
     lose up to 5× at batch 1) and enough channels (32 channels break even, 16 lose 1.7×).
-    (The convolution uses it at one thread only: see ``wally.backends.conv.algorithms()``.)
+    (At 2 threads it wins by more: ``wally.backends.conv.algorithms()``.)
     """
     if len(x_shape) != 4 or len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
         return False
