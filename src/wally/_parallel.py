@@ -461,10 +461,11 @@ def one_blas_thread(macs: int | None = None) -> contextlib.AbstractContextManage
     threaded GEMM leaves OpenBLAS's threads spinning on the cores the next kernel's threads
     need (the module's docstring).
     """
-    blas = _blas() if get_num_threads() > 1 or _state["deterministic"] else False
+    blas: Any = _blas() if get_num_threads() > 1 or _state["deterministic"] else False
     if not blas or (macs is not None and macs < tuning.BLAS_THREADED_MACS):
         return contextlib.nullcontext()
-    return blas.limit(limits=1)  # type: ignore[no-any-return]
+    limit: contextlib.AbstractContextManager[Any] = blas.limit(limits=1)
+    return limit
 
 
 # ----- element-wise work split by rows ----------------------------------------------------------
