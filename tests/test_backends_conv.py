@@ -116,14 +116,17 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs, threads, expected",
     [
-        # LeNet's layers at batch 64 and 1: wide rows (im2col), the row layout, im2col
-        # (the forward pass: the compiled direct kernel where numba is installed)
-        ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2}, 2, ("direct", "im2col", "flipped")),
+        # LeNet's layers at batch 64 and 1: the row layout on wide rows for conv1's weight
+        # gradient (6 outputs), the row layout, im2col (conv1's forward pass: the compiled
+        # direct kernel where numba is installed, else im2col's wide rows)
+        ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2}, 2, ("direct", "rows", "flipped")),
+        # wide rows, shallow (one channel) and 16 outputs: im2col
+        ((64, 1, 28, 28), (16, 1, 5, 5), {"padding": 2}, 2, ("im2col", "im2col", "flipped")),
         ((8, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("rows", "rows", "rows")),
         ((1, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("im2col", "im2col", "im2col")),
-        # a wide 3×3 layer: Winograd at any thread count
-        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 1, ("winograd", "im2col", "flipped")),
-        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("winograd", "im2col", "flipped")),
+        # a wide 3×3 layer: Winograd at any thread count, its weight gradient by rows
+        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 1, ("winograd", "rows", "flipped")),
+        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("winograd", "rows", "flipped")),
         # too deep for rows; strided; depthwise
         ((4, 256, 8, 8), (256, 256, 3, 3), {"padding": 1}, 2, ("im2col", "im2col", "flipped")),
         (

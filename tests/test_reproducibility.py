@@ -185,8 +185,10 @@ def _one_blas_thread() -> Iterator[None]:
 # (x shape, w shape, keyword arguments, the weight-gradient kernel it takes): every kernel that
 # sums its chunks' partials, and every other threaded path of forward and backward.
 LAYERS = {
-    "LeNet conv1 (im2col, wide rows)": ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2},
-                                        "weight_grad"),
+    "1 to 16, 5x5 (im2col, wide rows)": ((64, 1, 28, 28), (16, 1, 5, 5), {"padding": 2},
+                                         "weight_grad"),
+    "LeNet conv1 (rows, wide rows)": ((64, 1, 28, 28), (6, 1, 5, 5), {"padding": 2},
+                                      "_rows_weight_grad"),
     "LeNet conv2 (rows)": ((64, 6, 14, 14), (16, 6, 5, 5), {}, "_rows_weight_grad"),
     # im2col under this budget; the rows layout under the default one, and Winograd forward
     # on one thread (see test_deterministic_algorithms_keep_the_kernel_of_several_threads).
@@ -198,7 +200,7 @@ LAYERS = {
                   "_depthwise_weight_grad"),
     "one image split by rows, padded by rows": ((2, 3, 96, 96), (4, 3, 3, 3), {"padding": 1},
                                                 "weight_grad"),
-    "short columns in 4096-column blocks": ((8, 1, 160, 160), (2, 1, 3, 3), {"padding": 1},
+    "short columns in 4096-column blocks": ((8, 1, 160, 160), (12, 1, 3, 3), {"padding": 1},
                                             "weight_grad"),
 }
 # The budget (bytes) at 2 threads that splits each layer into several chunks per thread; short

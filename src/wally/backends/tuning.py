@@ -68,6 +68,18 @@ ROWS_BYTES = 512 << 10
 # ResNet's 256- and 512-channel 3×3 layers: up to 2x slower; LeNet's 150 and a 32-channel 5×5's
 # 800: 1.2-2x faster).
 ROWS_MAX_DEPTH = 1024
+# Where im2col would take wide rows (stride 1, little padding), the row layout still wins from
+# 16 to 128 channels: forward and weight gradient at batch 8-64, 1 and 2 threads, 0.75-0.91x
+# im2col's time (3×3 on 16-128 channels, 5×5 on 32), 0.97-1.05 at 16 channels; ResNet's
+# 128-channel 3×3 (1152 deep) 0.80-0.88x, its 256-channel one (2304) 1.0-1.15x.  Each of its
+# k_h GEMMs is C·k_w deep: 3 channels (9 deep) took 1.2-2.3x im2col's time.
+ROWS_WIDE_MAX_DEPTH = 1152
+ROWS_WIDE_MIN_ROW_DEPTH = 32
+# ... except for the weight gradient of few output channels, where the shallow GEMMs are cheap
+# and im2col's copies are the cost: 6-8 output channels from 1-3 input channels (LeNet's conv1,
+# its CIFAR variant, 2 -> 8 channels) 0.33-0.89x im2col's time at 1 and 2 threads; 16 to 64
+# output channels from 1-3 took 1.3-2.6x.
+ROWS_WIDE_FEW_OUTPUTS = 8
 # Fewer output positions (all images together) than this: im2col's one GEMM costs less than
 # reordering W and k_h GEMMs (LeNet's conv2 at batch 1: 34 against 38 µs; at batch 4, 72
 # against 66 µs).
