@@ -124,9 +124,11 @@ def test_a_forced_pass_leaves_the_others_to_the_table():
         ((64, 1, 28, 28), (16, 1, 5, 5), {"padding": 2}, 2, ("im2col", "im2col", "flipped")),
         ((8, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("rows", "rows", "rows")),
         ((1, 6, 14, 14), (16, 6, 5, 5), {}, 2, ("im2col", "im2col", "im2col")),
-        # a wide 3×3 layer: Winograd at any thread count, its weight gradient by rows
-        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 1, ("winograd", "rows", "flipped")),
-        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("winograd", "rows", "flipped")),
+        # a wide 3×3 layer: Winograd at any thread count from 2^26 multiply-adds, its weight
+        # gradient by rows; below, rows forward too
+        ((16, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 1, ("winograd", "rows", "flipped")),
+        ((16, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("winograd", "rows", "flipped")),
+        ((2, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}, 2, ("rows", "rows", "flipped")),
         # too deep for rows; strided; depthwise
         ((4, 256, 8, 8), (256, 256, 3, 3), {"padding": 1}, 2, ("im2col", "im2col", "flipped")),
         (
@@ -170,7 +172,7 @@ def test_no_rule_depends_on_the_thread_count(num_threads):
     64-channel 3×3 layer: Winograd; before BLAS was held to one thread in every kernel, it
     was a one-thread rule)."""
     g = dispatch.Geometry(
-        (2, 64, 32, 32), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.dtype("f4")
+        (16, 64, 32, 32), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.dtype("f4")
     )
     try:
         for deterministic in (False, True):

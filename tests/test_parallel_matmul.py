@@ -88,11 +88,12 @@ def test_a_small_gemm_that_openblas_would_thread_gets_one_blas_thread(num_thread
         np.testing.assert_array_equal(out, a @ b)
 
 
-@pytest.mark.parametrize("case", ["one chunk", "winograd"])
+@pytest.mark.parametrize("case", ["shared", "one chunk", "winograd"])
 def test_a_convolution_runs_every_gemm_on_one_blas_thread_at_two_threads(
         case, num_threads, observed, monkeypatch):
-    """A 1×1 layer small enough for one chunk (so ``run_chunks`` has no second thread to
-    start), and a Winograd layer, whose weight transform is a GEMM outside its chunks."""
+    """A 1×1 layer whose columns fit one chunk is shared among the threads (one BLAS thread
+    each); a smaller one stays one chunk and leaves its GEMM to BLAS's own threads (batch-1
+    inference); a Winograd layer's weight transform, a GEMM outside its chunks, gets one."""
     import wally
     import wally.functional.conv as kernels
     import wally.nn.functional as F
@@ -108,29 +109,17 @@ def test_a_convolution_runs_every_gemm_on_one_blas_thread_at_two_threads(
     monkeypatch.setattr(kernels, "run_chunks", counting)
     num_threads(2)
     rng = np.random.default_rng(0)
-    if case == "one chunk":
-        x, w, padding, name = (rng.standard_normal((4, 64, 8, 8), dtype=np.float32),
-                               rng.standard_normal((128, 64, 1, 1), dtype=np.float32), 0, "im2col")
-    else:
-        x, w, padding, name = (rng.standard_normal((2, 64, 16, 16), dtype=np.float32),
-                               rng.standard_normal((64, 64, 3, 3), dtype=np.float32), 1,
-                               "winograd")
+    x_shape, w_shape, padding, name = {
+        "shared": ((64, 128, 8, 8), (256, 128, 1, 1), 0, "im2col"),
+        "one chunk": ((1, 128, 8, 8), (256, 128, 1, 1), 0, "im2col"),
+        "winograd": ((2, 64, 16, 16), (64, 64, 3, 3), 1, "winograd"),
+    }[case]
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
     with threadpoolctl.threadpool_limits(2, user_api="blas"), conv.algorithm(name):
         F.conv2d(wally.tensor(x), wally.tensor(w), padding=padding)
         assert _blas_threads() == 2
-    assert observed["blas"] and set(observed["blas"]) == {1}
-    if case == "one chunk":
-        assert splits == [1]
-
-
-def test_deterministic_mode_splits_every_mid_sized_gemm_into_fixed_blocks(num_threads, observed):
-    import wally
-
-    wally.use_deterministic_algorithms(True)
-    try:
-        for threads in (1, 2):
-            num_threads(threads)
-            _parallel.matmul(*_operands((tuning.ONE_THREAD_MACS + tuning.SPLIT_MACS) // 2))
-    finally:
-        wally.use_deterministic_algorithms(False)
-    assert observed["splits"] == [tuning.DETERMINISTIC_BLOCKS] * 2
+    assert observed["blas"]
+    assert set(observed["blas"]) == ({2} if case == "one chunk" else {1})
+    if case != "winograd":
+        assert splits == [2 if case == "shared" else 1]

@@ -297,9 +297,10 @@ def test_deterministic_algorithms_give_the_same_bits_at_any_thread_count(name):
 
 
 def test_deterministic_algorithms_keep_winograds_chunks_at_any_thread_count(monkeypatch):
-    """A 64-channel 3×3 layer takes Winograd at every thread count; by default its chunks give
-    each thread work (4 images a chunk at 1 thread, 2 at 2: batch 4), under deterministic
-    algorithms they are those of one thread, and the bits are the same at 1, 2 and 3 threads."""
+    """A 128-channel 3×3 layer takes Winograd at every thread count; by default its chunks
+    give each thread work (8 images a chunk at 1 and 2 threads, 6 at 3: batch 16), under
+    deterministic algorithms they are those of one thread, and the bits are the same at 1, 2
+    and 3 threads."""
     from wally import _winograd
 
     splits: list[list[int]] = []
@@ -312,8 +313,8 @@ def test_deterministic_algorithms_keep_winograds_chunks_at_any_thread_count(monk
     monkeypatch.setattr(_winograd, "run_chunks", recording)
     budget = conv_module.DEFAULT_MEMORY_BUDGET
     rng = np.random.default_rng(3)
-    x = wally.tensor(rng.standard_normal((4, 64, 16, 16), dtype=np.float32))
-    w = wally.tensor(rng.standard_normal((64, 64, 3, 3), dtype=np.float32))
+    x = wally.tensor(rng.standard_normal((16, 128, 16, 16), dtype=np.float32))
+    w = wally.tensor(rng.standard_normal((128, 128, 3, 3), dtype=np.float32))
     by_default, bits = {}, {}
     for deterministic in (False, True):
         for threads in (1, 2, 3):
@@ -322,8 +323,8 @@ def test_deterministic_algorithms_keep_winograds_chunks_at_any_thread_count(monk
                 y = F.conv2d(x, w, padding=1).numpy()
             assert ran == [("forward", "winograd")], ran
             (by_default if not deterministic else bits)[threads] = (splits[0], y.tobytes())
-    assert by_default[1][0] == [4] and by_default[2][0] == [2, 2]
-    assert bits[1][0] == bits[2][0] == bits[3][0] == [4]
+    assert by_default[1][0] == by_default[2][0] == [8, 8] and by_default[3][0] == [6, 6, 4]
+    assert bits[1][0] == bits[2][0] == bits[3][0] == [8, 8]
     assert bits[1][1] == bits[2][1] == bits[3][1]
 
 

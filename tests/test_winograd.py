@@ -113,14 +113,14 @@ def test_bad_arguments():
 
 def test_worth_it():
     same = ((1, 1), (1, 1))
-    assert worth_it((1, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
-    assert not worth_it((1, 32, 32, 32), (32, 32, 3, 3), same, np.float32)
+    assert worth_it((16, 64, 32, 32), (64, 64, 3, 3), same, np.float32)  # 2^26 exactly
+    assert not worth_it((15, 64, 32, 32), (64, 64, 3, 3), same, np.float32)
+    assert not worth_it((64, 32, 32, 32), (32, 32, 3, 3), same, np.float32)  # too few channels
     assert worth_it((64, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
     assert not worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32)
-    assert worth_it((1, 128, 16, 16), (128, 128, 3, 3), same, np.float32, cached_weights=True)
-    assert not worth_it((1, 16, 32, 32), (16, 16, 3, 3), same, np.float32)
-    assert not worth_it((1, 512, 4, 4), (512, 512, 3, 3), same, np.float32)
-    assert not worth_it((1, 64, 32, 32), (64, 64, 5, 5), same, np.float32)
+    assert worth_it((64, 512, 4, 4), (512, 512, 3, 3), same, np.float32)
+    assert not worth_it((8, 512, 4, 4), (512, 512, 3, 3), same, np.float32)
+    assert not worth_it((64, 64, 32, 32), (64, 64, 5, 5), same, np.float32)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -141,10 +141,10 @@ def test_conv2d_layers_take_winograd_forward_and_backward(num_threads, torch, mo
 
     monkeypatch.setattr(conv_module, "winograd_correlate", counting)
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, 96, 24, 23)).astype(np.float32)
+    x = rng.standard_normal((16, 96, 24, 23)).astype(np.float32)  # 2^26 multiply-adds
     w = (rng.standard_normal((96, 96, 3, 3)) / 30).astype(np.float32)
     b = rng.standard_normal(96).astype(np.float32)
-    g = rng.standard_normal((2, 96, 24, 23)).astype(np.float32)
+    g = rng.standard_normal((16, 96, 24, 23)).astype(np.float32)
     num_threads(threads)
     xs, ws, bs = (wally.tensor(a, requires_grad=True) for a in (x, w, b))
     with dispatch.trace() as ran:
@@ -170,7 +170,7 @@ def test_small_budgets_and_layers_keep_im2col(num_threads, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("Winograd was used")
 
-    x = np.random.default_rng(0).standard_normal((2, 96, 32, 32)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((8, 96, 32, 32)).astype(np.float32)
     w = np.random.default_rng(1).standard_normal((96, 96, 3, 3)).astype(np.float32)
     same = ((1, 1), (1, 1))
     num_threads(1)

@@ -12,10 +12,13 @@ Limiting BLAS needs ``threadpoolctl``; without it chunks run one after another o
 thread and BLAS threads each GEMM as it sees fit.  The limit is process-wide while a kernel
 runs, so BLAS calls made at the same time from other threads run single-threaded too.
 
-**BLAS stays on one thread while wally uses several** (:func:`one_blas_thread`), in a kernel
-of a single chunk too: after each threaded call OpenBLAS's idle threads keep spinning (about
-0.1 s, its ``THREAD_TIMEOUT``) on the core that the next kernel's second thread needs.  At 2
-threads a ResNet-18 training step went 1.84 → 1.67 s and a 40-batch LeNet epoch 0.81 → 0.76 s
+**BLAS stays on one thread while wally's threads work** (:func:`one_blas_thread` for the
+GEMMs outside the chunks): after each threaded call OpenBLAS's idle threads keep spinning
+(about 0.1 s, its ``THREAD_TIMEOUT``) on the core that the next kernel's second thread needs.
+So a convolution whose columns fit one chunk is shared among the threads by images
+(:func:`wally._windows.shared_step`); only a kernel left with one chunk (a batch of one, or
+little work) leaves its GEMM to BLAS's own threads, as batch-1 inference wants.  At 2 threads a
+ResNet-18 training step went 1.84 → 1.67 s and a 40-batch LeNet epoch 0.81 → 0.76 s
 (``benchmarks/PROFILE.md``); a 64-channel Winograd layer, whose weight transform was one
 threaded GEMM before its chunks, 49.9 → 29.7 ms.
 
@@ -178,10 +181,10 @@ def run_chunks(
     threads = get_num_threads() if workers is None else max(1, min(workers, get_num_threads()))
     threads = min(threads, len(chunks))
     deterministic = _state["deterministic"]
-    blas: Any = _blas() if get_num_threads() > 1 or deterministic else False
-    if not blas:
+    blas: Any = _blas() if threads > 1 or deterministic else False
+    if not blas:  # one chunk: its GEMMs may use BLAS's own threads (batch-1 inference)
         return [work(iter(chunks))]
-    if threads <= 1:  # one chunk (or deterministic): one BLAS thread, as each thread's below
+    if threads <= 1:  # deterministic: one BLAS thread, as each thread's GEMMs get below
         with blas.limit(limits=1):
             return [work(iter(chunks))]
     with _lock:

@@ -827,6 +827,18 @@ def column_plan(
     return ColumnPlan(spatial, kernel_size, stride, padding, dilation, wide)
 
 
+def shared_step(batch: int, step: int, per_image: int, threads: int) -> int:
+    """Images per chunk: ``step``, or fewer so that each of ``threads`` gets a chunk, where the
+    batch has the images and a chunk would keep ``tuning.SPLIT_MIN_BYTES`` of work.
+
+    A kernel of one chunk leaves its GEMM to BLAS's own threads, whose idle threads then spin
+    for a while on the cores the next chunked kernel's threads need (``wally._parallel``)."""
+    share = -(-batch // max(1, threads))
+    if share < step and share * per_image >= tuning.SPLIT_MIN_BYTES:
+        return share
+    return step
+
+
 class ColumnPlan:
     """The columns of a convolution (im2col's ``(C·∏k, n·∏out)``), built a chunk at a time.
 
@@ -905,23 +917,25 @@ class ColumnPlan:
 
     # ----- chunks -----------------------------------------------------------------------------
     def chunks(
-        self, batch: int, channels: int, itemsize: int, limit: int
+        self, batch: int, channels: int, itemsize: int, limit: int, threads: int = 1
     ) -> list[tuple[slice, slice]]:
         """``(images, output rows)`` chunks whose columns take at most ``limit`` bytes, or one
-        output row of one image where even that is larger."""
-        key = (batch, channels, itemsize, limit)
+        output row of one image where even that is larger; whole images are shared among
+        ``threads`` (at least one chunk each, where the batch has the images and each chunk's
+        columns would still be ``tuning.SPLIT_MIN_BYTES``)."""
+        key = (batch, channels, itemsize, limit, threads)
         if key not in self._chunks:
-            self._chunks[key] = self._split(batch, channels, itemsize, limit)
+            self._chunks[key] = self._split(batch, channels, itemsize, limit, threads)
         return self._chunks[key]
 
     def _split(
-        self, batch: int, channels: int, itemsize: int, limit: int
+        self, batch: int, channels: int, itemsize: int, limit: int, threads: int
     ) -> list[tuple[slice, slice]]:
         per_row = channels * self.n_taps * self.row * itemsize
         rows = self.out[0] if self.out else 1
         per_image = per_row * rows
         if per_image <= limit:
-            step = max(1, limit // per_image)
+            step = shared_step(batch, max(1, limit // per_image), per_image, threads)
             return [(slice(n, min(n + step, batch)), slice(0, rows)) for n in range(0, batch, step)]
         step = max(1, limit // per_row)
         return [

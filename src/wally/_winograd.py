@@ -87,18 +87,15 @@ def worth_it(
     w_shape: tuple[int, ...],
     padding: Pairs,
     dtype: Any,
-    *,
-    cached_weights: bool = False,
 ) -> bool:
-    """Whether :func:`winograd_correlate` should beat im2col + GEMM for this 3×3 problem.
+    """Whether :func:`winograd_correlate` should beat the other kernels for this 3×3 problem.
 
-    The GEMMs save ``∝ N·H_out·W_out·C·O`` multiplies; the weight transform costs ``∝ C·O``
-    per call (unless ``cached_weights``: ``u`` computed once), the data transforms
-    ``∝ N·H_out·W_out·(C + O)``.  So it needs enough output pixels over the whole batch
-    (measured at 1 thread, float32: 32×32 at batch 1 wins by 1.2×, 16×16 at batch 1 loses
-    1.2× unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4×, 512 channels at 4×4
-    lose up to 5× at batch 1) and enough channels (32 channels break even, 16 lose 1.7×).
-    (At 2 threads it wins by more: ``wally.backends.conv.algorithms()``.)
+    The GEMMs save ``∝ N·H_out·W_out·C·O`` multiplies; the weight transform and each chunk's
+    calls cost about the same whatever the batch, the data transforms ``∝ N·H_out·W_out·(C + O)``.
+    So it needs enough channels (32 break even, 16 lose 1.7×, at 1 thread) and enough
+    multiply-adds over the whole batch, ``N·H_out·W_out·C·O ≥ tuning.WINOGRAD_MIN_MACS``
+    (2²⁶, about 67 million: 64 channels on 32×32 at batch 16, 128 on 16×16 at batch 16 and
+    512 on 4×4 at batch 16 all sit there; see ``wally.backends.tuning``).
     """
     if len(x_shape) != 4 or len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
         return False
@@ -108,8 +105,9 @@ def worth_it(
     out_h = x_shape[2] + top + bottom - 2
     out_w = x_shape[3] + left + right - 2
     pixels = x_shape[0] * max(out_h, 0) * max(out_w, 0)
-    least = tuning.WINOGRAD_MIN_PIXELS_CACHED if cached_weights else tuning.WINOGRAD_MIN_PIXELS
-    return min(x_shape[1], w_shape[0]) >= tuning.WINOGRAD_MIN_CHANNELS and pixels >= least
+    channels, out_channels = x_shape[1], w_shape[0]
+    return (min(channels, out_channels) >= tuning.WINOGRAD_MIN_CHANNELS
+            and pixels * channels * out_channels >= tuning.WINOGRAD_MIN_MACS)
 
 
 def winograd_correlate(

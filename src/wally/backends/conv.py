@@ -307,6 +307,8 @@ def _rows_pays(g: Geometry, pass_: str = "forward") -> bool:
             return False
     elif pass_ == "input-grad" or depth > tuning.ROWS_WIDE_MAX_DEPTH:
         return False
+    elif g.input_shape[0] * plan.out[0] * plan.out[1] < tuning.ROWS_WIDE_MIN_POSITIONS:
+        return False
     elif g.channels * g.kernel[1] < tuning.ROWS_WIDE_MIN_ROW_DEPTH and not (
         pass_ == "weight-grad" and g.weight_shape[0] <= tuning.ROWS_WIDE_FEW_OUTPUTS
     ):
@@ -432,8 +434,8 @@ _ROWS: dict[str, Any] = dict(
     where=(
         f"2-D, vertical stride 1, one group, N·OH·OW ≥ {tuning.ROWS_MIN_POSITIONS}, one image's "
         f"copies within the chunk limit, and C·kH·kW ≤ {tuning.ROWS_MAX_DEPTH} with exact im2col "
-        f"columns or, on wide rows, C·kW ≥ {tuning.ROWS_WIDE_MIN_ROW_DEPTH} and C·kH·kW ≤ "
-        f"{tuning.ROWS_WIDE_MAX_DEPTH}"
+        f"columns or, on wide rows, C·kW ≥ {tuning.ROWS_WIDE_MIN_ROW_DEPTH}, C·kH·kW ≤ "
+        f"{tuning.ROWS_WIDE_MAX_DEPTH} and N·OH·OW ≥ {tuning.ROWS_WIDE_MIN_POSITIONS}"
     ),
     measured=(
         "LeNet's conv2 and a 32-channel 5×5 1.2-2x faster than im2col; ResNet's 256/512-channel "
@@ -482,10 +484,11 @@ TABLE: tuple[Rule, ...] = (
         fits=_winograd_fits,
         pays=_winograd_pays,
         needs="2-D 3×3, stride 1, dilation 1, one group, a non-empty output",
-        where=f"3×3 stride 1, ≥ {tuning.WINOGRAD_MIN_CHANNELS} channels in and out, N·OH·OW ≥ "
-        f"{tuning.WINOGRAD_MIN_PIXELS}, chunk limit ≥ 1 MiB",
+        where=f"3×3 stride 1, ≥ {tuning.WINOGRAD_MIN_CHANNELS} channels in and out, N·OH·OW·C·O"
+        f" ≥ 2^{tuning.WINOGRAD_MIN_MACS.bit_length() - 1}, chunk limit ≥ 1 MiB",
         why="F(2×2, 3×3): 16 multiplies per 2×2 output tile instead of 36",
-        measured="1 thread: wins 1.2-1.4x from 48 channels on ≥ 1024 output pixels; 2 threads, "
+        measured="1 thread: from 48 channels; ties the row layout at 2^26 multiply-adds "
+        "(64 channels on 32×32 at batch 16), wins above (wally.backends.tuning); 2 threads, "
         "ResNet-18's 3×3 layers at batch 64 against the im2col rule: 64 ch on 32×32 30.8 "
         "against 32.7 ms, 128 on 16×16 19.2 / 27.3, 256 on 8×8 16.0 / 24.3, 512 on 4×4 "
         "19.1 / 24.7; the ResNet-18 step 1.46 against 1.67 s",

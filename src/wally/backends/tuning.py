@@ -75,6 +75,11 @@ ROWS_MAX_DEPTH = 1024
 # k_h GEMMs is C·k_w deep: 3 channels (9 deep) took 1.2-2.3x im2col's time.
 ROWS_WIDE_MAX_DEPTH = 1152
 ROWS_WIDE_MIN_ROW_DEPTH = 32
+# ... and from this many output positions (all images together): below it one image's work is
+# small and im2col's single GEMM on BLAS's own threads wins (128 channels on 16×16, 3×3: batch
+# 1 0.91 against 0.79 ms at 1 thread, 0.75 against 0.52 at 2; batch 2 at 2 threads 1.33
+# against 1.10; 64 channels on 32×32 at batch 1: 0.82 against 0.89 and 0.64 against 0.71).
+ROWS_WIDE_MIN_POSITIONS = 1024
 # ... except for the weight gradient of few output channels, where the shallow GEMMs are cheap
 # and im2col's copies are the cost: 6-8 output channels from 1-3 input channels (LeNet's conv1,
 # its CIFAR variant, 2 -> 8 channels) 0.33-0.89x im2col's time at 1 and 2 threads; 16 to 64
@@ -114,12 +119,20 @@ FLIPPED_MAX_GROWTH = 1.25
 # Chunks of Winograd are about 1 MiB whatever the budget; below this chunk limit im2col, which
 # honours smaller budgets exactly, runs instead.
 WINOGRAD_MIN_CHUNK_BYTES = 1 << 20
-# Measured at 1 thread, float32: 32 channels break even, 16 lose 1.7x; 32×32 at batch 1 wins by
-# 1.2x, 16×16 at batch 1 loses 1.2x unless the weights are cached, batch·16·16 ≥ 1024 wins 1.4x,
-# 512 channels at 4×4 lose up to 5x at batch 1.
+# Measured at 1 thread, float32: 32 channels break even, 16 lose 1.7x.  How much work a layer
+# needs, against the row layout on wide rows (the rule after it) and im2col, forward, at 1 / 2
+# threads (2026-12-03), N·OH·OW·C·O multiply-adds:
+#   64 ch on 32×32, batch 1 (4.2M): 0.96 against 0.82 ms (rows) / 1.24 against 0.64
+#   64 ch on 32×32, batch 4 (17M): 3.5 against 3.3 / 2.6 against 2.1
+#   64 ch on 32×32, batch 16 (67M): 13.3 against 13.2 / 7.3 against 7.1 (a tie)
+#   128 ch on 16×16, batch 4 (17M): 2.5 against 3.0 / 2.2 against 2.1
+#   128 ch on 16×16, batch 16 (67M): 9.0 against 11.5 / 5.3 against 6.7
+#   256 ch on 8×8, batch 16 (67M): 7.3 against 11.2 (im2col) / 5.5 against 6.5
+#   512 ch on 4×4, batch 8 (34M): 8.9 against 6.0 (im2col) / 7.9 against 3.4
+#   512 ch on 4×4, batch 32 (134M): 16.6 against 23.4 / 13.1 against 13.5
+#   512 ch on 4×4, batch 64 (268M): 27.1 against 46.2 / 19.1 against 25.7
 WINOGRAD_MIN_CHANNELS = 48
-WINOGRAD_MIN_PIXELS = 1024
-WINOGRAD_MIN_PIXELS_CACHED = 256
+WINOGRAD_MIN_MACS = 1 << 26
 # Transformed tiles per chunk, in bytes of V (16·tiles·C values), but at least MIN_TILES
 # tiles, the rows of each GEMM, so that wide channels don't stream all 16·C·O of U for a few
 # tiles (measured at 1 thread: 1 MiB / 128 tiles beat 256-512 KiB by up to 2x at 256-512
@@ -179,6 +192,11 @@ SPLIT_MACS = 1 << 24
 # them. Measured: (64,512) @ (512,10), 328K MACs, kept OpenBLAS's second thread busy (spinning)
 # for the whole of 3,000 calls.
 BLAS_THREADED_MACS = 1 << 18
+# A convolution whose columns fit one chunk is split among the threads by images where each
+# chunk keeps at least this many bytes of columns (wally._windows.shared_step): a kernel of one
+# chunk leaves its GEMM to OpenBLAS's threads, which then spin on the cores the next chunked
+# kernel needs (ResNet-18's 1×1 downsampling layers at batch 64).
+SPLIT_MIN_BYTES = 128 << 10
 # ReLU, sigmoid and tanh (wally._parallel.elementwise) split arrays of at least this many bytes
 # by rows among the threads. Forward + backward at 2 threads: 4.8 MB 1252 -> 1104 us, 51 MB
 # 63 -> 29 ms; a 1.6 MB array got slower split (370 -> 625 us), so 1 MiB was too low.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from wally import backend
 from wally._parallel import (
     allocate,
+    are_deterministic_algorithms_enabled,
     get_num_threads,
     run_chunks,
     sum_chunks,
@@ -48,6 +49,7 @@ from wally._windows import (
     ntuple,
     output_shape,
     output_size,
+    shared_step,
     unfold_settings,
     volume,
 )
@@ -227,8 +229,14 @@ def _group_rows(rows_out: int, rows_in: int, groups: int) -> list[tuple[slice, s
 
 
 def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> list[Chunk]:
-    """Chunks whose columns fit :func:`_chunk_limit`."""
-    return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit())
+    """Chunks whose columns fit :func:`_chunk_limit`, shared among the threads."""
+    return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit(), _split_threads())
+
+
+def _split_threads() -> int:
+    """The threads a batch is shared among: one under deterministic algorithms (the chunks
+    then do not depend on the thread count)."""
+    return 1 if are_deterministic_algorithms_enabled() else get_num_threads()
 
 
 _skinny = dispatch.skinny
@@ -462,7 +470,7 @@ def weight_grad(
     depth = channels * plan.n_taps
     columns = batch * plan.row * (plan.out[0] if plan.out else 1)
     limit = dispatch.weight_grad_limit(depth, columns, x.itemsize)
-    chunks = plan.chunks(batch, channels, x.itemsize, limit)
+    chunks = plan.chunks(batch, channels, x.itemsize, limit, _split_threads())
     width = _width(plan, chunks)
     by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
@@ -655,7 +663,8 @@ class _Rows:
         self.row_step = plan.dilation[0]
         self.per_image = self.channels * self.kw * self.padded_rows * self.out_cols * itemsize
         limit = min(tuning.ROWS_BYTES, _chunk_limit())
-        step = max(1, min(self.batch, limit // self.per_image))
+        step = shared_step(self.batch, max(1, min(self.batch, limit // self.per_image)),
+                           self.per_image, _split_threads())
         self.chunks = [slice(n, min(n + step, self.batch)) for n in range(0, self.batch, step)]
         self.images = step
 
