@@ -195,7 +195,9 @@ BLAS_THREADED_MACS = 1 << 18
 # A convolution whose columns fit one chunk is split among the threads by images where each
 # chunk keeps at least this many bytes of columns (wally._windows.shared_step): a kernel of one
 # chunk leaves its GEMM to OpenBLAS's threads, which then spin on the cores the next chunked
-# kernel needs (ResNet-18's 1×1 downsampling layers at batch 64).
+# kernel needs (ResNet-18's 1×1 downsampling layers at batch 64).  Not tuned: a round figure
+# between the layers of a LeNet at batch 1-2 (60-80 KB of columns, better left whole) and
+# those 1×1 layers (256 KB to 1 MB a thread, split).
 SPLIT_MIN_BYTES = 128 << 10
 # ReLU, sigmoid and tanh (wally._parallel.elementwise) split arrays of at least this many bytes
 # by rows among the threads. Forward + backward at 2 threads: 4.8 MB 1252 -> 1104 us, 51 MB
