@@ -293,6 +293,30 @@ def test_short_columns_multiply_in_blocks(torch, size, kwargs):
     assert_matches_loops_and_torch(torch, x, w, b, kwargs, run(x, w, b, kwargs))
 
 
+def test_row_layout_small_weight_gradients_multiply_in_blocks(torch, monkeypatch):
+    """LeNet's first layer at batch 32: the row layout's weight gradient (5 × 5 × 6, a result
+    small enough that one product would hold the interpreter lock) is summed over blocks of
+    4096 columns, the blocks' products one batched call; values against the loops and torch."""
+    from wally import backend
+
+    x, w, b = arrays((32, 1, 28, 28), (6, 1, 5, 5))
+    kwargs = {"padding": 2}
+    shapes = []
+    matmul = backend.matmul
+
+    def recording(a, b, *args, **kw):
+        shapes.append(a.shape)
+        return matmul(a, b, *args, **kw)
+
+    monkeypatch.setattr(backend, "matmul", recording)
+    with dispatch.algorithm("rows", passes="weight-grad"), dispatch.trace() as ran:
+        results = run(x, w, b, kwargs)
+    assert ("weight-grad", "rows") in ran
+    blocked = [s for s in shapes if len(s) == 4]
+    assert blocked and all(s[1:] == (5, 5, tuning.SKINNY_COLUMNS) for s in blocked), shapes
+    assert_matches_loops_and_torch(torch, x, w, b, kwargs, results)
+
+
 def test_non_finite_inputs_take_exact_columns(torch):
     """Wide rows' junk columns meet zero gradients; 0·inf would be NaN where PyTorch is finite."""
     x, w, b = arrays((2, 2, 6, 6), (3, 2, 3, 3))

@@ -768,12 +768,32 @@ def _rows_weight_grad(
             g2 = rows.gather_grad(gy[images], g_buffer)
             # Every S_a @ dYᵀ in one batched product: the orientation OpenBLAS runs fastest
             # for long, skinny chunks, with a result large enough to release the GIL.
-            put(index, backend.matmul(rows.all_tap_rows(s, n), g2.T))
+            put(index, _tap_products(rows.all_tap_rows(s, n), g2))
 
     sum_chunks(work, list(enumerate(rows.chunks)), fold, len(rows.chunks),
                partial_bytes=total.nbytes, workers=_workers())
     shaped = total.reshape(rows.kh, rows.channels, rows.kw, out_channels)
     return xp.ascontiguousarray(shaped.transpose(3, 1, 0, 2))
+
+
+def _tap_products(taps: ndarray, g2: ndarray) -> ndarray:
+    """``taps (k_h, C·k_w, m) @ g2ᵀ (m, O)`` for the row layout's weight gradient.  A result
+    of at most ``tuning.GIL_HELD_ENTRIES`` (LeNet's conv1: 5 × 5 × 6) is summed over blocks
+    of ``tuning.SKINNY_COLUMNS`` columns, one batched product whose larger result releases the
+    interpreter lock, so that two threads' products run at once."""
+    kh, depth, width = taps.shape
+    out_channels = g2.shape[0]
+    step = tuning.SKINNY_COLUMNS
+    blocks = width // step
+    if kh * depth * out_channels > tuning.GIL_HELD_ENTRIES or blocks < 2:
+        return backend.matmul(taps, g2.T)
+    main = blocks * step
+    a = taps[:, :, :main].reshape(kh, depth, blocks, step).transpose(2, 0, 1, 3)
+    b = g2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)[:, None]
+    total = backend.matmul(a, b).sum(axis=0)
+    if main < width:
+        total += backend.matmul(taps[:, :, main:], g2[:, main:].T)
+    return total
 
 
 def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
