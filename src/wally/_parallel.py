@@ -46,6 +46,7 @@ from wally.backends import tuning
 
 __all__ = [
     "get_num_threads",
+    "split_threads",
     "set_num_threads",
     "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled",
@@ -111,6 +112,13 @@ def get_num_threads() -> int:
     """The number of threads chunked kernels use (default: the CPUs this process may use, or
     ``WALLY_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` where set)."""
     return int(_state["threads"])
+
+
+def split_threads() -> int:
+    """The threads a kernel shares its batch among when it plans its chunks: all of them, or
+    one under :func:`use_deterministic_algorithms` (the chunks then do not depend on the
+    thread count)."""
+    return 1 if _state["deterministic"] else get_num_threads()
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:

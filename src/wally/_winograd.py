@@ -41,10 +41,9 @@ from typing import Any
 from wally import backend
 from wally._parallel import (
     allocate,
-    are_deterministic_algorithms_enabled,
-    get_num_threads,
     one_blas_thread,
     run_chunks,
+    split_threads,
     workspace,
 )
 from wally.backend import ndarray, xp
@@ -312,7 +311,7 @@ def _chunks(batch: int, tiles_h: int, tiles_w: int, channels: int, itemsize: int
     most = tuning.TILE_BYTES if share is None else min(tuning.TILE_BYTES, share)
     per_chunk = max(most // (16 * channels * itemsize), tuning.MIN_TILES)  # tiles
     per_image = tiles_h * tiles_w
-    threads = 1 if are_deterministic_algorithms_enabled() else get_num_threads()
+    threads = split_threads()
     if per_image <= per_chunk and batch >= threads:
         step = max(1, min(per_chunk // per_image, -(-batch // threads)))
         return [(slice(i, min(i + step, batch)), slice(0, tiles_h)) for i in range(0, batch, step)]

@@ -300,14 +300,14 @@ def _rows_pays(g: Geometry, pass_: str = "forward") -> bool:
     if there are at most ``ROWS_WIDE_FEW_OUTPUTS`` output channels."""
     depth = g.channels * volume(g.kernel)
     plan = g.plan()
-    if g.input_shape[0] * plan.out[0] * plan.out[1] < tuning.ROWS_MIN_POSITIONS:
+    positions = g.input_shape[0] * plan.out[0] * plan.out[1]
+    if positions < tuning.ROWS_MIN_POSITIONS:
         return False
     if not plan.wide:
         if depth > tuning.ROWS_MAX_DEPTH:
             return False
-    elif pass_ == "input-grad" or depth > tuning.ROWS_WIDE_MAX_DEPTH:
-        return False
-    elif g.input_shape[0] * plan.out[0] * plan.out[1] < tuning.ROWS_WIDE_MIN_POSITIONS:
+    elif (pass_ == "input-grad" or depth > tuning.ROWS_WIDE_MAX_DEPTH
+          or positions < tuning.ROWS_WIDE_MIN_POSITIONS):
         return False
     elif g.channels * g.kernel[1] < tuning.ROWS_WIDE_MIN_ROW_DEPTH and not (
         pass_ == "weight-grad" and g.weight_shape[0] <= tuning.ROWS_WIDE_FEW_OUTPUTS

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from wally import backend
 from wally._parallel import (
     allocate,
-    are_deterministic_algorithms_enabled,
     get_num_threads,
     run_chunks,
+    split_threads,
     sum_chunks,
     workspace,
 )
@@ -230,13 +230,7 @@ def _group_rows(rows_out: int, rows_in: int, groups: int) -> list[tuple[slice, s
 
 def _plan_chunks(plan: ColumnPlan, x_shape: Sequence[int], itemsize: int) -> list[Chunk]:
     """Chunks whose columns fit :func:`_chunk_limit`, shared among the threads."""
-    return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit(), _split_threads())
-
-
-def _split_threads() -> int:
-    """The threads a batch is shared among: one under deterministic algorithms (the chunks
-    then do not depend on the thread count)."""
-    return 1 if are_deterministic_algorithms_enabled() else get_num_threads()
+    return plan.chunks(x_shape[0], x_shape[1], itemsize, _chunk_limit(), split_threads())
 
 
 _skinny = dispatch.skinny
@@ -273,18 +267,28 @@ def _weight_product(cols: ndarray, gy2: ndarray) -> ndarray:
     """
     depth, width = cols.shape
     out_channels = gy2.shape[0]
-    step = tuning.SKINNY_COLUMNS
     if _skinny(depth, width):
-        blocks, main = width // step, width // step * step
-        a = cols[:, :main].reshape(depth, blocks, step).swapaxes(0, 1)  # (blocks, K, step)
-        b = gy2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)
-        total = backend.matmul(a, b).sum(axis=0)
-        if main < width:
-            total += _weight_product(cols[:, main:], gy2[:, main:])
-        return total
+        return _summed_column_blocks(cols, gy2, _weight_product)
     if depth * out_channels <= tuning.GIL_HELD_ENTRIES:
         return backend.dot(cols, gy2.T)
     return backend.matmul(cols, gy2.T)
+
+
+def _summed_column_blocks(a: ndarray, gy2: ndarray, rest: Any) -> ndarray:
+    """``a (..., K, m) @ gy2ᵀ (m, O)`` as one batched product over blocks of
+    ``tuning.SKINNY_COLUMNS`` columns, summed, plus ``rest(a[..., tail], gy2[:, tail])`` for
+    the columns left over: a weight gradient's products over short or few columns."""
+    width, out_channels = a.shape[-1], gy2.shape[0]
+    step = tuning.SKINNY_COLUMNS
+    blocks, main = width // step, width // step * step
+    lead = a.shape[:-1]
+    blocked = xp.moveaxis(a[..., :main].reshape(*lead, blocks, step), -2, 0)  # (blocks, ..., step)
+    b = gy2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)  # (blocks, step, O)
+    b = b.reshape(blocks, *(1,) * (len(lead) - 1), step, out_channels)
+    total = backend.matmul(blocked, b).sum(axis=0)
+    if main < width:
+        total += rest(a[..., main:], gy2[:, main:])
+    return total
 
 
 def _weight_partial(cols: ndarray, gy2: ndarray) -> ndarray:
@@ -470,7 +474,7 @@ def weight_grad(
     depth = channels * plan.n_taps
     columns = batch * plan.row * (plan.out[0] if plan.out else 1)
     limit = dispatch.weight_grad_limit(depth, columns, x.itemsize)
-    chunks = plan.chunks(batch, channels, x.itemsize, limit, _split_threads())
+    chunks = plan.chunks(batch, channels, x.itemsize, limit, split_threads())
     width = _width(plan, chunks)
     by_rows = _pads_rows(plan, chunks, channels, x.itemsize)
     group_rows = _group_rows(out_channels, channels * plan.n_taps, groups)
@@ -664,7 +668,7 @@ class _Rows:
         self.per_image = self.channels * self.kw * self.padded_rows * self.out_cols * itemsize
         limit = min(tuning.ROWS_BYTES, _chunk_limit())
         step = shared_step(self.batch, max(1, min(self.batch, limit // self.per_image)),
-                           self.per_image, _split_threads())
+                           self.per_image, split_threads())
         self.chunks = [slice(n, min(n + step, self.batch)) for n in range(0, self.batch, step)]
         self.images = step
 
@@ -782,18 +786,10 @@ def _tap_products(taps: ndarray, g2: ndarray) -> ndarray:
     of ``tuning.SKINNY_COLUMNS`` columns, one batched product whose larger result releases the
     interpreter lock, so that two threads' products run at once."""
     kh, depth, width = taps.shape
-    out_channels = g2.shape[0]
-    step = tuning.SKINNY_COLUMNS
-    blocks = width // step
-    if kh * depth * out_channels > tuning.GIL_HELD_ENTRIES or blocks < 2:
+    if (kh * depth * g2.shape[0] > tuning.GIL_HELD_ENTRIES
+            or width < 2 * tuning.SKINNY_COLUMNS):
         return backend.matmul(taps, g2.T)
-    main = blocks * step
-    a = taps[:, :, :main].reshape(kh, depth, blocks, step).transpose(2, 0, 1, 3)
-    b = g2[:, :main].reshape(out_channels, blocks, step).transpose(1, 2, 0)[:, None]
-    total = backend.matmul(a, b).sum(axis=0)
-    if main < width:
-        total += backend.matmul(taps[:, :, main:], g2[:, main:].T)
-    return total
+    return _summed_column_blocks(taps, g2, lambda a, b: backend.matmul(a, b.T))
 
 
 def _rows_input_grad(rows: _Rows, gy: ndarray, w: ndarray, op: str) -> ndarray:
