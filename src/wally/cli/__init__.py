@@ -124,8 +124,11 @@ def _debug() -> bool:
 
 
 def _report(command: str, error: BaseException) -> int:
+    import wally_cli
+
     prefix = f"wally {command}" if command else "wally"
-    if isinstance(error, KeyboardInterrupt):
+    # An error after a Ctrl-C is its consequence (a module left half imported, a cut-off read).
+    if isinstance(error, KeyboardInterrupt) or wally_cli.interrupted():
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
     try:
@@ -152,9 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import wally_cli
+
+    restore = wally_cli.watch()  # None where the console script already watches
+    try:
+        return _main(argv)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import wally_cli
+
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        wally_cli.check()  # a Ctrl-C during start-up that an import swallowed
     except KeyboardInterrupt:  # Ctrl-C while the commands are imported
         print("wally: interrupted", file=sys.stderr)
         return 130

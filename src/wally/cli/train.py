@@ -612,7 +612,12 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     import importlib.util
 
     bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
-    callbacks = [] if bar_shown or not main_process else [_epoch_line(settings["epochs"])]
+    import wally_cli
+
+    # After each epoch (its checkpoint saved): a Ctrl-C that something swallowed stops here.
+    callbacks: list[Any] = [lambda record: wally_cli.check()]
+    if main_process and not bar_shown:
+        callbacks.append(_epoch_line(settings["epochs"]))
     if writer is not None:
         from wally.utils.tensorboard import TensorBoardCallback
 
