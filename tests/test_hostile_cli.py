@@ -650,3 +650,23 @@ def test_expected_failures_are_one_line(error, words, monkeypatch, capsys):
 
 def test_zz_report():
     report("hostile_cli", {"cases": sum(CASES.values()), **CASES})
+
+
+def test_the_ctrl_c_watch_is_put_back_and_forgotten(capsys):
+    """In-process (a notebook, these tests), ``main`` leaves Python's handler and hook as it
+    found them, and a noted Ctrl-C does not outlive the command that got it."""
+    import wally_cli
+
+    handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    restore = wally_cli.watch()
+    assert restore is not None and wally_cli.watch() is None  # one watcher at a time
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(1)
+    assert wally_cli.interrupted()
+    restore()
+    assert not wally_cli.interrupted()
+    assert signal.getsignal(signal.SIGINT) is handler and sys.unraisablehook is hook
+    code, out, _ = run_cli(capsys, "summary", "lenet")
+    assert code == 0 and "Conv2d" in out
+    assert signal.getsignal(signal.SIGINT) is handler and sys.unraisablehook is hook

@@ -63,16 +63,16 @@ def watch() -> Callable[[], None] | None:
     _installed, _noted = True, False
 
     def restore() -> None:
-        global _installed
+        global _installed, _noted
         signal.signal(signal.SIGINT, previous_handler)
         sys.unraisablehook = previous_hook
-        _installed = False
+        _installed, _noted = False, False
 
     return restore
 
 
 def interrupted() -> bool:
-    """Whether a Ctrl-C came since :func:`watch`, whether or not its exception got through."""
+    """Whether a Ctrl-C came while watching, whether or not its exception got through."""
     return _noted
 
 
