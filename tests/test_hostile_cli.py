@@ -488,7 +488,7 @@ def _mapped(pid: int, name: str) -> bool:
 def test_a_real_sigint_soon_after_start(when, tmp_path):
     """A real Ctrl-C to the installed command, sent once the process is inside wally's
     start-up (NumPy's core is being loaded: the interpreter's own start-up, which no code of
-    wally's can guard, is over) or once its training has begun (its lock file exists)."""
+    wally's can guard, is over) or once its training has begun (its config.json is written)."""
     command = shutil.which("wally") or ""
     if not command or "wally_cli" not in Path(command).read_text(errors="replace"):
         pytest.skip("the installed wally command predates wally_cli (reinstall: pip install -e .)")
