@@ -26,7 +26,6 @@ from collections.abc import Callable
 from types import FrameType
 
 _noted = False
-_installed = False
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -51,8 +50,8 @@ def watch() -> Callable[[], None] | None:
     Returns a function that puts back the handlers found, or None where nothing was installed:
     outside the main thread (where Python allows no handler), or when one is already watching.
     """
-    global _installed, _noted
-    if _installed:
+    global _noted
+    if signal.getsignal(signal.SIGINT) is _on_sigint:
         return None
     try:
         previous_handler = signal.signal(signal.SIGINT, _on_sigint)
@@ -60,13 +59,13 @@ def watch() -> Callable[[], None] | None:
         return None
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _unraisable(previous_hook)
-    _installed, _noted = True, False
+    _noted = False
 
     def restore() -> None:
-        global _installed, _noted
+        global _noted
         signal.signal(signal.SIGINT, previous_handler)
         sys.unraisablehook = previous_hook
-        _installed, _noted = False, False
+        _noted = False
 
     return restore
 
@@ -87,13 +86,10 @@ def main() -> int:
     try:
         try:
             from wally.cli import main as run
-        except KeyboardInterrupt:
-            sys.stderr.write("wally: interrupted\n")
-            return 130
-        except Exception:
-            if not _noted:
+        except (Exception, KeyboardInterrupt) as error:
+            if not (_noted or isinstance(error, KeyboardInterrupt)):
                 raise
-            sys.stderr.write("wally: interrupted\n")  # a module the Ctrl-C left half imported
+            sys.stderr.write("wally: interrupted\n")  # or a module a Ctrl-C left half imported
             return 130
         return run()
     finally:

@@ -25,6 +25,8 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 
+import wally_cli
+
 DEBUG_ENV = "WALLY_DEBUG"
 
 # The optional packages and the extra of wally-cnn that installs each.
@@ -124,8 +126,6 @@ def _debug() -> bool:
 
 
 def _report(command: str, error: BaseException) -> int:
-    import wally_cli
-
     prefix = f"wally {command}" if command else "wally"
     # An error after a Ctrl-C is its consequence (a module left half imported, a cut-off read).
     if isinstance(error, KeyboardInterrupt) or wally_cli.interrupted():
@@ -155,39 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import wally_cli
-
     restore = wally_cli.watch()  # None where the console script already watches
-    try:
-        return _main(argv)
-    finally:
-        if restore is not None:
-            restore()
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    import wally_cli
-
+    command = ""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         wally_cli.check()  # a Ctrl-C during start-up that an import swallowed
-    except KeyboardInterrupt:  # Ctrl-C while the commands are imported
-        print("wally: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        if _debug():
-            raise
-        return _report("", error)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = args.command
         return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as error:
         if _debug() and not isinstance(error, KeyboardInterrupt | CommandError):
             raise
-        return _report(args.command, error)
+        return _report(command, error)
+    finally:
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":

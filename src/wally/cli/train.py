@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import wally_cli
 from wally.cli import CommandError, printable
 from wally.cli._datasets import DATASETS, GRAPH_DATASETS, TEXT_DATASET_NAMES, TEXT_DATASETS
 from wally.cli._sequences import dataset_name
@@ -612,8 +613,6 @@ def _train(args: argparse.Namespace, settings: dict[str, Any], out: Path,
     import importlib.util
 
     bar_shown = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
-    import wally_cli
-
     # After each epoch (its checkpoint saved): a Ctrl-C that something swallowed stops here.
     callbacks: list[Any] = [lambda record: wally_cli.check()]
     if main_process and not bar_shown:
