@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
+# The suite tests wally's own kernels and the table's choices among them: oneDNN's convolutions
+# (wally.backends.onednn, where the wheel is installed) are switched off here, and on in
+# test_onednn.py, which holds them against the reference path.  Set before wally is imported
+# (the switch is read at import), and inherited by the commands the tests start.
+os.environ.setdefault("WALLY_ONEDNN", "0")
+
 import pytest
 from hypothesis import HealthCheck, settings
 

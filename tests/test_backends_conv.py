@@ -24,7 +24,9 @@ from wally.backends import conv as dispatch
 from wally.functional import conv as conv_module
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "CONVOLUTION.md"
-KERNELS = [(r.pass_, r.name) for r in dispatch.algorithms() if r.name != "reference"]
+# oneDNN's passes (float32 only) are held against the reference in test_onednn.py.
+KERNELS = [(r.pass_, r.name) for r in dispatch.algorithms() if r.name not in ("reference",
+                                                                             "onednn")]
 # The compiled kernels need numba (pip install wally-cnn[accel]); NumPy's run without it.
 COMPILED = {"direct", "depthwise-direct"}
 
@@ -44,6 +46,7 @@ def test_every_pass_starts_with_the_reference_and_ends_with_a_rule_that_always_a
         assert rules[-1].fits(g) and rules[-1].pays(g)
     assert [r.name for r in dispatch.algorithms("input-grad")] == [
         "reference",
+        "onednn",
         "flipped",
         "depthwise",
         "rows",

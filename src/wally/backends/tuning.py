@@ -206,3 +206,22 @@ ELEMENTWISE_BYTES = 4 << 20
 # Row blocks of a split GEMM under use_deterministic_algorithms, at any thread count (OpenBLAS
 # may sum a block of other rows in another order, measured).
 DETERMINISTIC_BLOCKS = 8
+
+# ----- oneDNN (wally.backends.onednn): where wally's own kernels stay ---------------------------
+# Measured on a 2-core AMD EPYC (Zen 1, AVX2; oneDNN 3.2's jit:avx2 kernels), each pass forced
+# to oneDNN against the table's own choice without it, wally alone, medians, 1 / 2 threads
+# (time with oneDNN over time without):
+#   LeNet conv1 (256,1,28,28)→6 k5 p2, the direct kernel's region: forward 1.31 / 1.21, weight
+#     gradient 1.36 / 1.17, input gradient 1.30 / 0.83;
+#   depthwise 3×3 (64,128,32,32), the direct kernels (numba): 1.51 / 1.60, 1.10 / 1.43,
+#     1.62 / 1.55;
+#   ResNet's 3×3 layers at batch 64, where Winograd runs, forward / input gradient: 64 ch on
+#     32×32 0.98 / 1.01 and 0.84 / 0.90; 128 on 16×16 1.44 / 1.28 and 1.23 / 1.18; 256 on 8×8
+#     0.65 / 1.52 and 0.68 / 1.18; 512 on 4×4 1.77 / 1.87 and 1.59 / 1.56;
+#   their weight gradients: 64 ch 0.53 / 0.51, 128 ch 0.47 / 0.48, 256 ch (2304 deep) 0.99 /
+#     0.96, 512 ch (4608 deep) 1.48 / 1.77, hence the depth limit;
+#   where oneDNN falls back to its own im2col ("gemm:jit"): a dilated 3×3 weight gradient 1.20 /
+#     1.40, a conv1d k9 input gradient 1.75 / 1.69 (so that implementation is never chosen);
+#   everything else it runs (LeNet conv2, a CIFAR stem, strided 3×3, 1×1, dilated, conv1d, batch
+#     1): 0.42-1.08, most 0.55-0.90.
+ONEDNN_MAX_WEIGHT_GRAD_DEPTH = 2304

@@ -399,6 +399,8 @@ def correlate(
         return y
     g = dispatch.Geometry(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
     kernel = dispatch.choose("forward", g)  # the table: wally.backends.conv.algorithms()
+    if kernel == "onednn":
+        return _onednn("forward", g, [x, w], g.plan().out, b, op, what)
     if kernel == "reference":
         return _reference_correlate(x, w, b, g, op, what)
     if kernel == "depthwise":
@@ -441,6 +443,22 @@ def correlate(
     return y
 
 
+def _onednn(
+    pass_: str, g: dispatch.Geometry, arrays: list[ndarray], shape: Sequence[int],
+    b: ndarray | None, op: str, what: str,
+) -> ndarray:
+    """One pass as oneDNN's primitives (:mod:`wally.backends.onednn`): ``arrays`` are the
+    pass's inputs (``x, w``; ``x, dY``; ``dY, w``), the result has ``shape``."""
+    step = dispatch.onednn_pass(pass_, g)
+    assert step is not None  # the rule's condition
+    if pass_ == "forward":
+        shape = (g.input_shape[0], g.weight_shape[0], *shape)
+    out = allocate(op, what, shape, g.dtype)
+    inputs = [xp.ascontiguousarray(a) for a in arrays]
+    bias = None if b is None else xp.ascontiguousarray(b)
+    return step.run(inputs, out, bias)
+
+
 def weight_grad(
     x: ndarray,
     gy: ndarray,
@@ -461,6 +479,9 @@ def weight_grad(
         return xp.zeros(weight_shape, dtype=gy.dtype)
     g = dispatch.Geometry(x.shape, weight_shape, stride, padding, dilation, groups, x.dtype)
     kernel = dispatch.choose("weight-grad", g)
+    if kernel == "onednn":
+        return _onednn("weight-grad", g, [x, gy], weight_shape, None, "convolution",
+                       "weight gradient")
     if kernel == "reference":
         return _reference_weight_grad(x, gy, g)
     if kernel == "depthwise-direct":
@@ -533,6 +554,8 @@ def input_grad(
         return xp.zeros(input_shape, dtype=gy.dtype)
     g = dispatch.Geometry(input_shape, w.shape, stride, padding, dilation, groups, gy.dtype)
     kernel = dispatch.choose("input-grad", g)
+    if kernel == "onednn":
+        return _onednn("input-grad", g, [gy, w], input_shape, None, op, "input gradient")
     if kernel == "reference":
         return _reference_input_grad(gy, w, g)
     if kernel == "flipped":
