@@ -446,3 +446,14 @@ class use_deterministic:
 
     def __exit__(self, *exc):
         use_deterministic_algorithms(False)
+
+
+def test_docstring_examples_run():
+    """The module's examples (the table's order, where wally's own kernels stay), with the
+    conftest's ``WALLY_ONEDNN=0`` or not."""
+    import doctest
+
+    x, w = wally.randn(2, 3, 8, 8), wally.randn(4, 3, 3, 3)
+    result = doctest.testmod(dispatch, extraglobs={"F": wally.nn.functional, "x": x, "w": w},
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -284,3 +284,24 @@ def test_lenet_trains_the_same_with_and_without_it():
     assert "onednn" not in kernels and "onednn" in dnnl_kernels  # conv2 (conv1 stays direct)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_where_wally_is_faster_depends_on_onednns_kernel():
+    """The measured exclusions (wally.backends.tuning): depthwise layers on the numba direct
+    kernels stay wally's on every machine; Winograd's layers and deep weight gradients only
+    where oneDNN's kernel is an AVX2 one."""
+    f32 = np.dtype("float32")
+    pad = ((1, 1), (1, 1))
+    resnet = dispatch.Geometry((64, 512, 4, 4), (512, 512, 3, 3), (1, 1), pad, (1, 1), 1, f32)
+    for pass_ in dispatch.PASSES:
+        assert not dispatch.wally_is_faster(pass_, resnet, "jit:avx512_core")
+        assert not dispatch.wally_is_faster(pass_, resnet, "brgconv:avx512_core_amx")
+    assert dispatch.wally_is_faster("weight-grad", resnet, "jit:avx2")  # 4608 deep
+    shallow = dispatch.Geometry((64, 16, 8, 8), (16, 16, 3, 3), (1, 1), pad, (1, 1), 1, f32)
+    assert not dispatch.wally_is_faster("weight-grad", shallow, "jit:avx2")
+    depthwise = dispatch.Geometry((64, 128, 32, 32), (128, 1, 3, 3), (1, 1), pad, (1, 1), 128,
+                                  f32)
+    direct = dispatch.accel.is_enabled("direct")
+    for implementation in ("jit_dw:avx512_core", "jit_uni_dw:avx2"):
+        for pass_ in dispatch.PASSES:
+            assert dispatch.wally_is_faster(pass_, depthwise, implementation) == direct

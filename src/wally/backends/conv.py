@@ -400,11 +400,27 @@ def _onednn_fits(pass_: str) -> Callable[[Geometry], bool]:
     return fits
 
 
-def wally_is_faster(pass_: str, g: Geometry) -> bool:
-    """Where one of wally's own kernels was measured faster than oneDNN's (``tuning``): the
-    numba direct kernel's layers (every pass), Winograd's (forward and input gradient), and
-    weight gradients deeper than ``ONEDNN_MAX_WEIGHT_GRAD_DEPTH``."""
-    if _direct_fits(g) and (_direct_pays(g) or (is_depthwise(g) and _direct_grad_pays(g))):
+def wally_is_faster(pass_: str, g: Geometry, implementation: str) -> bool:
+    """Where one of wally's own kernels was measured faster than oneDNN's ``implementation``
+    (its name of the kernel it chose for the pass; ``tuning`` has the measurements): on every
+    machine, the numba direct kernels of depthwise layers; where that kernel is not an AVX-512
+    one (``jit:avx2``...), also the direct kernels' other layers, Winograd's forward and input
+    gradient, and weight gradients deeper than ``ONEDNN_MAX_WEIGHT_GRAD_DEPTH``.
+
+    >>> import numpy as np
+    >>> g = Geometry((64, 128, 16, 16), (128, 128, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1,
+    ...              np.dtype("float32"))                     # ResNet's 128-channel 3×3 layer
+    >>> [wally_is_faster(p, g, "jit:avx2") for p in PASSES]  # Winograd on an AVX2 machine
+    [True, False, True]
+    >>> [wally_is_faster(p, g, "jit:avx512_core") for p in PASSES]
+    [False, False, False]
+    """
+    direct = _direct_fits(g) and (_direct_pays(g) or (is_depthwise(g) and _direct_grad_pays(g)))
+    if direct and is_depthwise(g):
+        return True
+    if "avx512" in implementation:
+        return False
+    if direct:
         return True
     if pass_ == "weight-grad":
         return g.channels // g.groups * volume(g.kernel) > tuning.ONEDNN_MAX_WEIGHT_GRAD_DEPTH
@@ -413,13 +429,12 @@ def wally_is_faster(pass_: str, g: Geometry) -> bool:
 
 def _onednn_pays(pass_: str) -> Callable[[Geometry], bool]:
     def pays(g: Geometry) -> bool:
-        if wally_is_faster(pass_, g):
-            return False
         step = onednn_pass(pass_, g)
         # oneDNN's reference loops ("ref:any") and its own im2col ("gemm:jit") are slower than
         # wally's kernels (tuning.ONEDNN_MAX_WEIGHT_GRAD_DEPTH has the measurements)
         return step is not None and not step.implementation.startswith("ref") and (
-            "gemm" not in step.implementation)
+            "gemm" not in step.implementation) and not wally_is_faster(
+                pass_, g, step.implementation)
 
     return pays
 
@@ -439,9 +454,10 @@ def _onednn(pass_: str, measured: str) -> Rule:
         "output, a geometry oneDNN accepts",
         where="oneDNN installed and on (wally.backends.onednn), float32, not under "
         "deterministic algorithms, oneDNN's kernel for it is a direct one (not 'ref:any' or "
-        "'gemm:jit'), and not where wally's own was measured faster: the direct (numba) "
-        "kernels' layers, Winograd's forward and input gradient, weight gradients over "
-        f"{tuning.ONEDNN_MAX_WEIGHT_GRAD_DEPTH} deep (C/groups·∏k)",
+        "'gemm:jit'), and not where wally's own was measured faster: depthwise layers on the "
+        "direct (numba) kernels; where oneDNN's kernel is not an AVX-512 one, also the direct "
+        "kernels' other layers, Winograd's forward and input gradient, and weight gradients "
+        f"over {tuning.ONEDNN_MAX_WEIGHT_GRAD_DEPTH} deep (C/groups·∏k)",
         why="oneDNN's JIT-compiled direct kernels (PyTorch's CPU convolutions) on its blocked "
         "layouts, with a reorder on each side: not limited by OpenBLAS's GEMM",
         measured=measured,
@@ -523,10 +539,13 @@ _CHUNKED = (
 TABLE: tuple[Rule, ...] = (
     # ----- forward: y = W ⋆ x + b
     _reference("forward", "Y = W @ im2col(x)"),
-    _onednn("forward", "AMD EPYC (AVX2), 1 / 2 threads, time with oneDNN over the table's "
-            "choice without it: LeNet conv2 0.62 / 0.62, a CIFAR stem 0.67 / 0.69, strided 3×3 "
-            "0.74 / 0.92, 1×1 0.74 / 0.98, dilated 3×3 0.72 / 0.58, conv1d k9 0.63 / 0.56 "
-            "(the rest in wally.backends.tuning)"),
+    _onednn("forward", "1 / 2 threads, time with oneDNN over the table's choice without it "
+            "(benchmarks/onednn_passes.py). Intel Xeon (AVX-512): LeNet conv2 0.37 / 0.25, "
+            "ResNet's 3×3 layers 0.57-0.97 / 0.50-0.84, strided 3×3 0.62 / 0.57, 1×1 0.85 / "
+            "0.69, dilated 3×3 0.52 / 0.44, conv1d k9 0.59 / 0.51, depthwise 1.43 / 1.61. AMD "
+            "EPYC (AVX2): LeNet conv2 0.62 / 0.62, a CIFAR stem 0.67 / 0.69, strided 3×3 0.74 / "
+            "0.92, 1×1 0.74 / 0.98, dilated 0.72 / 0.58, conv1d 0.63 / 0.56 (the rest in "
+            "wally.backends.tuning)"),
     Rule(
         name="direct",
         pass_="forward",
@@ -579,8 +598,10 @@ TABLE: tuple[Rule, ...] = (
     ),
     # ----- weight gradient: dW
     _reference("weight-grad", "dW = dY @ im2col(x)ᵀ"),
-    _onednn("weight-grad", "as the forward pass: ResNet's 64- and 128-channel 3×3 "
-            "0.47-0.53, LeNet conv2 0.87 / 0.84, the stem 0.64 / 0.67, conv1d k9 0.72 / 0.78"),
+    _onednn("weight-grad", "as the forward pass. AVX-512: LeNet conv1 1.01 / 0.50, conv2 "
+            "0.63 / 0.68, ResNet's 3×3 layers 0.69-0.97 / 0.61-0.89, conv1d k9 0.69 / 0.56, "
+            "depthwise 1.08 / 1.52. AVX2: ResNet's 64- and 128-channel 3×3 0.47-0.53, LeNet "
+            "conv2 0.87 / 0.84, the stem 0.64 / 0.67, conv1d k9 0.72 / 0.78"),
     Rule(
         name="depthwise-direct",
         pass_="weight-grad",
@@ -616,9 +637,10 @@ TABLE: tuple[Rule, ...] = (
     ),
     # ----- input gradient: dX
     _reference("input-grad", "dX = col2im(Wᵀ @ dY)"),
-    _onednn("input-grad", "as the forward pass: LeNet conv2 0.61 / 0.48, the stem 0.55 / "
-            "0.59, strided 3×3 0.73 / 0.72, dilated 3×3 0.76 / 0.66, a 64-channel 3×3 at batch "
-            "1 0.73 / 0.42"),
+    _onednn("input-grad", "as the forward pass. AVX-512: LeNet conv2 0.51 / 0.37, ResNet's "
+            "3×3 layers 0.65-0.95 / 0.51-0.81, conv1d k9 0.44 / 0.34, depthwise 1.51 / 1.78. "
+            "AVX2: LeNet conv2 0.61 / 0.48, the stem 0.55 / 0.59, strided 3×3 0.73 / 0.72, "
+            "dilated 3×3 0.76 / 0.66, a 64-channel 3×3 at batch 1 0.73 / 0.42"),
     Rule(
         name="flipped",
         pass_="input-grad",
@@ -901,7 +923,7 @@ def trace() -> Iterator[list[tuple[str, str]]]:
 
     >>> with trace() as ran:                                      # doctest: +SKIP
     ...     F.conv2d(x, w).sum().backward()
-    >>> ran
+    >>> ran                                                       # doctest: +SKIP
     [('forward', 'im2col'), ('weight-grad', 'im2col'), ('input-grad', 'im2col')]
     """
     log: list[tuple[str, str]] = []

@@ -208,11 +208,27 @@ ELEMENTWISE_BYTES = 4 << 20
 DETERMINISTIC_BLOCKS = 8
 
 # ----- oneDNN (wally.backends.onednn): where wally's own kernels stay ---------------------------
-# Measured on a 2-core AMD EPYC (Zen 1, AVX2; oneDNN 3.2's jit:avx2 kernels), each pass forced
-# to oneDNN against the table's own choice without it, wally alone, medians, 1 / 2 threads
-# (time with oneDNN over time without):
-#   LeNet conv1 (256,1,28,28)→6 k5 p2, the direct kernel's region: forward 1.31 / 1.21, weight
-#     gradient 1.36 / 1.17, input gradient 1.30 / 0.83;
+# Measured with benchmarks/onednn_passes.py: each pass forced to oneDNN against the table's own
+# choice without it, wally alone, medians, 1 / 2 threads (time with oneDNN over time without).
+#
+# A 2-core Intel Xeon (family 6 model 167, AVX-512; oneDNN 3.2's jit:avx512_core kernels,
+# 2026-12-04): oneDNN is within 0.8-1.2 of PyTorch's own pass everywhere, and faster than
+# wally's kernels everywhere except depthwise layers on the numba direct kernels:
+#   depthwise 3×3 (64,128,32,32): forward 1.43 / 1.61, weight gradient 1.08 / 1.52, input
+#     gradient 1.51 / 1.78;
+#   LeNet conv1 (256,1,28,28)→6 k5 p2, the direct kernel's region: forward 0.96 / 0.90, weight
+#     gradient 1.01 / 0.50, input gradient 1.96 / 0.87 (a first layer: rarely asked for);
+#   ResNet's 3×3 layers at batch 64, where Winograd runs: forward 0.57 (64 ch), 0.81 (128),
+#     0.97 (256), 0.88 (512) / 0.50, 0.74, 0.84, 0.73; input gradient 0.68, 0.82, 0.95, 0.65 /
+#     0.58, 0.77, 0.81, 0.51; weight gradients 0.74, 0.70, 0.69, 0.97 (4608 deep) / 0.66, 0.62,
+#     0.61, 0.89;
+#   the rest (LeNet conv2, a CIFAR stem, strided 3×3, 1×1, dilated, conv1d, batch 1):
+#     0.25-0.96 (the stem's input gradient 1.08 at 1 thread).
+# So where oneDNN's kernel is an AVX-512 one, only the depthwise direct layers stay wally's.
+#
+# A 2-core AMD EPYC (Zen 1, AVX2; oneDNN 3.2's jit:avx2 kernels, 2026-12-03):
+#   LeNet conv1, the direct kernel's region: forward 1.31 / 1.21, weight gradient 1.36 / 1.17,
+#     input gradient 1.30 / 0.83;
 #   depthwise 3×3 (64,128,32,32), the direct kernels (numba): 1.51 / 1.60, 1.10 / 1.43,
 #     1.62 / 1.55;
 #   ResNet's 3×3 layers at batch 64, where Winograd runs, forward / input gradient: 64 ch on
@@ -224,4 +240,6 @@ DETERMINISTIC_BLOCKS = 8
 #     1.40, a conv1d k9 input gradient 1.75 / 1.69 (so that implementation is never chosen);
 #   everything else it runs (LeNet conv2, a CIFAR stem, strided 3×3, 1×1, dilated, conv1d, batch
 #     1): 0.42-1.08, most 0.55-0.90.
+# So where oneDNN's kernel is not an AVX-512 one, the direct kernels' layers, Winograd's forward
+# and input gradient and weight gradients deeper than this stay wally's:
 ONEDNN_MAX_WEIGHT_GRAD_DEPTH = 2304
