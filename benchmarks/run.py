@@ -4,6 +4,7 @@
     python -m benchmarks.run --quick    # the same cases, fewer repeats: a smoke run
     python -m benchmarks.run --only conv --only pool --threads 1
     python -m benchmarks.run --only train --accel both   # wally with and without numba
+    python -m benchmarks.run --onednn both               # ... with and without oneDNN
 
 Every case runs wally and PyTorch alternately in this process (after a warm-up), so both see
 the same machine load; each repeat gives one ratio ``wally time / PyTorch time``, reported as
@@ -20,8 +21,10 @@ the BLAS kernel that RESULTS.md reports; leave them alone in tests and CI.
 
 ``--accel both`` times every case twice in the same run, wally with its compiled kernels
 (``wally.backends.accel``, where numba is installed) and without them (a row named
-``… (accel off)``); ``--accel off`` runs wally on NumPy alone.  The targets and the geometric
-mean read the rows with the accelerator as installed.
+``… (accel off)``); ``--accel off`` runs wally on NumPy alone.  ``--onednn both`` and
+``--onednn off`` do the same with oneDNN's convolutions (``wally.backends.onednn``, where the
+``onednn`` extra is installed; rows ``… (oneDNN off)``).  The targets and the geometric mean
+read the rows with both as installed.
 """
 
 from __future__ import annotations
@@ -75,6 +78,12 @@ def _machine() -> dict[str, Any]:
             for line in cpuinfo:
                 if line.startswith("model name"):
                     model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    vector = next((isa for isa in ("avx512f", "avx2", "avx") if isa in flags),
+                                  None)
+                    if vector:
+                        model += f" ({vector.removesuffix('f').upper().replace('512', '-512')})"
                     break
     except OSError:
         pass
@@ -181,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accel", choices=("on", "off", "both"), default="on",
                         help="wally's compiled kernels (numba): as installed (on), NumPy alone "
                              "(off), or every case both ways in one run (both)")
+    parser.add_argument("--onednn", choices=("on", "off", "both"), default="on",
+                        help="oneDNN's convolutions (the onednn extra): as installed (on), "
+                             "switched off (off), or every case both ways in one run (both)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args(argv)
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -190,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import cases
     from benchmarks._harness import gemm_peak, paired, set_threads
 
+    if args.onednn == "off":  # in this process and in the memory runs' fresh processes
+        os.environ["WALLY_ONEDNN"] = "0"
+        from wally.backends import onednn
+
+        onednn.set_enabled(False)
     machine = _machine()
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
@@ -201,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
               f"peak {peak:.0f} GFLOP/s; load {os.getloadavg()[0]:.1f}", flush=True)
         rows: list[dict[str, Any]] = []
         for build in builders:
-            for case in _accel_variants(build(size, only), args.accel):
+            for case in _variants(build(size, only), args.accel, args.onednn):
                 repeats, warmup, min_time = SETTINGS[size][case.group]
                 timing = paired(case.wally, case.torch, repeats, warmup, min_time)
                 rows.append({"case": case, "timing": timing})
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
 
     machine["accel"] = _accel_state(args.accel)
+    machine["onednn"] = _onednn_state(args.onednn)
     text = _report(size, machine, load_before, load_after, runs, memory, startup, max(counts))
     args.output.write_text(text)
     print(f"wrote {args.output}")
@@ -231,27 +249,48 @@ def main(argv: list[str] | None = None) -> int:
 
 
 ACCEL_OFF = " (accel off)"
+ONEDNN_OFF = " (oneDNN off)"
 
 
-def _accel_variants(cases: list[Any], mode: str) -> list[Any]:
-    """``cases`` with wally as installed (``on``), without its compiled kernels (``off``), or
-    each case both ways, the one without named ``… (accel off)`` (``both``)."""
-    from wally.backends import accel
+def _is_variant(name: str) -> bool:
+    """Whether a row is one of the ``… (accel off)`` or ``… (oneDNN off)`` variants."""
+    return name.endswith((ACCEL_OFF, ONEDNN_OFF))
 
-    def without(fn: Callable[[], Any]) -> Callable[[], Any]:
+
+def _variants(cases: list[Any], accel_mode: str, onednn_mode: str) -> list[Any]:
+    """``cases`` with wally as installed, and for each of the two switches set to ``both`` each
+    case once more with that switch off (named ``… (accel off)``, ``… (oneDNN off)``); a switch
+    set to ``off`` turns it off in every row instead."""
+    from wally.backends import accel, onednn
+
+    def without(fn: Callable[[], Any], flags: Callable[[bool], Any]) -> Callable[[], Any]:
         def run() -> Any:
-            with accel.flags(False):
+            with flags(False):
                 return fn()
         return run
 
     found = []
     for case in cases:
-        if mode in ("on", "both"):
-            found.append(case)
-        if mode in ("off", "both"):
-            name = case.name + (ACCEL_OFF if mode == "both" else "")
-            found.append(dataclasses.replace(case, name=name, wally=without(case.wally)))
+        if accel_mode == "off":
+            case = dataclasses.replace(case, wally=without(case.wally, accel.flags))
+        found.append(case)
+        if accel_mode == "both":
+            found.append(dataclasses.replace(case, name=case.name + ACCEL_OFF,
+                                             wally=without(case.wally, accel.flags)))
+        if onednn_mode == "both":
+            found.append(dataclasses.replace(case, name=case.name + ONEDNN_OFF,
+                                             wally=without(case.wally, onednn.flags)))
     return found
+
+
+def _onednn_state(mode: str) -> str:
+    from wally.backends import onednn
+
+    if not onednn.is_available():
+        return f"not available ({onednn.unavailable_reason()})"
+    version = "oneDNN {}.{}.{}".format(*(onednn.version() or (0, 0, 0)))
+    return {"on": f"{version}, on", "off": f"{version}, switched off",
+            "both": f"{version}: each case with it and without it (oneDNN off)"}[mode]
 
 
 def _accel_state(mode: str) -> str:
@@ -295,6 +334,7 @@ def _report(size: str, machine: dict[str, Any], load_before: tuple[float, ...],
         f"| OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE | {machine['OPENBLAS_CORETYPE']} / "
         f"{machine['OPENBLAS_L2_SIZE']} |",
         f"| wally's compiled kernels (`--accel`) | {machine.get('accel', 'on')} |",
+        f"| oneDNN's convolutions (`--onednn`) | {machine.get('onednn', 'on')} |",
         "",
     ]
     for run in runs:
@@ -341,10 +381,10 @@ def _report(size: str, machine: dict[str, Any], load_before: tuple[float, ...],
 
 def _median_ratios(run: dict[str, Any], group: str, name: str | None = None) -> list[float]:
     """The median wally/PyTorch ratio of every case of ``group`` (or the one named ``name``)
-    in ``run``, wally as installed (not the ``… (accel off)`` variants)."""
+    in ``run``, wally as installed (not the ``… (accel off)``, ``… (oneDNN off)`` variants)."""
     return [statistics.median(r["timing"].ratios) for r in run["rows"]
             if r["case"].group == group and (name is None or r["case"].name == name)
-            and not r["case"].name.endswith(ACCEL_OFF)]
+            and not _is_variant(r["case"].name)]
 
 
 def _engine_targets(runs: list[dict[str, Any]], memory: list[dict[str, Any]],
@@ -440,6 +480,10 @@ def _timings(run: dict[str, Any]) -> list[str]:
                    if r["case"].name.endswith(ACCEL_OFF)]
             if off:
                 lines += ["", f"Without the compiled kernels: **{_geomean(off):.2f}**."]
+            off = [statistics.median(r["timing"].ratios) for r in group_rows
+                   if r["case"].name.endswith(ONEDNN_OFF)]
+            if off:
+                lines += ["", f"Without oneDNN: **{_geomean(off):.2f}**."]
         lines.append("")
     return lines
 

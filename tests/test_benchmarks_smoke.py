@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,14 +17,16 @@ def test_one_tiny_case_end_to_end(torch, tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--tiny", "--threads", "1",
          "--only", "conv/LeNet conv2", "--only", "memory/lenet", "--accel", "both",
-         "--output", str(output)],
+         "--onednn", "both", "--output", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
     text = output.read_text()
     assert "| LeNet conv2 (256,6,14,14)→16 k5 |" in text
     assert "| LeNet conv2 (256,6,14,14)→16 k5 (accel off) |" in text
+    assert "| LeNet conv2 (256,6,14,14)→16 k5 (oneDNN off) |" in text
     assert "| wally's compiled kernels (`--accel`) |" in text
+    assert "| oneDNN's convolutions (`--onednn`) |" in text
     assert "Geometric mean of the median ratios" in text
     assert "## Peak resident memory" in text and "| LeNet epoch |" in text
     assert "## Targets (issue 5)" in text
@@ -78,6 +82,26 @@ def test_gemm_floor_times_every_pass(torch, tmp_path):
     for timings in passes.values():
         assert timings["gemm"]["ms"] > 0 and timings["wally"]["ms"] > 0
         assert timings["gemm"]["min"] <= timings["gemm"]["median"] <= timings["gemm"]["max"]
+
+
+def test_onednn_passes_times_every_pass(torch, tmp_path):
+    from wally.backends import onednn
+
+    if not onednn.is_available():
+        pytest.skip(f"oneDNN is not available: {onednn.unavailable_reason()}")
+    output = tmp_path / "passes.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.onednn_passes", "--repeats", "1", "--only",
+         "LeNet conv2", "--json", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    passes = json.loads(output.read_text())["layers"]["LeNet conv2 (256,6,14,14)→16 k5"]
+    assert sorted(passes) == ["forward", "input-grad", "weight-grad"]
+    for found in passes.values():
+        assert found["implementation"] and found["table"]
+        for ratios in (found["without"], found["torch"]):
+            assert ratios["ms"] > 0 and ratios["min"] <= ratios["median"] <= ratios["max"]
 
 
 def test_engine_targets_are_judged_per_thread_count_and_by_the_epochs_gain():
