@@ -277,7 +277,7 @@ def _variants(cases: list[Any], accel_mode: str, onednn_mode: str) -> list[Any]:
         if accel_mode == "both":
             found.append(dataclasses.replace(case, name=case.name + ACCEL_OFF,
                                              wally=without(case.wally, accel.flags)))
-        if onednn_mode == "both":
+        if onednn_mode == "both" and case.group != "pool":  # pooling never runs oneDNN
             found.append(dataclasses.replace(case, name=case.name + ONEDNN_OFF,
                                              wally=without(case.wally, onednn.flags)))
     return found
