@@ -15,7 +15,8 @@ SHAPE = (16, 8, 96, 96)
 
 # The expressions the ops computed before they were split, evaluated here in one piece.
 PLAIN = {
-    "relu": (lambda x: np.maximum(x, 0), lambda gy, y: gy * (y > 0)),
+    # ReLU passes the gradient where not y ≤ 0: a NaN y passes it, as PyTorch's does
+    "relu": (lambda x: np.maximum(x, 0), lambda gy, y: gy * ~(y <= 0)),
     "sigmoid": (lambda x: 0.5 * (np.tanh(0.5 * x) + 1), lambda gy, y: gy * y * (1 - y)),
     "tanh": (np.tanh, lambda gy, y: gy * (1 - y * y)),
 }

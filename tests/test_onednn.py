@@ -305,3 +305,51 @@ def test_where_wally_is_faster_depends_on_onednns_kernel():
     for implementation in ("jit_dw:avx512_core", "jit_uni_dw:avx2"):
         for pass_ in dispatch.PASSES:
             assert dispatch.wally_is_faster(pass_, depthwise, implementation) == direct
+
+
+# ----- ReLU ---------------------------------------------------------------------------------------
+@needs_onednn
+@pytest.mark.parametrize("threads", [1, 2])
+def test_relus_gradient_is_numpys_bit_for_bit_and_runs_only_where_it_pays(num_threads, threads,
+                                                                         monkeypatch):
+    """At two threads the gradient of a float32 ReLU of at least ONEDNN_RELU_BYTES runs as
+    oneDNN's eltwise primitive, with NumPy's bits (NaN kept, signed zeros alike); at one
+    thread, or below the size, NumPy's runs.  The forward pass is always NumPy's: oneDNN's
+    turns a NaN into 0."""
+    from wally.backends import tuning
+
+    num_threads(threads)
+    used = []
+    real = onednn.relu_plan
+    monkeypatch.setattr(onednn, "relu_plan", lambda *a: used.append(a) or real(*a))
+    rng = np.random.default_rng(0)
+    shape = (64, 8, 16, 16)  # 512 KiB of float32
+    assert 4 * np.prod(shape) >= tuning.ONEDNN_RELU_BYTES
+    x = rng.standard_normal(shape).astype(np.float32)
+    gy = rng.standard_normal(shape).astype(np.float32)
+    x.flat[:8] = [np.nan, 0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, 3.0]
+    gy.flat[8:14] = [np.nan, np.nan, np.inf, -np.inf, -1.0, -2.0]
+    x.flat[8:14] = [-1.0, 1.0, -2.0, 0.0, -0.0, 2.0]
+
+    def run():
+        t = wally.tensor(x, requires_grad=True)
+        y = F.relu(t)
+        with np.errstate(invalid="ignore"):
+            y.backward(wally.tensor(gy))
+        return y.detach().numpy(), t.grad.numpy()
+
+    y, gx = run()
+    with onednn.flags(False):
+        y_np, gx_np = run()
+    assert len(used) == (1 if threads == 2 else 0)
+    assert np.isnan(y.flat[0])  # NumPy's forward pass: a NaN stays NaN
+    np.testing.assert_array_equal(y, y_np)
+    np.testing.assert_array_equal(gx, gx_np)
+    assert np.array_equal(np.signbit(gx), np.signbit(gx_np))
+    assert np.isnan(gx.flat[8]) and np.isnan(gx.flat[10]) and gx.flat[12] == 0
+    used.clear()
+    for small in (x[:1, :1], x.astype(np.float64), x[:, :, ::2]):  # 1 KiB, float64, strided
+        t = wally.tensor(small, requires_grad=True)
+        with np.errstate(invalid="ignore"):
+            F.relu(t).sum().backward()
+    assert used == []

@@ -159,11 +159,12 @@ def depthwise_weight_grad(x: Any, gy: Any, first: int, stop: int, top: int, bott
 # ----- ReLU's gradient --------------------------------------------------------------------------
 @njit(**_JIT)
 def relu_backward(gy: Any, y: Any, out: Any) -> None:
-    """``out = gy · [y > 0]`` on flat arrays in one pass (NumPy: the mask, then the product);
-    ``0 · gy`` where ``y ≤ 0``, so a NaN or infinite ``gy`` gives NaN, as NumPy's does."""
+    """``out = gy · [not y ≤ 0]`` on flat arrays in one pass (NumPy: the mask, then the
+    product); ``0 · gy`` where ``y ≤ 0``, so a NaN or infinite ``gy`` gives NaN, as NumPy's
+    does, and a NaN ``y`` passes ``gy``."""
     g, v, o = gy[:out.shape[0]], y[:out.shape[0]], out
     for i in range(o.shape[0]):
-        o[i] = g[i] if v[i] > 0 else 0 * g[i]
+        o[i] = 0 * g[i] if v[i] <= 0 else g[i]
 
 
 # ----- Winograd F(2×2, 3×3): the data transforms ("winograd" in wally.backends.conv) ----------

@@ -11,10 +11,10 @@ import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from wally._parallel import elementwise
+from wally._parallel import elementwise, get_num_threads
 from wally.autograd import Function, is_grad_enabled
 from wally.backend import ndarray, xp
-from wally.backends import accel
+from wally.backends import accel, onednn, tuning
 from wally.tensor import MaxResult, Tensor, to_array
 
 _DEFAULT_FLOAT = xp.dtype("float32")
@@ -470,26 +470,53 @@ def _splits(*arrays: ndarray) -> bool:
 
 
 class ReLU(Function):
-    """y = max(x, 0); dx = dy · [y > 0]."""
+    """y = max(x, 0); dx = dy · [not y ≤ 0] (``0 · dy`` where y ≤ 0: a NaN ``dy`` stays NaN)."""
 
     def forward(self, x: ndarray) -> ndarray:
+        # NumPy's, at any size: oneDNN's eltwise ReLU (and its binary max) turn a NaN into 0,
+        # measured; np.maximum keeps it, as PyTorch's relu does
         self.y = _rows(_relu, x) if _splits(x) else xp.maximum(x, 0)
         return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
+        plan = _onednn_relu(gy, self.y)
+        if plan is not None:
+            return plan.backward(self.y, gy, xp.empty_like(gy))
         if not _splits(gy, self.y):
-            return gy * (self.y > 0)
+            return gy * _passes(self.y)
         if accel.is_enabled("relu") and gy.flags.c_contiguous and self.y.flags.c_contiguous:
             return _rows(_relu_grad_compiled, gy, self.y)
         return _rows(_relu_grad, gy, self.y)
+
+
+def _onednn_relu(*arrays: ndarray) -> onednn.Relu | None:
+    """oneDNN's ReLU gradient for C-contiguous float32 ``arrays`` of one shape, of at least
+    ``tuning.ONEDNN_RELU_BYTES``, at more than one thread, where oneDNN is on (its threads
+    spin between calls: a hand-off to wally's own threads costs more than the work).  It
+    gives NumPy's ``dy · [y > 0]`` bit for bit, NaN and signed zeros included (tested)."""
+    first = arrays[0]
+    if (first.nbytes < tuning.ONEDNN_RELU_BYTES or first.dtype != xp.float32
+            or get_num_threads() < 2 or not onednn.is_switched_on()):
+        return None
+    if not builtins.all(a.flags.c_contiguous and a.shape == first.shape
+                        and a.dtype == first.dtype for a in arrays):
+        return None
+    return onednn.relu_plan((first.size,), get_num_threads())
 
 
 def _relu(out: ndarray, x: ndarray) -> None:
     xp.maximum(x, 0, out=out)
 
 
+def _passes(y: ndarray) -> ndarray:
+    """Where ReLU passes its gradient: not ``y ≤ 0`` (a NaN ``y`` passes it, as in PyTorch's
+    ``threshold_backward`` and oneDNN's)."""
+    mask = y <= 0
+    return xp.logical_not(mask, out=mask) if mask.ndim else ~mask  # a 0-d y gives a scalar
+
+
 def _relu_grad(out: ndarray, gy: ndarray, y: ndarray) -> None:
-    xp.multiply(gy, y > 0, out=out)
+    xp.multiply(gy, _passes(y), out=out)
 
 
 def _relu_grad_compiled(out: ndarray, gy: ndarray, y: ndarray) -> None:

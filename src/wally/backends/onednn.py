@@ -48,7 +48,7 @@ from wally.backend import ndarray, xp
 
 __all__ = [
     "is_available", "unavailable_reason", "is_enabled", "is_switched_on", "set_enabled", "flags",
-    "version", "plan", "Pass", "CACHE_SIZE",
+    "version", "plan", "Pass", "relu_plan", "Relu", "CACHE_SIZE",
 ]
 
 DISTRIBUTION = "onednn-cpu-gomp"
@@ -62,6 +62,7 @@ _F32 = 3  # dnnl_f32
 _ANY, _A = 1, 2  # dnnl_format_tag_any, dnnl_a (then ab, abc, abcd, abcde, abcdef: plain)
 _FORWARD_TRAINING = 64
 _CONVOLUTION_DIRECT = 1
+_RELU_USE_DST = 0x100  # dnnl_eltwise_relu_use_dst_for_bwd: the backward pass reads y, not x
 _QUERY_IMPL_INFO_STR = 8
 _QUERY_MD = {"src": 129, "diff_src": 130, "weights": 131, "diff_weights": 132, "dst": 133,
              "diff_dst": 134}
@@ -104,6 +105,12 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dnnl_convolution_backward_weights_primitive_desc_create": (ctypes.c_int, [
         _out, _void_p, ctypes.c_int, _void_p, _void_p, _void_p, _void_p,
         _dims, _dims, _dims, _dims, _void_p, _void_p]),
+    "dnnl_eltwise_forward_primitive_desc_create": (ctypes.c_int, [
+        _out, _void_p, ctypes.c_int, ctypes.c_int, _void_p, _void_p, ctypes.c_float,
+        ctypes.c_float, _void_p]),
+    "dnnl_eltwise_backward_primitive_desc_create": (ctypes.c_int, [
+        _out, _void_p, ctypes.c_int, _void_p, _void_p, _void_p, ctypes.c_float, ctypes.c_float,
+        _void_p, _void_p]),
     "dnnl_reorder_primitive_desc_create": (
         ctypes.c_int, [_out, _void_p, _void_p, _void_p, _void_p, _void_p]),
     "dnnl_primitive_desc_query_md": (_void_p, [_void_p, ctypes.c_int, ctypes.c_int]),
@@ -427,6 +434,23 @@ def _use_threads(runtime: _Runtime, threads: int) -> None:
         _local.threads = threads
 
 
+def _cached(key: Any, make: Any) -> Any:
+    """This thread's object for ``key``, made by ``make()`` on first use (``None`` where oneDNN
+    refuses it) and kept among the :data:`CACHE_SIZE` used last."""
+    cache: OrderedDict[Any, Any] = _local.__dict__.setdefault("cache", OrderedDict())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    try:
+        made = make()
+    except RuntimeError:  # a geometry oneDNN refuses (the caller then runs its own kernel)
+        made = None
+    cache[key] = made
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return made
+
+
 def plan(pass_: str, input_shape: Sequence[int], weight_shape: Sequence[int],
          stride: Sequence[int], padding: Sequence[Any], dilation: Sequence[int],
          groups: int, threads: int = 1) -> Pass | None:
@@ -436,18 +460,82 @@ def plan(pass_: str, input_shape: Sequence[int], weight_shape: Sequence[int],
     runtime = _runtime()
     if runtime is None:
         return None
-    cache: OrderedDict[Any, Pass | None] = _local.__dict__.setdefault("cache", OrderedDict())
     key = (pass_, tuple(input_shape), tuple(weight_shape), tuple(stride),
            tuple(map(tuple, padding)), tuple(dilation), groups, threads)
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    try:
-        made: Pass | None = Pass(runtime, pass_, input_shape, weight_shape, stride, padding,
-                                 dilation, groups, threads)
-    except RuntimeError:  # a geometry oneDNN refuses (the table then chooses another kernel)
-        made = None
-    cache[key] = made
-    if len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
+    made: Pass | None = _cached(key, lambda: Pass(runtime, pass_, input_shape, weight_shape,
+                                                  stride, padding, dilation, groups, threads))
+    return made
+
+
+# ----- ReLU -------------------------------------------------------------------------------------
+class Relu:
+    """ReLU's two passes over plain float32 arrays of one shape as oneDNN's eltwise primitives,
+    on ``threads`` OpenMP threads: ``y = max(x, 0)`` and ``dx = dy · [y > 0]`` (read from
+    ``y``, as wally's ReLU keeps it).  Each element is computed alone, so the bits are the
+    same at any thread count.  The backward pass is NumPy's ``dy · (y > 0)`` bit for bit (a
+    NaN ``dy`` stays NaN, ``0 · dy`` keeps its sign); the forward pass turns a NaN ``x`` into
+    0 (measured), so wally's ReLU runs only the backward pass here."""
+
+    def __init__(self, runtime: _Runtime, shape: Sequence[int], threads: int) -> None:
+        lib, check = runtime.lib, runtime.check
+        _use_threads(runtime, threads)
+        self.runtime, self.threads = runtime, threads
+        self.handles = handles = _Handles(runtime)
+        md = handles.md(shape)
+        forward, backward = _void_p(), _void_p()
+        check(lib.dnnl_eltwise_forward_primitive_desc_create(
+            ctypes.byref(forward), runtime.engine, _FORWARD_TRAINING, _RELU_USE_DST, md, md,
+            0.0, 0.0, None), "a ReLU")
+        handles.keep("dnnl_primitive_desc_destroy", forward)
+        check(lib.dnnl_eltwise_backward_primitive_desc_create(
+            ctypes.byref(backward), runtime.engine, _RELU_USE_DST, md, md, md, 0.0, 0.0,
+            forward, None), "a ReLU (dX)")
+        handles.keep("dnnl_primitive_desc_destroy", backward)
+        self.forward_primitive = handles.primitive(forward, "a ReLU")
+        self.backward_primitive = handles.primitive(backward, "a ReLU (dX)")
+        self.memories = [handles.memory(md) for _ in range(3)]
+        a, b, c = self.memories
+        self.forward_args = (_ExecArg * 2)(_ExecArg(_ARG["src"], a), _ExecArg(_ARG["dst"], b))
+        self.backward_args = (_ExecArg * 3)(_ExecArg(_ARG["dst"], a),
+                                            _ExecArg(_ARG["diff_dst"], b),
+                                            _ExecArg(_ARG["diff_src"], c))
+        self.stream = _void_p()
+        check(lib.dnnl_stream_create(ctypes.byref(self.stream), runtime.engine, _IN_ORDER),
+              "a stream")
+        handles.keep("dnnl_stream_destroy", self.stream)
+
+    def __del__(self) -> None:
+        handles = getattr(self, "handles", None)
+        if handles is not None:
+            with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
+                handles.close()
+
+    def _run(self, primitive: _void_p, args: Any, arrays: Sequence[ndarray]) -> None:
+        lib = self.runtime.lib
+        _use_threads(self.runtime, self.threads)
+        for memory, array in zip(self.memories, arrays, strict=False):
+            lib.dnnl_memory_set_data_handle(memory, array.ctypes.data)
+        self.runtime.check(lib.dnnl_primitive_execute(primitive, self.stream, len(arrays),
+                                                      args), "a ReLU")
+        self.runtime.check(lib.dnnl_stream_wait(self.stream), "a stream")
+
+    def forward(self, x: ndarray, out: ndarray) -> ndarray:
+        """``out = max(x, 0)`` (C-contiguous float32 arrays of the plan's shape)."""
+        self._run(self.forward_primitive, self.forward_args, [x, out])
+        return out
+
+    def backward(self, y: ndarray, gy: ndarray, out: ndarray) -> ndarray:
+        """``out = gy`` where ``y > 0``, else 0 (C-contiguous float32 of the plan's shape)."""
+        self._run(self.backward_primitive, self.backward_args, [y, gy, out])
+        return out
+
+
+def relu_plan(shape: Sequence[int], threads: int) -> Relu | None:
+    """This thread's :class:`Relu` for arrays of ``shape`` on ``threads`` OpenMP threads, or
+    ``None`` where oneDNN is not available or refuses it."""
+    runtime = _runtime()
+    if runtime is None:
+        return None
+    made: Relu | None = _cached(("relu", tuple(shape), threads),
+                                lambda: Relu(runtime, shape, threads))
     return made

@@ -243,3 +243,7 @@ DETERMINISTIC_BLOCKS = 8
 # So where oneDNN's kernel is not an AVX-512 one, the direct kernels' layers, Winograd's forward
 # and input gradient and weight gradients deeper than this stay wally's:
 ONEDNN_MAX_WEIGHT_GRAD_DEPTH = 2304
+# ReLU (wally.ops.ReLU) runs as oneDNN's eltwise primitive, where oneDNN is on, at more than
+# one thread, on float32 arrays of at least this many bytes (its OpenMP threads spin between
+# calls, so a hand-off costs microseconds, where wally's own threads need 65-90 us).
+ONEDNN_RELU_BYTES = 256 << 10
