@@ -353,3 +353,67 @@ def test_relus_gradient_is_numpys_bit_for_bit_and_runs_only_where_it_pays(num_th
         with np.errstate(invalid="ignore"):
             F.relu(t).sum().backward()
     assert used == []
+
+
+# ----- average pooling ----------------------------------------------------------------------------
+POOLS = [  # (input shape, kernel, stride): 1-, 2- and 3-D, overlapping, uneven, uncovered edges
+    ((4, 3, 9, 9), 2, 2), ((4, 3, 9, 9), 3, 2), ((4, 3, 9, 9), (2, 3), (1, 2)),
+    ((2, 5, 8), 2, 1), ((2, 2, 5, 6, 7), 2, 2), ((3, 10, 10), 2, 2), ((64, 6, 28, 28), 2, 2),
+]
+
+
+def _avg(shape, kernel, stride, dtype=np.float32, **kw):
+    """``(y, dx)`` of an average pooling of a seeded input, the op picked by the shape (an
+    unbatched 2-D input has three axes)."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    nd = 2 if shape == (3, 10, 10) else len(shape) - 2
+    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[nd]
+    t = wally.tensor(x, requires_grad=True)
+    y = pool(t, kernel, stride, **kw)
+    y.backward(wally.tensor(rng.standard_normal(y.shape).astype(dtype)))
+    return x, y.detach().numpy(), t.grad.numpy()
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape, kernel, stride", POOLS)
+def test_average_pooling_matches_numpys_and_torch(num_threads, monkeypatch, torch, shape,
+                                                  kernel, stride):
+    """At two threads a float32 average pooling without padding runs as oneDNN's primitives:
+    within a rounding of NumPy's path and of PyTorch's, the same bits on every run and at one
+    to three threads of oneDNN's."""
+    used = []
+    real = onednn.avg_pool_plan
+    monkeypatch.setattr(onednn, "avg_pool_plan", lambda *a: used.append(a) or real(*a))
+    num_threads(1)
+    _, y_np, gx_np = _avg(shape, kernel, stride)
+    assert used == []  # one thread: NumPy's
+    runs = set()
+    for threads in (2, 3, 2):
+        num_threads(threads)
+        x, y, gx = _avg(shape, kernel, stride)
+        runs.add((y.tobytes(), gx.tobytes()))
+    assert len(used) == 3 and len(runs) == 1
+    np.testing.assert_allclose(y, y_np, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gx, gx_np, rtol=1e-6, atol=1e-6)
+    nd = 2 if shape == (3, 10, 10) else len(shape) - 2
+    pool = getattr(torch.nn.functional, f"avg_pool{nd}d")
+    xt = torch.tensor(x, requires_grad=True)
+    yt = pool(xt, kernel, stride)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+@needs_onednn
+def test_average_pooling_keeps_numpys_path_where_onednn_would_differ(num_threads, monkeypatch):
+    """Padding, ceil_mode windows past the input, a divisor_override, float64: NumPy's."""
+    used = []
+    real = onednn.avg_pool_plan
+    monkeypatch.setattr(onednn, "avg_pool_plan", lambda *a: used.append(a) or real(*a))
+    num_threads(2)
+    _avg((4, 3, 9, 9), 2, 2, padding=1)
+    _avg((4, 3, 9, 9), 2, 2, ceil_mode=True)
+    _avg((4, 3, 9, 9), 2, 2, divisor_override=3)
+    _avg((4, 3, 9, 9), 2, 2, dtype=np.float64)
+    assert used == []
+    _avg((4, 3, 9, 9), 2, 2, divisor_override=4)  # the window's own size: the same mean
+    assert len(used) == 1

@@ -8,6 +8,9 @@ tried first, where ``algorithm("onednn")`` forces them and every other rule stay
 fallback.  OpenBLAS's GEMM alone is slower than PyTorch's whole pass on the 3×3 layers that
 make up ResNet (``benchmarks/gemm_floor.py``); oneDNN's JIT-compiled direct kernels are not
 a GEMM.  Every pass is tested against the reference path (``tests/test_onednn.py``).
+At more than one thread, ReLU's gradient (:class:`Relu`) and average pooling without padding
+(:class:`AvgPool`) run here too: oneDNN's OpenMP threads wake in microseconds, where a
+hand-off to wally's own threads costs tens (measured: 65-90 µs on a 2-core machine).
 
 Switches, in the spirit of ``torch.backends.mkldnn``:
 
@@ -48,7 +51,8 @@ from wally.backend import ndarray, xp
 
 __all__ = [
     "is_available", "unavailable_reason", "is_enabled", "is_switched_on", "set_enabled", "flags",
-    "version", "plan", "Pass", "relu_plan", "Relu", "CACHE_SIZE",
+    "version", "plan", "Pass", "relu_plan", "Relu", "avg_pool_plan",
+    "AvgPool", "CACHE_SIZE",
 ]
 
 DISTRIBUTION = "onednn-cpu-gomp"
@@ -62,6 +66,7 @@ _F32 = 3  # dnnl_f32
 _ANY, _A = 1, 2  # dnnl_format_tag_any, dnnl_a (then ab, abc, abcd, abcde, abcdef: plain)
 _FORWARD_TRAINING = 64
 _CONVOLUTION_DIRECT = 1
+_AVG_POOL = 0x3ff  # dnnl_pooling_avg_exclude_padding (used without padding: the mean)
 _RELU_USE_DST = 0x100  # dnnl_eltwise_relu_use_dst_for_bwd: the backward pass reads y, not x
 _QUERY_IMPL_INFO_STR = 8
 _QUERY_MD = {"src": 129, "diff_src": 130, "weights": 131, "diff_weights": 132, "dst": 133,
@@ -110,6 +115,12 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         ctypes.c_float, _void_p]),
     "dnnl_eltwise_backward_primitive_desc_create": (ctypes.c_int, [
         _out, _void_p, ctypes.c_int, _void_p, _void_p, _void_p, ctypes.c_float, ctypes.c_float,
+        _void_p, _void_p]),
+    "dnnl_pooling_forward_primitive_desc_create": (ctypes.c_int, [
+        _out, _void_p, ctypes.c_int, ctypes.c_int, _void_p, _void_p, _dims, _dims, _dims,
+        _dims, _dims, _void_p]),
+    "dnnl_pooling_backward_primitive_desc_create": (ctypes.c_int, [
+        _out, _void_p, ctypes.c_int, _void_p, _void_p, _dims, _dims, _dims, _dims, _dims,
         _void_p, _void_p]),
     "dnnl_reorder_primitive_desc_create": (
         ctypes.c_int, [_out, _void_p, _void_p, _void_p, _void_p, _void_p]),
@@ -467,20 +478,52 @@ def plan(pass_: str, input_shape: Sequence[int], weight_shape: Sequence[int],
     return made
 
 
-# ----- ReLU -------------------------------------------------------------------------------------
-class Relu:
+# ----- element-wise and pooling primitives on plain arrays ------------------------------------
+class _Plain:
+    """Two primitives (a forward and a backward pass) on wally's plain arrays, with no reorder:
+    the base of :class:`Relu` and :class:`AvgPool`."""
+
+    def __init__(self, runtime: _Runtime, threads: int) -> None:
+        _use_threads(runtime, threads)
+        self.runtime, self.threads = runtime, threads
+        self.handles = _Handles(runtime)
+        self.stream = _void_p()
+        runtime.check(runtime.lib.dnnl_stream_create(ctypes.byref(self.stream), runtime.engine,
+                                                     _IN_ORDER), "a stream")
+        self.handles.keep("dnnl_stream_destroy", self.stream)
+
+    def __del__(self) -> None:
+        handles = getattr(self, "handles", None)
+        if handles is not None:
+            with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
+                handles.close()
+
+    def _args(self, pairs: Sequence[tuple[str, _void_p]]) -> Any:
+        return (_ExecArg * len(pairs))(*[_ExecArg(_ARG[name], memory) for name, memory in pairs])
+
+    def _run(self, primitive: _void_p, args: Any, pairs: Sequence[tuple[_void_p, ndarray]],
+             what: str) -> None:
+        lib = self.runtime.lib
+        _use_threads(self.runtime, self.threads)
+        for memory, array in pairs:
+            lib.dnnl_memory_set_data_handle(memory, array.ctypes.data)
+        self.runtime.check(lib.dnnl_primitive_execute(primitive, self.stream, len(pairs), args),
+                           what)
+        self.runtime.check(lib.dnnl_stream_wait(self.stream), "a stream")
+
+
+class Relu(_Plain):
     """ReLU's two passes over plain float32 arrays of one shape as oneDNN's eltwise primitives,
     on ``threads`` OpenMP threads: ``y = max(x, 0)`` and ``dx = dy · [y > 0]`` (read from
     ``y``, as wally's ReLU keeps it).  Each element is computed alone, so the bits are the
-    same at any thread count.  The backward pass is NumPy's ``dy · (y > 0)`` bit for bit (a
-    NaN ``dy`` stays NaN, ``0 · dy`` keeps its sign); the forward pass turns a NaN ``x`` into
-    0 (measured), so wally's ReLU runs only the backward pass here."""
+    same at any thread count.  The backward pass is NumPy's ``dy · [not y ≤ 0]`` bit for bit
+    (a NaN ``dy`` stays NaN, ``0 · dy`` keeps its sign, a NaN ``y`` passes ``dy``); the
+    forward pass turns a NaN ``x`` into 0 (measured), so wally's ReLU runs only the backward
+    pass here."""
 
     def __init__(self, runtime: _Runtime, shape: Sequence[int], threads: int) -> None:
-        lib, check = runtime.lib, runtime.check
-        _use_threads(runtime, threads)
-        self.runtime, self.threads = runtime, threads
-        self.handles = handles = _Handles(runtime)
+        super().__init__(runtime, threads)
+        lib, check, handles = runtime.lib, runtime.check, self.handles
         md = handles.md(shape)
         forward, backward = _void_p(), _void_p()
         check(lib.dnnl_eltwise_forward_primitive_desc_create(
@@ -493,40 +536,22 @@ class Relu:
         handles.keep("dnnl_primitive_desc_destroy", backward)
         self.forward_primitive = handles.primitive(forward, "a ReLU")
         self.backward_primitive = handles.primitive(backward, "a ReLU (dX)")
-        self.memories = [handles.memory(md) for _ in range(3)]
-        a, b, c = self.memories
-        self.forward_args = (_ExecArg * 2)(_ExecArg(_ARG["src"], a), _ExecArg(_ARG["dst"], b))
-        self.backward_args = (_ExecArg * 3)(_ExecArg(_ARG["dst"], a),
-                                            _ExecArg(_ARG["diff_dst"], b),
-                                            _ExecArg(_ARG["diff_src"], c))
-        self.stream = _void_p()
-        check(lib.dnnl_stream_create(ctypes.byref(self.stream), runtime.engine, _IN_ORDER),
-              "a stream")
-        handles.keep("dnnl_stream_destroy", self.stream)
-
-    def __del__(self) -> None:
-        handles = getattr(self, "handles", None)
-        if handles is not None:
-            with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
-                handles.close()
-
-    def _run(self, primitive: _void_p, args: Any, arrays: Sequence[ndarray]) -> None:
-        lib = self.runtime.lib
-        _use_threads(self.runtime, self.threads)
-        for memory, array in zip(self.memories, arrays, strict=False):
-            lib.dnnl_memory_set_data_handle(memory, array.ctypes.data)
-        self.runtime.check(lib.dnnl_primitive_execute(primitive, self.stream, len(arrays),
-                                                      args), "a ReLU")
-        self.runtime.check(lib.dnnl_stream_wait(self.stream), "a stream")
+        self.a, self.b, self.c = (handles.memory(md) for _ in range(3))
+        self.forward_args = self._args([("src", self.a), ("dst", self.b)])
+        self.backward_args = self._args([("dst", self.a), ("diff_dst", self.b),
+                                         ("diff_src", self.c)])
 
     def forward(self, x: ndarray, out: ndarray) -> ndarray:
         """``out = max(x, 0)`` (C-contiguous float32 arrays of the plan's shape)."""
-        self._run(self.forward_primitive, self.forward_args, [x, out])
+        self._run(self.forward_primitive, self.forward_args, [(self.a, x), (self.b, out)],
+                  "a ReLU")
         return out
 
     def backward(self, y: ndarray, gy: ndarray, out: ndarray) -> ndarray:
-        """``out = gy`` where ``y > 0``, else 0 (C-contiguous float32 of the plan's shape)."""
-        self._run(self.backward_primitive, self.backward_args, [y, gy, out])
+        """``out = gy`` where not ``y ≤ 0``, else ``0 · gy`` (C-contiguous float32 of the
+        plan's shape)."""
+        self._run(self.backward_primitive, self.backward_args,
+                  [(self.a, y), (self.b, gy), (self.c, out)], "a ReLU (dX)")
         return out
 
 
@@ -538,4 +563,61 @@ def relu_plan(shape: Sequence[int], threads: int) -> Relu | None:
         return None
     made: Relu | None = _cached(("relu", tuple(shape), threads),
                                 lambda: Relu(runtime, shape, threads))
+    return made
+
+
+class AvgPool(_Plain):
+    """Average pooling without padding (the mean of each window of ``kernel`` taps, every
+    ``stride``) over plain float32 ``(N, C, *spatial)`` arrays, both passes, as oneDNN's
+    pooling primitives.  Each output is one window's mean, computed alone: the same bits at
+    any thread count (the forward pass's last bit may differ from wally's NumPy sum over
+    taps; the backward pass gave NumPy's bits, measured)."""
+
+    def __init__(self, runtime: _Runtime, shape: Sequence[int], kernel: Sequence[int],
+                 stride: Sequence[int], threads: int) -> None:
+        super().__init__(runtime, threads)
+        lib, check, handles = runtime.lib, runtime.check, self.handles
+        out = tuple((n - k) // s + 1 for n, k, s in zip(shape[2:], kernel, stride, strict=True))
+        self.output_shape = (*shape[:2], *out)
+        x_md, y_md = handles.md(shape), handles.md(self.output_shape)
+        nd = len(kernel)
+        zeros = _Dims(*(0,) * nd)
+        forward, backward = _void_p(), _void_p()
+        check(lib.dnnl_pooling_forward_primitive_desc_create(
+            ctypes.byref(forward), runtime.engine, _FORWARD_TRAINING, _AVG_POOL, x_md, y_md,
+            _Dims(*stride), _Dims(*kernel), zeros, zeros, zeros, None), "an average pooling")
+        handles.keep("dnnl_primitive_desc_destroy", forward)
+        check(lib.dnnl_pooling_backward_primitive_desc_create(
+            ctypes.byref(backward), runtime.engine, _AVG_POOL, x_md, y_md, _Dims(*stride),
+            _Dims(*kernel), zeros, zeros, zeros, forward, None), "an average pooling (dX)")
+        handles.keep("dnnl_primitive_desc_destroy", backward)
+        self.forward_primitive = handles.primitive(forward, "an average pooling")
+        self.backward_primitive = handles.primitive(backward, "an average pooling (dX)")
+        self.x, self.y = handles.memory(x_md), handles.memory(y_md)
+        self.forward_args = self._args([("src", self.x), ("dst", self.y)])
+        self.backward_args = self._args([("diff_dst", self.y), ("diff_src", self.x)])
+
+    def forward(self, x: ndarray, out: ndarray) -> ndarray:
+        """``out`` (of ``output_shape``) = each window's mean of ``x`` (C-contiguous)."""
+        self._run(self.forward_primitive, self.forward_args, [(self.x, x), (self.y, out)],
+                  "an average pooling")
+        return out
+
+    def backward(self, gy: ndarray, out: ndarray) -> ndarray:
+        """``out`` (of the input's shape) = ``gy`` spread evenly over each window."""
+        self._run(self.backward_primitive, self.backward_args, [(self.y, gy), (self.x, out)],
+                  "an average pooling (dX)")
+        return out
+
+
+def avg_pool_plan(shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                  threads: int) -> AvgPool | None:
+    """This thread's :class:`AvgPool` for inputs of ``shape`` on ``threads`` OpenMP threads, or
+    ``None`` where oneDNN is not available or refuses it."""
+    runtime = _runtime()
+    if runtime is None:
+        return None
+    made: AvgPool | None = _cached(
+        ("avg_pool", tuple(shape), tuple(kernel), tuple(stride), threads),
+        lambda: AvgPool(runtime, shape, kernel, stride, threads))
     return made
