@@ -105,22 +105,27 @@ def test_wrong_channels_and_shapes_name_the_model():
         get_model("tcn", input_size=(3, 4))
 
 
-def _train(model, train, test, epochs, lr=1e-2, batch_size=16):
+def _train(model, train, test, epochs, lr=1e-2, batch_size=16, cosine=False):
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=pad_collate,
                         generator=0, drop_last=True)
-    fit(model, loader, None, optimizer=optim.Adam(model.parameters(), lr=lr), epochs=epochs,
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs) if cosine else None
+    fit(model, loader, None, optimizer=optimizer, scheduler=scheduler, epochs=epochs,
         progress=False)
     return evaluate(model, DataLoader(test, batch_size=256, collate_fn=pad_collate))["accuracy"]
 
 
 def test_ci_sized_gunpoint_fcn():
-    """A narrow FCN (8-16-8 channels) for a few seconds on the real GunPoint split must beat
-    the majority class (0.507); the fcn1d target (>= 0.97 with the default recipe, minutes of
-    training) is benchmarks/sequence_targets.py's."""
+    """A narrow FCN (16-32-16 channels) for half a second on the real GunPoint split, its rate
+    annealed along a cosine as the default recipe's, must beat the majority class (0.507) by a
+    wide margin. Seeds 0-5 at 1 and 2 threads gave 0.81-0.97 (a constant rate, the earlier
+    version, swung between 0.57 and 0.75 with the seed and the thread count). The fcn1d
+    target (>= 0.97 with the default recipe, minutes of training) is
+    benchmarks/sequence_targets.py's."""
     root = aeon_root("GunPoint")
     train, test = UCR("GunPoint", root=root), UCR("GunPoint", root=root, train=False)
-    model = FCN1d(1, 2, channels=(8, 16, 8))
-    assert _train(model, train, test, epochs=20, lr=1e-2, batch_size=10) >= 0.58
+    model = FCN1d(1, 2, channels=(16, 32, 16))
+    assert _train(model, train, test, epochs=40, lr=1e-2, batch_size=10, cosine=True) >= 0.75
 
 
 def test_ci_sized_japanese_vowels_speaker_id():
