@@ -85,6 +85,32 @@ def test_only_the_installed_distributions_library_is_loaded(tmp_path):
     assert out == "False the onednn-cpu-gomp distribution is not installed False"
 
 
+def _spin_count_seen(**env: str) -> tuple[str, str]:
+    """GNU OpenMP's GOMP_SPINCOUNT as libgomp printed it at load (OMP_DISPLAY_ENV), and the
+    variable in os.environ after oneDNN loaded, in a fresh interpreter."""
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    environment.update(PYTHONPATH=SRC, OMP_DISPLAY_ENV="VERBOSE", **env)
+    code = ("import os, wally.backends.onednn as o; assert o.is_available(); "
+            "print(os.environ.get('GOMP_SPINCOUNT'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, check=True)
+    shown = [line.split("=")[1].strip().strip("'") for line in done.stderr.splitlines()
+             if line.strip().startswith("GOMP_SPINCOUNT")]
+    assert len(shown) == 1, done.stderr
+    return shown[0], done.stdout.strip()
+
+
+@needs_onednn
+def test_openmp_spins_briefly_and_the_environment_is_restored():
+    from wally.backends import tuning
+
+    assert tuning.ONEDNN_GOMP_SPINCOUNT != 300_000  # libgomp's default: the test could fail
+    assert _spin_count_seen() == (str(tuning.ONEDNN_GOMP_SPINCOUNT), "None")
+    assert _spin_count_seen(GOMP_SPINCOUNT="77") == ("77", "77")  # the user's setting wins
+    assert _spin_count_seen(OMP_WAIT_POLICY="active")[1] == "None"
+
+
 def test_flags_nest_and_restore():
     before = onednn.is_enabled()
     with onednn.flags(False):

@@ -25,7 +25,10 @@ Switches, in the spirit of ``torch.backends.mkldnn``:
 **What is loaded.** Only the ``libdnnl.so.3`` that the installed ``onednn-cpu-gomp``
 distribution lists in its own record (never a library found on a search path or named by an
 environment variable), on the first convolution that could use it: ``import wally`` loads
-nothing.  It needs GNU OpenMP (``libgomp.so.1``, Debian's ``libgomp1``).
+nothing.  It needs GNU OpenMP (``libgomp.so.1``, Debian's ``libgomp1``).  While it loads,
+``GOMP_SPINCOUNT`` is ``tuning.ONEDNN_GOMP_SPINCOUNT`` (10,000 spins, not libgomp's 300,000:
+an idle OpenMP thread then sleeps before wally's own thread needs its core), unless the user
+set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``; the environment is restored afterwards.
 
 **How a pass runs.** The arrays stay in wally's plain layouts (``NCHW``, ``OIHW``); each pass
 lets oneDNN pick its blocked layouts (``format_tag_any``), reorders its inputs into them and its
@@ -150,11 +153,31 @@ def _library_path() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _spin_count() -> Iterator[None]:
+    """``GOMP_SPINCOUNT`` at ``tuning.ONEDNN_GOMP_SPINCOUNT`` while GNU OpenMP reads its
+    environment (once, when the library loads with oneDNN's), unless the user set it or
+    ``OMP_WAIT_POLICY``; the environment is restored afterwards, so no other program or
+    library started later sees the setting.  Where ``libgomp.so.1`` was loaded already (by
+    another library), its setting stays as it was."""
+    from wally.backends import tuning
+
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        yield
+        return
+    os.environ["GOMP_SPINCOUNT"] = str(tuning.ONEDNN_GOMP_SPINCOUNT)
+    try:
+        yield
+    finally:
+        os.environ.pop("GOMP_SPINCOUNT", None)
+
+
 class _Runtime:
     """The loaded library, its CPU engine and GNU OpenMP's thread control."""
 
     def __init__(self, path: str) -> None:
-        self.lib = ctypes.CDLL(path)  # needs libgomp.so.1, which the loader finds beside it
+        with _spin_count():
+            self.lib = ctypes.CDLL(path)  # needs libgomp.so.1, which the loader finds beside it
         for name, (restype, argtypes) in _SIGNATURES.items():
             function = getattr(self.lib, name)
             function.restype, function.argtypes = restype, argtypes

@@ -247,3 +247,14 @@ ONEDNN_MAX_WEIGHT_GRAD_DEPTH = 2304
 # one thread, on float32 arrays of at least this many bytes (its OpenMP threads spin between
 # calls, so a hand-off costs microseconds, where wally's own threads need 65-90 us).
 ONEDNN_RELU_BYTES = 256 << 10
+# GNU OpenMP's spin count (GOMP_SPINCOUNT) for oneDNN's threads, set while its library loads
+# unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY: how long an idle OpenMP thread spins
+# before it sleeps. libgomp's default, 300,000 spins, kept oneDNN's idle thread busy for
+# milliseconds after each convolution, on the core that wally's own thread needs for the
+# batch normalisation or ReLU right after it. Measured on a 2-core AMD EPYC (AVX-512), 2
+# threads, alternating processes, 3 rounds each, default / 10,000: a ResNet-18 step at batch
+# 64 755 / 710, 745 / 665, 720 / 710 ms (its batch normalisations 132 / 91, 131 / 86,
+# 125 / 94 ms; convolutions unchanged); 40 LeNet batches 0.354 / 0.331, 0.336 / 0.323,
+# 0.329 / 0.333 s (the large ReLU forward 26 / 20 ms). 1,000 made oneDNN's own back-to-back
+# calls slower (LeNet conv2's backward 86 -> 99-118 ms an epoch-slice).
+ONEDNN_GOMP_SPINCOUNT = 10_000
