@@ -289,8 +289,23 @@ def _onednn_state(mode: str) -> str:
     if not onednn.is_available():
         return f"not available ({onednn.unavailable_reason()})"
     version = "oneDNN {}.{}.{}".format(*(onednn.version() or (0, 0, 0)))
-    return {"on": f"{version}, on", "off": f"{version}, switched off",
-            "both": f"{version}: each case with it and without it (oneDNN off)"}[mode]
+    state = {"on": f"{version}, on", "off": f"{version}, switched off",
+             "both": f"{version}: each case with it and without it (oneDNN off)"}[mode]
+    return f"{state}; OpenMP: {_openmp_runtime()}"
+
+
+def _openmp_runtime() -> str:
+    """Which libgomp.so.1 this process loaded: PyTorch's, where torch was imported first (then
+    wally's oneDNN shares it, at libgomp's default spin count, not wally's), or the system's."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libgomp" in line}
+    except OSError:
+        return "unknown"
+    shared = any("torch" in p for p in paths)
+    names = ", ".join(sorted("/".join(p.split("/")[-3:]) for p in paths))
+    return (f"{names} (PyTorch's, shared with wally's oneDNN: libgomp's default spin count)"
+            if shared else names or "not loaded")
 
 
 def _accel_state(mode: str) -> str:
