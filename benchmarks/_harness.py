@@ -35,6 +35,12 @@ class Timing:
     def median(self, which: str) -> float:
         return statistics.median(getattr(self, which))
 
+    def summary(self, other: str = "torch_ms") -> dict[str, float]:
+        """Both medians in ms (the second under ``other``) and the ratios' min/median/max."""
+        low, median, high = self.ratio_stats()
+        return {"ms": self.median("wally") * 1e3, other: self.median("torch") * 1e3,
+                "min": low, "median": median, "max": high}
+
 
 def set_threads(threads: int, torch: bool = True) -> dict[str, Any]:
     """Use ``threads`` threads in NumPy's BLAS, in wally and (unless ``torch`` is false, when

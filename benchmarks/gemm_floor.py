@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks._harness import Timing, paired, set_threads
+    from benchmarks._harness import paired, set_threads
 except ImportError:  # run as a file: python benchmarks/gemm_floor.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks._harness import Timing, paired, set_threads
+    from benchmarks._harness import paired, set_threads
 
 # name: (input shape, weight shape, padding), float32, stride 1, one group
 LAYERS: dict[str, tuple[tuple[int, ...], tuple[int, ...], int]] = {
@@ -117,12 +117,6 @@ def cases(name: str) -> dict[str, tuple[Callable[[], Any], ...]]:
     }
 
 
-def _stats(t: Timing) -> dict[str, float]:
-    low, median, high = t.ratio_stats()
-    return {"ms": t.median("wally") * 1e3, "torch_ms": t.median("torch") * 1e3,
-            "min": low, "median": median, "max": high}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -138,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n for n in LAYERS if args.only in n]:
         found["layers"][name] = {}
         for pass_, (gemm, wally_pass, torch_pass) in cases(name).items():
-            floor = _stats(paired(gemm, torch_pass, args.repeats))
-            whole = _stats(paired(wally_pass, torch_pass, args.repeats))
+            floor = paired(gemm, torch_pass, args.repeats).summary()
+            whole = paired(wally_pass, torch_pass, args.repeats).summary()
             found["layers"][name][pass_] = {"gemm": floor, "wally": whole}
 
             def cell(s: dict[str, float]) -> str:

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks._harness import Timing, paired, set_threads
+    from benchmarks._harness import paired, set_threads
     from benchmarks.cases import CONVOLUTIONS
 except ImportError:  # run as a file: python benchmarks/onednn_passes.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks._harness import Timing, paired, set_threads
+    from benchmarks._harness import paired, set_threads
     from benchmarks.cases import CONVOLUTIONS
 
 # the benchmark suite's layers, and the rest of ResNet-18's 3×3 layers at batch 64 and 1
@@ -108,12 +108,6 @@ def passes(name: str) -> dict[str, tuple[Callable[[], Any], Callable[[], Any], C
     return {pass_: (forced(pass_), without(pass_), torch_calls[pass_], g) for pass_ in PASSES}
 
 
-def _stats(t: Timing) -> dict[str, float]:
-    low, median, high = t.ratio_stats()
-    return {"ms": t.median("wally") * 1e3, "other_ms": t.median("torch") * 1e3,
-            "min": low, "median": median, "max": high}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -143,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<38} {pass_:<12} (oneDNN refuses it)")
                 continue
             table = dispatch.choose(pass_, g, record=False)
-            against = _stats(paired(forced, without, args.repeats))
-            to_torch = _stats(paired(forced, torch_pass, args.repeats))
+            against = paired(forced, without, args.repeats).summary("other_ms")
+            to_torch = paired(forced, torch_pass, args.repeats).summary("other_ms")
             found["layers"][name][pass_] = {"implementation": step.implementation,
                                             "table": table, "without": against,
                                             "torch": to_torch}
