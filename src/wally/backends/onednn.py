@@ -157,9 +157,10 @@ def _library_path() -> str | None:
 def _spin_count() -> Iterator[None]:
     """``GOMP_SPINCOUNT`` at ``tuning.ONEDNN_GOMP_SPINCOUNT`` while GNU OpenMP reads its
     environment (once, when the library loads with oneDNN's), unless the user set it or
-    ``OMP_WAIT_POLICY``; the environment is restored afterwards, so no other program or
-    library started later sees the setting.  Where ``libgomp.so.1`` was loaded already (by
-    another library), its setting stays as it was."""
+    ``OMP_WAIT_POLICY``; the environment is restored afterwards, so no program started later
+    sees the variable (a library loaded later in this process that links the same
+    ``libgomp.so.1`` shares its threads and this setting).  Where ``libgomp.so.1`` was loaded
+    already (PyTorch's, when torch was imported first), its own setting stays."""
     from wally.backends import tuning
 
     if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
