@@ -443,3 +443,92 @@ def test_average_pooling_keeps_numpys_path_where_onednn_would_differ(num_threads
     assert used == []
     _avg((4, 3, 9, 9), 2, 2, divisor_override=4)  # the window's own size: the same mean
     assert len(used) == 1
+
+
+# ----- matrix products (the linear layers) --------------------------------------------------------
+def _layouts(rng, shape, order):
+    a = rng.standard_normal(shape).astype(np.float32)
+    return np.asfortranarray(a) if order == "F" else a
+
+
+@needs_onednn
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 300), k=st.integers(1, 300), n=st.integers(1, 300),
+       a_order=st.sampled_from("CF"), b_order=st.sampled_from("CF"))
+def test_matmul_matches_float64_in_either_layout(m, k, n, a_order, b_order):
+    """oneDNN's product on 2 threads, at every size (wally._parallel.matmul gives it those of
+    at least tuning.ONE_THREAD_MACS), against float64."""
+    rng = np.random.default_rng(m * 7 + k * 3 + n)
+    a, b = _layouts(rng, (m, k), a_order), _layouts(rng, (k, n), b_order)
+    got = onednn.matmul_plan(a, b, 2).run(a, b, np.empty((m, n), np.float32))
+    assert got.dtype == np.float32 and got.shape == (m, n) and got.flags.c_contiguous
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
+                               rtol=1e-4, atol=1e-5 * np.sqrt(k))
+
+
+@needs_onednn
+def test_matmul_runs_on_onednn_only_where_it_may(num_threads, monkeypatch):
+    from wally import _parallel
+
+    calls = []
+    real = onednn.matmul_plan
+
+    def spy(a, b, threads):
+        plan = real(a, b, threads)
+        if plan is not None:
+            calls.append(threads)
+        return plan
+
+    monkeypatch.setattr(onednn, "matmul_plan", spy)
+    rng = np.random.default_rng(6)
+    a, b = _layouts(rng, (256, 400), "C"), _layouts(rng, (120, 400), "C").T  # a linear layer
+
+    def ran(x=a, y=b):
+        calls.clear()
+        _parallel.matmul(x, y)
+        return bool(calls)
+
+    num_threads(2)
+    assert ran()
+    assert not ran(a[:, ::2], b[::2])  # neither row- nor column-major: NumPy's
+    assert not ran(a.astype(np.float64), b.astype(np.float64))
+    assert not ran(a[:2], b)  # under tuning.ONE_THREAD_MACS: the calling thread
+    with onednn.flags(False):
+        assert not ran()
+    try:
+        use_deterministic_algorithms(True)
+        assert not ran()
+    finally:
+        use_deterministic_algorithms(False)
+    num_threads(1)
+    assert not ran()
+
+
+@needs_onednn
+def test_matmul_gives_the_same_bits_on_every_run(num_threads):
+    """LeNet's first linear layer, forward and both gradients, eight times at 2 threads."""
+    from wally import _parallel
+
+    num_threads(2)
+    rng = np.random.default_rng(7)
+    x, w, gy = (rng.standard_normal(s).astype(np.float32)
+                for s in ((256, 400), (120, 400), (256, 120)))
+    products = ((x, w.T), (gy, w), (gy.T, x))
+    bits = [{_parallel.matmul(p, q).tobytes() for _ in range(8)} for p, q in products]
+    assert [len(b) for b in bits] == [1, 1, 1]
+
+
+@needs_onednn
+def test_a_linear_layer_matches_torch_at_two_threads(num_threads, torch):
+    num_threads(2)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((256, 400)).astype(np.float32)
+    layer = nn.Linear(400, 120)
+    wx = wally.tensor(x, requires_grad=True)
+    layer(wx).square().sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.weight.detach().numpy(), requires_grad=True)
+    tb = torch.tensor(layer.bias.detach().numpy(), requires_grad=True)
+    torch.nn.functional.linear(tx, tw, tb).square().sum().backward()
+    for got, want in ((wx.grad, tx.grad), (layer.weight.grad, tw.grad), (layer.bias.grad, tb.grad)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-3)

@@ -434,6 +434,9 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     its convolutions).  Below ``tuning.SPLIT_MACS`` multiply-adds the hand-off costs more than
     the second thread saves, and the GEMM runs on the calling thread with BLAS held to one
     thread too, so OpenBLAS's threads don't wake and spin on the cores the chunked kernels use.
+    Where oneDNN is installed and switched on, a float32 product of at least
+    ``tuning.ONE_THREAD_MACS`` at more than one thread (and not under
+    :func:`use_deterministic_algorithms`) runs as its matmul on its OpenMP threads instead.
     """
     rows = a.shape[0]
     macs = rows * a.shape[1] * b.shape[1]
@@ -442,6 +445,10 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
             return backend.matmul(a, b)
     threads = min(get_num_threads(), rows)
     deterministic = _state["deterministic"]
+    if threads > 1 and not deterministic:
+        product = _onednn_matmul(a, b)
+        if product is not None:
+            return product
     blas = _blas()
     if not blas or (threads <= 1 and not deterministic):
         return backend.matmul(a, b)
@@ -460,6 +467,23 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
 
     run_chunks(work, [slice(r, min(r + step, rows)) for r in range(0, rows, step)])
     return out
+
+
+def _onednn_matmul(a: ndarray, b: ndarray) -> ndarray | None:
+    """``a @ b`` as oneDNN's matmul on its OpenMP threads (float32, oneDNN switched on and
+    installed, each matrix row- or column-major), else ``None``.  Its threads are the ones the
+    convolutions already keep awake; OpenBLAS's would spin on the cores wally's own threads
+    need, and held to one thread the product does not scale (measured: ``tuning``'s note on
+    ``ONE_THREAD_MACS``)."""
+    from wally.backends import onednn
+
+    if a.dtype != xp.float32 or b.dtype != xp.float32 or not onednn.is_switched_on():
+        return None
+    threads = get_num_threads()
+    plan = onednn.matmul_plan(a, b, threads)
+    if plan is None:
+        return None
+    return plan.run(a, b, xp.empty((a.shape[0], b.shape[1]), dtype=xp.float32))
 
 
 def one_blas_thread(macs: int | None = None) -> contextlib.AbstractContextManager[Any]:

@@ -8,8 +8,9 @@ tried first, where ``algorithm("onednn")`` forces them and every other rule stay
 fallback.  OpenBLAS's GEMM alone is slower than PyTorch's whole pass on the 3×3 layers that
 make up ResNet (``benchmarks/gemm_floor.py``); oneDNN's JIT-compiled direct kernels are not
 a GEMM.  Every pass is tested against the reference path (``tests/test_onednn.py``).
-At more than one thread, ReLU's gradient (:class:`Relu`) and average pooling without padding
-(:class:`AvgPool`) run here too: oneDNN's OpenMP threads wake in microseconds, where a
+At more than one thread, ReLU's gradient (:class:`Relu`), average pooling without padding
+(:class:`AvgPool`) and the linear layers' float32 products (:class:`MatMul`, asked for by
+``wally._parallel.matmul``) run here too: oneDNN's OpenMP threads wake in microseconds, where a
 hand-off to wally's own threads costs tens (measured: 65-90 µs on a 2-core machine).
 
 Switches, in the spirit of ``torch.backends.mkldnn``:
@@ -55,7 +56,7 @@ from wally.backend import ndarray, xp
 __all__ = [
     "is_available", "unavailable_reason", "is_enabled", "is_switched_on", "set_enabled", "flags",
     "version", "plan", "Pass", "relu_plan", "Relu", "avg_pool_plan",
-    "AvgPool", "CACHE_SIZE",
+    "AvgPool", "matmul_plan", "MatMul", "CACHE_SIZE",
 ]
 
 DISTRIBUTION = "onednn-cpu-gomp"
@@ -101,6 +102,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dnnl_stream_destroy": (ctypes.c_int, [_void_p]),
     "dnnl_memory_desc_create_with_tag": (
         ctypes.c_int, [_out, ctypes.c_int, _dims, ctypes.c_int, ctypes.c_int]),
+    "dnnl_memory_desc_create_with_strides": (
+        ctypes.c_int, [_out, ctypes.c_int, _dims, ctypes.c_int, _dims]),
     "dnnl_memory_desc_destroy": (ctypes.c_int, [_void_p]),
     "dnnl_memory_desc_equal": (ctypes.c_int, [_void_p, _void_p]),
     "dnnl_memory_desc_get_size": (ctypes.c_size_t, [_void_p]),
@@ -125,6 +128,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "dnnl_pooling_backward_primitive_desc_create": (ctypes.c_int, [
         _out, _void_p, ctypes.c_int, _void_p, _void_p, _dims, _dims, _dims, _dims, _dims,
         _void_p, _void_p]),
+    "dnnl_matmul_primitive_desc_create": (
+        ctypes.c_int, [_out, _void_p, _void_p, _void_p, _void_p, _void_p, _void_p]),
     "dnnl_reorder_primitive_desc_create": (
         ctypes.c_int, [_out, _void_p, _void_p, _void_p, _void_p, _void_p]),
     "dnnl_primitive_desc_query_md": (_void_p, [_void_p, ctypes.c_int, ctypes.c_int]),
@@ -281,6 +286,14 @@ class _Handles:
         tag = _A + len(shape) - 1 if tag is None else tag
         self.runtime.check(self.runtime.lib.dnnl_memory_desc_create_with_tag(
             ctypes.byref(md), len(shape), _Dims(*shape), _F32, tag), "a memory descriptor")
+        return self.keep("dnnl_memory_desc_destroy", md)
+
+    def strided(self, shape: Sequence[int], strides: Sequence[int]) -> _void_p:
+        """A float32 memory descriptor of ``shape`` with ``strides`` (in elements)."""
+        md = _void_p()
+        self.runtime.check(self.runtime.lib.dnnl_memory_desc_create_with_strides(
+            ctypes.byref(md), len(shape), _Dims(*shape), _F32, _Dims(*strides)),
+            "a memory descriptor")
         return self.keep("dnnl_memory_desc_destroy", md)
 
     def memory(self, md: _void_p) -> _void_p:
@@ -644,4 +657,58 @@ def avg_pool_plan(shape: Sequence[int], kernel: Sequence[int], stride: Sequence[
     made: AvgPool | None = _cached(
         ("avg_pool", tuple(shape), tuple(kernel), tuple(stride), threads),
         lambda: AvgPool(runtime, shape, kernel, stride, threads))
+    return made
+
+
+class MatMul(_Plain):
+    """``c = a @ b`` for float32 matrices, as oneDNN's matmul primitive, on ``threads`` OpenMP
+    threads: ``a`` (M, K) and ``b`` (K, N) of the plan's strides (row- or column-major, so a
+    transposed weight is read where it lies), ``c`` (M, N) row-major.  oneDNN splits the
+    product by blocks of ``c``: the same bits from run to run at a fixed thread count (tested),
+    not promised across thread counts."""
+
+    def __init__(self, runtime: _Runtime, a_shape: Sequence[int], a_strides: Sequence[int],
+                 b_shape: Sequence[int], b_strides: Sequence[int], threads: int) -> None:
+        super().__init__(runtime, threads)
+        lib, check, handles = runtime.lib, runtime.check, self.handles
+        a_md, b_md = handles.strided(a_shape, a_strides), handles.strided(b_shape, b_strides)
+        c_md = handles.md((a_shape[0], b_shape[1]))
+        pd = _void_p()
+        check(lib.dnnl_matmul_primitive_desc_create(ctypes.byref(pd), runtime.engine, a_md,
+                                                    b_md, None, c_md, None), "a matrix product")
+        handles.keep("dnnl_primitive_desc_destroy", pd)
+        self.primitive = handles.primitive(pd, "a matrix product")
+        self.a, self.b, self.c = (handles.memory(md) for md in (a_md, b_md, c_md))
+        self.args = self._args([("src", self.a), ("weights", self.b), ("dst", self.c)])
+
+    def run(self, a: ndarray, b: ndarray, out: ndarray) -> ndarray:
+        """``out = a @ b`` (``out`` C-contiguous float32 of shape (M, N))."""
+        self._run(self.primitive, self.args, [(self.a, a), (self.b, b), (self.c, out)],
+                  "a matrix product")
+        return out
+
+
+def _matrix_strides(array: ndarray) -> tuple[int, int] | None:
+    """A 2-D float32 array's strides in elements where it is row- or column-major (a
+    transposed view of a contiguous matrix), else ``None``."""
+    rows, cols = array.shape
+    step = array.itemsize
+    if array.strides == (cols * step, step) or array.strides == (step, rows * step):
+        return array.strides[0] // step, array.strides[1] // step
+    return None
+
+
+def matmul_plan(a: ndarray, b: ndarray, threads: int) -> MatMul | None:
+    """This thread's :class:`MatMul` for ``a @ b`` (2-D float32, each row- or column-major) on
+    ``threads`` OpenMP threads, or ``None`` where oneDNN is not available, refuses it or the
+    arrays are laid out otherwise."""
+    a_strides, b_strides = _matrix_strides(a), _matrix_strides(b)
+    if a_strides is None or b_strides is None:
+        return None
+    runtime = _runtime()
+    if runtime is None:
+        return None
+    made: MatMul | None = _cached(
+        ("matmul", a.shape, a_strides, b.shape, b_strides, threads),
+        lambda: MatMul(runtime, a.shape, a_strides, b.shape, b_strides, threads))
     return made

@@ -185,6 +185,12 @@ CHECKED_BYTES = 64 << 20
 # OpenBLAS's own two threads 0.48 ms alone but 1.05 s a LeNet epoch against 0.83 s (its idle
 # threads spin on the core the chunked kernels need). Under use_deterministic_algorithms every
 # GEMM from ONE_THREAD_MACS on is split into DETERMINISTIC_BLOCKS, at any thread count.
+# Where oneDNN is on, a float32 GEMM from ONE_THREAD_MACS on at more than one thread runs as
+# oneDNN's matmul on its OpenMP threads instead (not under use_deterministic_algorithms):
+# 2-core AMD EPYC (AVX-512), 2 threads, LeNet's fc1 forward 11.3 -> 5.4 ms and backward 11.5
+# -> 6.8 ms over 40 batches (benchmarks.profile_epoch); 60-batch LeNet epochs alternating
+# within one process, ten each, min / median: 0.456 / 0.482 s against 0.478 / 0.496 s with
+# BLAS held to one thread, and 0.485 / 0.499 against 0.492 / 0.515 in a second run.
 ONE_THREAD_MACS = 1 << 20
 SPLIT_MACS = 1 << 24
 # OpenBLAS threads a GEMM from 65536 x GEMM_MULTITHREAD_THRESHOLD (4) multiply-adds on; smaller
