@@ -381,6 +381,27 @@ def test_relus_gradient_is_numpys_bit_for_bit_and_runs_only_where_it_pays(num_th
     assert used == []
 
 
+@needs_onednn
+def test_relus_forward_pass_stays_on_the_calling_thread_beside_onednn(num_threads,
+                                                                      chunk_calls):
+    """At two threads a float32 ReLU large enough to split (tuning.ELEMENTWISE_BYTES) runs
+    on the calling thread where oneDNN is on, and split among wally's threads where it is
+    off, with the same bits (NaN kept)."""
+    from wally.backends import tuning
+
+    num_threads(2)
+    x = np.random.default_rng(9).standard_normal(tuning.ELEMENTWISE_BYTES // 4 + 64)
+    x = x.astype(np.float32).reshape(-1, 8)
+    x[0, 0] = np.nan
+    y = F.relu(wally.tensor(x)).numpy()
+    assert chunk_calls == []
+    with onednn.flags(False):
+        y_split = F.relu(wally.tensor(x)).numpy()
+    assert len(chunk_calls) == 1 and chunk_calls[0] > 1
+    assert np.isnan(y[0, 0])
+    np.testing.assert_array_equal(y, y_split)
+
+
 # ----- average pooling ----------------------------------------------------------------------------
 POOLS = [  # (input shape, kernel, stride): 1-, 2- and 3-D, overlapping, uneven, uncovered edges
     ((4, 3, 9, 9), 2, 2), ((4, 3, 9, 9), 3, 2), ((4, 3, 9, 9), (2, 3), (1, 2)),

@@ -474,8 +474,9 @@ class ReLU(Function):
 
     def forward(self, x: ndarray) -> ndarray:
         # NumPy's, at any size: oneDNN's eltwise ReLU (and its binary max) turn a NaN into 0,
-        # measured; np.maximum keeps it, as PyTorch's relu does
-        self.y = _rows(_relu, x) if _splits(x) else xp.maximum(x, 0)
+        # measured; np.maximum keeps it, as PyTorch's relu does. Where oneDNN runs the layers
+        # around it, on the calling thread (tuning.ONEDNN_RELU_BYTES's note)
+        self.y = _rows(_relu, x) if _splits(x) and not _beside_onednn(x) else xp.maximum(x, 0)
         return self.y
 
     def backward(self, gy: ndarray) -> ndarray:
@@ -487,6 +488,13 @@ class ReLU(Function):
         if accel.is_enabled("relu") and gy.flags.c_contiguous and self.y.flags.c_contiguous:
             return _rows(_relu_grad_compiled, gy, self.y)
         return _rows(_relu_grad, gy, self.y)
+
+
+def _beside_onednn(x: ndarray) -> bool:
+    """Whether oneDNN's OpenMP threads run the float32 layers around ``x`` (switched on, more
+    than one thread): their idle spinning then takes the core that wally's own thread would
+    split ReLU's forward pass onto."""
+    return x.dtype == xp.float32 and get_num_threads() > 1 and onednn.is_switched_on()
 
 
 def _onednn_relu(*arrays: ndarray) -> onednn.Relu | None:
