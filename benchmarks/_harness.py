@@ -8,6 +8,7 @@ shared machine; each repeat gives one ratio ``wally time / PyTorch time``.
 from __future__ import annotations
 
 import gc
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -40,6 +41,13 @@ class Timing:
         low, median, high = self.ratio_stats()
         return {"ms": self.median("wally") * 1e3, other: self.median("torch") * 1e3,
                 "min": low, "median": median, "max": high}
+
+
+def write_json(path: Any, data: Any) -> None:
+    """``data`` as indented JSON at ``path``, written atomically (``wally.io.atomic_write``)."""
+    from wally.io import atomic_write
+
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def set_threads(threads: int, torch: bool = True) -> dict[str, Any]:

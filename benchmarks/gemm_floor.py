@@ -26,7 +26,6 @@ runs direct convolutions, compiled for the CPU it finds).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,10 +35,10 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks._harness import paired, set_threads
+    from benchmarks._harness import paired, set_threads, write_json
 except ImportError:  # run as a file: python benchmarks/gemm_floor.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks._harness import paired, set_threads
+    from benchmarks._harness import paired, set_threads, write_json
 
 # name: (input shape, weight shape, padding), float32, stride 1, one group
 LAYERS: dict[str, tuple[tuple[int, ...], tuple[int, ...], int]] = {
@@ -142,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<36} {pass_:<12} {cell(floor):>22} {cell(whole):>22} "
                   f"{whole['torch_ms']:6.2f} ms", flush=True)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(found, f, indent=2)
+        write_json(args.json, found)
     return 0
 
 

@@ -23,7 +23,6 @@ the faster of wally's two.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -32,11 +31,11 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks._harness import paired, set_threads
+    from benchmarks._harness import paired, set_threads, write_json
     from benchmarks.cases import CONVOLUTIONS
 except ImportError:  # run as a file: python benchmarks/onednn_passes.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks._harness import paired, set_threads
+    from benchmarks._harness import paired, set_threads, write_json
     from benchmarks.cases import CONVOLUTIONS
 
 # the benchmark suite's layers, and the rest of ResNet-18's 3×3 layers at batch 64 and 1
@@ -150,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{against['ms']:6.2f} ms {against['other_ms']:6.2f} ms "
                   f"{cell(against):>16} {cell(to_torch):>16}", flush=True)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(found, f, indent=2)
+        write_json(args.json, found)
     return 0
 
 
