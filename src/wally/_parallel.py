@@ -446,7 +446,7 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     threads = min(get_num_threads(), rows)
     deterministic = _state["deterministic"]
     if threads > 1 and not deterministic:
-        product = _onednn_matmul(a, b)
+        product = _onednn_matmul(a, b, get_num_threads())
         if product is not None:
             return product
     blas = _blas()
@@ -469,8 +469,8 @@ def matmul(a: ndarray, b: ndarray) -> ndarray:
     return out
 
 
-def _onednn_matmul(a: ndarray, b: ndarray) -> ndarray | None:
-    """``a @ b`` as oneDNN's matmul on its OpenMP threads (float32, oneDNN switched on and
+def _onednn_matmul(a: ndarray, b: ndarray, threads: int) -> ndarray | None:
+    """``a @ b`` as oneDNN's matmul on ``threads`` OpenMP threads (float32, oneDNN switched on and
     installed, each matrix row- or column-major), else ``None``.  Its threads are the ones the
     convolutions already keep awake; OpenBLAS's would spin on the cores wally's own threads
     need, and held to one thread the product does not scale (measured: ``tuning``'s note on
@@ -479,7 +479,6 @@ def _onednn_matmul(a: ndarray, b: ndarray) -> ndarray | None:
 
     if a.dtype != xp.float32 or b.dtype != xp.float32 or not onednn.is_switched_on():
         return None
-    threads = get_num_threads()
     plan = onednn.matmul_plan(a, b, threads)
     if plan is None:
         return None

@@ -475,7 +475,7 @@ class ReLU(Function):
     def forward(self, x: ndarray) -> ndarray:
         # NumPy's, at any size: oneDNN's eltwise ReLU (and its binary max) turn a NaN into 0,
         # measured; np.maximum keeps it, as PyTorch's relu does. Where oneDNN runs the layers
-        # around it, on the calling thread (tuning.ONEDNN_RELU_BYTES's note)
+        # around it, on the calling thread (measured: tuning.ONEDNN_RELU_BYTES's note)
         self.y = _rows(_relu, x) if _splits(x) and not _beside_onednn(x) else xp.maximum(x, 0)
         return self.y
 
@@ -503,8 +503,7 @@ def _onednn_relu(*arrays: ndarray) -> onednn.Relu | None:
     spin between calls: a hand-off to wally's own threads costs more than the work).  It
     gives NumPy's ``dy · [y > 0]`` bit for bit, NaN and signed zeros included (tested)."""
     first = arrays[0]
-    if (first.nbytes < tuning.ONEDNN_RELU_BYTES or first.dtype != xp.float32
-            or get_num_threads() < 2 or not onednn.is_switched_on()):
+    if first.nbytes < tuning.ONEDNN_RELU_BYTES or not _beside_onednn(first):
         return None
     if not builtins.all(a.flags.c_contiguous and a.shape == first.shape
                         and a.dtype == first.dtype for a in arrays):

@@ -252,12 +252,12 @@ ONEDNN_MAX_WEIGHT_GRAD_DEPTH = 2304
 # ReLU (wally.ops.ReLU) runs as oneDNN's eltwise primitive, where oneDNN is on, at more than
 # one thread, on float32 arrays of at least this many bytes (its OpenMP threads spin between
 # calls, so a hand-off costs microseconds, where wally's own threads need 65-90 us).
-ONEDNN_RELU_BYTES = 256 << 10
-# ReLU's forward pass stays NumPy's (oneDNN's turns NaN into 0), and where oneDNN is on at more
+# Its forward pass stays NumPy's (oneDNN's turns NaN into 0), and where oneDNN is on at more
 # than one thread it runs on the calling thread, not split among wally's threads: 60-batch
 # LeNet epochs at 2 threads alternating within one process, ten each, medians split /
 # unsplit: with PyTorch's libgomp (torch imported first, libgomp's default spin count) 0.478 /
 # 0.463, 0.466 / 0.448, 0.440 / 0.428 s; wally alone 0.461 / 0.465 s (a tie).
+ONEDNN_RELU_BYTES = 256 << 10
 # GNU OpenMP's spin count (GOMP_SPINCOUNT) for oneDNN's threads, set while its library loads
 # unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY: how long an idle OpenMP thread spins
 # before it sleeps. libgomp's default, 300,000 spins, kept oneDNN's idle thread busy for
