@@ -18,8 +18,8 @@ Run (OpenBLAS's variables unset, as for every benchmark)::
         python -m benchmarks.process_isolation --case resnet --rounds 10
 
 It prints each worker's median, min and max, and wally / PyTorch both ways. The LeNet item is
-40 batches of 256 (SGD), the ResNet-18 item one step at batch 64 (``benchmarks.cases``), at
-``--threads`` threads (2).
+``--batches`` batches of 256 (40; SGD), the ResNet-18 item one step at batch 64
+(``benchmarks.cases``), at ``--threads`` threads (2).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = r"""
 import sys, time
 import numpy as np
-kind, case, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kind, case, threads, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if kind in ("torch", "both"):
     import torch
     torch.set_num_threads(threads)
@@ -49,8 +49,8 @@ from benchmarks.models import pair
 wally_model, torch_model = pair("lenet" if case == "lenet" else "resnet18")
 if case == "lenet":
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((40 * 256, 1, 28, 28)).astype(np.float32)
-    labels = rng.integers(0, 10, 40 * 256)
+    images = rng.standard_normal((batches * 256, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, batches * 256)
     items = {"wally": lenet_epoch("wally", wally_model, images, labels),
              "torch": lenet_epoch("torch", torch_model, images, labels)}
 else:
@@ -79,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", choices=["lenet", "resnet"], default="lenet")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=40, help="LeNet batches an item")
     args = parser.parse_args(argv)
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     workers = {kind: subprocess.Popen(
-        [sys.executable, "-c", WORKER, kind, args.case, str(args.threads)],
+        [sys.executable, "-c", WORKER, kind, args.case, str(args.threads),
+         str(args.batches)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) for kind in ORDERS}
     times: dict[str, list[float]] = {}
     try:

@@ -84,6 +84,21 @@ def test_gemm_floor_times_every_pass(torch, tmp_path):
         assert timings["gemm"]["min"] <= timings["gemm"]["median"] <= timings["gemm"]["max"]
 
 
+def test_process_isolation_times_every_worker(torch):
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.process_isolation", "--case", "lenet", "--rounds",
+         "2", "--batches", "1", "--threads", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    for key in ("wally in the wally worker", "torch in the torch worker",
+                "wally in the both worker", "torch in the both worker"):
+        assert any(line.startswith(f"lenet {key}: median") and "(2 rounds)" in line
+                   for line in lines), (key, completed.stdout)
+    assert "wally / PyTorch: separate processes" in lines[-1]
+
+
 def test_onednn_passes_times_every_pass(torch, tmp_path):
     from wally.backends import onednn
 
