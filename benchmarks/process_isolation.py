@@ -43,23 +43,29 @@ if kind in ("torch", "both"):
 if kind in ("wally", "both"):
     import wally
     wally.set_num_threads(threads)
+from benchmarks import models
 from benchmarks.cases import lenet_epoch, resnet_step
-from benchmarks.models import pair
 
-wally_model, torch_model = pair("lenet" if case == "lenet" else "resnet18")
+name = "lenet" if case == "lenet" else "resnet18"
+if kind == "both":  # the same initial weights in both, as benchmarks.run builds them
+    made = dict(zip(("wally", "torch"), models.pair(name)))
+elif kind == "wally":  # never imports torch (nor its libgomp): wally as its users run it
+    wally.manual_seed(0)
+    made = {"wally": getattr(models, "wally_" + name)()}
+else:  # never imports wally
+    torch.manual_seed(0)
+    made = {"torch": getattr(models, "torch_" + name)()}
 if case == "lenet":
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batches * 256, 1, 28, 28)).astype(np.float32)
     labels = rng.integers(0, 10, batches * 256)
-    items = {"wally": lenet_epoch("wally", wally_model, images, labels),
-             "torch": lenet_epoch("torch", torch_model, images, labels)}
+    items = {k: lenet_epoch(k, model, images, labels) for k, model in made.items()}
 else:
-    items = {"wally": resnet_step("wally", wally_model, 64),
-             "torch": resnet_step("torch", torch_model, 64)}
-items = {k: v for k, v in items.items() if kind in (k, "both")}
+    items = {k: resnet_step(k, model, 64) for k, model in made.items()}
 for item in items.values():
     item()  # warm-up
-print("ready", flush=True)
+loaded = sorted(m for m in ("torch", "wally") if m in sys.modules)
+print("ready", ",".join(loaded), flush=True)
 for line in sys.stdin:
     times = []
     for name in line.split():
@@ -90,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) for kind in ORDERS}
     times: dict[str, list[float]] = {}
     try:
-        for worker in workers.values():
-            assert worker.stdin is not None and worker.stdout is not None
-            if worker.stdout.readline().strip() != "ready":
-                raise SystemExit("process_isolation: a worker failed to start")
+        for kind, worker in workers.items():
+            assert worker.stdout is not None
+            ready = worker.stdout.readline().split()
+            if ready[:1] != ["ready"]:
+                raise SystemExit(f"process_isolation: the {kind} worker failed to start")
+            print(f"the {kind} worker holds {ready[1] if len(ready) > 1 else 'neither'}")
         for r in range(args.rounds):
             for kind in list(ORDERS) if r % 2 == 0 else list(ORDERS)[::-1]:
                 worker = workers[kind]

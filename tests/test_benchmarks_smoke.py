@@ -92,6 +92,9 @@ def test_process_isolation_times_every_worker(torch):
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
+    # each framework's own worker never imports the other
+    for kind, holds in (("wally", "wally"), ("torch", "torch"), ("both", "torch,wally")):
+        assert f"the {kind} worker holds {holds}" in lines, completed.stdout
     for key in ("wally in the wally worker", "torch in the torch worker",
                 "wally in the both worker", "torch in the both worker"):
         assert any(line.startswith(f"lenet {key}: median") and "(2 rounds)" in line
